@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// idpo — iterative (online) DPO for Llama-family models on the CPU.
+// Module graph (one-way): CBLAS → Kernels → Llama → Checkpoints → idpo; CHDF5 → Checkpoints.
+import PackageDescription
+
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "idpo",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "idpo", targets: ["idpo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimized),
+        .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: optimized),
+        .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5"]),
+        .executableTarget(name: "idpo", dependencies: [
+            "Kernels", "Llama", "Checkpoints",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimized),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],
+                path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

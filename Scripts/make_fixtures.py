@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Generate whole-model reference fixtures for idpo's Llama engine.
+
+What it does
+------------
+Builds two tiny Llama models with Hugging Face transformers'
+``LlamaForCausalLM`` (float32, eager attention), re-initialises their weights
+from a seeded generator (so logits are far from uniform), runs one padded
+batch through them, computes a weighted log-probability loss and backpropagates
+it.  Everything needed to check idpo's forward and hand-written backward passes
+against PyTorch autograd is written out:
+
+``Tests/Fixtures/<name>/``
+    ``config.json``, ``model.safetensors`` (and ``generation_config.json``)
+        exactly as written by ``model.save_pretrained(dir,
+        safe_serialization=True)``; for tied embeddings HF omits
+        ``lm_head.weight``.
+    ``reference.safetensors``
+        ``input_ids`` I64 (B,T), ``lengths`` I64 (B,), ``targets`` I64 (B,T),
+        ``loss_weights`` F32 (B,T), ``logits`` F32 (B,T,V) (padding positions
+        included, as computed), ``logprobs`` F32 (B,T), ``loss`` F32 (1,), and
+        ``grad.<HF parameter name>`` F32 for every named parameter (for the
+        tied config only ``grad.model.embed_tokens.weight``, which holds the
+        summed gradient of the embedding and the LM head).
+
+Configurations
+--------------
+``llama-mha``       : V=128, D=64, FF=96, 2 layers, 4 heads, 4 kv heads,
+                      eps 1e-6, rope_theta 1e4, no rope scaling, untied.
+``llama-gqa-tied``  : V=160, D=64, FF=128, 2 layers, 4 heads, 2 kv heads,
+                      head_dim 16, eps 1e-5, rope_theta 5e5, llama3 rope
+                      scaling (factor 8, low 1, high 4, original_max 48),
+                      tied embeddings, eos [2, 3].
+                      (original_max_position_embeddings is 48 rather than 32:
+                      with 32 no inv_freq entry falls in the smoothed band for
+                      theta 5e5 / head_dim 16; the script asserts that some
+                      entries are kept, some smoothed, some scaled.)
+
+Batch: B=3 right-padded sequences of lengths [11, 7, 4], T=11.
+``input_ids`` random in [3, V) at valid positions, 0 at padding;
+``attention_mask`` = 1 for t < length; ``targets`` random in [0, V), 0 at
+padding; ``loss_weights`` = uniform(0.5, 1.5) / (number of valid tokens) at
+valid positions, 0 at padding.  Default position ids 0..T-1 (right padding).
+
+    logprobs[b, t] = log_softmax(logits[b, t])[targets[b, t]]
+    loss           = -(loss_weights * logprobs).sum()
+
+How to run
+----------
+From the repository root::
+
+    python3 Scripts/make_fixtures.py
+
+Requires torch, transformers and safetensors.  It is deterministic: running it
+twice produces byte-identical files (about 1.4 MB in total) (for a given torch/transformers version;
+``config.json`` records ``transformers_version``).
+"""
+
+import json
+import math
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO_ROOT, "Tests", "Fixtures")
+
+LENGTHS = [11, 7, 4]
+T = 11
+B = len(LENGTHS)
+
+CONFIGS = {
+    "llama-mha": dict(
+        seed=1234,
+        config=dict(
+            vocab_size=128,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            rms_norm_eps=1e-6,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            tie_word_embeddings=False,
+            max_position_embeddings=128,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
+    "llama-gqa-tied": dict(
+        seed=5678,
+        config=dict(
+            vocab_size=160,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            rms_norm_eps=1e-5,
+            rope_theta=500000.0,
+            rope_scaling={
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 48,
+            },
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+            bos_token_id=1,
+            eos_token_id=[2, 3],
+        ),
+    ),
+}
+
+
+def make_config(cfg: dict) -> LlamaConfig:
+    cfg = dict(cfg)
+    rope_theta = cfg.pop("rope_theta")
+    rope_scaling = cfg.pop("rope_scaling")
+    # transformers >= 5 folds rope_theta / rope_scaling into `rope_parameters`;
+    # older versions take them as separate keys.  Pass what this version wants.
+    try:
+        import transformers
+
+        major = int(transformers.__version__.split(".")[0])
+    except Exception:  # pragma: no cover
+        major = 4
+    if major >= 5:
+        rope = {"rope_type": "default", "rope_theta": rope_theta}
+        if rope_scaling is not None:
+            rope = dict(rope_scaling)
+            rope["rope_theta"] = rope_theta
+        config = LlamaConfig(rope_parameters=rope, attn_implementation="eager", **cfg)
+    else:
+        config = LlamaConfig(
+            rope_theta=rope_theta, rope_scaling=rope_scaling, attn_implementation="eager", **cfg
+        )
+    config.dtype = torch.float32
+    return config
+
+
+def check_llama3_scaling(model: LlamaForCausalLM, config: LlamaConfig) -> None:
+    """Assert that llama3 rope scaling keeps, smooths and scales some entries."""
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    rp = config.rope_parameters if hasattr(config, "rope_parameters") else config.rope_scaling
+    theta = rp.get("rope_theta", getattr(config, "rope_theta", None))
+    base = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](config, torch.device("cpu"))
+    model_inv = model.model.rotary_emb.inv_freq.detach().cpu()
+    assert torch.equal(model_inv, scaled), "model inv_freq differs from llama3 init function"
+    factor = rp["factor"]
+    wavelen = 2 * math.pi / base
+    low_wl = rp["original_max_position_embeddings"] / rp["low_freq_factor"]
+    high_wl = rp["original_max_position_embeddings"] / rp["high_freq_factor"]
+    kept = torch.isclose(scaled, base, rtol=0, atol=0)
+    divided = torch.isclose(scaled, base / factor, rtol=1e-6, atol=0)
+    smoothed = ~kept & ~divided
+    print(f"  llama3 rope: wavelen {[round(w, 2) for w in wavelen.tolist()]}, "
+          f"band [{high_wl}, {low_wl}]")
+    print(f"  llama3 rope: kept {kept.sum().item()}, smoothed {smoothed.sum().item()}, "
+          f"scaled {divided.sum().item()} of {len(base)}")
+    assert kept.any(), "no inv_freq entry kept unchanged"
+    assert smoothed.any(), "no inv_freq entry smoothed"
+    assert divided.any(), "no inv_freq entry divided by factor"
+    assert not torch.equal(scaled, base)
+    # the smoothed entries must lie strictly between base/factor and base
+    assert bool(((scaled[smoothed] < base[smoothed]) & (scaled[smoothed] > base[smoothed] / factor)).all())
+
+
+def reinit(model: LlamaForCausalLM, gen: torch.Generator) -> None:
+    with torch.no_grad():
+        # named_parameters() de-duplicates tied weights, so a tied lm_head is
+        # initialised once, as the embedding.
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(torch.rand(p.shape, generator=gen, dtype=torch.float32) * 0.8 + 0.6)
+            elif name == "model.embed_tokens.weight":
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.5)
+            elif name.endswith(".weight") and p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.15)
+            else:
+                raise RuntimeError(f"unexpected parameter {name} {tuple(p.shape)}")
+
+
+def make_batch(vocab: int, gen: torch.Generator):
+    lengths = torch.tensor(LENGTHS, dtype=torch.int64)
+    valid = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)  # (B,T) bool
+    ids = torch.randint(3, vocab, (B, T), generator=gen, dtype=torch.int64)
+    ids = torch.where(valid, ids, torch.zeros_like(ids))
+    targets = torch.randint(0, vocab, (B, T), generator=gen, dtype=torch.int64)
+    targets = torch.where(valid, targets, torch.zeros_like(targets))
+    w = torch.rand((B, T), generator=gen, dtype=torch.float32) + 0.5
+    w = torch.where(valid, w, torch.zeros_like(w)) / float(valid.sum().item())
+    mask = valid.to(torch.int64)
+    return ids, mask, lengths, targets, w
+
+
+def build(name: str, spec: dict) -> None:
+    out_dir = os.path.join(FIXTURES, name)
+    os.makedirs(out_dir, exist_ok=True)
+    print(f"== {name} -> {os.path.relpath(out_dir, REPO_ROOT)}")
+
+    torch.manual_seed(spec["seed"])
+    config = make_config(spec["config"])
+    model = LlamaForCausalLM(config).to(torch.float32)
+    model.config._attn_implementation = "eager"
+    assert model.config._attn_implementation == "eager"
+
+    gen = torch.Generator().manual_seed(spec["seed"])
+    reinit(model, gen)
+    if config.tie_word_embeddings:
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    rp = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if rp.get("rope_type") == "llama3":
+        check_llama3_scaling(model, config)
+
+    ids, mask, lengths, targets, loss_weights = make_batch(config.vocab_size, gen)
+
+    model.train()  # dropout is 0.0 anyway
+    model.zero_grad(set_to_none=True)
+    out = model(input_ids=ids, attention_mask=mask, use_cache=False)
+    logits = out.logits
+    assert logits.dtype == torch.float32 and logits.shape == (B, T, config.vocab_size)
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    loss = -(loss_weights * logprobs).sum()
+    loss.backward()
+
+    ref = {
+        "input_ids": ids.contiguous(),
+        "lengths": lengths.contiguous(),
+        "targets": targets.contiguous(),
+        "loss_weights": loss_weights.contiguous(),
+        "logits": logits.detach().contiguous(),
+        "logprobs": logprobs.detach().contiguous(),
+        "loss": loss.detach().reshape(1).contiguous(),
+    }
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        ref[f"grad.{pname}"] = p.grad.detach().clone().contiguous()
+
+    model.save_pretrained(out_dir, safe_serialization=True)
+    save_file(ref, os.path.join(out_dir, "reference.safetensors"))
+
+    # summary
+    with open(os.path.join(out_dir, "config.json")) as f:
+        saved_cfg = json.load(f)
+    print(f"  config.json keys: {sorted(saved_cfg.keys())}")
+    from safetensors import safe_open
+
+    with safe_open(os.path.join(out_dir, "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        print(f"  model.safetensors: {len(keys)} tensors")
+        for k in sorted(keys):
+            print(f"    {k:45s} {tuple(f.get_slice(k).get_shape())}")
+    print("  reference.safetensors:")
+    for k, v in ref.items():
+        print(f"    {k:50s} {str(v.dtype):14s} {tuple(v.shape)}")
+    valid = mask.bool()
+    print(f"  logits std (valid) {logits.detach()[valid].std().item():.4f}, "
+          f"mean logprob (valid) {logprobs.detach()[valid].mean().item():.4f}, "
+          f"uniform would be {-math.log(config.vocab_size):.4f}")
+    print(f"  loss = {loss.item():.8f}")
+
+
+def main() -> int:
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    for name, spec in CONFIGS.items():
+        build(name, spec)
+    total = 0
+    for name in CONFIGS:
+        d = os.path.join(FIXTURES, name)
+        for fn in sorted(os.listdir(d)):
+            sz = os.path.getsize(os.path.join(d, fn))
+            total += sz
+            print(f"{name}/{fn}: {sz} bytes")
+    print(f"total fixture size: {total} bytes")
+    # Weights + gradients of the two configs are ~0.7 MB each in float32.
+    assert total < 1_600_000, "fixtures grew unexpectedly large"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+// OpenBLAS: CBLAS interface plus the thread-count controls.
+#include <cblas.h>

@@ -1,0 +1,56 @@
+// Log-probabilities of target tokens from logits (log-softmax + gather), forward and backward.
+
+import Foundation
+
+public enum TargetLogProbs {
+    /// For each row n of logits (N, V):
+    ///   lse_n = log Σ_v exp(logits[n, v]),   logp[n] = logits[n, targets[n]] − lse_n
+    /// and, in place, logits[n, :] ← softmax(logits[n, :]) (the probabilities backward needs).
+    public static func forward(logp: UnsafeMutablePointer<Float>, logitsToProbs logits: UnsafeMutablePointer<Float>,
+                               targets: UnsafePointer<Int32>, rows: Int, vocab: Int) {
+        Parallel.forEachChunk(rows, minPerChunk: 4) { range in
+            for n in range {
+                let row = logits + n * vocab
+                let target = row[Int(targets[n])]
+                let m = VectorMath.max(row, vocab)
+                let sum = VectorMath.expShiftedInPlace(row, vocab, shift: m)
+                let lse = m + Foundation.log(sum)
+                logp[n] = target - lse
+                VectorMath.scale(1 / sum, row, vocab)
+            }
+        }
+    }
+
+    /// Backward of `logp[n] = logits[n, t_n] − lse_n`, in place on the probabilities:
+    ///   dLogits[n, v] = dLogp[n] · (1[v = t_n] − p[n, v])
+    /// (the buffer goes from probabilities to gradients; rows with dLogp = 0 become all zero).
+    public static func backwardInPlace(probsToDLogits probs: UnsafeMutablePointer<Float>, dLogp: UnsafePointer<Float>,
+                                       targets: UnsafePointer<Int32>, rows: Int, vocab: Int) {
+        Parallel.forEachChunk(rows, minPerChunk: 4) { range in
+            for n in range {
+                let row = probs + n * vocab
+                VectorMath.scale(-dLogp[n], row, vocab)
+                row[Int(targets[n])] += dLogp[n]
+            }
+        }
+    }
+
+    /// Log-softmax statistics only (no probabilities kept): logp[n] = logits[n, t_n] − lse_n.
+    /// Used for scoring where no backward follows; `logits` is left unchanged.
+    public static func scores(logp: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>,
+                              targets: UnsafePointer<Int32>, rows: Int, vocab: Int) {
+        Parallel.forEachChunk(rows, minPerChunk: 4) { range in
+            for n in range {
+                let row = logits + n * vocab
+                let m = VectorMath.max(row, vocab)
+                let s8 = F8(repeating: m)
+                var acc = F8()
+                var v = 0
+                while v + 8 <= vocab { acc += VectorMath.exp8(load8(row + v) - s8); v += 8 }
+                var sum = acc.sum()
+                while v < vocab { sum += VectorMath.exp(row[v] - m); v += 1 }
+                logp[n] = row[Int(targets[n])] - (m + Foundation.log(sum))
+            }
+        }
+    }
+}

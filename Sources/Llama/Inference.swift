@@ -1,0 +1,177 @@
+// The inference path: a KV cache kept apart from the weights, batched prefill/decode with every
+// sequence at its own position, and cheap forks so k samples share one prompt prefill.
+
+import Foundation
+import Kernels
+
+/// Keys and values of `slots` independent sequences, up to `maxLength` positions each.
+/// Layout (L, slots, maxLength, KV·hd) for keys and for values.
+public final class KVCache {
+    public let slots: Int
+    public let maxLength: Int
+    let layers: Int
+    let kvDim: Int
+    let keys: FloatBuffer
+    let values: FloatBuffer
+    /// Number of cached positions per slot.
+    public private(set) var lengths: [Int]
+
+    public init(config: LlamaConfig, slots: Int, maxLength: Int) {
+        self.slots = slots
+        self.maxLength = min(maxLength, config.maxPositionEmbeddings)
+        layers = config.numHiddenLayers
+        kvDim = config.kvDim
+        keys = FloatBuffer(count: layers * slots * self.maxLength * kvDim)
+        values = FloatBuffer(count: layers * slots * self.maxLength * kvDim)
+        lengths = Array(repeating: 0, count: slots)
+    }
+
+    @inline(__always) func keyBase(layer: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        keys.pointer + ((layer * slots + slot) * maxLength) * kvDim
+    }
+    @inline(__always) func valueBase(layer: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        values.pointer + ((layer * slots + slot) * maxLength) * kvDim
+    }
+
+    /// Empties a slot.
+    public func reset(slot: Int) { lengths[slot] = 0 }
+
+    /// Forgets positions beyond `length` in a slot.
+    public func truncate(slot: Int, to length: Int) { lengths[slot] = min(lengths[slot], length) }
+
+    /// Makes `destination` continue exactly like `source` (copies its cached positions).
+    public func fork(from source: Int, to destination: Int) {
+        guard source != destination else { return }
+        let n = lengths[source] * kvDim
+        for l in 0..<layers {
+            keyBase(layer: l, slot: destination).update(from: keyBase(layer: l, slot: source), count: n)
+            valueBase(layer: l, slot: destination).update(from: valueBase(layer: l, slot: source), count: n)
+        }
+        lengths[destination] = lengths[source]
+    }
+
+    func advance(slot: Int, by n: Int) { lengths[slot] += n }
+}
+
+public enum InferenceError: Error, CustomStringConvertible {
+    case cacheFull(slot: Int, needed: Int, capacity: Int)
+    case tooManyRows(rows: Int, capacity: Int)
+    case badSlot(Int)
+    case tokenOutOfRange(Int32, vocab: Int)
+    public var description: String {
+        switch self {
+        case let .cacheFull(s, n, c): return "KV cache slot \(s) needs \(n) positions, holds \(c)"
+        case let .tooManyRows(r, c): return "\(r) tokens in one step, the session holds \(c)"
+        case let .badSlot(s): return "no KV cache slot \(s)"
+        case let .tokenOutOfRange(t, v): return "token \(t) is outside the vocabulary (0..<\(v))"
+        }
+    }
+}
+
+/// Runs the model over new tokens of several cache slots at once (prefill when many, decode when one).
+/// Scratch for up to `maxRows` new tokens per call is allocated once.
+public final class InferenceSession {
+    public let model: LlamaModel
+    public let cache: KVCache
+    public let maxRows: Int
+    let x: FloatBuffer, norm: FloatBuffer, rstd: FloatBuffer      // (R, D), (R, D), (R)
+    let q: FloatBuffer, k: FloatBuffer, v: FloatBuffer            // (R, H·hd), (R, KV·hd) ×2
+    let att: FloatBuffer, lse: FloatBuffer                        // (R, H·hd), (R, H)
+    let gate: FloatBuffer, up: FloatBuffer, act: FloatBuffer      // (R, F)
+    let lastRows: FloatBuffer                                     // (R, D) rows whose logits are wanted
+    /// Logits of the last call: (rows, V), row order as documented by `extend`.
+    public let logits: FloatBuffer
+    let attScratch: FloatBuffer
+    var positions: [Int32]
+
+    public init(model: LlamaModel, cache: KVCache, maxRows: Int) {
+        self.model = model; self.cache = cache; self.maxRows = maxRows
+        let c = model.config, R = maxRows
+        x = FloatBuffer(count: R * c.hiddenSize); norm = FloatBuffer(count: R * c.hiddenSize); rstd = FloatBuffer(count: R)
+        q = FloatBuffer(count: R * c.qDim); k = FloatBuffer(count: R * c.kvDim); v = FloatBuffer(count: R * c.kvDim)
+        att = FloatBuffer(count: R * c.qDim); lse = FloatBuffer(count: R * c.numAttentionHeads)
+        gate = FloatBuffer(count: R * c.intermediateSize); up = FloatBuffer(count: R * c.intermediateSize)
+        act = FloatBuffer(count: R * c.intermediateSize)
+        lastRows = FloatBuffer(count: R * c.hiddenSize)
+        logits = FloatBuffer(count: R * c.vocabSize)
+        attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: cache.maxLength))
+        positions = Array(repeating: 0, count: R)
+    }
+
+    /// Appends `tokens[i]` to cache slot `slots[i]` for every i, running the model once over all
+    /// new tokens. Returns the number of logits rows written to `logits`: with `allLogits` one row
+    /// per new token (slot order, then position order), otherwise one row per slot (its last token).
+    @discardableResult
+    public func extend(slots: [Int], tokens: [[Int32]], allLogits: Bool = false) throws -> Int {
+        precondition(slots.count == tokens.count)
+        let m = model, c = m.config, lay = m.layout
+        let D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize, qDim = c.qDim, kvDim = c.kvDim
+        let eps = Float(c.rmsNormEps)
+        let N = tokens.reduce(0) { $0 + $1.count }
+        guard N <= maxRows else { throw InferenceError.tooManyRows(rows: N, capacity: maxRows) }
+        var offsets: [Int] = [0]
+        var flat: [Int32] = []
+        flat.reserveCapacity(N)
+        for (i, s) in slots.enumerated() {
+            guard s >= 0 && s < cache.slots else { throw InferenceError.badSlot(s) }
+            let start = cache.lengths[s]
+            guard start + tokens[i].count <= cache.maxLength else {
+                throw InferenceError.cacheFull(slot: s, needed: start + tokens[i].count, capacity: cache.maxLength)
+            }
+            for (j, t) in tokens[i].enumerated() {
+                guard t >= 0 && Int(t) < V else { throw InferenceError.tokenOutOfRange(t, vocab: V) }
+                positions[offsets[i] + j] = Int32(start + j)
+                flat.append(t)
+            }
+            offsets.append(offsets[i] + tokens[i].count)
+        }
+        if N == 0 { return 0 }
+        flat.withUnsafeBufferPointer { tok in
+            Embedding.forward(out: x.pointer, table: m.weight(lay.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
+        }
+        for l in 0..<c.numHiddenLayers {
+            let W = lay.layers[l]
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.weight(W.inputNorm), rows: N, dim: D, eps: eps)
+            Linear.forward(y: q.pointer, x: norm.pointer, weight: m.weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.forward(y: k.pointer, x: norm.pointer, weight: m.weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.forward(y: v.pointer, x: norm.pointer, weight: m.weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            positions.withUnsafeBufferPointer { pos in
+                RoPE.apply(q.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: m.rope)
+                RoPE.apply(k.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: m.rope)
+            }
+            // Append the new keys/values to each slot's cache, then attend over the whole cache.
+            var spans: [AttentionSpan] = []
+            spans.reserveCapacity(slots.count)
+            for (i, s) in slots.enumerated() {
+                let start = cache.lengths[s], count = offsets[i + 1] - offsets[i]
+                let kb = cache.keyBase(layer: l, slot: s), vb = cache.valueBase(layer: l, slot: s)
+                (kb + start * kvDim).update(from: k.pointer + offsets[i] * kvDim, count: count * kvDim)
+                (vb + start * kvDim).update(from: v.pointer + offsets[i] * kvDim, count: count * kvDim)
+                spans.append(AttentionSpan(queryRow: offsets[i], queryCount: count, start: start, keys: kb, values: vb))
+            }
+            Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape,
+                              scratch: attScratch.pointer, maxKeys: cache.maxLength)
+            Linear.forward(y: x.pointer, x: att.pointer, weight: m.weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.weight(W.postNorm), rows: N, dim: D, eps: eps)
+            Linear.forward(y: gate.pointer, x: norm.pointer, weight: m.weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.forward(y: up.pointer, x: norm.pointer, weight: m.weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F)
+            Linear.forward(y: x.pointer, x: act.pointer, weight: m.weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+        }
+        for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
+        // Final norm and lm_head, only on the rows whose logits are wanted.
+        let rows: Int
+        if allLogits {
+            rows = N
+            lastRows.pointer.update(from: x.pointer, count: N * D)
+        } else {
+            rows = slots.count
+            for i in 0..<slots.count {
+                (lastRows.pointer + i * D).update(from: x.pointer + (offsets[i + 1] - 1) * D, count: D)
+            }
+        }
+        RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.weight(lay.finalNorm), rows: rows, dim: D, eps: eps)
+        Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.weight(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
+        return rows
+    }
+}

@@ -1,0 +1,303 @@
+// The Llama architecture hyper-parameters, read from / written to a Hugging Face `config.json`.
+
+import Foundation
+
+/// An error in a model configuration, naming the offending `config.json` field.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let field: String
+    public let reason: String
+    public init(field: String, reason: String) { self.field = field; self.reason = reason }
+    public var description: String { "config field '\(field)': \(reason)" }
+}
+
+/// One token id or several (`eos_token_id` may be a list in Llama 3 configs).
+public enum TokenIDs: Codable, Equatable, Sendable {
+    case one(Int)
+    case many([Int])
+    public var ids: [Int] {
+        switch self { case .one(let i): return [i]; case .many(let l): return l }
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { self = .one(i) } else { self = .many(try c.decode([Int].self)) }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self { case .one(let i): try c.encode(i); case .many(let l): try c.encode(l) }
+    }
+}
+
+/// `rope_scaling` of type "llama3" (Llama 3.1+): long-wavelength frequencies divided by `factor`,
+/// short ones kept, the band between smoothly interpolated.
+public struct RopeScaling: Codable, Equatable, Sendable {
+    public var ropeType: String
+    public var factor: Double
+    public var lowFreqFactor: Double
+    public var highFreqFactor: Double
+    public var originalMaxPositionEmbeddings: Int
+
+    enum CodingKeys: String, CodingKey {
+        case ropeType = "rope_type", type, factor
+        case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+    }
+    public init(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositionEmbeddings: Int) {
+        ropeType = "llama3"; self.factor = factor; self.lowFreqFactor = lowFreqFactor
+        self.highFreqFactor = highFreqFactor; self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let type = try (c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type))
+        else { throw ConfigError(field: "rope_scaling.rope_type", reason: "missing") }
+        guard type == "llama3" else {
+            throw ConfigError(field: "rope_scaling.rope_type", reason: "unsupported rope type '\(type)' (supported: default, llama3)")
+        }
+        ropeType = type
+        func need<T: Decodable>(_ k: CodingKeys, _ t: T.Type) throws -> T {
+            guard let v = try c.decodeIfPresent(t, forKey: k) else {
+                throw ConfigError(field: "rope_scaling.\(k.stringValue)", reason: "missing for llama3 rope scaling")
+            }
+            return v
+        }
+        factor = try need(.factor, Double.self)
+        lowFreqFactor = try need(.lowFreqFactor, Double.self)
+        highFreqFactor = try need(.highFreqFactor, Double.self)
+        originalMaxPositionEmbeddings = try need(.originalMaxPositionEmbeddings, Int.self)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ropeType, forKey: .ropeType)
+        try c.encode(factor, forKey: .factor)
+        try c.encode(lowFreqFactor, forKey: .lowFreqFactor)
+        try c.encode(highFreqFactor, forKey: .highFreqFactor)
+        try c.encode(originalMaxPositionEmbeddings, forKey: .originalMaxPositionEmbeddings)
+    }
+}
+
+/// Llama hyper-parameters with Hugging Face key names. Reads both the classic layout
+/// (`rope_theta`, `rope_scaling` at top level) and transformers 5's `rope_parameters`.
+public struct LlamaConfig: Codable, Equatable, Sendable {
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int
+    public var headDim: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var ropeScaling: RopeScaling?
+    public var maxPositionEmbeddings: Int
+    public var vocabSize: Int
+    public var tieWordEmbeddings: Bool
+    public var bosTokenID: TokenIDs?
+    public var eosTokenID: TokenIDs?
+    public var padTokenID: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim"
+        case rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta", ropeScaling = "rope_scaling"
+        case ropeParameters = "rope_parameters"
+        case maxPositionEmbeddings = "max_position_embeddings", vocabSize = "vocab_size"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case bosTokenID = "bos_token_id", eosTokenID = "eos_token_id", padTokenID = "pad_token_id"
+        case hiddenAct = "hidden_act", attentionBias = "attention_bias", mlpBias = "mlp_bias"
+        case modelType = "model_type", architectures, torchDtype = "torch_dtype"
+    }
+
+    /// Builds and validates a configuration (throws `ConfigError` naming the field).
+    public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+                numKeyValueHeads: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-5,
+                ropeTheta: Double = 10000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
+                vocabSize: Int, tieWordEmbeddings: Bool = false,
+                bosTokenID: TokenIDs? = nil, eosTokenID: TokenIDs? = nil, padTokenID: Int? = nil) throws {
+        self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers; self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
+        self.headDim = headDim ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        self.rmsNormEps = rmsNormEps; self.ropeTheta = ropeTheta; self.ropeScaling = ropeScaling
+        self.maxPositionEmbeddings = maxPositionEmbeddings; self.vocabSize = vocabSize
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.bosTokenID = bosTokenID; self.eosTokenID = eosTokenID; self.padTokenID = padTokenID
+        try validate(headDimGiven: headDim != nil)
+    }
+
+    /// Reads and validates `config.json` data.
+    public static func decode(jsonData: Data) throws -> LlamaConfig {
+        do {
+            return try JSONDecoder().decode(LlamaConfig.self, from: jsonData)
+        } catch let e as ConfigError {
+            throw e
+        } catch DecodingError.keyNotFound(let key, let ctx) {
+            throw ConfigError(field: Self.path(ctx.codingPath + [key]), reason: "missing")
+        } catch DecodingError.typeMismatch(let type, let ctx) {
+            throw ConfigError(field: Self.path(ctx.codingPath), reason: "expected \(type)")
+        } catch DecodingError.valueNotFound(let type, let ctx) {
+            throw ConfigError(field: Self.path(ctx.codingPath), reason: "expected \(type), found null")
+        } catch DecodingError.dataCorrupted(let ctx) {
+            throw ConfigError(field: ctx.codingPath.isEmpty ? "<file>" : Self.path(ctx.codingPath),
+                              reason: "invalid JSON (\(ctx.debugDescription))")
+        }
+    }
+
+    /// Reads and validates a `config.json` file; errors name the file and field.
+    public static func load(url: URL) throws -> LlamaConfig {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ConfigError(field: "<file>", reason: "cannot read \(url.path): \(error.localizedDescription)")
+        }
+        do { return try decode(jsonData: data) } catch let e as ConfigError {
+            throw ConfigError(field: e.field, reason: "\(e.reason) (in \(url.path))")
+        }
+    }
+
+    static func path(_ keys: [CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
+        let givenHeadDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+        headDim = givenHeadDim ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        bosTokenID = try c.decodeIfPresent(TokenIDs.self, forKey: .bosTokenID)
+        eosTokenID = try c.decodeIfPresent(TokenIDs.self, forKey: .eosTokenID)
+        padTokenID = try? c.decodeIfPresent(Int.self, forKey: .padTokenID)
+
+        // Rope: classic top-level keys, or transformers 5's `rope_parameters` object.
+        var theta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+        var scaling = try c.decodeIfPresent(RopeScaling?.self, forKey: .ropeScaling) ?? nil
+        if let params = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters) {
+            theta = theta ?? params.ropeTheta
+            if scaling == nil, let s = params.scaling { scaling = s }
+        }
+        ropeTheta = theta ?? 10000
+        ropeScaling = scaling
+
+        if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
+            throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (Llama uses silu)")
+        }
+        if try c.decodeIfPresent(Bool.self, forKey: .attentionBias) == true {
+            throw ConfigError(field: "attention_bias", reason: "biased attention projections are not supported")
+        }
+        if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
+            throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
+        }
+        try validate(headDimGiven: givenHeadDim != nil)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(["LlamaForCausalLM"], forKey: .architectures)
+        try c.encode("llama", forKey: .modelType)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+        try c.encode(headDim, forKey: .headDim)
+        try c.encode("silu", forKey: .hiddenAct)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encode(ropeScaling, forKey: .ropeScaling)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
+        try c.encodeIfPresent(eosTokenID, forKey: .eosTokenID)
+        try c.encodeIfPresent(padTokenID, forKey: .padTokenID)
+        try c.encode(false, forKey: .attentionBias)
+        try c.encode(false, forKey: .mlpBias)
+        try c.encode("float32", forKey: .torchDtype)
+    }
+
+    /// Checks sizes and divisibility; every failure names its field.
+    func validate(headDimGiven: Bool) throws {
+        let positive: [(String, Int)] = [
+            ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+            ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
+            ("num_key_value_heads", numKeyValueHeads), ("vocab_size", vocabSize),
+            ("max_position_embeddings", maxPositionEmbeddings),
+        ]
+        for (name, value) in positive where value <= 0 {
+            throw ConfigError(field: name, reason: "must be positive, got \(value)")
+        }
+        if !headDimGiven && hiddenSize % numAttentionHeads != 0 {
+            throw ConfigError(field: "hidden_size",
+                              reason: "\(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+        }
+        if headDim <= 0 || headDim % 2 != 0 {
+            throw ConfigError(field: "head_dim", reason: "must be a positive even number, got \(headDim)")
+        }
+        if numAttentionHeads % numKeyValueHeads != 0 {
+            throw ConfigError(field: "num_key_value_heads",
+                              reason: "num_attention_heads \(numAttentionHeads) is not divisible by \(numKeyValueHeads)")
+        }
+        if !(rmsNormEps > 0) { throw ConfigError(field: "rms_norm_eps", reason: "must be positive") }
+        if !(ropeTheta > 0) { throw ConfigError(field: "rope_theta", reason: "must be positive") }
+        if let s = ropeScaling {
+            if !(s.factor > 0) { throw ConfigError(field: "rope_scaling.factor", reason: "must be positive") }
+            if !(s.highFreqFactor > s.lowFreqFactor) {
+                throw ConfigError(field: "rope_scaling.high_freq_factor", reason: "must exceed low_freq_factor")
+            }
+            if s.originalMaxPositionEmbeddings <= 0 {
+                throw ConfigError(field: "rope_scaling.original_max_position_embeddings", reason: "must be positive")
+            }
+        }
+    }
+
+    // MARK: derived sizes
+    public var qDim: Int { numAttentionHeads * headDim }
+    public var kvDim: Int { numKeyValueHeads * headDim }
+
+    /// Inverse RoPE frequencies (headDim/2), as transformers computes them (float32), with the
+    /// llama3 scaling applied when configured:
+    ///   inv_freq[i] = 1 / θ^(2i/headDim)
+    ///   llama3: wavelen = 2π / inv_freq; wavelen > L/low → inv_freq/factor; wavelen < L/high → kept;
+    ///           otherwise (1 − s)·inv_freq/factor + s·inv_freq with s = (L/wavelen − low)/(high − low)
+    public func inverseFrequencies() -> [Float] {
+        let half = headDim / 2
+        var inv = (0..<half).map { i -> Float in
+            let exponent = Float(2 * i) / Float(headDim)
+            return 1 / Float(Foundation.pow(ropeTheta, Double(exponent)))
+        }
+        if let s = ropeScaling {
+            let L = Float(s.originalMaxPositionEmbeddings)
+            let low = Float(s.lowFreqFactor), high = Float(s.highFreqFactor), factor = Float(s.factor)
+            let lowWavelen = L / low, highWavelen = L / high
+            inv = inv.map { f in
+                let wavelen = 2 * Float.pi / f
+                if wavelen > lowWavelen { return f / factor }
+                if wavelen < highWavelen { return f }
+                let smooth = (L / wavelen - low) / (high - low)
+                return (1 - smooth) * f / factor + smooth * f
+            }
+        }
+        return inv
+    }
+}
+
+/// transformers 5's `rope_parameters`: {"rope_type": "default" | "llama3", "rope_theta": …, …}.
+struct RopeParameters: Decodable {
+    var ropeTheta: Double?
+    var scaling: RopeScaling?
+    enum K: String, CodingKey { case ropeType = "rope_type", ropeTheta = "rope_theta" }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: K.self)
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+        let type = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? "default"
+        switch type {
+        case "default": scaling = nil
+        case "llama3": scaling = try RopeScaling(from: decoder)
+        default:
+            throw ConfigError(field: "rope_parameters.rope_type", reason: "unsupported rope type '\(type)' (supported: default, llama3)")
+        }
+    }
+}

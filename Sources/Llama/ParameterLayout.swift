@@ -1,0 +1,80 @@
+// One flat layout of every Llama tensor under its Hugging Face name, shared by parameters,
+// gradients and optimizer moments (each a FloatBuffer of `layout.count` floats).
+
+import Kernels
+
+/// One tensor in the flat buffer.
+public struct ParameterEntry: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let offset: Int
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Offsets of one decoder layer's tensors.
+public struct LayerOffsets: Sendable {
+    public let inputNorm: Int      // (D)
+    public let qProj: Int          // (H·hd, D)
+    public let kProj: Int          // (KV·hd, D)
+    public let vProj: Int          // (KV·hd, D)
+    public let oProj: Int          // (D, H·hd)
+    public let postNorm: Int       // (D)
+    public let gateProj: Int       // (F, D)
+    public let upProj: Int         // (F, D)
+    public let downProj: Int       // (D, F)
+}
+
+public struct ParameterLayout: Sendable {
+    public let entries: [ParameterEntry]
+    public let count: Int
+    public let embedding: Int      // (V, D)
+    public let layers: [LayerOffsets]
+    public let finalNorm: Int      // (D)
+    /// lm_head (V, D); equals `embedding` when the embeddings are tied.
+    public let lmHead: Int
+    private let index: [String: Int]
+
+    public init(config c: LlamaConfig) {
+        var entries: [ParameterEntry] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            let e = ParameterEntry(name: name, shape: shape, offset: offset)
+            entries.append(e)
+            offset += e.count
+            return e.offset
+        }
+        let D = c.hiddenSize, F = c.intermediateSize
+        embedding = add("model.embed_tokens.weight", [c.vocabSize, D])
+        var layers: [LayerOffsets] = []
+        for i in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(i)."
+            let inputNorm = add(p + "input_layernorm.weight", [D])
+            let q = add(p + "self_attn.q_proj.weight", [c.qDim, D])
+            let k = add(p + "self_attn.k_proj.weight", [c.kvDim, D])
+            let v = add(p + "self_attn.v_proj.weight", [c.kvDim, D])
+            let o = add(p + "self_attn.o_proj.weight", [D, c.qDim])
+            let post = add(p + "post_attention_layernorm.weight", [D])
+            let gate = add(p + "mlp.gate_proj.weight", [F, D])
+            let up = add(p + "mlp.up_proj.weight", [F, D])
+            let down = add(p + "mlp.down_proj.weight", [D, F])
+            layers.append(LayerOffsets(inputNorm: inputNorm, qProj: q, kProj: k, vProj: v, oProj: o,
+                                       postNorm: post, gateProj: gate, upProj: up, downProj: down))
+        }
+        self.layers = layers
+        finalNorm = add("model.norm.weight", [D])
+        lmHead = c.tieWordEmbeddings ? embedding : add("lm_head.weight", [c.vocabSize, D])
+        self.entries = entries
+        count = offset
+        index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
+    }
+
+    /// The entry with this Hugging Face name, if the model has it.
+    public func entry(named name: String) -> ParameterEntry? { index[name].map { entries[$0] } }
+
+    /// Parameters that sgemm multiplies (all but norms), for FLOP counts.
+    public func matmulParameterCount(config c: LlamaConfig) -> Int {
+        let D = c.hiddenSize, F = c.intermediateSize
+        let perLayer = D * c.qDim * 2 + D * c.kvDim * 2 + 3 * D * F
+        return c.numHiddenLayers * perLayer + c.vocabSize * D
+    }
+}

@@ -1,0 +1,344 @@
+// The training path: batched forward over right-padded (B, T) token batches producing per-token
+// log-probabilities of target tokens, and the hand-written backward to every parameter.
+//
+// Shapes: B sequences, T padded length, N = Σ lengths packed rows (padding is dropped before the
+// first op, so it can neither attend nor contribute), D hidden, F intermediate, V vocab,
+// H heads, KV kv heads, hd head dim, L layers.
+
+import Foundation
+import Kernels
+
+/// A right-padded batch: sequence b has `lengths[b]` valid tokens at positions 0..<lengths[b].
+/// `targets[b, t]` is the token whose log-probability is read at position t (for causal LM
+/// training, the next token).
+public struct TokenBatch: Sendable {
+    public let batchSize: Int
+    public let maxLength: Int
+    public let tokens: [Int32]    // (B, T)
+    public let targets: [Int32]   // (B, T)
+    public let lengths: [Int]     // (B)
+    public var totalTokens: Int { lengths.reduce(0, +) }
+
+    public init(tokens: [Int32], targets: [Int32], lengths: [Int], maxLength: Int) {
+        precondition(tokens.count == lengths.count * maxLength && targets.count == tokens.count,
+                     "TokenBatch: tokens/targets must be (B, T)")
+        precondition(lengths.allSatisfy { $0 >= 1 && $0 <= maxLength }, "TokenBatch: lengths must be in 1...T")
+        batchSize = lengths.count
+        self.maxLength = maxLength
+        self.tokens = tokens; self.targets = targets; self.lengths = lengths
+    }
+}
+
+public enum BatchError: Error, CustomStringConvertible {
+    case tokenOutOfRange(sequence: Int, position: Int, token: Int32, vocab: Int)
+    case tooLong(sequence: Int, length: Int, maxPositions: Int)
+    case overCapacity(rows: Int, capacity: Int)
+    public var description: String {
+        switch self {
+        case let .tokenOutOfRange(s, p, t, v): return "token \(t) at sequence \(s), position \(p) is outside the vocabulary (0..<\(v))"
+        case let .tooLong(s, l, m): return "sequence \(s) has \(l) tokens, more than max_position_embeddings \(m)"
+        case let .overCapacity(r, c): return "batch has \(r) tokens, the workspace holds \(c)"
+        }
+    }
+}
+
+/// Activation and gradient buffers for batches of up to `capacity` packed tokens, allocated once
+/// and reused by every forward/backward of that size or smaller.
+public final class TrainingWorkspace {
+    public let capacity: Int
+    public let maxSequenceLength: Int
+    let L: Int, D: Int, F: Int, V: Int, qDim: Int, kvDim: Int, H: Int
+    let storesAllLayers: Bool
+
+    // Packed inputs (N)
+    var packedTokens: [Int32]
+    var packedTargets: [Int32]
+    var positions: [Int32]
+    var offsets: [Int] = []          // (B + 1) row offsets
+    var lengths: [Int] = []
+    var rows = 0
+    var maxT = 0
+
+    // Saved per layer (slot l; slot 0 only when not storing all layers)
+    let xIn: FloatBuffer             // (L, N, D) residual entering layer l
+    let norm1: FloatBuffer           // (L, N, D)
+    let rstd1: FloatBuffer           // (L, N)
+    let q: FloatBuffer               // (L, N, H·hd) after RoPE
+    let k: FloatBuffer               // (L, N, KV·hd) after RoPE
+    let v: FloatBuffer               // (L, N, KV·hd)
+    let att: FloatBuffer             // (L, N, H·hd) attention output before o_proj
+    let lse: FloatBuffer             // (L, N, H)
+    let xMid: FloatBuffer            // (L, N, D) residual after attention
+    let norm2: FloatBuffer           // (L, N, D)
+    let rstd2: FloatBuffer           // (L, N)
+    let gate: FloatBuffer            // (L, N, F)
+    let up: FloatBuffer              // (L, N, F)
+    let act: FloatBuffer             // (L, N, F) silu(gate) ⊙ up
+    // Final
+    let xOut: FloatBuffer            // (N, D)
+    let normF: FloatBuffer           // (N, D)
+    let rstdF: FloatBuffer           // (N)
+    let probs: FloatBuffer           // (N, V) logits → probabilities → dLogits
+    let logp: FloatBuffer            // (N)
+    // Backward scratch
+    let dX: FloatBuffer, dNorm: FloatBuffer          // (N, D)
+    let dAtt: FloatBuffer, dQ: FloatBuffer           // (N, H·hd)
+    let dK: FloatBuffer, dV: FloatBuffer             // (N, KV·hd)
+    let dGate: FloatBuffer, dUp: FloatBuffer, dAct: FloatBuffer   // (N, F)
+    let dLogp: FloatBuffer                            // (N)
+    let normScratch: FloatBuffer                      // (threads, D)
+    let attScratch: FloatBuffer                       // (threads, T + 16)
+
+    /// - Parameters:
+    ///   - capacity: most packed tokens per batch.
+    ///   - maxSequenceLength: longest sequence.
+    ///   - training: false allocates one layer's activations (forward-only scoring).
+    public init(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool = true) {
+        self.capacity = capacity
+        self.maxSequenceLength = maxSequenceLength
+        L = c.numHiddenLayers; D = c.hiddenSize; F = c.intermediateSize; V = c.vocabSize
+        qDim = c.qDim; kvDim = c.kvDim; H = c.numAttentionHeads
+        storesAllLayers = training
+        let slots = training ? L : 1, N = capacity
+        packedTokens = Array(repeating: 0, count: N)
+        packedTargets = Array(repeating: 0, count: N)
+        positions = Array(repeating: 0, count: N)
+        xIn = FloatBuffer(count: slots * N * D); norm1 = FloatBuffer(count: slots * N * D)
+        rstd1 = FloatBuffer(count: slots * N)
+        q = FloatBuffer(count: slots * N * qDim); k = FloatBuffer(count: slots * N * kvDim)
+        v = FloatBuffer(count: slots * N * kvDim); att = FloatBuffer(count: slots * N * qDim)
+        lse = FloatBuffer(count: slots * N * H)
+        xMid = FloatBuffer(count: slots * N * D); norm2 = FloatBuffer(count: slots * N * D)
+        rstd2 = FloatBuffer(count: slots * N)
+        gate = FloatBuffer(count: slots * N * F); up = FloatBuffer(count: slots * N * F)
+        act = FloatBuffer(count: slots * N * F)
+        xOut = FloatBuffer(count: N * D); normF = FloatBuffer(count: N * D); rstdF = FloatBuffer(count: N)
+        probs = FloatBuffer(count: N * V); logp = FloatBuffer(count: N)
+        let g = training ? N : 0
+        dX = FloatBuffer(count: g * D); dNorm = FloatBuffer(count: g * D)
+        dAtt = FloatBuffer(count: g * qDim); dQ = FloatBuffer(count: g * qDim)
+        dK = FloatBuffer(count: g * kvDim); dV = FloatBuffer(count: g * kvDim)
+        dGate = FloatBuffer(count: g * F); dUp = FloatBuffer(count: g * F); dAct = FloatBuffer(count: g * F)
+        dLogp = FloatBuffer(count: g)
+        normScratch = FloatBuffer(count: Parallel.maxThreads * D)
+        attScratch = FloatBuffer(count: Parallel.maxThreads * (maxSequenceLength + 16))
+    }
+
+    /// Bytes held by all buffers.
+    public var bytes: Int {
+        [xIn, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, probs, logp,
+         dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, normScratch, attScratch].reduce(0) { $0 + $1.count * 4 }
+    }
+
+    func slot(_ l: Int) -> Int { storesAllLayers ? l : 0 }
+}
+
+extension LlamaModel {
+    /// Forward pass. Writes logProbs (B, T): log p(targets[b, t] | tokens[b, 0…t]) for t < lengths[b],
+    /// 0 at padding. With `training` the probabilities and activations are kept for `backward`.
+    /// `logits`, when given, receives the packed (N, V) logits (row n = sequence b, position t in order).
+    public func forward(_ batch: TokenBatch, workspace ws: TrainingWorkspace,
+                        logProbs: UnsafeMutablePointer<Float>, training: Bool = true,
+                        logits: UnsafeMutablePointer<Float>? = nil) throws {
+        precondition(!training || ws.storesAllLayers, "forward(training:) needs a training workspace")
+        try pack(batch, into: ws)
+        let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
+        let qDim = c.qDim, kvDim = c.kvDim, eps = Float(c.rmsNormEps)
+        let shape = attentionShape
+        var x = ws.xOut.pointer  // embedding written into layer 0's xIn below
+        ws.packedTokens.withUnsafeBufferPointer { tok in
+            Embedding.forward(out: ws.xIn.pointer, table: weight(layout.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
+        }
+        x = ws.xIn.pointer
+        for l in 0..<c.numHiddenLayers {
+            let s = ws.slot(l), W = layout.layers[l]
+            let xIn = ws.xIn.pointer + s * ws.capacity * D
+            if xIn != x { xIn.update(from: x, count: N * D) }
+            let n1 = ws.norm1.pointer + s * ws.capacity * D, r1 = ws.rstd1.pointer + s * ws.capacity
+            let q = ws.q.pointer + s * ws.capacity * qDim, k = ws.k.pointer + s * ws.capacity * kvDim
+            let v = ws.v.pointer + s * ws.capacity * kvDim, att = ws.att.pointer + s * ws.capacity * qDim
+            let lse = ws.lse.pointer + s * ws.capacity * c.numAttentionHeads
+            let xMid = ws.xMid.pointer + s * ws.capacity * D
+            let n2 = ws.norm2.pointer + s * ws.capacity * D, r2 = ws.rstd2.pointer + s * ws.capacity
+            let gate = ws.gate.pointer + s * ws.capacity * F, up = ws.up.pointer + s * ws.capacity * F
+            let act = ws.act.pointer + s * ws.capacity * F
+
+            // n1 = rmsnorm(x) ⊙ w_in
+            RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: weight(W.inputNorm), rows: N, dim: D, eps: eps)
+            // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
+            Linear.forward(y: q, x: n1, weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.forward(y: k, x: n1, weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.forward(y: v, x: n1, weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            // q, k = rope(q), rope(k)
+            ws.positions.withUnsafeBufferPointer { pos in
+                RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
+                RoPE.apply(k, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope)
+            }
+            // att = causal_softmax(q kᵀ / √hd) v
+            Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: shape,
+                              scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
+            // xMid = x + att Woᵀ
+            xMid.update(from: xIn, count: N * D)
+            Linear.forward(y: xMid, x: att, weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            // n2 = rmsnorm(xMid) ⊙ w_post
+            RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: weight(W.postNorm), rows: N, dim: D, eps: eps)
+            // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
+            Linear.forward(y: gate, x: n2, weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.forward(y: up, x: n2, weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
+            // xOut = xMid + act Wdᵀ   (next layer's input)
+            let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.capacity * D : ws.xOut.pointer
+            next.update(from: xMid, count: N * D)
+            Linear.forward(y: next, x: act, weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+            x = next
+        }
+        if x != ws.xOut.pointer { ws.xOut.pointer.update(from: x, count: N * D) }
+        // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF Wheadᵀ
+        RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
+                        weight: weight(layout.finalNorm), rows: N, dim: D, eps: eps)
+        Linear.forward(y: ws.probs.pointer, x: ws.normF.pointer, weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        if let logits { logits.update(from: ws.probs.pointer, count: N * V) }
+        ws.packedTargets.withUnsafeBufferPointer { tgt in
+            if training {
+                TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V)
+            } else {
+                TargetLogProbs.scores(logp: ws.logp.pointer, logits: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V)
+            }
+        }
+        // unpack (N) → (B, T)
+        logProbs.initialize(repeating: 0, count: batch.batchSize * batch.maxLength)
+        for b in 0..<batch.batchSize {
+            (logProbs + b * batch.maxLength).update(from: ws.logp.pointer + ws.offsets[b], count: ws.lengths[b])
+        }
+    }
+
+    /// Backward of `forward(training: true)` for the same batch: given dLogProbs (B, T) (∂loss/∂logProbs;
+    /// padding entries ignored), accumulates ∂loss/∂θ into `gradients` (layout of `parameters`; the
+    /// caller zeroes it). Tied embeddings receive both the embedding and the lm_head gradient.
+    public func backward(dLogProbs: UnsafePointer<Float>, batchMaxLength T: Int, workspace ws: TrainingWorkspace,
+                         gradients: FloatBuffer) {
+        precondition(gradients.count == layout.count)
+        let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
+        let qDim = c.qDim, kvDim = c.kvDim
+        let grad = gradients.pointer, shape = attentionShape
+        for b in 0..<ws.lengths.count {
+            (ws.dLogp.pointer + ws.offsets[b]).update(from: dLogProbs + b * T, count: ws.lengths[b])
+        }
+        // logp = logits[t] − lse  →  dLogits = dLogp · (onehot − p)
+        ws.packedTargets.withUnsafeBufferPointer { tgt in
+            TargetLogProbs.backwardInPlace(probsToDLogits: ws.probs.pointer, dLogp: ws.dLogp.pointer,
+                                           targets: tgt.baseAddress!, rows: N, vocab: V)
+        }
+        let dX = ws.dX.pointer, dNorm = ws.dNorm.pointer
+        // logits = normF Wheadᵀ
+        dNorm.initialize(repeating: 0, count: N * D)
+        Linear.backward(dx: dNorm, dWeight: grad + layout.lmHead, dy: ws.probs.pointer, x: ws.normF.pointer,
+                        weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        // normF = rmsnorm(xOut) ⊙ w_final
+        dX.initialize(repeating: 0, count: N * D)
+        RMSNorm.backward(dx: dX, dWeight: grad + layout.finalNorm, dOut: dNorm, x: ws.xOut.pointer,
+                         weight: weight(layout.finalNorm), rstd: ws.rstdF.pointer, rows: N, dim: D,
+                         scratch: ws.normScratch.pointer)
+
+        for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
+            let W = layout.layers[l], cap = ws.capacity
+            let xIn = ws.xIn.pointer + l * cap * D
+            let n1 = ws.norm1.pointer + l * cap * D, r1 = ws.rstd1.pointer + l * cap
+            let q = ws.q.pointer + l * cap * qDim, k = ws.k.pointer + l * cap * kvDim
+            let v = ws.v.pointer + l * cap * kvDim, att = ws.att.pointer + l * cap * qDim
+            let lse = ws.lse.pointer + l * cap * c.numAttentionHeads
+            let xMid = ws.xMid.pointer + l * cap * D
+            let n2 = ws.norm2.pointer + l * cap * D, r2 = ws.rstd2.pointer + l * cap
+            let gate = ws.gate.pointer + l * cap * F, up = ws.up.pointer + l * cap * F
+            let act = ws.act.pointer + l * cap * F
+
+            // xOut = xMid + act Wdᵀ: dX flows to xMid unchanged, and
+            ws.dAct.pointer.initialize(repeating: 0, count: N * F)
+            Linear.backward(dx: ws.dAct.pointer, dWeight: grad + W.downProj, dy: dX, x: act,
+                            weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D)
+            // act = silu(gate) ⊙ up
+            ws.dGate.pointer.initialize(repeating: 0, count: N * F)
+            ws.dUp.pointer.initialize(repeating: 0, count: N * F)
+            SwiGLU.backward(dGate: ws.dGate.pointer, dUp: ws.dUp.pointer, dOut: ws.dAct.pointer,
+                            gate: gate, up: up, count: N * F)
+            // gate = n2 Wgᵀ, up = n2 Wuᵀ
+            dNorm.initialize(repeating: 0, count: N * D)
+            Linear.backward(dx: dNorm, dWeight: grad + W.gateProj, dy: ws.dGate.pointer, x: n2,
+                            weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.backward(dx: dNorm, dWeight: grad + W.upProj, dy: ws.dUp.pointer, x: n2,
+                            weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            // n2 = rmsnorm(xMid) ⊙ w_post   (dX += through the norm; dX now = ∂/∂xMid)
+            RMSNorm.backward(dx: dX, dWeight: grad + W.postNorm, dOut: dNorm, x: xMid, weight: weight(W.postNorm),
+                             rstd: r2, rows: N, dim: D, scratch: ws.normScratch.pointer)
+            // xMid = x + att Woᵀ
+            ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
+            Linear.backward(dx: ws.dAtt.pointer, dWeight: grad + W.oProj, dy: dX, x: att,
+                            weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D)
+            // att = causal_softmax(q kᵀ / √hd) v
+            ws.dQ.pointer.initialize(repeating: 0, count: N * qDim)
+            ws.dK.pointer.initialize(repeating: 0, count: N * kvDim)
+            ws.dV.pointer.initialize(repeating: 0, count: N * kvDim)
+            let sp = spans(ws, k: k, v: v)
+            Attention.backward(dq: ws.dQ.pointer,
+                               dKeys: ws.offsets.dropLast().map { ws.dK.pointer + $0 * kvDim },
+                               dValues: ws.offsets.dropLast().map { ws.dV.pointer + $0 * kvDim },
+                               dOut: ws.dAtt.pointer, out: att, lse: lse, q: q, spans: sp, shape: shape,
+                               scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
+            // q, k = rope(q), rope(k): inverse rotation of the gradients
+            ws.positions.withUnsafeBufferPointer { pos in
+                RoPE.apply(ws.dQ.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope, inverse: true)
+                RoPE.apply(ws.dK.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope, inverse: true)
+            }
+            // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
+            dNorm.initialize(repeating: 0, count: N * D)
+            Linear.backward(dx: dNorm, dWeight: grad + W.qProj, dy: ws.dQ.pointer, x: n1,
+                            weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.backward(dx: dNorm, dWeight: grad + W.kProj, dy: ws.dK.pointer, x: n1,
+                            weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.backward(dx: dNorm, dWeight: grad + W.vProj, dy: ws.dV.pointer, x: n1,
+                            weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
+            RMSNorm.backward(dx: dX, dWeight: grad + W.inputNorm, dOut: dNorm, x: xIn, weight: weight(W.inputNorm),
+                             rstd: r1, rows: N, dim: D, scratch: ws.normScratch.pointer)
+        }
+        // x = embed[tokens]
+        ws.packedTokens.withUnsafeBufferPointer { tok in
+            Embedding.backward(dTable: grad + layout.embedding, dOut: dX, tokens: tok.baseAddress!, rows: N, dim: D)
+        }
+    }
+
+    /// Drops padding: rows are the valid tokens of each sequence in order.
+    func pack(_ batch: TokenBatch, into ws: TrainingWorkspace) throws {
+        let N = batch.totalTokens
+        guard N <= ws.capacity else { throw BatchError.overCapacity(rows: N, capacity: ws.capacity) }
+        ws.offsets = [0]; ws.lengths = batch.lengths; ws.rows = N
+        ws.maxT = batch.lengths.max() ?? 0
+        guard ws.maxT <= ws.maxSequenceLength else { throw BatchError.overCapacity(rows: ws.maxT, capacity: ws.maxSequenceLength) }
+        var n = 0
+        for b in 0..<batch.batchSize {
+            let len = batch.lengths[b]
+            guard len <= config.maxPositionEmbeddings else {
+                throw BatchError.tooLong(sequence: b, length: len, maxPositions: config.maxPositionEmbeddings)
+            }
+            for t in 0..<len {
+                let tok = batch.tokens[b * batch.maxLength + t], tgt = batch.targets[b * batch.maxLength + t]
+                guard tok >= 0 && Int(tok) < config.vocabSize else {
+                    throw BatchError.tokenOutOfRange(sequence: b, position: t, token: tok, vocab: config.vocabSize)
+                }
+                guard tgt >= 0 && Int(tgt) < config.vocabSize else {
+                    throw BatchError.tokenOutOfRange(sequence: b, position: t, token: tgt, vocab: config.vocabSize)
+                }
+                ws.packedTokens[n] = tok; ws.packedTargets[n] = tgt; ws.positions[n] = Int32(t)
+                n += 1
+            }
+            ws.offsets.append(n)
+        }
+    }
+
+    func spans(_ ws: TrainingWorkspace, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) -> [AttentionSpan] {
+        (0..<ws.lengths.count).map { b in
+            AttentionSpan(queryRow: ws.offsets[b], queryCount: ws.lengths[b], start: 0,
+                          keys: k + ws.offsets[b] * config.kvDim, values: v + ws.offsets[b] * config.kvDim)
+        }
+    }
+}

@@ -1,0 +1,228 @@
+// Every kernel's backward against central finite differences of an independent Double
+// implementation of its forward, and every Float forward against that Double forward.
+
+import XCTest
+import Kernels
+import Llama
+import TestSupport
+
+final class KernelGradientTests: XCTestCase {
+    override class func setUp() { Parallel.setThreads(2) }
+
+    func assertClose<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(_ a: [A], _ b: [B], _ tol: Double, _ what: String,
+                                                                      file: StaticString = #filePath, line: UInt = #line) {
+        let c = compare(a, b)
+        XCTAssertLessThanOrEqual(c.relativeError, tol, "\(what): \(c)", file: file, line: line)
+    }
+
+    func testLinear() {
+        var r = TestRandom(seed: 1)
+        let N = 5, I = 7, O = 6
+        let x = r.gaussian(N * I), w = r.gaussian(O * I), g = r.gaussian(N * O)
+        func ref(_ p: [Double]) -> [Double] {   // y = x Wᵀ
+            var y = [Double](repeating: 0, count: N * O)
+            for n in 0..<N { for o in 0..<O { for i in 0..<I { y[n * O + o] += p[n * I + i] * p[N * I + o * I + i] } } }
+            return y
+        }
+        var y = [Float](repeating: 0, count: N * O)
+        Linear.forward(y: &y, x: x, weight: w, rows: N, inFeatures: I, outFeatures: O)
+        assertClose(y, ref(x.doubles + w.doubles), 1e-6, "linear forward")
+        var dx = [Float](repeating: 0, count: N * I), dw = [Float](repeating: 0, count: O * I)
+        Linear.backward(dx: &dx, dWeight: &dw, dy: g, x: x, weight: w, rows: N, inFeatures: I, outFeatures: O)
+        let fd = finiteDifferences(x.doubles + w.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dx, Array(fd[0..<N * I]), 1e-6, "linear dx")
+        assertClose(dw, Array(fd[(N * I)...]), 1e-6, "linear dW")
+        // Single-row path (sgemv) equals the gemm path.
+        var y1 = [Float](repeating: 0, count: O)
+        Linear.forward(y: &y1, x: Array(x[0..<I]), weight: w, rows: 1, inFeatures: I, outFeatures: O)
+        assertClose(y1, Array(y[0..<O]), 1e-6, "linear single row")
+    }
+
+    func testRMSNorm() {
+        var r = TestRandom(seed: 2)
+        let N = 4, D = 19
+        let eps = 1e-5
+        let x = r.gaussian(N * D), w = r.uniform(D, 0.5, 1.5), g = r.gaussian(N * D)
+        func ref(_ p: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: N * D)
+            for n in 0..<N {
+                var ms = 0.0
+                for d in 0..<D { ms += p[n * D + d] * p[n * D + d] }
+                let rs = 1 / (ms / Double(D) + eps).squareRoot()
+                for d in 0..<D { y[n * D + d] = p[n * D + d] * rs * p[N * D + d] }
+            }
+            return y
+        }
+        var y = [Float](repeating: 0, count: N * D), rstd = [Float](repeating: 0, count: N)
+        RMSNorm.forward(out: &y, rstd: &rstd, x: x, weight: w, rows: N, dim: D, eps: Float(eps))
+        assertClose(y, ref(x.doubles + w.doubles), 1e-6, "rmsnorm forward")
+        var dx = [Float](repeating: 0, count: N * D), dw = [Float](repeating: 0, count: D)
+        var scratch = [Float](repeating: 0, count: Parallel.maxThreads * D)
+        RMSNorm.backward(dx: &dx, dWeight: &dw, dOut: g, x: x, weight: w, rstd: rstd, rows: N, dim: D, scratch: &scratch)
+        let fd = finiteDifferences(x.doubles + w.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dx, Array(fd[0..<N * D]), 1e-5, "rmsnorm dx")
+        assertClose(dw, Array(fd[(N * D)...]), 1e-5, "rmsnorm dW")
+    }
+
+    func testRoPE() throws {
+        var r = TestRandom(seed: 3)
+        let config = try LlamaConfig(hiddenSize: 16, intermediateSize: 8, numHiddenLayers: 1, numAttentionHeads: 2,
+                                     ropeTheta: 500000, ropeScaling: RopeScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4,
+                                                                                  originalMaxPositionEmbeddings: 16),
+                                     maxPositionEmbeddings: 32, vocabSize: 4)
+        let table = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: 32)
+        let heads = 2, hd = 8, half = 4
+        let positions: [Int32] = [0, 3, 5, 31]
+        let N = positions.count
+        let x = r.gaussian(N * heads * hd), g = r.gaussian(N * heads * hd)
+        func ref(_ p: [Double]) -> [Double] {
+            var y = p
+            for n in 0..<N { for h in 0..<heads { for i in 0..<half {
+                let pos = Int(positions[n])
+                let c = Double(table.cos[pos * half + i]), s = Double(table.sin[pos * half + i])
+                let a = p[n * heads * hd + h * hd + i], b = p[n * heads * hd + h * hd + i + half]
+                y[n * heads * hd + h * hd + i] = a * c - b * s
+                y[n * heads * hd + h * hd + i + half] = b * c + a * s
+            } } }
+            return y
+        }
+        var y = x
+        RoPE.apply(&y, positions: positions, rows: N, heads: heads, table: table)
+        assertClose(y, ref(x.doubles), 1e-6, "rope forward")
+        var dx = g
+        RoPE.apply(&dx, positions: positions, rows: N, heads: heads, table: table, inverse: true)
+        let fd = finiteDifferences(x.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dx, fd, 1e-6, "rope backward")
+        // Position 0 is the identity.
+        XCTAssertEqual(Array(y[0..<heads * hd]), Array(x[0..<heads * hd]))
+    }
+
+    func testSwiGLU() {
+        var r = TestRandom(seed: 4)
+        let n = 37   // not a multiple of 8: exercises the scalar tail
+        let gate = r.gaussian(n, std: 3), up = r.gaussian(n), g = r.gaussian(n)
+        func ref(_ p: [Double]) -> [Double] { (0..<n).map { i in p[i] / (1 + exp(-p[i])) * p[n + i] } }
+        var y = [Float](repeating: 0, count: n)
+        SwiGLU.forward(out: &y, gate: gate, up: up, count: n)
+        assertClose(y, ref(gate.doubles + up.doubles), 1e-6, "swiglu forward")
+        var dg = [Float](repeating: 0, count: n), du = [Float](repeating: 0, count: n)
+        SwiGLU.backward(dGate: &dg, dUp: &du, dOut: g, gate: gate, up: up, count: n)
+        let fd = finiteDifferences(gate.doubles + up.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dg, Array(fd[0..<n]), 1e-5, "swiglu dGate")
+        assertClose(du, Array(fd[n...]), 1e-5, "swiglu dUp")
+    }
+
+    func testEmbedding() {
+        var r = TestRandom(seed: 5)
+        let V = 10, D = 6
+        let table = r.gaussian(V * D), tokens: [Int32] = [3, 7, 3, 0, 9], g = r.gaussian(tokens.count * D)
+        var out = [Float](repeating: 0, count: tokens.count * D)
+        Embedding.forward(out: &out, table: table, tokens: tokens, rows: tokens.count, dim: D)
+        XCTAssertEqual(Array(out[D..<2 * D]), Array(table[7 * D..<8 * D]))
+        var dt = [Float](repeating: 0, count: V * D)
+        Embedding.backward(dTable: &dt, dOut: g, tokens: tokens, rows: tokens.count, dim: D)
+        let fd = finiteDifferences(table.doubles) { p in
+            var s = 0.0
+            for (n, t) in tokens.enumerated() { for d in 0..<D { s += p[Int(t) * D + d] * Double(g[n * D + d]) } }
+            return s
+        }
+        assertClose(dt, fd, 1e-6, "embedding backward (repeated token 3 accumulates)")
+    }
+
+    func testTargetLogProbs() {
+        var r = TestRandom(seed: 6)
+        let N = 4, V = 37
+        let logits = r.gaussian(N * V, std: 4), targets: [Int32] = [0, 36, 5, 5], g = r.gaussian(N)
+        func ref(_ p: [Double]) -> [Double] {
+            (0..<N).map { n in
+                let row = p[n * V..<(n + 1) * V]
+                let m = row.max()!
+                let lse = m + log(row.reduce(0) { $0 + exp($1 - m) })
+                return p[n * V + Int(targets[n])] - lse
+            }
+        }
+        var lp = [Float](repeating: 0, count: N)
+        var probs = logits
+        TargetLogProbs.forward(logp: &lp, logitsToProbs: &probs, targets: targets, rows: N, vocab: V)
+        assertClose(lp, ref(logits.doubles), 1e-6, "log-probs forward")
+        var lp2 = [Float](repeating: 0, count: N)
+        TargetLogProbs.scores(logp: &lp2, logits: logits, targets: targets, rows: N, vocab: V)
+        assertClose(lp2, lp, 1e-6, "scores() equals forward()")
+        TargetLogProbs.backwardInPlace(probsToDLogits: &probs, dLogp: g, targets: targets, rows: N, vocab: V)
+        let fd = finiteDifferences(logits.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(probs, fd, 1e-5, "log-probs backward")
+    }
+
+    /// Attention over packed sequences of unequal lengths (padding never exists in the kernel) with
+    /// grouped-query heads, against a Double reference and finite differences.
+    func testAttentionPackedGQA() {
+        var r = TestRandom(seed: 7)
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
+        let lengths = [5, 3, 1], offsets = [0, 5, 8, 9], N = 9
+        let qDim = shape.qDim, kvDim = shape.kvDim, hd = 8
+        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
+        func ref(_ p: [Double]) -> [Double] {
+            let Q = Array(p[0..<N * qDim]), K = Array(p[N * qDim..<N * qDim + N * kvDim]), Vv = Array(p[(N * qDim + N * kvDim)...])
+            var out = [Double](repeating: 0, count: N * qDim)
+            let scale = 1 / Double(hd).squareRoot()
+            for b in 0..<lengths.count { for h in 0..<4 { let kvh = h / 2
+                for i in 0..<lengths[b] {
+                    let row = offsets[b] + i
+                    var s = (0...i).map { j -> Double in
+                        var d = 0.0
+                        for e in 0..<hd { d += Q[row * qDim + h * hd + e] * K[(offsets[b] + j) * kvDim + kvh * hd + e] }
+                        return d * scale
+                    }
+                    let m = s.max()!
+                    s = s.map { exp($0 - m) }
+                    let z = s.reduce(0, +)
+                    for j in 0...i { for e in 0..<hd {
+                        out[row * qDim + h * hd + e] += s[j] / z * Vv[(offsets[b] + j) * kvDim + kvh * hd + e]
+                    } }
+                }
+            } }
+            return out
+        }
+        var qm = q, km = k, vm = v
+        var out = [Float](repeating: 0, count: N * qDim), lse = [Float](repeating: 0, count: N * 4)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxKeys: 8))
+        var dq = [Float](repeating: 0, count: N * qDim), dk = [Float](repeating: 0, count: N * kvDim)
+        var dv = [Float](repeating: 0, count: N * kvDim)
+        km.withUnsafeMutableBufferPointer { kp in vm.withUnsafeMutableBufferPointer { vp in
+            dk.withUnsafeMutableBufferPointer { dkp in dv.withUnsafeMutableBufferPointer { dvp in
+                let spans = (0..<3).map { b in
+                    AttentionSpan(queryRow: offsets[b], queryCount: lengths[b], start: 0,
+                                  keys: kp.baseAddress! + offsets[b] * kvDim, values: vp.baseAddress! + offsets[b] * kvDim)
+                }
+                Attention.forward(out: &out, lse: &lse, q: qm, spans: spans, shape: shape, scratch: &scratch, maxKeys: 8)
+                Attention.backward(dq: &dq, dKeys: (0..<3).map { dkp.baseAddress! + offsets[$0] * kvDim },
+                                   dValues: (0..<3).map { dvp.baseAddress! + offsets[$0] * kvDim },
+                                   dOut: g, out: out, lse: lse, q: qm, spans: spans, shape: shape, scratch: &scratch, maxKeys: 8)
+            } }
+        } }
+        _ = qm.count
+        let all = q.doubles + k.doubles + v.doubles
+        assertClose(out, ref(all), 1e-6, "attention forward")
+        let fd = finiteDifferences(all) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dq, Array(fd[0..<N * qDim]), 1e-5, "attention dq")
+        assertClose(dk, Array(fd[N * qDim..<N * qDim + N * kvDim]), 1e-5, "attention dk")
+        assertClose(dv, Array(fd[(N * qDim + N * kvDim)...]), 1e-5, "attention dv")
+        // Sequences never see each other: the single-token sequence's output is its own value row.
+        for h in 0..<4 {
+            let o = Array(out[8 * qDim + h * hd..<8 * qDim + (h + 1) * hd]), vv = Array(v[8 * kvDim + (h / 2) * hd..<8 * kvDim + (h / 2 + 1) * hd])
+            assertClose(o, vv, 1e-6, "length-1 sequence attends only to itself")
+        }
+    }
+
+    func testFastExpAccuracy() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let e = Double(VectorMath.exp(x)), t = exp(Double(x))
+            worst = max(worst, abs(e - t) / t)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7, "vectorised exp relative error")
+        XCTAssertEqual(VectorMath.exp(0), 1)
+    }
+}
