@@ -1,0 +1,78 @@
+// config.json reading: both rope layouts, defaults, and bad values rejected with the field named.
+
+import XCTest
+import Llama
+import TestSupport
+
+final class ConfigTests: XCTestCase {
+    func decode(_ json: String) throws -> LlamaConfig { try LlamaConfig.decode(jsonData: Data(json.utf8)) }
+
+    let base = """
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100
+    """
+
+    func testFixtureConfigs() throws {
+        let mha = try LlamaConfig.load(url: Fixtures.url("llama-mha/config.json"))
+        XCTAssertEqual(mha.numKeyValueHeads, 4)
+        XCTAssertEqual(mha.ropeTheta, 10000)
+        XCTAssertNil(mha.ropeScaling)
+        XCTAssertFalse(mha.tieWordEmbeddings)
+        let gqa = try LlamaConfig.load(url: Fixtures.url("llama-gqa-tied/config.json"))
+        XCTAssertEqual(gqa.numKeyValueHeads, 2)
+        XCTAssertEqual(gqa.ropeTheta, 500000)
+        XCTAssertEqual(gqa.ropeScaling?.factor, 8)
+        XCTAssertEqual(gqa.eosTokenID?.ids, [2, 3])
+        XCTAssertTrue(gqa.tieWordEmbeddings)
+    }
+
+    func testClassicTopLevelRopeKeysAndDefaults() throws {
+        let c = try decode("""
+        {\(base), "rope_theta": 500000.0, "bos_token_id": 128000, "eos_token_id": [128001, 128009],
+         "rope_scaling": {"type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                          "original_max_position_embeddings": 8192}}
+        """)
+        XCTAssertEqual(c.numKeyValueHeads, 4, "num_key_value_heads defaults to num_attention_heads")
+        XCTAssertEqual(c.headDim, 16)
+        XCTAssertEqual(c.ropeScaling?.originalMaxPositionEmbeddings, 8192)
+        XCTAssertEqual(c.bosTokenID?.ids, [128000])
+        XCTAssertEqual(c.eosTokenID?.ids, [128001, 128009])
+        // Round trip through our own writer.
+        let again = try LlamaConfig.decode(jsonData: try JSONEncoder().encode(c))
+        XCTAssertEqual(again, c)
+    }
+
+    func testLlama3ScalingChangesLowFrequenciesOnly() throws {
+        let plain = try decode("{\(base), \"rope_theta\": 500000}")
+        let scaled = try decode("""
+        {\(base), "rope_theta": 500000, "rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 1,
+         "high_freq_factor": 4, "original_max_position_embeddings": 64}}
+        """)
+        let a = plain.inverseFrequencies(), b = scaled.inverseFrequencies()
+        XCTAssertEqual(a[0], b[0], "high frequencies are kept")
+        XCTAssertEqual(b.last!, a.last! / 8, accuracy: 1e-12, "low frequencies are divided by factor")
+    }
+
+    func expectError(_ json: String, field: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try decode(json), file: file, line: line) { error in
+            guard let e = error as? ConfigError else { return XCTFail("not a ConfigError: \(error)", file: file, line: line) }
+            XCTAssertEqual(e.field, field, "\(e)", file: file, line: line)
+        }
+    }
+
+    func testBadConfigsNameTheField() {
+        expectError("{\"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 9}", field: "hidden_size")
+        expectError("{\"hidden_size\": 65, \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 9}", field: "hidden_size")
+        expectError("{\(base), \"num_key_value_heads\": 3}", field: "num_key_value_heads")
+        expectError("{\(base), \"num_hidden_layers\": 0}".replacingOccurrences(of: "\"num_hidden_layers\": 2, ", with: ""), field: "num_hidden_layers")
+        expectError("{\"hidden_size\": 64, \"intermediate_size\": -1, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100}", field: "intermediate_size")
+        expectError("{\(base), \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}", field: "rope_scaling.rope_type")
+        expectError("{\(base), \"rope_parameters\": {\"rope_type\": \"dynamic\", \"rope_theta\": 10000}}", field: "rope_parameters.rope_type")
+        expectError("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}}", field: "rope_scaling.low_freq_factor")
+        expectError("{\(base), \"hidden_act\": \"gelu\"}", field: "hidden_act")
+        expectError("{\(base), \"attention_bias\": true}", field: "attention_bias")
+        expectError("{\"hidden_size\": \"64\", \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 9}", field: "hidden_size")
+        expectError("{\(base), \"head_dim\": 7}", field: "head_dim")
+        expectError("{\(base), \"rms_norm_eps\": 0}", field: "rms_norm_eps")
+        expectError("{ not json", field: "<file>")
+    }
+}

@@ -1,0 +1,85 @@
+// The whole model against PyTorch (transformers LlamaForCausalLM, float32): logits, per-token
+// log-probs, the loss and every parameter gradient, on padded batches of unequal lengths.
+// Fixtures come from Scripts/make_fixtures.py.
+
+import XCTest
+import Kernels
+import Llama
+import Checkpoints
+import TestSupport
+
+final class ReferenceFixtureTests: XCTestCase {
+    override class func setUp() { Parallel.setThreads(2) }
+
+    func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = Fixtures.url(name)
+        let model = try ModelDirectory.load(dir)
+        let ref = try SafetensorsFile(url: dir.appendingPathComponent("reference.safetensors"))
+        let ids = try ref.integers("input_ids"), targets = try ref.integers("targets")
+        let lengths = try ref.integers("lengths").map(Int.init)
+        let B = lengths.count, T = ids.count / B, V = model.config.vocabSize
+        let batch = TokenBatch(tokens: ids.map { Int32($0) }, targets: targets.map { Int32($0) }, lengths: lengths, maxLength: T)
+        let ws = TrainingWorkspace(config: model.config, capacity: batch.totalTokens, maxSequenceLength: T)
+        var logp = [Float](repeating: 0, count: B * T)
+        var logits = [Float](repeating: 0, count: batch.totalTokens * V)
+        try model.forward(batch, workspace: ws, logProbs: &logp, logits: &logits)
+
+        // Logits at valid positions (packed order) vs the reference (B, T, V).
+        let refLogits = try ref.floats("logits")
+        var expectedLogits: [Float] = []
+        for b in 0..<B { for t in 0..<lengths[b] { expectedLogits += refLogits[(b * T + t) * V..<(b * T + t + 1) * V] } }
+        let cl = compare(logits, expectedLogits)
+        XCTAssertLessThanOrEqual(cl.relativeError, 1e-4, "\(name) logits: \(cl)", file: file, line: line)
+
+        let refLogp = try ref.floats("logprobs")
+        var mask = [Float](repeating: 0, count: B * T)
+        for b in 0..<B { for t in 0..<lengths[b] { mask[b * T + t] = 1 } }
+        let cp = compare(zip(logp, mask).map { $0 * $1 }, zip(refLogp, mask).map { $0 * $1 })
+        XCTAssertLessThanOrEqual(cp.relativeError, 1e-4, "\(name) log-probs: \(cp)", file: file, line: line)
+        for i in 0..<B * T where mask[i] == 0 { XCTAssertEqual(logp[i], 0, "padding log-prob must be 0") }
+
+        // loss = −Σ w · logp
+        let w = try ref.floats("loss_weights")
+        let loss = -zip(w, logp).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let refLoss = Double(try ref.floats("loss")[0])
+        XCTAssertEqual(loss, refLoss, accuracy: 1e-4 * abs(refLoss), "\(name) loss", file: file, line: line)
+
+        // Gradients: dLoss/dlogp = −w.
+        let grads = FloatBuffer(count: model.layout.count)
+        let dLogp = w.map { -$0 }
+        model.backward(dLogProbs: dLogp, batchMaxLength: T, workspace: ws, gradients: grads)
+        var worst = (0.0, "")
+        for e in model.layout.entries {
+            let expected = try ref.floats("grad." + e.name)
+            let actual = Array(UnsafeBufferPointer(start: grads.pointer + e.offset, count: e.count))
+            let c = compare(actual, expected)
+            XCTAssertLessThanOrEqual(c.relativeError, 1e-3, "\(name) gradient \(e.name): \(c)", file: file, line: line)
+            if c.relativeError > worst.0 { worst = (c.relativeError, e.name) }
+        }
+        print("[\(name)] logits \(cl), log-probs \(cp), worst gradient \(worst.1) rel err \(String(format: "%.2e", worst.0))")
+    }
+
+    func testMultiHeadUntiedMatchesPyTorch() throws { try check("llama-mha") }
+    func testGroupedQueryTiedLlama3RopeMatchesPyTorch() throws { try check("llama-gqa-tied") }
+
+    /// The same sequences give the same log-probs whatever else is in the batch and however much
+    /// padding surrounds them: padding never attends and never contributes.
+    func testPaddingIsInvisible() throws {
+        let model = try ModelDirectory.load(Fixtures.url("llama-gqa-tied"))
+        var r = TestRandom(seed: 11)
+        let seq = r.tokens(6, below: 160), tgt = r.tokens(6, below: 160)
+        // Alone, T = 6.
+        let alone = TokenBatch(tokens: seq, targets: tgt, lengths: [6], maxLength: 6)
+        var a = [Float](repeating: 0, count: 6)
+        try model.forward(alone, workspace: TrainingWorkspace(config: model.config, capacity: 6, maxSequenceLength: 6), logProbs: &a)
+        // Second in a batch of 2 with T = 10, junk tokens in the padding.
+        let other = r.tokens(10, below: 160)
+        let padded = seq + [Int32](repeating: 77, count: 4)
+        let batch = TokenBatch(tokens: other + padded, targets: other + tgt + [Int32](repeating: 5, count: 4),
+                               lengths: [10, 6], maxLength: 10)
+        var b = [Float](repeating: 0, count: 20)
+        try model.forward(batch, workspace: TrainingWorkspace(config: model.config, capacity: 16, maxSequenceLength: 10), logProbs: &b)
+        let c = compare(Array(b[10..<16]), a)
+        XCTAssertLessThanOrEqual(c.relativeError, 1e-6, "\(c)")
+    }
+}
