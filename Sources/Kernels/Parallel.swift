@@ -1,7 +1,6 @@
-// The thread budget shared by our own parallel loops and OpenBLAS, and a static-chunk parallel-for.
-//
-// Phases never nest: a parallel loop never calls sgemm and sgemm is never called from inside a
-// parallel loop, so at any moment at most `Parallel.threads` threads compute (no oversubscription).
+// The thread budget and the parallel-for every kernel uses (matrix products included: OpenBLAS
+// itself runs single-threaded and Matmul splits products into per-thread blocks), so at any
+// moment at most `Parallel.threads` threads compute (no oversubscription, no spinning workers).
 
 import Dispatch
 import CBLAS
@@ -9,22 +8,21 @@ import CBLAS
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = defaultThreads()
 
-    /// Worker threads used by `forEachChunk` and by OpenBLAS.
+    /// Worker threads used by every parallel loop and split matrix product.
     public static var threads: Int { _threads }
 
     /// Upper bound of `threads` (sizes per-thread scratch space): the machine's cores, at least 2.
     public static var maxThreads: Int { max(2, ProcessInfoCores.active) }
 
-    /// Sets the thread budget for both our loops and OpenBLAS (≥ 1).
+    /// Sets the thread budget (≥ 1, ≤ maxThreads).
     public static func setThreads(_ n: Int) {
         _threads = min(max(1, n), maxThreads)
-        openblas_set_num_threads(Int32(_threads))
+        openblas_set_num_threads(1)
     }
 
     static func defaultThreads() -> Int {
-        let n = max(1, ProcessInfoCores.active)
-        openblas_set_num_threads(Int32(n))
-        return n
+        openblas_set_num_threads(1)   // we split products ourselves (see Matmul)
+        return max(1, ProcessInfoCores.active)
     }
 
     /// Splits `0..<count` into `threads` contiguous chunks (fewer if `count` is small relative to

@@ -16,11 +16,11 @@ public enum VectorMath {
         var acc0 = F8(), acc1 = F8()
         var i = 0
         while i + 16 <= n {
-            acc0 += load8(a + i) * load8(b + i)
-            acc1 += load8(a + i + 8) * load8(b + i + 8)
+            acc0.addProduct(load8(a + i), load8(b + i))
+            acc1.addProduct(load8(a + i + 8), load8(b + i + 8))
             i += 16
         }
-        if i + 8 <= n { acc0 += load8(a + i) * load8(b + i); i += 8 }
+        if i + 8 <= n { acc0.addProduct(load8(a + i), load8(b + i)); i += 8 }
         var s = (acc0 + acc1).sum()
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
@@ -31,7 +31,7 @@ public enum VectorMath {
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         let a = F8(repeating: alpha)
         var i = 0
-        while i + 8 <= n { store8(y + i, load8(y + i) + a * load8(x + i)); i += 8 }
+        while i + 8 <= n { var yv = load8(y + i); yv.addProduct(a, load8(x + i)); store8(y + i, yv); i += 8 }
         while i < n { y[i] += alpha * x[i]; i += 1 }
     }
 
@@ -52,7 +52,7 @@ public enum VectorMath {
         if n >= 8 {
             var acc = load8(x)
             i = 8
-            while i + 8 <= n { acc = pointwiseMax(acc, load8(x + i)); i += 8 }
+            while i + 8 <= n { let v = load8(x + i); acc.replace(with: v, where: v .> acc); i += 8 }
             m = acc.max()
         }
         while i < n { m = Swift.max(m, x[i]); i += 1 }
@@ -63,7 +63,9 @@ public enum VectorMath {
     /// Inputs are clamped to [-87.3, 88.7]: e^-87.3 ≈ 1.2e-38 stands in for underflow.
     @inline(__always)
     public static func exp8(_ xIn: F8) -> F8 {
-        let x = pointwiseMin(pointwiseMax(xIn, F8(repeating: -87.3)), F8(repeating: 88.7))
+        var x = xIn
+        x.replace(with: F8(repeating: -87.3), where: x .< F8(repeating: -87.3))
+        x.replace(with: F8(repeating: 88.7), where: x .> F8(repeating: 88.7))
         let magic = F8(repeating: 12582912.0)  // 1.5 · 2^23: adding it rounds to an integer
         let t = x * F8(repeating: 1.44269504088896341) + magic
         let n = t - magic

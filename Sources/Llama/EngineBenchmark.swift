@@ -1,0 +1,181 @@
+// Engine benchmarks behind `idpo bench`: training forward+backward, forward-only scoring and
+// batched decode on random weights of a named shape, with the sgemm peak measured on the spot.
+// FLOP convention (same as Scripts/bench_pytorch.py): N = matmul parameters (blocks + lm_head),
+// attention 4·L·T·D per token; forward = tokens·(2N + attn), training = tokens·(6N + 3·attn).
+
+import Foundation
+import Kernels
+
+public struct BenchmarkShape: Sendable {
+    public let name: String
+    public let config: LlamaConfig
+
+    /// Named shapes: stories15M (288, 6 layers, 6 heads, ffn 768, vocab 32000) and stories110M
+    /// (768, 12, 12, 2048, 32000), tied embeddings like the llama2.c checkpoints.
+    public static func named(_ name: String) throws -> BenchmarkShape {
+        switch name.lowercased() {
+        case "stories15m":
+            return BenchmarkShape(name: "stories15M", config: try LlamaConfig(
+                hiddenSize: 288, intermediateSize: 768, numHiddenLayers: 6, numAttentionHeads: 6,
+                maxPositionEmbeddings: 1024, vocabSize: 32000, tieWordEmbeddings: true))
+        case "stories110m":
+            return BenchmarkShape(name: "stories110M", config: try LlamaConfig(
+                hiddenSize: 768, intermediateSize: 2048, numHiddenLayers: 12, numAttentionHeads: 12,
+                maxPositionEmbeddings: 1024, vocabSize: 32000, tieWordEmbeddings: true))
+        default:
+            throw ConfigError(field: "shape", reason: "unknown benchmark shape '\(name)' (stories15M, stories110M)")
+        }
+    }
+}
+
+/// One measured workload (the JSON object `idpo bench --json` writes).
+public struct BenchmarkResult: Codable, Sendable {
+    public var name: String
+    public var shape: String
+    public var threads: Int
+    public var tokens_per_s: Double
+    public var seconds: Double
+    public var gflops: Double?
+    public var peak_fraction: Double?
+    public var peak_rss_bytes: Int
+}
+
+public enum EngineBenchmark {
+    public static let workloadNames = ["train", "forward", "decode1", "decode8"]
+
+    /// Best-of sgemm GFLOP/s over the product shapes training uses (NN, NT, TN at 2048×768×288-ish
+    /// sizes) plus a square 1024³ product; each timed for ≥ 0.25 s.
+    public static func measureSgemmPeak() -> Double {
+        let shapes: [(Bool, Bool, Int, Int, Int)] = [
+            (false, true, 2048, 768, 288), (false, false, 2048, 288, 768), (true, false, 768, 288, 2048),
+            (false, true, 1024, 1024, 1024), (false, true, 2048, 2048, 768),
+        ]
+        var best = 0.0
+        for (ta, tb, m, n, k) in shapes {
+            let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+            let run = {
+                Matmul.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: ta ? m : k,
+                            b: b.pointer, ldb: tb ? k : n, beta: 0, c: c.pointer, ldc: n)
+            }
+            run()
+            var reps = 0
+            let start = now()
+            while now() - start < 0.25 { run(); reps += 1 }
+            let secs = now() - start
+            best = max(best, 2.0 * Double(m * n * k) * Double(reps) / secs / 1e9)
+        }
+        return best
+    }
+
+    /// Runs the named workloads on random weights of `shape`.
+    public static func run(shape: BenchmarkShape, workloads: [String], repeats: Int, sgemmPeak: Double,
+                           log: (String) -> Void) throws -> [BenchmarkResult] {
+        let c = shape.config
+        let model = LlamaModel(config: c)
+        model.randomize(seed: 1234)
+        let matmulParams = Double(model.layout.matmulParameterCount(config: c))
+        var results: [BenchmarkResult] = []
+        var rng = SplitMix64(seed: 99)
+        func tokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
+
+        for w in workloads {
+            resetPeakRSS()
+            switch w {
+            case "train", "forward":
+                let B = 8, T = 256
+                let toks = tokens(B * T)
+                let targets = Array(toks.dropFirst()) + [0]
+                let batch = TokenBatch(tokens: toks, targets: targets, lengths: Array(repeating: T, count: B), maxLength: T)
+                let training = w == "train"
+                let ws = TrainingWorkspace(config: c, capacity: B * T, maxSequenceLength: T, training: training)
+                let grads = FloatBuffer(count: training ? model.layout.count : 0)
+                var logp = [Float](repeating: 0, count: B * T)
+                let dLogp = [Float](repeating: -1 / Float(B * T), count: B * T)
+                let step = {
+                    try model.forward(batch, workspace: ws, logProbs: &logp, training: training)
+                    if training {
+                        grads.zero()
+                        model.backward(dLogProbs: dLogp, batchMaxLength: T, workspace: ws, gradients: grads)
+                    }
+                }
+                let secs = try median(repeats: repeats, step)
+                let attn = 4.0 * Double(c.numHiddenLayers * T * c.hiddenSize)
+                let flops = Double(B * T) * (training ? 6 * matmulParams + 3 * attn : 2 * matmulParams + attn)
+                let gflops = flops / secs / 1e9
+                results.append(BenchmarkResult(name: w, shape: shape.name, threads: Parallel.threads,
+                                               tokens_per_s: Double(B * T) / secs, seconds: secs, gflops: gflops,
+                                               peak_fraction: gflops / sgemmPeak, peak_rss_bytes: peakRSS()))
+            case "decode1", "decode8":
+                let B = w == "decode1" ? 1 : 8, prompt = 32, newTokens = 128
+                let cache = KVCache(config: c, slots: B, maxLength: prompt + newTokens)
+                let session = InferenceSession(model: model, cache: cache, maxRows: B * prompt)
+                let prompts = (0..<B).map { _ in tokens(prompt) }
+                let V = c.vocabSize
+                let generate = {
+                    for s in 0..<B { cache.reset(slot: s) }
+                    try session.extend(slots: Array(0..<B), tokens: prompts)
+                    for _ in 0..<newTokens {
+                        // greedy: argmax of each slot's logits
+                        let next: [[Int32]] = (0..<B).map { s in
+                            let row = session.logits.pointer + s * V
+                            var best = 0
+                            for v in 1..<V where row[v] > row[best] { best = v }
+                            return [Int32(best)]
+                        }
+                        try session.extend(slots: Array(0..<B), tokens: next)
+                    }
+                }
+                let secs = try median(repeats: repeats, generate)
+                results.append(BenchmarkResult(name: w, shape: shape.name, threads: Parallel.threads,
+                                               tokens_per_s: Double(B * newTokens) / secs, seconds: secs, gflops: nil,
+                                               peak_fraction: nil, peak_rss_bytes: peakRSS()))
+            default:
+                throw ConfigError(field: "workloads", reason: "unknown workload '\(w)' (\(workloadNames.joined(separator: ", ")))")
+            }
+            log(format(results.last!))
+        }
+        return results
+    }
+
+    public static func format(_ r: BenchmarkResult) -> String {
+        var s = String(format: "%@ %-8@ threads %d: %9.1f tok/s  %7.3f s", r.shape, r.name, r.threads, r.tokens_per_s, r.seconds)
+        if let g = r.gflops, let p = r.peak_fraction { s += String(format: "  %6.1f GFLOP/s  %4.0f%% of sgemm peak", g, p * 100) }
+        s += String(format: "  peak RSS %.0f MiB", Double(r.peak_rss_bytes) / 1048576)
+        return s
+    }
+
+    static func median(repeats: Int, _ body: () throws -> Void) throws -> Double {
+        try body()   // warm-up
+        var times: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            let t0 = now()
+            try body()
+            times.append(now() - t0)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Resets the kernel's peak-RSS mark (Linux: "5" to /proc/self/clear_refs).
+    static func resetPeakRSS() {
+        if let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") { h.write(Data("5".utf8)); try? h.close() }
+    }
+
+    /// Peak resident set size since the last reset (VmHWM), in bytes.
+    public static func peakRSS() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}

@@ -1,0 +1,85 @@
+// The idpo command-line tool: a thin layer that parses arguments and calls the modules.
+
+import ArgumentParser
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+
+@main
+struct IDPO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idpo",
+        abstract: "Iterative (online) DPO for Llama-family models, on the CPU.",
+        discussion: """
+        idpo samples k responses per prompt from a policy, ranks them with a preference model,
+        builds best-vs-worst pairs and trains the policy with DPO-style losses, iteration after
+        iteration. This build provides the engine and its benchmark; see README.md.
+        """,
+        version: "0.1.0",
+        subcommands: [Bench.self])
+}
+
+/// Options shared by every command that computes.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Threads for our parallel loops and OpenBLAS together (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+    func apply() { Parallel.setThreads(threads ?? Parallel.maxThreads) }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure engine speed on random weights of a named shape.",
+        discussion: """
+        Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch),
+        decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache).
+        Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
+        and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
+        """)
+
+    @OptionGroup var compute: ComputeOptions
+
+    @Option(help: "Model shape: stories15M, stories110M, or all.")
+    var shape: String = "stories15M"
+
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8.")
+    var workloads: String = "train,forward,decode1,decode8"
+
+    @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
+    var repeats: Int = 3
+
+    @Option(help: "Also write the results as a JSON list to this file.")
+    var json: String?
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+        for w in workloadList where !EngineBenchmark.workloadNames.contains(w) {
+            throw ValidationError("unknown workload '\(w)'; choose from \(EngineBenchmark.workloadNames.joined(separator: ", "))")
+        }
+        for s in shapeList { _ = try BenchmarkShape.named(s) }
+    }
+
+    var workloadList: [String] { workloads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    var shapeList: [String] { shape.lowercased() == "all" ? ["stories15M", "stories110M"] : [shape] }
+
+    func run() throws {
+        compute.apply()
+        let peak = EngineBenchmark.measureSgemmPeak()
+        print(String(format: "sgemm peak on this machine: %.1f GFLOP/s with %d thread(s); OpenBLAS, HDF5 %@",
+                     peak, Parallel.threads, HDF5Library.version))
+        var all: [BenchmarkResult] = []
+        for s in shapeList {
+            all += try EngineBenchmark.run(shape: try BenchmarkShape.named(s), workloads: workloadList, repeats: repeats,
+                                           sgemmPeak: peak) { print($0) }
+        }
+        if let json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(all).write(to: URL(fileURLWithPath: json), options: .atomic)
+        }
+    }
+}
