@@ -38,36 +38,70 @@ public struct AttentionSpan {
 }
 
 public enum Attention {
-    /// Floats of per-thread scratch needed for keys up to `maxKeys`.
-    public static func scratchCount(maxKeys: Int) -> Int { Parallel.maxThreads * (maxKeys + 16) }
+    /// Queries handled per block: scores for a block are (queryBlock, keys) in per-thread scratch.
+    public static let queryBlock = 64
+
+    /// Floats of scratch per thread for keys up to `maxKeys` (two score blocks).
+    static func scratchStride(maxKeys: Int) -> Int { 2 * queryBlock * (maxKeys + 16) }
+
+    /// Floats of scratch to pass to `forward`/`backward` for keys up to `maxKeys`.
+    public static func scratchCount(maxKeys: Int) -> Int { Parallel.maxThreads * scratchStride(maxKeys: maxKeys) }
 
     /// Forward, per span, head h (kv head h / groupSize), query row i at position t = start + i:
     ///   s_j = (q_i · k_j) · scale,  j = 0…t
     ///   p_j = exp(s_j − lse_i),     lse_i = log Σ_j exp(s_j)        (saved: lse (N, heads))
     ///   out_i = Σ_j p_j v_j                                           out (N, heads·headDim)
+    /// Blocks of queries go through sgemm (S = Q Kᵀ, O = P V); single queries (decode) through dot
+    /// products. Tasks are (span, kv head) pairs spread over the threads.
     public static func forward(out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
                                q: UnsafePointer<Float>, spans: [AttentionSpan], shape: AttentionShape,
                                scratch: UnsafeMutablePointer<Float>, maxKeys: Int) {
         let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads
-        let group = shape.groupSize, scale = shape.scale
+        let group = shape.groupSize, scale = shape.scale, stride = scratchStride(maxKeys: maxKeys)
         spans.withUnsafeBufferPointer { spans in
             Parallel.forEach(spans.count * shape.kvHeads) { task, worker in
                 let span = spans[task / shape.kvHeads], kvh = task % shape.kvHeads
-                let scores = scratch + worker * (maxKeys + 16)
+                let S = scratch + worker * stride
                 let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
                 for h in kvh * group ..< (kvh + 1) * group {
-                    for i in 0..<span.queryCount {
-                        let row = span.queryRow + i
-                        let qr = q + row * qDim + h * hd
-                        let keys = span.start + i + 1
-                        for j in 0..<keys { scores[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
-                        let m = VectorMath.max(scores, keys)
-                        let sum = VectorMath.expShiftedInPlace(scores, keys, shift: m)
-                        let inv = 1 / sum
-                        let o = out + row * qDim + h * hd
-                        o.initialize(repeating: 0, count: hd)
-                        for j in 0..<keys { VectorMath.axpy(scores[j] * inv, vBase + j * kvDim, o, hd) }
-                        lse[row * H + h] = m + Foundation.log(sum)
+                    if span.queryCount < 8 {
+                        for i in 0..<span.queryCount {
+                            let row = span.queryRow + i
+                            let qr = q + row * qDim + h * hd
+                            let keys = span.start + i + 1
+                            for j in 0..<keys { S[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
+                            let m = VectorMath.max(S, keys)
+                            let sum = VectorMath.expShiftedInPlace(S, keys, shift: m)
+                            let inv = 1 / sum
+                            let o = out + row * qDim + h * hd
+                            o.initialize(repeating: 0, count: hd)
+                            for j in 0..<keys { VectorMath.axpy(S[j] * inv, vBase + j * kvDim, o, hd) }
+                            lse[row * H + h] = m + Foundation.log(sum)
+                        }
+                        continue
+                    }
+                    var i0 = 0
+                    while i0 < span.queryCount {
+                        let bq = min(queryBlock, span.queryCount - i0)
+                        let row0 = span.queryRow + i0
+                        let nk = span.start + i0 + bq
+                        // S (bq, nk) = Q_blk K[0..<nk]ᵀ · scale
+                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
+                                          a: q + row0 * qDim + h * hd, lda: qDim, b: kBase, ldb: kvDim,
+                                          beta: 0, c: S, ldc: nk)
+                        // P = causal softmax(S), row r sees keys 0 ..< start + i0 + r + 1
+                        for r in 0..<bq {
+                            let keys = span.start + i0 + r + 1, srow = S + r * nk
+                            let m = VectorMath.max(srow, keys)
+                            let sum = VectorMath.expShiftedInPlace(srow, keys, shift: m)
+                            VectorMath.scale(1 / sum, srow, keys)
+                            if keys < nk { (srow + keys).initialize(repeating: 0, count: nk - keys) }
+                            lse[(row0 + r) * H + h] = m + Foundation.log(sum)
+                        }
+                        // O_blk = P V[0..<nk]
+                        Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: S, lda: nk,
+                                          b: vBase, ldb: kvDim, beta: 0, c: out + row0 * qDim + h * hd, ldc: qDim)
+                        i0 += bq
                     }
                 }
             }
@@ -75,11 +109,12 @@ public enum Attention {
     }
 
     /// Backward of the forward above (training spans: keys/values are the packed K, V rows of the
-    /// sequence; dKeys/dValues point at the same rows of dK, dV). With D_i = dOut_i · out_i:
-    ///   p_j  = exp(s_j − lse_i)                 (recomputed)
-    ///   dv_j += p_j · dOut_i
-    ///   ds_j = p_j · (dOut_i · v_j − D_i)
-    ///   dq_i += scale · Σ_j ds_j k_j,   dk_j += scale · ds_j q_i
+    /// sequence; dKeys/dValues point at the same rows of dK, dV). Per query block, with
+    /// D_i = dOut_i · out_i:
+    ///   P   = exp(S − lse)  (recomputed, causal)
+    ///   dV += Pᵀ dOut
+    ///   dP  = dOut Vᵀ,   dS = P ⊙ (dP − D) · scale
+    ///   dQ += dS K,      dK += dSᵀ Q
     /// Tasks are (span, kv head), so heads sharing a kv head never race on dK, dV.
     public static func backward(dq: UnsafeMutablePointer<Float>, dKeys: [UnsafeMutablePointer<Float>],
                                 dValues: [UnsafeMutablePointer<Float>],
@@ -87,33 +122,51 @@ public enum Attention {
                                 q: UnsafePointer<Float>, spans: [AttentionSpan], shape: AttentionShape,
                                 scratch: UnsafeMutablePointer<Float>, maxKeys: Int) {
         let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads
-        let group = shape.groupSize, scale = shape.scale
+        let group = shape.groupSize, scale = shape.scale, stride = scratchStride(maxKeys: maxKeys)
         spans.withUnsafeBufferPointer { spans in
             Parallel.forEach(spans.count * shape.kvHeads) { task, worker in
                 let s = task / shape.kvHeads, kvh = task % shape.kvHeads
                 let span = spans[s]
-                let p = scratch + worker * (maxKeys + 16)
+                let P = scratch + worker * stride, dP = P + stride / 2
                 let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
                 let dkBase = dKeys[s] + kvh * hd, dvBase = dValues[s] + kvh * hd
                 for h in kvh * group ..< (kvh + 1) * group {
-                    for i in 0..<span.queryCount {
-                        let row = span.queryRow + i
-                        let qr = q + row * qDim + h * hd
-                        let g = dOut + row * qDim + h * hd
-                        let dqr = dq + row * qDim + h * hd
-                        let keys = span.start + i + 1
-                        let l = lse[row * H + h]
-                        let dCoef = VectorMath.dot(g, out + row * qDim + h * hd, hd)
-                        for j in 0..<keys { p[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
-                        _ = VectorMath.expShiftedInPlace(p, keys, shift: l)
-                        for j in 0..<keys {
-                            let pj = p[j]
-                            let vj = vBase + j * kvDim
-                            VectorMath.axpy(pj, g, dvBase + j * kvDim, hd)
-                            let ds = pj * (VectorMath.dot(g, vj, hd) - dCoef) * scale
-                            VectorMath.axpy(ds, kBase + j * kvDim, dqr, hd)
-                            VectorMath.axpy(ds, qr, dkBase + j * kvDim, hd)
+                    var i0 = 0
+                    while i0 < span.queryCount {
+                        let bq = min(queryBlock, span.queryCount - i0)
+                        let row0 = span.queryRow + i0
+                        let nk = span.start + i0 + bq
+                        let qBlk = q + row0 * qDim + h * hd, gBlk = dOut + row0 * qDim + h * hd
+                        // P = exp(Q Kᵀ · scale − lse), zero above the diagonal
+                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
+                                          a: qBlk, lda: qDim, b: kBase, ldb: kvDim, beta: 0, c: P, ldc: nk)
+                        for r in 0..<bq {
+                            let keys = span.start + i0 + r + 1, prow = P + r * nk
+                            _ = VectorMath.expShiftedInPlace(prow, keys, shift: lse[(row0 + r) * H + h])
+                            if keys < nk { (prow + keys).initialize(repeating: 0, count: nk - keys) }
                         }
+                        // dV[0..<nk] += Pᵀ dOut_blk
+                        Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: P, lda: nk,
+                                          b: gBlk, ldb: qDim, beta: 1, c: dvBase, ldc: kvDim)
+                        // dP = dOut_blk Vᵀ
+                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, a: gBlk, lda: qDim,
+                                          b: vBase, ldb: kvDim, beta: 0, c: dP, ldc: nk)
+                        // dS = P ⊙ (dP − D) · scale   (in dP)
+                        for r in 0..<bq {
+                            let d = VectorMath.dot(gBlk + r * qDim, out + (row0 + r) * qDim + h * hd, hd)
+                            let prow = P + r * nk, drow = dP + r * nk
+                            let dv = F8(repeating: d), sv = F8(repeating: scale)
+                            var j = 0
+                            while j + 8 <= nk { store8(drow + j, load8(prow + j) * (load8(drow + j) - dv) * sv); j += 8 }
+                            while j < nk { drow[j] = prow[j] * (drow[j] - d) * scale; j += 1 }
+                        }
+                        // dQ_blk += dS K[0..<nk]
+                        Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: dP, lda: nk,
+                                          b: kBase, ldb: kvDim, beta: 1, c: dq + row0 * qDim + h * hd, ldc: qDim)
+                        // dK[0..<nk] += dSᵀ Q_blk
+                        Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: dP, lda: nk,
+                                          b: qBlk, ldb: qDim, beta: 1, c: dkBase, ldc: kvDim)
+                        i0 += bq
                     }
                 }
             }

@@ -87,7 +87,7 @@ public final class TrainingWorkspace {
     let dGate: FloatBuffer, dUp: FloatBuffer, dAct: FloatBuffer   // (N, F)
     let dLogp: FloatBuffer                            // (N)
     let normScratch: FloatBuffer                      // (threads, D)
-    let attScratch: FloatBuffer                       // (threads, T + 16)
+    let attScratch: FloatBuffer                       // (threads, 2 · 64 · (T + 16))
 
     /// - Parameters:
     ///   - capacity: most packed tokens per batch.
@@ -121,7 +121,7 @@ public final class TrainingWorkspace {
         dGate = FloatBuffer(count: g * F); dUp = FloatBuffer(count: g * F); dAct = FloatBuffer(count: g * F)
         dLogp = FloatBuffer(count: g)
         normScratch = FloatBuffer(count: Parallel.maxThreads * D)
-        attScratch = FloatBuffer(count: Parallel.maxThreads * (maxSequenceLength + 16))
+        attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: maxSequenceLength))
     }
 
     /// Bytes held by all buffers.

@@ -153,55 +153,72 @@ final class KernelGradientTests: XCTestCase {
         assertClose(probs, fd, 1e-5, "log-probs backward")
     }
 
-    /// Attention over packed sequences of unequal lengths (padding never exists in the kernel) with
-    /// grouped-query heads, against a Double reference and finite differences.
-    func testAttentionPackedGQA() {
-        var r = TestRandom(seed: 7)
-        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
-        let lengths = [5, 3, 1], offsets = [0, 5, 8, 9], N = 9
-        let qDim = shape.qDim, kvDim = shape.kvDim, hd = 8
-        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
-        func ref(_ p: [Double]) -> [Double] {
-            let Q = Array(p[0..<N * qDim]), K = Array(p[N * qDim..<N * qDim + N * kvDim]), Vv = Array(p[(N * qDim + N * kvDim)...])
-            var out = [Double](repeating: 0, count: N * qDim)
-            let scale = 1 / Double(hd).squareRoot()
-            for b in 0..<lengths.count { for h in 0..<4 { let kvh = h / 2
-                for i in 0..<lengths[b] {
-                    let row = offsets[b] + i
-                    var s = (0...i).map { j -> Double in
-                        var d = 0.0
-                        for e in 0..<hd { d += Q[row * qDim + h * hd + e] * K[(offsets[b] + j) * kvDim + kvh * hd + e] }
-                        return d * scale
-                    }
-                    let m = s.max()!
-                    s = s.map { exp($0 - m) }
-                    let z = s.reduce(0, +)
-                    for j in 0...i { for e in 0..<hd {
-                        out[row * qDim + h * hd + e] += s[j] / z * Vv[(offsets[b] + j) * kvDim + kvh * hd + e]
-                    } }
+    /// Double reference of causal GQA attention over packed sequences.
+    static func attentionReference(_ p: [Double], lengths: [Int], shape: AttentionShape) -> [Double] {
+        let N = lengths.reduce(0, +), qDim = shape.qDim, kvDim = shape.kvDim, hd = shape.headDim
+        var offsets = [0]
+        for l in lengths { offsets.append(offsets.last! + l) }
+        var out = [Double](repeating: 0, count: N * qDim)
+        let scale = 1 / Double(hd).squareRoot()
+        let kOff = N * qDim, vOff = N * qDim + N * kvDim
+        for b in 0..<lengths.count { for h in 0..<shape.heads { let kvh = h / shape.groupSize
+            for i in 0..<lengths[b] {
+                let row = offsets[b] + i
+                var s = (0...i).map { j -> Double in
+                    var d = 0.0
+                    for e in 0..<hd { d += p[row * qDim + h * hd + e] * p[kOff + (offsets[b] + j) * kvDim + kvh * hd + e] }
+                    return d * scale
                 }
-            } }
-            return out
-        }
-        var qm = q, km = k, vm = v
-        var out = [Float](repeating: 0, count: N * qDim), lse = [Float](repeating: 0, count: N * 4)
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxKeys: 8))
+                let m = s.max()!
+                s = s.map { exp($0 - m) }
+                let z = s.reduce(0, +)
+                for j in 0...i { for e in 0..<hd {
+                    out[row * qDim + h * hd + e] += s[j] / z * p[vOff + (offsets[b] + j) * kvDim + kvh * hd + e]
+                } }
+            }
+        } }
+        return out
+    }
+
+    /// Runs forward + backward of `Attention` on packed sequences; returns (out, dq, dk, dv).
+    static func runAttention(q: [Float], k: [Float], v: [Float], g: [Float], lengths: [Int], shape: AttentionShape)
+        -> (out: [Float], dq: [Float], dk: [Float], dv: [Float]) {
+        let N = lengths.reduce(0, +), qDim = shape.qDim, kvDim = shape.kvDim
+        var offsets = [0]
+        for l in lengths { offsets.append(offsets.last! + l) }
+        let maxKeys = lengths.max()!
+        var km = k, vm = v
+        var out = [Float](repeating: 0, count: N * qDim), lse = [Float](repeating: 0, count: N * shape.heads)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(maxKeys: maxKeys))
         var dq = [Float](repeating: 0, count: N * qDim), dk = [Float](repeating: 0, count: N * kvDim)
         var dv = [Float](repeating: 0, count: N * kvDim)
         km.withUnsafeMutableBufferPointer { kp in vm.withUnsafeMutableBufferPointer { vp in
             dk.withUnsafeMutableBufferPointer { dkp in dv.withUnsafeMutableBufferPointer { dvp in
-                let spans = (0..<3).map { b in
+                let spans = (0..<lengths.count).map { b in
                     AttentionSpan(queryRow: offsets[b], queryCount: lengths[b], start: 0,
                                   keys: kp.baseAddress! + offsets[b] * kvDim, values: vp.baseAddress! + offsets[b] * kvDim)
                 }
-                Attention.forward(out: &out, lse: &lse, q: qm, spans: spans, shape: shape, scratch: &scratch, maxKeys: 8)
-                Attention.backward(dq: &dq, dKeys: (0..<3).map { dkp.baseAddress! + offsets[$0] * kvDim },
-                                   dValues: (0..<3).map { dvp.baseAddress! + offsets[$0] * kvDim },
-                                   dOut: g, out: out, lse: lse, q: qm, spans: spans, shape: shape, scratch: &scratch, maxKeys: 8)
+                Attention.forward(out: &out, lse: &lse, q: q, spans: spans, shape: shape, scratch: &scratch, maxKeys: maxKeys)
+                Attention.backward(dq: &dq, dKeys: (0..<lengths.count).map { dkp.baseAddress! + offsets[$0] * kvDim },
+                                   dValues: (0..<lengths.count).map { dvp.baseAddress! + offsets[$0] * kvDim },
+                                   dOut: g, out: out, lse: lse, q: q, spans: spans, shape: shape,
+                                   scratch: &scratch, maxKeys: maxKeys)
             } }
         } }
-        _ = qm.count
+        return (out, dq, dk, dv)
+    }
+
+    /// Attention over packed sequences of unequal lengths (padding never exists in the kernel) with
+    /// grouped-query heads, against a Double reference and finite differences (every coordinate).
+    func testAttentionPackedGQA() {
+        var r = TestRandom(seed: 7)
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
+        let lengths = [5, 3, 1, 9], N = 18
+        let qDim = shape.qDim, kvDim = shape.kvDim, hd = 8
+        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
+        let (out, dq, dk, dv) = Self.runAttention(q: q, k: k, v: v, g: g, lengths: lengths, shape: shape)
         let all = q.doubles + k.doubles + v.doubles
+        let ref = { (p: [Double]) in Self.attentionReference(p, lengths: lengths, shape: shape) }
         assertClose(out, ref(all), 1e-6, "attention forward")
         let fd = finiteDifferences(all) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
         assertClose(dq, Array(fd[0..<N * qDim]), 1e-5, "attention dq")
@@ -212,6 +229,24 @@ final class KernelGradientTests: XCTestCase {
             let o = Array(out[8 * qDim + h * hd..<8 * qDim + (h + 1) * hd]), vv = Array(v[8 * kvDim + (h / 2) * hd..<8 * kvDim + (h / 2 + 1) * hd])
             assertClose(o, vv, 1e-6, "length-1 sequence attends only to itself")
         }
+    }
+
+    /// Long sequences go through the blocked sgemm path (several 64-query blocks): forward against
+    /// the Double reference, backward against finite differences at 120 random coordinates.
+    func testAttentionBlockedLongSequences() {
+        var r = TestRandom(seed: 8)
+        let shape = AttentionShape(heads: 2, kvHeads: 1, headDim: 16)
+        let lengths = [70, 12], N = 82
+        let qDim = shape.qDim, kvDim = shape.kvDim
+        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
+        let (out, dq, dk, dv) = Self.runAttention(q: q, k: k, v: v, g: g, lengths: lengths, shape: shape)
+        let all = q.doubles + k.doubles + v.doubles
+        let ref = { (p: [Double]) in Self.attentionReference(p, lengths: lengths, shape: shape) }
+        assertClose(out, ref(all), 1e-5, "blocked attention forward")
+        let picks = (0..<120).map { _ in Int(r.rng.next() % UInt64(all.count)) }
+        let fd = finiteDifferences(all, at: picks) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        let analytic = dq + dk + dv
+        assertClose(picks.map { analytic[$0] }, fd, 1e-4, "blocked attention backward (sampled)")
     }
 
     func testFastExpAccuracy() {
