@@ -38,6 +38,9 @@ public struct BenchmarkResult: Codable, Sendable {
     public var gflops: Double?
     public var peak_fraction: Double?
     public var peak_rss_bytes: Int
+    /// Process CPU seconds per wall second over the timed runs (≈ threads when every core is busy;
+    /// workers spin for ≤ 0.2 ms between parallel regions, which counts as busy).
+    public var cpu_utilization: Double
 }
 
 public enum EngineBenchmark {
@@ -106,7 +109,8 @@ public enum EngineBenchmark {
                 let gflops = flops / secs / 1e9
                 results.append(BenchmarkResult(name: w, shape: shape.name, threads: Parallel.threads,
                                                tokens_per_s: Double(B * T) / secs, seconds: secs, gflops: gflops,
-                                               peak_fraction: gflops / sgemmPeak, peak_rss_bytes: peakRSS()))
+                                               peak_fraction: gflops / sgemmPeak, peak_rss_bytes: peakRSS(),
+                                               cpu_utilization: lastUtilization))
             case "decode1", "decode8":
                 let B = w == "decode1" ? 1 : 8, prompt = 32, newTokens = 128
                 let cache = KVCache(config: c, slots: B, maxLength: prompt + newTokens)
@@ -130,7 +134,8 @@ public enum EngineBenchmark {
                 let secs = try median(repeats: repeats, generate)
                 results.append(BenchmarkResult(name: w, shape: shape.name, threads: Parallel.threads,
                                                tokens_per_s: Double(B * newTokens) / secs, seconds: secs, gflops: nil,
-                                               peak_fraction: nil, peak_rss_bytes: peakRSS()))
+                                               peak_fraction: nil, peak_rss_bytes: peakRSS(),
+                                               cpu_utilization: lastUtilization))
             default:
                 throw ConfigError(field: "workloads", reason: "unknown workload '\(w)' (\(workloadNames.joined(separator: ", ")))")
             }
@@ -142,20 +147,33 @@ public enum EngineBenchmark {
     public static func format(_ r: BenchmarkResult) -> String {
         var s = String(format: "%@ %-8@ threads %d: %9.1f tok/s  %7.3f s", r.shape, r.name, r.threads, r.tokens_per_s, r.seconds)
         if let g = r.gflops, let p = r.peak_fraction { s += String(format: "  %6.1f GFLOP/s  %4.0f%% of sgemm peak", g, p * 100) }
-        s += String(format: "  peak RSS %.0f MiB", Double(r.peak_rss_bytes) / 1048576)
+        s += String(format: "  peak RSS %.0f MiB  CPU %.2f cores", Double(r.peak_rss_bytes) / 1048576, r.cpu_utilization)
         return s
     }
 
+    nonisolated(unsafe) static var lastUtilization = 0.0
+
+    /// Median wall seconds of `repeats` timed runs after one warm-up; sets `lastUtilization`.
     static func median(repeats: Int, _ body: () throws -> Void) throws -> Double {
         try body()   // warm-up
         var times: [Double] = []
+        let cpu0 = cpuSeconds(), wall0 = now()
         for _ in 0..<max(1, repeats) {
             let t0 = now()
             try body()
             times.append(now() - t0)
         }
+        lastUtilization = (cpuSeconds() - cpu0) / (now() - wall0)
         times.sort()
         return times[times.count / 2]
+    }
+
+    /// User + system CPU seconds of this process.
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
     }
 
     static func now() -> Double {
