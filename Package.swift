@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // idpo — iterative (online) DPO for Llama-family models on the CPU.
-// Module graph (one-way): CBLAS → Kernels → Llama → Checkpoints → idpo; CHDF5 → Checkpoints.
+// Module graph (one-way): CBLAS → Kernels → Llama → Checkpoints → idpo; CHDF5 → Checkpoints;
+// ChatTemplates → Tokenizers → idpo.
 import PackageDescription
 
 let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
@@ -22,6 +23,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimized),
         .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5"]),
+        .target(name: "ChatTemplates", swiftSettings: optimized),
+        .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -31,6 +34,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),
+        .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,1 @@
+// Jinja subset for chat templates (in progress).

@@ -1,0 +1,3 @@
+import XCTest
+@testable import ChatTemplates
+final class TemplatePlaceholderTests: XCTestCase { func testModuleBuilds() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Checkpoints
+final class CheckpointsPlaceholderTests: XCTestCase { func testModuleBuilds() {} }

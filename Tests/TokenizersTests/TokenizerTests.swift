@@ -1,0 +1,3 @@
+import XCTest
+@testable import Tokenizers
+final class TokenizerPlaceholderTests: XCTestCase { func testModuleBuilds() {} }
