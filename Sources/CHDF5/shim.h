@@ -12,3 +12,8 @@ static inline hid_t chdf5_s_all(void) { return H5S_ALL; }
 static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned chdf5_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t chdf5_e_default(void) { return H5E_DEFAULT; }
+static inline hid_t chdf5_native_uint64(void) { return H5T_NATIVE_UINT64; }
+static inline hid_t chdf5_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline unsigned chdf5_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Checkpoints
-final class CheckpointsPlaceholderTests: XCTestCase { func testModuleBuilds() {} }
