@@ -17,7 +17,7 @@ struct IDPO: ParsableCommand {
         iteration. This build provides the engine and its benchmark; see README.md.
         """,
         version: "0.1.0",
-        subcommands: [Bench.self])
+        subcommands: [Bench.self, Convert.self])
 }
 
 /// Options shared by every command that computes.
