@@ -64,8 +64,10 @@ public enum Matmul {
 /// y (M, O) = beta · y + x (M, I) · Wᵀ for few rows (M ≤ `maxRows`, decode): each row of W is read
 /// once from memory and multiplied with all M rows of x (which stay in L1), so the product runs at
 /// memory bandwidth instead of paying sgemm's packing of W. Rows of W are split across threads.
+/// Every output is one `dot` of a row of x with a row of W in the same operation order whatever M is,
+/// so a row's result never depends on which other rows share the batch (generation relies on this).
 public enum SmallMatmul {
-    public static let maxRows = 16
+    public static let maxRows = 32
 
     public static func xWt(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                            rows M: Int, inFeatures I: Int, outFeatures O: Int, beta: Float) {
