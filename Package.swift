@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
-            "Kernels", "Llama", "Checkpoints",
+            "Kernels", "Llama", "Checkpoints", "Generation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],

@@ -32,6 +32,11 @@ Workloads (timings use time.perf_counter; 1 warm-up step, then the median of
              do_sample False, use_cache True, greedy).  tokens/s = 1*128 / s.
              (The warm-up call generates only 8 tokens.)
 ``decode8``  as decode1 with batch 8.  tokens/s = 8*128 / s.
+``sample8``  k = 8 sampling: for each of 4 random 64-token prompts,
+             ``model.generate(num_return_sequences=8, do_sample=True,
+             temperature=1.0, top_p=1.0, max_new_tokens = min_new_tokens = 128)``
+             (the prompt is expanded to 8 rows, i.e. prefilled 8 times).
+             tokens/s = 4*8*128 / seconds for the 4 prompts.
 ``dpo``      one TRL-style DPO optimizer step: 4 pairs, chosen and rejected
              each 256 tokens with a shared 64-token prompt whose tokens are
              masked out of the log-probabilities; the 8 sequences are
@@ -81,7 +86,7 @@ SHAPES = {
                         num_key_value_heads=12, intermediate_size=2048),
 }
 VOCAB = 32000
-ALL_WORKLOADS = ["train", "forward", "decode1", "decode8", "dpo"]
+ALL_WORKLOADS = ["train", "forward", "decode1", "decode8", "sample8", "dpo"]
 DEFAULT_WORKLOADS = "train,forward,decode1,decode8"
 
 TRAIN_B, TRAIN_T = 8, 256
@@ -221,6 +226,25 @@ def run_workload(name, args):
             return f
         secs = timed(gen_fn(NEW_TOKENS), args.repeats, warmup_fn=gen_fn(8))
         tps = b * NEW_TOKENS / secs
+
+    elif name == "sample8":
+        model.eval()
+        prompts = torch.randint(3, VOCAB, (4, 64), generator=gen)
+
+        def sample_fn(n):
+            def f():
+                for i in range(prompts.shape[0]):
+                    p = prompts[i:i + 1]
+                    with torch.no_grad():
+                        out = model.generate(input_ids=p, attention_mask=torch.ones_like(p),
+                                             max_new_tokens=n, min_new_tokens=n, do_sample=True,
+                                             temperature=1.0, top_p=1.0, top_k=0,
+                                             num_return_sequences=8, use_cache=True,
+                                             pad_token_id=0, eos_token_id=2)
+                    assert out.shape == (8, 64 + n), out.shape
+            return f
+        secs = timed(sample_fn(NEW_TOKENS), args.repeats, warmup_fn=sample_fn(8))
+        tps = 4 * 8 * NEW_TOKENS / secs
 
     elif name == "dpo":
         import copy

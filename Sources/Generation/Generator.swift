@@ -101,7 +101,9 @@ public final class Generator {
         let V = model.config.vocabSize
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
         let session = InferenceSession(model: model, cache: cache, maxRows: max(longest, groups * slotsPerGroup))
-        let sampler = Sampler(parameters: settings.sampling, vocabularySize: V)
+        // One sampler (scratch space) per worker thread: rows are sampled in parallel.
+        let samplers = (0..<Parallel.maxThreads).map { _ in Sampler(parameters: settings.sampling, vocabularySize: V) }
+        let sampler = samplers[0]
         prefillTokens = 0; decodedTokens = 0
 
         // Per-slot state
@@ -165,9 +167,18 @@ public final class Generator {
             }
             try session.extend(slots: active, tokens: active.map { [live[$0]!.tokens.last!] })
             decodedTokens += active.count
+            var drawn = [Int32](repeating: 0, count: active.count)
+            var streams = active.map { live[$0]!.rng }
+            drawn.withUnsafeMutableBufferPointer { drawn in
+                streams.withUnsafeMutableBufferPointer { streams in
+                    Parallel.forEach(active.count) { row, worker in
+                        drawn[row] = samplers[worker].sample(logits: session.logits.pointer + row * V, count: V, rng: &streams[row])
+                    }
+                }
+            }
             for (row, s) in active.enumerated() {
-                let token = sampler.sample(logits: session.logits.pointer + row * V, count: V, rng: &live[s]!.rng)
-                finish(s, token)
+                live[s]!.rng = streams[row]
+                finish(s, drawn[row])
             }
         }
         return results

@@ -1,6 +1,7 @@
 // Token sampling from logits: greedy, temperature, top-k and top-p (nucleus), in one screen.
 
 import Foundation
+import Kernels
 import Llama
 
 /// How to pick the next token.
@@ -34,10 +35,13 @@ public final class Sampler {
     public func sample(logits: UnsafePointer<Float>, count V: Int, rng: inout SplitMix64) -> Int32 {
         if parameters.temperature <= 0 { return argmax(logits, V) }
         let invT = Float(1 / parameters.temperature)
-        var m = -Float.infinity
-        for v in 0..<V { m = max(m, logits[v]) }
-        var sum: Double = 0
-        for v in 0..<V { let e = expf((logits[v] - m) * invT); probs[v] = e; sum += Double(e) }
+        let m = VectorMath.max(logits, V)
+        // probs = exp(logits/T − max/T), vectorised
+        let sum: Double = probs.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            for v in 0..<V { base[v] = logits[v] * invT }
+            return Double(VectorMath.expShiftedInPlace(base, V, shift: m * invT))
+        }
         let u = Double(rng.nextUnitFloat())
         if parameters.topK <= 0 && parameters.topP >= 1 {
             // Plain multinomial over the full vocabulary.

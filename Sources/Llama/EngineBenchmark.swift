@@ -41,6 +41,13 @@ public struct BenchmarkResult: Codable, Sendable {
     /// Process CPU seconds per wall second over the timed runs (≈ threads when every core is busy;
     /// workers spin for ≤ 0.2 ms between parallel regions, which counts as busy).
     public var cpu_utilization: Double
+
+    public init(name: String, shape: String, threads: Int, tokens_per_s: Double, seconds: Double, gflops: Double?,
+                peak_fraction: Double?, peak_rss_bytes: Int, cpu_utilization: Double) {
+        self.name = name; self.shape = shape; self.threads = threads; self.tokens_per_s = tokens_per_s
+        self.seconds = seconds; self.gflops = gflops; self.peak_fraction = peak_fraction
+        self.peak_rss_bytes = peak_rss_bytes; self.cpu_utilization = cpu_utilization
+    }
 }
 
 public enum EngineBenchmark {
@@ -151,10 +158,10 @@ public enum EngineBenchmark {
         return s
     }
 
-    nonisolated(unsafe) static var lastUtilization = 0.0
+    nonisolated(unsafe) public static var lastUtilization = 0.0
 
     /// Median wall seconds of `repeats` timed runs after one warm-up; sets `lastUtilization`.
-    static func median(repeats: Int, _ body: () throws -> Void) throws -> Double {
+    public static func median(repeats: Int, _ body: () throws -> Void) throws -> Double {
         try body()   // warm-up
         var times: [Double] = []
         let cpu0 = cpuSeconds(), wall0 = now()
@@ -176,14 +183,14 @@ public enum EngineBenchmark {
             + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
     }
 
-    static func now() -> Double {
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     /// Resets the kernel's peak-RSS mark (Linux: "5" to /proc/self/clear_refs).
-    static func resetPeakRSS() {
+    public static func resetPeakRSS() {
         if let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") { h.write(Data("5".utf8)); try? h.close() }
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import Llama
 import Checkpoints
+import Generation
 
 @main
 struct IDPO: ParsableCommand {
@@ -36,7 +37,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure engine speed on random weights of a named shape.",
         discussion: """
         Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch),
-        decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache).
+        decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache),
+        sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each,
+        temperature 1; the prompt prefill shared by the 8 samples, or repeated for each).
         Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
         and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
         """)
@@ -46,7 +49,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Model shape: stories15M, stories110M, or all.")
     var shape: String = "stories15M"
 
-    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8.")
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare.")
     var workloads: String = "train,forward,decode1,decode8"
 
     @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
@@ -57,8 +60,9 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
-        for w in workloadList where !EngineBenchmark.workloadNames.contains(w) {
-            throw ValidationError("unknown workload '\(w)'; choose from \(EngineBenchmark.workloadNames.joined(separator: ", "))")
+        let known = EngineBenchmark.workloadNames + GenerationBenchmark.workloadNames
+        for w in workloadList where !known.contains(w) {
+            throw ValidationError("unknown workload '\(w)'; choose from \(known.joined(separator: ", "))")
         }
         for s in shapeList { _ = try BenchmarkShape.named(s) }
     }
@@ -73,8 +77,12 @@ struct Bench: ParsableCommand {
                      peak, Parallel.threads, HDF5Library.version))
         var all: [BenchmarkResult] = []
         for s in shapeList {
-            all += try EngineBenchmark.run(shape: try BenchmarkShape.named(s), workloads: workloadList, repeats: repeats,
-                                           sgemmPeak: peak) { print($0) }
+            let shape = try BenchmarkShape.named(s)
+            let engine = workloadList.filter { EngineBenchmark.workloadNames.contains($0) }
+            all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, sgemmPeak: peak) { print($0) }
+            for w in workloadList where GenerationBenchmark.workloadNames.contains(w) {
+                all.append(try GenerationBenchmark.run(shape: shape, workload: w, repeats: repeats) { print($0) })
+            }
         }
         if let json {
             let enc = JSONEncoder()
