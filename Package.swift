@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5"]),
         .target(name: "ChatTemplates", swiftSettings: optimized),
         .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
+        .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Generation",
@@ -36,6 +37,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Llama", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "PreferenceTests", dependencies: ["Preference", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
     ],
