@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "ChatTemplates", swiftSettings: optimized),
         .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
+        .target(name: "Optimization", dependencies: ["Llama", "Kernels", "Checkpoints"], swiftSettings: optimized),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Generation",
@@ -38,6 +39,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PreferenceTests", dependencies: ["Preference", "Llama", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
     ],

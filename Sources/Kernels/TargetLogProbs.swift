@@ -6,11 +6,14 @@ public enum TargetLogProbs {
     /// For each row n of logits (N, V):
     ///   lse_n = log Σ_v exp(logits[n, v]),   logp[n] = logits[n, targets[n]] − lse_n
     /// and, in place, logits[n, :] ← softmax(logits[n, :]) (the probabilities backward needs).
+    /// `logitMeans[n]`, when given, receives mean_v logits[n, v] (TRL's logits/* metrics).
     public static func forward(logp: UnsafeMutablePointer<Float>, logitsToProbs logits: UnsafeMutablePointer<Float>,
-                               targets: UnsafePointer<Int32>, rows: Int, vocab: Int) {
+                               targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+                               logitMeans: UnsafeMutablePointer<Float>? = nil) {
         Parallel.forEachChunk(rows, minPerChunk: 4) { range in
             for n in range {
                 let row = logits + n * vocab
+                if let logitMeans { logitMeans[n] = rowMean(row, vocab) }
                 let target = row[Int(targets[n])]
                 let m = VectorMath.max(row, vocab)
                 let sum = VectorMath.expShiftedInPlace(row, vocab, shift: m)
@@ -33,6 +36,15 @@ public enum TargetLogProbs {
                 row[Int(targets[n])] += dLogp[n]
             }
         }
+    }
+
+    @inline(__always) static func rowMean(_ row: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = F8()
+        var i = 0
+        while i + 8 <= n { acc += load8(row + i); i += 8 }
+        var s = acc.sum()
+        while i < n { s += row[i]; i += 1 }
+        return s / Float(n)
     }
 
     /// Log-softmax statistics only (no probabilities kept): logp[n] = logits[n, t_n] − lse_n.

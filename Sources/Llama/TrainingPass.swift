@@ -136,10 +136,13 @@ public final class TrainingWorkspace {
 extension LlamaModel {
     /// Forward pass. Writes logProbs (B, T): log p(targets[b, t] | tokens[b, 0…t]) for t < lengths[b],
     /// 0 at padding. With `training` the probabilities and activations are kept for `backward`.
-    /// `logits`, when given, receives the packed (N, V) logits (row n = sequence b, position t in order).
+    /// `logits`, when given, receives the packed (N, V) logits (row n = sequence b, position t in order);
+    /// `logitMeans`, when given (training only), receives (B, T) means over the vocabulary of each
+    /// position's logits (0 at padding).
     public func forward(_ batch: TokenBatch, workspace ws: TrainingWorkspace,
                         logProbs: UnsafeMutablePointer<Float>, training: Bool = true,
-                        logits: UnsafeMutablePointer<Float>? = nil) throws {
+                        logits: UnsafeMutablePointer<Float>? = nil,
+                        logitMeans: UnsafeMutablePointer<Float>? = nil) throws {
         precondition(!training || ws.storesAllLayers, "forward(training:) needs a training workspace")
         try pack(batch, into: ws)
         let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
@@ -200,7 +203,8 @@ extension LlamaModel {
         if let logits { logits.update(from: ws.probs.pointer, count: N * V) }
         ws.packedTargets.withUnsafeBufferPointer { tgt in
             if training {
-                TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V)
+                TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V,
+                                       logitMeans: logitMeans == nil ? nil : ws.dLogp.pointer)
             } else {
                 TargetLogProbs.scores(logp: ws.logp.pointer, logits: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V)
             }
@@ -209,6 +213,12 @@ extension LlamaModel {
         logProbs.initialize(repeating: 0, count: batch.batchSize * batch.maxLength)
         for b in 0..<batch.batchSize {
             (logProbs + b * batch.maxLength).update(from: ws.logp.pointer + ws.offsets[b], count: ws.lengths[b])
+        }
+        if let logitMeans, training {   // staged in dLogp, which backward overwrites
+            logitMeans.initialize(repeating: 0, count: batch.batchSize * batch.maxLength)
+            for b in 0..<batch.batchSize {
+                (logitMeans + b * batch.maxLength).update(from: ws.dLogp.pointer + ws.offsets[b], count: ws.lengths[b])
+            }
         }
     }
 

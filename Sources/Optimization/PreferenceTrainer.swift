@@ -1,0 +1,181 @@
+// The preference-optimization loop: seeded epoch order, global batches accumulated over padded
+// micro-batches, the loss of `Losses.swift` through the engine's backward, the optimizer step, and
+// TRL-named metrics per step. The reference model is never held: its log-probs come cached.
+
+import Foundation
+import Kernels
+import Llama
+
+/// Metrics of one optimizer step, with TRL's names.
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var step: Int
+    public var epoch: Double
+    public var loss: Double
+    public var gradNorm: Double
+    public var learningRate: Double
+    public var rewardsChosen: Double
+    public var rewardsRejected: Double
+    public var rewardsAccuracies: Double
+    public var rewardsMargins: Double
+    public var logpsChosen: Double
+    public var logpsRejected: Double
+    public var logitsChosen: Double
+    public var logitsRejected: Double
+    public var tokensPerSecond: Double
+    public var pairs: Int
+
+    enum CodingKeys: String, CodingKey {
+        case step, epoch, loss, pairs
+        case gradNorm = "grad_norm", learningRate = "learning_rate"
+        case rewardsChosen = "rewards/chosen", rewardsRejected = "rewards/rejected"
+        case rewardsAccuracies = "rewards/accuracies", rewardsMargins = "rewards/margins"
+        case logpsChosen = "logps/chosen", logpsRejected = "logps/rejected"
+        case logitsChosen = "logits/chosen", logitsRejected = "logits/rejected"
+        case tokensPerSecond = "tokens_per_s"
+    }
+}
+
+public struct TrainerSettings: Codable, Equatable, Sendable {
+    public var loss = LossSettings()
+    public var optimizer = OptimizerSettings()
+    public var limits = SequenceLimits()
+    /// Pairs per optimizer step (global batch).
+    public var batchSize = 8
+    /// Pairs per forward/backward pass (gradients accumulate over ⌈batch / micro⌉ passes).
+    public var microBatchSize = 2
+    public var epochs = 1
+    public var seed: UInt64 = 42
+    public init() {}
+
+    public func validate() throws {
+        try loss.validate()
+        guard batchSize >= 1 else { throw TrainingError.invalid("batch size must be ≥ 1") }
+        guard microBatchSize >= 1 && microBatchSize <= batchSize else {
+            throw TrainingError.invalid("micro-batch size must be in 1…batch size (\(batchSize)), got \(microBatchSize)")
+        }
+        guard epochs >= 1 else { throw TrainingError.invalid("epochs must be ≥ 1") }
+        guard optimizer.learningRate > 0 && optimizer.learningRate.isFinite else { throw TrainingError.invalid("learning rate must be positive") }
+        guard limits.maxPromptLength >= 1 && limits.maxLength > limits.maxPromptLength else {
+            throw TrainingError.invalid("max length (\(limits.maxLength)) must exceed max prompt length (\(limits.maxPromptLength))")
+        }
+        guard optimizer.warmupRatio >= 0 && optimizer.warmupRatio < 1 else { throw TrainingError.invalid("warmup ratio must be in [0, 1)") }
+    }
+}
+
+public final class PreferenceTrainer {
+    public let policy: LlamaModel
+    public let settings: TrainerSettings
+    public let optimizer: Optimizer
+    public let gradients: FloatBuffer
+    public private(set) var truncation = TruncationCounts()
+    private var workspace: TrainingWorkspace?
+
+    public init(policy: LlamaModel, settings: TrainerSettings) throws {
+        try settings.validate()
+        self.policy = policy
+        self.settings = settings
+        optimizer = Optimizer(settings: settings.optimizer, layout: policy.layout)
+        gradients = FloatBuffer(count: policy.layout.count)
+    }
+
+    public func stepsPerEpoch(pairCount: Int) -> Int { (pairCount + settings.batchSize - 1) / settings.batchSize }
+    public func totalSteps(pairCount: Int) -> Int { stepsPerEpoch(pairCount: pairCount) * settings.epochs }
+
+    /// The pairs (indices) of optimizer step `step` (0-based): epoch e = step / stepsPerEpoch visits
+    /// the pairs in a permutation seeded by (seed, e).
+    public func batchIndices(step: Int, pairCount: Int) -> [Int] {
+        let per = stepsPerEpoch(pairCount: pairCount)
+        let epoch = step / per, within = step % per
+        var rng = SplitMix64(seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        var order = Array(0..<pairCount)
+        order.shuffle(using: &rng)
+        return Array(order[(within * settings.batchSize)..<min(pairCount, (within + 1) * settings.batchSize)])
+    }
+
+    /// One optimizer step over the pairs `indices` (reference log-probs given per pair).
+    public func step(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)], indices: [Int]) throws -> StepMetrics {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let stepIndex = optimizer.step
+        let total = totalSteps(pairCount: pairs.count)
+        let lr = learningRate(settings.optimizer, step: stepIndex, totalSteps: total)
+        gradients.zero()
+        let global = Double(indices.count)
+        var sums = (loss: 0.0, rc: 0.0, rr: 0.0, acc: 0.0, lc: 0.0, lr: 0.0, gc: 0.0, gr: 0.0, gcN: 0.0, grN: 0.0)
+        var tokens = 0
+        var start = 0
+        while start < indices.count {
+            let micro = Array(indices[start..<min(indices.count, start + settings.microBatchSize)])
+            start += micro.count
+            let prepared = micro.map { pairs[$0].truncated(settings.limits, counts: &truncation) }
+            let pb = PairBatch(prepared)
+            let ws = try workspaceFor(pb)
+            let B = pb.batch.batchSize, T = pb.batch.maxLength, m = pb.pairs
+            var logp = [Float](repeating: 0, count: B * T), means = [Float](repeating: 0, count: B * T)
+            try policy.forward(pb.batch, workspace: ws, logProbs: &logp, training: true, logitMeans: &means)
+            tokens += pb.batch.totalTokens
+            let seq = logp.withUnsafeBufferPointer { pb.responseSums($0.baseAddress!) }
+            let meanSums = means.withUnsafeBufferPointer { pb.responseSums($0.baseAddress!) }
+            var dLogp = [Float](repeating: 0, count: B * T)
+            for j in 0..<m {
+                let i = micro[j]
+                let values = PairLogProbs(policyChosen: seq[j], policyRejected: seq[m + j],
+                                          referenceChosen: reference[i].chosen, referenceRejected: reference[i].rejected,
+                                          chosenTokens: prepared[j].chosen.count, rejectedTokens: prepared[j].rejected.count,
+                                          chosenTarget: prepared[j].chosenTarget, rejectedTarget: prepared[j].rejectedTarget)
+                let l = try settings.loss.evaluate(values)
+                guard l.loss.isFinite else {
+                    throw TrainingError.diverged("loss is \(l.loss) at step \(stepIndex + 1) (pair '\(pairs[i].id)')")
+                }
+                sums.loss += l.loss; sums.rc += l.rewardChosen; sums.rr += l.rewardRejected
+                sums.acc += l.rewardChosen > l.rewardRejected ? 1 : 0
+                sums.lc += seq[j]; sums.lr += seq[m + j]
+                sums.gc += meanSums[j]; sums.gr += meanSums[m + j]
+                sums.gcN += Double(pb.responseLength[j]); sums.grN += Double(pb.responseLength[m + j])
+                // seq logp = Σ token logp over the response mask → each masked token gets ∂L/∂seq / global
+                for (b, g) in [(j, l.dPolicyChosen), (m + j, l.dPolicyRejected)] {
+                    let v = Float(g / global)
+                    for t in pb.responseStart[b]..<pb.batch.lengths[b] { dLogp[b * T + t] = v }
+                }
+            }
+            policy.backward(dLogProbs: dLogp, batchMaxLength: T, workspace: ws, gradients: gradients)
+        }
+        let norm = try optimizer.apply(parameters: policy.parameters, gradients: gradients, lr: lr)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
+        return StepMetrics(step: stepIndex + 1, epoch: Double(stepIndex + 1) / Double(stepsPerEpoch(pairCount: pairs.count)),
+                           loss: sums.loss / global, gradNorm: norm, learningRate: lr,
+                           rewardsChosen: sums.rc / global, rewardsRejected: sums.rr / global,
+                           rewardsAccuracies: sums.acc / global, rewardsMargins: (sums.rc - sums.rr) / global,
+                           logpsChosen: sums.lc / global, logpsRejected: sums.lr / global,
+                           logitsChosen: sums.gc / max(1, sums.gcN), logitsRejected: sums.gr / max(1, sums.grN),
+                           tokensPerSecond: Double(tokens) / seconds, pairs: indices.count)
+    }
+
+    /// Runs the remaining optimizer steps (from `optimizer.step` to the end), calling `onStep` after
+    /// each (where the caller logs metrics and may checkpoint).
+    public func train(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)],
+                      onStep: (StepMetrics) throws -> Void) throws {
+        guard pairs.count == reference.count else { throw TrainingError.invalid("\(pairs.count) pairs but \(reference.count) reference entries") }
+        if settings.loss.kind.needsTargets, let bad = pairs.first(where: { $0.chosenTarget == nil || $0.rejectedTarget == nil }) {
+            throw LossError.missingTargets(settings.loss.kind).withPair(bad.id)
+        }
+        let total = totalSteps(pairCount: pairs.count)
+        while optimizer.step < total {
+            try onStep(try step(pairs: pairs, reference: reference, indices: batchIndices(step: optimizer.step, pairCount: pairs.count)))
+        }
+    }
+
+    private func workspaceFor(_ pb: PairBatch) throws -> TrainingWorkspace {
+        let need = pb.batch.totalTokens, longest = pb.batch.maxLength
+        if let ws = workspace, ws.capacity >= need, ws.maxSequenceLength >= longest { return ws }
+        // Grow (rarely): room for this batch with 25 % headroom, never less than the previous size.
+        let capacity = max(need + need / 4, workspace?.capacity ?? 0)
+        let ws = TrainingWorkspace(config: policy.config, capacity: capacity,
+                                   maxSequenceLength: max(longest + longest / 4, workspace?.maxSequenceLength ?? 0))
+        workspace = ws
+        return ws
+    }
+}
+
+extension LossError {
+    func withPair(_ id: String) -> LossError { .invalid("\(description) (first such pair: '\(id)')") }
+}

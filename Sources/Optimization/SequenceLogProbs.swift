@@ -1,0 +1,110 @@
+// Preference pairs as token sequences: truncation, batching of chosen/rejected sequences, and the
+// summed log-probabilities of response tokens (prompt tokens masked out).
+
+import Foundation
+import Kernels
+import Llama
+
+/// A preference pair in token ids (prompt already rendered with the chat template).
+public struct TokenizedPair: Codable, Sendable, Equatable {
+    public var id: String
+    public var prompt: [Int32]
+    public var chosen: [Int32]
+    public var rejected: [Int32]
+    /// SPPO / GPO targets of the chosen and rejected responses (see `PairLogProbs`).
+    public var chosenTarget: Double?
+    public var rejectedTarget: Double?
+    public init(id: String, prompt: [Int32], chosen: [Int32], rejected: [Int32], chosenTarget: Double? = nil, rejectedTarget: Double? = nil) {
+        self.id = id; self.prompt = prompt; self.chosen = chosen; self.rejected = rejected
+        self.chosenTarget = chosenTarget; self.rejectedTarget = rejectedTarget
+    }
+}
+
+public struct SequenceLimits: Codable, Equatable, Sendable {
+    /// Longest prompt + response sequence.
+    public var maxLength: Int = 2048
+    /// Longest prompt; longer prompts keep their end (TRL's keep_end).
+    public var maxPromptLength: Int = 1024
+    public init(maxLength: Int = 2048, maxPromptLength: Int = 1024) {
+        self.maxLength = maxLength; self.maxPromptLength = maxPromptLength
+    }
+}
+
+/// Counts of what truncation cut, reported with the metrics.
+public struct TruncationCounts: Codable, Equatable, Sendable {
+    public var promptsTruncated = 0
+    public var responsesTruncated = 0
+    public init() {}
+}
+
+extension TokenizedPair {
+    /// The pair cut to `limits`: prompt keeps its last maxPromptLength tokens, each response keeps its
+    /// first maxLength − |prompt| tokens (at least one).
+    public func truncated(_ limits: SequenceLimits, counts: inout TruncationCounts) -> TokenizedPair {
+        var p = self
+        if p.prompt.count > limits.maxPromptLength {
+            p.prompt = Array(p.prompt.suffix(limits.maxPromptLength)); counts.promptsTruncated += 1
+        }
+        let room = max(1, limits.maxLength - p.prompt.count)
+        if p.chosen.count > room { p.chosen = Array(p.chosen.prefix(room)); counts.responsesTruncated += 1 }
+        if p.rejected.count > room { p.rejected = Array(p.rejected.prefix(room)); counts.responsesTruncated += 1 }
+        return p
+    }
+}
+
+/// Sequences of a micro-batch of m pairs: chosen_0 … chosen_{m−1}, rejected_0 … rejected_{m−1}.
+/// Sequence s = prompt + response; inputs are its first L − 1 tokens, targets its last L − 1, and
+/// positions ≥ |prompt| − 1 (those predicting response tokens) are the response mask.
+public struct PairBatch {
+    public let batch: TokenBatch
+    public let responseStart: [Int]     // first masked position per sequence
+    public let responseLength: [Int]
+    public var pairs: Int { responseStart.count / 2 }
+
+    public init(_ pairs: [TokenizedPair]) {
+        let seqs = pairs.map { $0.prompt + $0.chosen } + pairs.map { $0.prompt + $0.rejected }
+        let starts = pairs.map { max(0, $0.prompt.count - 1) } + pairs.map { max(0, $0.prompt.count - 1) }
+        let lengths = pairs.map(\.chosen.count) + pairs.map(\.rejected.count)
+        let T = seqs.map { $0.count - 1 }.max() ?? 1
+        var tokens = [Int32](repeating: 0, count: seqs.count * T), targets = tokens
+        for (b, s) in seqs.enumerated() {
+            for t in 0..<(s.count - 1) { tokens[b * T + t] = s[t]; targets[b * T + t] = s[t + 1] }
+        }
+        batch = TokenBatch(tokens: tokens, targets: targets, lengths: seqs.map { $0.count - 1 }, maxLength: T)
+        responseStart = starts
+        responseLength = lengths
+    }
+
+    /// Σ over the response mask of (B, T) values, per sequence.
+    public func responseSums(_ values: UnsafePointer<Float>) -> [Double] {
+        (0..<batch.batchSize).map { b in
+            var s = 0.0
+            for t in responseStart[b]..<batch.lengths[b] { s += Double(values[b * batch.maxLength + t]) }
+            return s
+        }
+    }
+}
+
+/// Computes summed response log-probs with a model, no gradients (the reference cache).
+public enum SequenceScoring {
+    /// (chosen, rejected) summed log-probs for every pair, `microBatch` pairs per forward pass.
+    public static func logProbs(model: LlamaModel, pairs: [TokenizedPair], microBatch: Int,
+                                progress: ((Int) -> Void)? = nil) throws -> [(chosen: Double, rejected: Double)] {
+        guard !pairs.isEmpty else { return [] }
+        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max()!
+        let ws = TrainingWorkspace(config: model.config, capacity: 2 * microBatch * longest, maxSequenceLength: longest, training: false)
+        var out: [(Double, Double)] = []
+        var i = 0
+        while i < pairs.count {
+            let chunk = Array(pairs[i..<min(pairs.count, i + microBatch)])
+            let pb = PairBatch(chunk)
+            var logp = [Float](repeating: 0, count: pb.batch.batchSize * pb.batch.maxLength)
+            try model.forward(pb.batch, workspace: ws, logProbs: &logp, training: false)
+            let sums = logp.withUnsafeBufferPointer { pb.responseSums($0.baseAddress!) }
+            for j in 0..<chunk.count { out.append((sums[j], sums[chunk.count + j])) }
+            i += chunk.count
+            progress?(i)
+        }
+        return out
+    }
+}
