@@ -32,7 +32,8 @@ final class TrainerTests: XCTestCase {
 
     func testFirstStepLossIsLogTwoAndTheStepSeparatesChosenFromRejected() throws {
         let m = try model(), ps = pairs(4)
-        let ref = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 3)
+        // The reference scored in the same micro-batches as the step: the same computation exactly.
+        let ref = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 2)
         let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 4, micro: 2))
         let first = try trainer.step(pairs: ps, reference: ref, indices: [0, 1, 2, 3])
         XCTAssertEqual(first.loss, log(2.0), "policy = reference ⇒ loss = log 2 exactly")
@@ -82,7 +83,9 @@ final class TrainerTests: XCTestCase {
         var results: [[Float]] = []
         for micro in [8, 1] {
             let m = try model()
-            let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 8, micro: micro, kind: .adamw, lr: 1e-3))
+            // SGD: the update is the accumulated gradient itself (Adam's normalisation would amplify
+            // float rounding of near-zero gradients into large relative differences).
+            let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 8, micro: micro, kind: .sgd, lr: 0.05))
             _ = try trainer.step(pairs: ps, reference: ref, indices: Array(0..<8))
             _ = try trainer.step(pairs: ps, reference: ref, indices: Array(0..<8))
             results.append(m.parameters.toArray())
@@ -96,8 +99,14 @@ final class TrainerTests: XCTestCase {
     func testReferenceCacheEqualsRecomputationAndBatchComposition() throws {
         let m = try model(), ps = pairs(6)
         let a = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 6)
+        let again = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 6)
+        for (x, y) in zip(a, again) { XCTAssertEqual(x.chosen, y.chosen); XCTAssertEqual(x.rejected, y.rejected) }
+        // Other batch compositions agree to float rounding (sgemm blocking depends on the row count).
         let b = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 1)
-        for (x, y) in zip(a, b) { XCTAssertEqual(x.chosen, y.chosen); XCTAssertEqual(x.rejected, y.rejected) }
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.chosen, y.chosen, accuracy: 1e-6 * abs(y.chosen))
+            XCTAssertEqual(x.rejected, y.rejected, accuracy: 1e-6 * abs(y.rejected))
+        }
         // Round trip through JSON (how the cache is stored) is exact.
         let data = try JSONEncoder().encode(a.map { [$0.chosen, $0.rejected] })
         let back = try JSONDecoder().decode([[Double]].self, from: data)
