@@ -80,20 +80,21 @@ final class TrainerTests: XCTestCase {
     func testOneMicroBatchOfEightEqualsEightMicroBatchesOfOne() throws {
         let ps = pairs(8)
         let ref = try SequenceScoring.logProbs(model: try model(), pairs: ps, microBatch: 8)
-        var results: [[Float]] = []
+        var updates: [[Float]] = []
         for micro in [8, 1] {
             let m = try model()
-            // SGD: the update is the accumulated gradient itself (Adam's normalisation would amplify
-            // float rounding of near-zero gradients into large relative differences).
+            // SGD: the update is −lr × the accumulated gradient, compared here directly (differences of
+            // float parameters would only measure their rounding).
             let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 8, micro: micro, kind: .sgd, lr: 0.05))
             _ = try trainer.step(pairs: ps, reference: ref, indices: Array(0..<8))
-            _ = try trainer.step(pairs: ps, reference: ref, indices: Array(0..<8))
-            results.append(m.parameters.toArray())
+            updates.append(trainer.gradients.toArray().map { -0.05 * $0 })
         }
-        let before = try model().parameters.toArray()
-        let u8 = zip(results[0], before).map { $0 - $1 }, u1 = zip(results[1], before).map { $0 - $1 }
-        let c = compare(u1, u8)
-        XCTAssertLessThanOrEqual(c.relativeError, 1e-6, "update difference: \(c)")
+        // ‖u₁ − u₈‖ / ‖u₈‖ (float32 sums in another order differ by rounding only)
+        var diff = 0.0, norm = 0.0
+        for (a, b) in zip(updates[1], updates[0]) { diff += Double(a - b) * Double(a - b); norm += Double(b) * Double(b) }
+        XCTAssertLessThanOrEqual((diff / norm).squareRoot(), 1e-6)
+        let c = compare(updates[1], updates[0])
+        XCTAssertLessThanOrEqual(c.relativeError, 5e-6, "largest element difference: \(c)")
     }
 
     func testReferenceCacheEqualsRecomputationAndBatchComposition() throws {
