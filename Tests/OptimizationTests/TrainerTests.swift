@@ -79,7 +79,11 @@ final class TrainerTests: XCTestCase {
 
     func testOneMicroBatchOfEightEqualsEightMicroBatchesOfOne() throws {
         let ps = pairs(8)
+        // A generic point (policy ≠ reference): at policy = reference the DPO gradient is a difference of
+        // nearly equal chosen/rejected terms, where any float32 reordering shows up magnified.
+        var r = TestRandom(seed: 77)
         let ref = try SequenceScoring.logProbs(model: try model(), pairs: ps, microBatch: 8)
+            .map { ($0.chosen + Double(r.uniform(1, -3, 3)[0]), $0.rejected + Double(r.uniform(1, -3, 3)[0])) }
         var updates: [[Float]] = []
         for micro in [8, 1] {
             let m = try model()
@@ -92,9 +96,12 @@ final class TrainerTests: XCTestCase {
         // ‖u₁ − u₈‖ / ‖u₈‖ (float32 sums in another order differ by rounding only)
         var diff = 0.0, norm = 0.0
         for (a, b) in zip(updates[1], updates[0]) { diff += Double(a - b) * Double(a - b); norm += Double(b) * Double(b) }
-        XCTAssertLessThanOrEqual((diff / norm).squareRoot(), 1e-6)
+        // Measured 1.1–1.4e-6 per tensor: OpenBLAS picks kernels by row count, so the same sequence's
+        // float32 results differ in the last bits between compositions (threads 1 or 2 alike).
+        XCTAssertLessThanOrEqual((diff / norm).squareRoot(), 2e-6)
         let c = compare(updates[1], updates[0])
         XCTAssertLessThanOrEqual(c.relativeError, 5e-6, "largest element difference: \(c)")
+        XCTAssertLessThan(norm, 1e9)
     }
 
     func testReferenceCacheEqualsRecomputationAndBatchComposition() throws {

@@ -1,0 +1,54 @@
+// Five SGD steps of sigmoid DPO against TRL's DPOTrainer on the same tiny model and pairs
+// (fixture from Scripts/make_dpo_fixture.py): loss trajectory and final weights.
+
+import XCTest
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+@testable import Optimization
+import TestSupport
+
+final class TRLReferenceTests: XCTestCase {
+    struct Trajectory: Decodable {
+        struct Pair: Decodable { let prompt_ids: [Int32]; let chosen_ids: [Int32]; let rejected_ids: [Int32] }
+        let source: String
+        let beta: Double
+        let learning_rate: Double
+        let steps: Int
+        let pairs: [Pair]
+        let losses: [Double]
+    }
+
+    func testFiveSGDStepsMatchTRL() throws {
+        Parallel.setThreads(2)
+        let dir = Fixtures.url("dpo-trl")
+        let t = try JSONDecoder().decode(Trajectory.self, from: Data(contentsOf: dir.appendingPathComponent("trajectory.json")))
+        XCTAssertEqual(t.source, "trl")
+        let policy = try ModelDirectory.load(Fixtures.url("llama-mha"))
+        let pairs = t.pairs.enumerated().map { TokenizedPair(id: "\($0.offset)", prompt: $0.element.prompt_ids,
+                                                             chosen: $0.element.chosen_ids, rejected: $0.element.rejected_ids) }
+        var s = TrainerSettings()
+        s.loss = LossSettings(kind: .sigmoid, beta: t.beta)
+        s.optimizer.kind = .sgd; s.optimizer.learningRate = t.learning_rate
+        s.optimizer.schedule = .constant; s.optimizer.maxGradNorm = 0
+        s.batchSize = pairs.count; s.microBatchSize = pairs.count; s.epochs = t.steps
+        s.limits = SequenceLimits(maxLength: 64, maxPromptLength: 32)
+        let reference = try SequenceScoring.logProbs(model: policy, pairs: pairs, microBatch: pairs.count)
+        let trainer = try PreferenceTrainer(policy: policy, settings: s)
+        var losses: [Double] = []
+        try trainer.train(pairs: pairs, reference: reference) { losses.append($0.loss) }
+        XCTAssertEqual(losses.count, t.steps)
+        for (i, (a, b)) in zip(losses, t.losses).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-4 * abs(b), "step \(i + 1) loss")
+        }
+        let final = try SafetensorsFile(url: dir.appendingPathComponent("final.safetensors"))
+        var worst = (0.0, "")
+        for e in policy.layout.entries {
+            let c = compare(Array(UnsafeBufferPointer(start: policy.parameters.pointer + e.offset, count: e.count)), try final.floats(e.name))
+            XCTAssertLessThanOrEqual(c.relativeError, 1e-4, "\(e.name): \(c)")
+            if c.relativeError > worst.0 { worst = (c.relativeError, e.name) }
+        }
+        print("[dpo-trl] losses \(losses) vs TRL \(t.losses); worst weight \(worst.1) rel err \(worst.0)")
+    }
+}
