@@ -41,6 +41,29 @@ public enum ModelDirectory {
         }
     }
 
+    /// Loads a backbone without lm_head plus the named head tensors (e.g. `score.weight` of a
+    /// LlamaForSequenceClassification reward model). The first name found among each entry's
+    /// alternatives is used; a missing head is an error naming the alternatives.
+    public static func loadWithHead(_ url: URL, head alternatives: [[String]]) throws
+        -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
+        guard try weightsFormat(url) != .hdf5 else {
+            throw CheckpointError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
+        }
+        let config = try LlamaConfig.load(url: url.appendingPathComponent("config.json"))
+        let model = LlamaModel(config: config, languageModelHead: false)
+        let files = try safetensorsFiles(url)
+        var heads: [(String, [Int], [Float])] = []
+        for names in alternatives {
+            guard let name = names.first(where: { files[$0] != nil }), let file = files[name], let info = file.tensors[name] else {
+                throw CheckpointError(file: url.path, reason: "missing head tensor (one of \(names.joined(separator: ", ")))")
+            }
+            heads.append((name, info.shape, try file.floats(name)))
+        }
+        let known = Set(heads.map(\.0)).union(["lm_head.weight"])
+        try readSafetensorsWeights(url, into: model, files: files, alsoAllowed: known)
+        return (model, heads)
+    }
+
     /// Loads idpo's checkpoint (with optimizer and RNG state) from a directory holding model.h5.
     public static func loadCheckpoint(_ url: URL) throws -> NativeCheckpoint {
         try NativeCheckpoint.read(from: url.appendingPathComponent("model.h5"))
@@ -75,8 +98,9 @@ public enum ModelDirectory {
         return byTensor
     }
 
-    static func readSafetensorsWeights(_ url: URL, into model: LlamaModel) throws {
-        let files = try safetensorsFiles(url)
+    static func readSafetensorsWeights(_ url: URL, into model: LlamaModel,
+                                       files given: [String: SafetensorsFile]? = nil, alsoAllowed: Set<String> = []) throws {
+        let files = try given ?? safetensorsFiles(url)
         for entry in model.layout.entries {
             guard let file = files[entry.name], let info = file.tensors[entry.name] else {
                 throw CheckpointError(file: url.path, reason: "missing tensor '\(entry.name)'")
@@ -89,7 +113,7 @@ public enum ModelDirectory {
             }
             try file.readFloats(entry.name, into: model.parameters.pointer + entry.offset, count: entry.count)
         }
-        for (name, file) in files where model.layout.entry(named: name) == nil && !isIgnorable(name) {
+        for (name, file) in files where model.layout.entry(named: name) == nil && !isIgnorable(name) && !alsoAllowed.contains(name) {
             if name == "lm_head.weight" && model.config.tieWordEmbeddings { continue }
             throw CheckpointError(file: file.path, reason: "unexpected tensor '\(name)' for this Llama configuration")
         }

@@ -81,6 +81,8 @@ public final class InferenceSession {
     let lastRows: FloatBuffer                                     // (R, D) rows whose logits are wanted
     /// Logits of the last call: (rows, V), row order as documented by `extend`.
     public let logits: FloatBuffer
+    /// Final hidden states (after the last RMSNorm) of the last call's output rows: (rows, D).
+    public var hidden: UnsafeMutablePointer<Float> { norm.pointer }
     let attScratch: FloatBuffer
     var positions: [Int32]
 
@@ -101,8 +103,9 @@ public final class InferenceSession {
     /// Appends `tokens[i]` to cache slot `slots[i]` for every i, running the model once over all
     /// new tokens. Returns the number of logits rows written to `logits`: with `allLogits` one row
     /// per new token (slot order, then position order), otherwise one row per slot (its last token).
+    /// With `hiddenOnly`, the lm_head is skipped and only `hidden` is produced (reward/preference heads).
     @discardableResult
-    public func extend(slots: [Int], tokens: [[Int32]], allLogits: Bool = false) throws -> Int {
+    public func extend(slots: [Int], tokens: [[Int32]], allLogits: Bool = false, hiddenOnly: Bool = false) throws -> Int {
         precondition(slots.count == tokens.count)
         let m = model, c = m.config, lay = m.layout
         let D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize, qDim = c.qDim, kvDim = c.kvDim
@@ -171,6 +174,7 @@ public final class InferenceSession {
             }
         }
         RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.weight(lay.finalNorm), rows: rows, dim: D, eps: eps)
+        if hiddenOnly || !m.hasLanguageModelHead { return rows }
         Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.weight(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
         return rows
     }

@@ -13,10 +13,14 @@ public final class LlamaModel: @unchecked Sendable {
         AttentionShape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)
     }
 
+    /// Whether `lm_head` (or the tied embedding) produces logits; false for reward/preference backbones.
+    public let hasLanguageModelHead: Bool
+
     /// A model with zeroed parameters (callers fill them: loaders, `randomize`).
-    public init(config: LlamaConfig) {
+    public init(config: LlamaConfig, languageModelHead: Bool = true) {
         self.config = config
-        layout = ParameterLayout(config: config)
+        hasLanguageModelHead = languageModelHead
+        layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
         parameters = FloatBuffer(count: layout.count)
         rope = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: config.maxPositionEmbeddings)
     }

@@ -34,7 +34,9 @@ public struct ParameterLayout: Sendable {
     public let lmHead: Int
     private let index: [String: Int]
 
-    public init(config c: LlamaConfig) {
+    /// - Parameter languageModelHead: false for a backbone without lm_head (reward and preference
+    ///   models put their own head on the final hidden states); `lmHead` then equals `embedding`.
+    public init(config c: LlamaConfig, languageModelHead: Bool = true) {
         var entries: [ParameterEntry] = []
         var offset = 0
         func add(_ name: String, _ shape: [Int]) -> Int {
@@ -62,7 +64,7 @@ public struct ParameterLayout: Sendable {
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [D])
-        lmHead = c.tieWordEmbeddings ? embedding : add("lm_head.weight", [c.vocabSize, D])
+        lmHead = (c.tieWordEmbeddings || !languageModelHead) ? embedding : add("lm_head.weight", [c.vocabSize, D])
         self.entries = entries
         count = offset
         index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
