@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
@@ -27,6 +28,8 @@ let package = Package(
         .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Optimization", dependencies: ["Llama", "Kernels", "Checkpoints"], swiftSettings: optimized),
+        .target(name: "Pipeline", dependencies: ["Llama", "Checkpoints", "Generation", "Preference", "Optimization",
+                                                 .product(name: "Yams", package: "Yams")]),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Generation",
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PreferenceTests", dependencies: ["Preference", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Llama", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
     ],

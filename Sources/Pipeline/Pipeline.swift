@@ -1,0 +1,1 @@
+// Recipes, runs, iterations, sweeps, resume and reports (in progress).

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Pipeline
+final class PipelinePlaceholderTests: XCTestCase { func testModuleBuilds() {} }
