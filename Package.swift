@@ -32,7 +32,7 @@ let package = Package(
                                                  .product(name: "Yams", package: "Yams")]),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
-            "Kernels", "Llama", "Checkpoints", "Generation",
+            "Kernels", "Llama", "Checkpoints", "Generation", "Preference", "Optimization", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],

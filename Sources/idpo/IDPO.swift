@@ -6,6 +6,7 @@ import Kernels
 import Llama
 import Checkpoints
 import Generation
+import Optimization
 
 @main
 struct IDPO: ParsableCommand {
@@ -39,7 +40,8 @@ struct Bench: ParsableCommand {
         Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch),
         decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache),
         sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each,
-        temperature 1; the prompt prefill shared by the 8 samples, or repeated for each).
+        temperature 1; the prompt prefill shared by the 8 samples, or repeated for each),
+        dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached).
         Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
         and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
         """)
@@ -49,7 +51,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Model shape: stories15M, stories110M, or all.")
     var shape: String = "stories15M"
 
-    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare.")
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo.")
     var workloads: String = "train,forward,decode1,decode8"
 
     @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
@@ -60,7 +62,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
-        let known = EngineBenchmark.workloadNames + GenerationBenchmark.workloadNames
+        let known = EngineBenchmark.workloadNames + GenerationBenchmark.workloadNames + OptimizationBenchmark.workloadNames
         for w in workloadList where !known.contains(w) {
             throw ValidationError("unknown workload '\(w)'; choose from \(known.joined(separator: ", "))")
         }
@@ -82,6 +84,9 @@ struct Bench: ParsableCommand {
             all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, sgemmPeak: peak) { print($0) }
             for w in workloadList where GenerationBenchmark.workloadNames.contains(w) {
                 all.append(try GenerationBenchmark.run(shape: shape, workload: w, repeats: repeats) { print($0) })
+            }
+            if workloadList.contains("dpo") {
+                all += try OptimizationBenchmark.run(shape: shape, repeats: repeats) { print($0) }
             }
         }
         if let json {
