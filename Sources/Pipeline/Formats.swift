@@ -1,0 +1,230 @@
+// The data files idpo reads and writes, in the formats the peers use: TRL prompt-only JSONL,
+// RLHFlow samples ({"prompt", "responses"}), judgments, and TRL conversational preference pairs
+// (with chosen_reward / rejected_reward / margin and all responses and scores for OpenRLHF/RLHFlow).
+// Every read error names the file and line; every write is atomic.
+
+import Foundation
+import Checkpoints
+
+/// A bad line in a data file.
+public struct DataFileError: Error, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let message: String
+    public init(file: String, line: Int, message: String) { self.file = file; self.line = line; self.message = message }
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// One chat message.
+public struct ChatMessage: Codable, Equatable, Sendable {
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) { self.role = role; self.content = content }
+}
+
+/// A prompt: plain text (used as is) or a conversation (rendered with the policy's chat template).
+public enum PromptInput: Equatable, Sendable {
+    case text(String)
+    case messages([ChatMessage])
+
+    /// The conversation form (a text prompt becomes one user message).
+    public var messages: [ChatMessage] {
+        switch self { case .text(let t): return [ChatMessage(role: "user", content: t)]; case .messages(let m): return m }
+    }
+
+    var json: Any {
+        switch self {
+        case .text(let t): return t
+        case .messages(let m): return m.map { ["role": $0.role, "content": $0.content] }
+        }
+    }
+
+    static func parse(_ value: Any?, file: String, line: Int, field: String = "prompt") throws -> PromptInput {
+        if let s = value as? String { return .text(s) }
+        if let list = value as? [Any] {
+            var out: [ChatMessage] = []
+            for (i, item) in list.enumerated() {
+                guard let m = item as? [String: Any], let role = m["role"] as? String, let content = m["content"] as? String else {
+                    throw DataFileError(file: file, line: line, message: "'\(field)[\(i)]' must be an object with string 'role' and 'content'")
+                }
+                out.append(ChatMessage(role: role, content: content))
+            }
+            guard !out.isEmpty else { throw DataFileError(file: file, line: line, message: "'\(field)' is an empty conversation") }
+            return .messages(out)
+        }
+        throw DataFileError(file: file, line: line, message: "'\(field)' must be a string or a list of {role, content} messages")
+    }
+}
+
+/// A prompt with its stable id (the seed of its samples) and where it came from.
+public struct PromptRecord: Equatable, Sendable {
+    public var id: Int
+    public var prompt: PromptInput
+    public var line: Int
+}
+
+public enum JSONLines {
+    /// Parses every non-empty line as a JSON object.
+    public static func read(_ url: URL) throws -> [(line: Int, object: [String: Any])] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw DataFileError(file: url.path, line: 0, message: "cannot read file (\(error.localizedDescription))")
+        }
+        var out: [(Int, [String: Any])] = []
+        var lineNumber = 0
+        for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let trimmed = raw.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if trimmed.isEmpty || trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let obj: Any
+            do { obj = try JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) } catch {
+                throw DataFileError(file: url.path, line: lineNumber, message: "not valid JSON")
+            }
+            guard let dict = obj as? [String: Any] else {
+                throw DataFileError(file: url.path, line: lineNumber, message: "each line must be a JSON object")
+            }
+            out.append((lineNumber, dict))
+        }
+        return out
+    }
+
+    /// Serialises objects one per line (keys sorted, no escaped slashes) and writes atomically.
+    public static func write(_ objects: [[String: Any]], to url: URL) throws {
+        try AtomicFile.write(try encode(objects), to: url)
+    }
+
+    public static func encode(_ objects: [[String: Any]]) throws -> Data {
+        var out = Data()
+        for o in objects {
+            out.append(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]))
+            out.append(0x0A)
+        }
+        return out
+    }
+}
+
+public enum PromptFile {
+    /// Reads a TRL prompt-only file: {"prompt": "…"} or {"prompt": [messages]}, optional integer "id"
+    /// (default: the record's index in the file).
+    public static func read(_ url: URL) throws -> [PromptRecord] {
+        try JSONLines.read(url).enumerated().map { index, entry in
+            guard entry.object["prompt"] != nil else {
+                throw DataFileError(file: url.path, line: entry.line, message: "missing 'prompt'")
+            }
+            let prompt = try PromptInput.parse(entry.object["prompt"], file: url.path, line: entry.line)
+            var id = index
+            if let v = entry.object["id"] {
+                guard let i = v as? Int else { throw DataFileError(file: url.path, line: entry.line, message: "'id' must be an integer") }
+                id = i
+            }
+            return PromptRecord(id: id, prompt: prompt, line: entry.line)
+        }
+    }
+}
+
+/// One prompt's k generated responses (RLHFlow form) with token counts and finish reasons.
+public struct SampleRecord: Equatable, Sendable {
+    public var id: Int
+    public var prompt: PromptInput
+    public var responses: [String]
+    public var responseTokens: [[Int32]]
+    public var finishReasons: [String]
+    public var promptTokensTruncated: Int = 0
+
+    public init(id: Int, prompt: PromptInput, responses: [String], responseTokens: [[Int32]], finishReasons: [String], promptTokensTruncated: Int = 0) {
+        self.id = id; self.prompt = prompt; self.responses = responses; self.responseTokens = responseTokens
+        self.finishReasons = finishReasons; self.promptTokensTruncated = promptTokensTruncated
+    }
+
+    public var json: [String: Any] {
+        ["id": id, "prompt": prompt.json, "responses": responses,
+         "response_token_counts": responseTokens.map(\.count), "response_tokens": responseTokens.map { $0.map(Int.init) },
+         "finish_reasons": finishReasons, "prompt_tokens_truncated": promptTokensTruncated]
+    }
+
+    public static func read(_ url: URL) throws -> [SampleRecord] {
+        try JSONLines.read(url).map { line, o in
+            let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line)
+            guard let responses = o["responses"] as? [String], responses.count >= 1 else {
+                throw DataFileError(file: url.path, line: line, message: "'responses' must be a non-empty list of strings")
+            }
+            let tokens = (o["response_tokens"] as? [[Int]])?.map { $0.map { Int32($0) } } ?? []
+            guard tokens.isEmpty || tokens.count == responses.count else {
+                throw DataFileError(file: url.path, line: line, message: "'response_tokens' has \(tokens.count) entries for \(responses.count) responses")
+            }
+            return SampleRecord(id: (o["id"] as? Int) ?? line, prompt: prompt, responses: responses, responseTokens: tokens,
+                                finishReasons: (o["finish_reasons"] as? [String]) ?? [], promptTokensTruncated: (o["prompt_tokens_truncated"] as? Int) ?? 0)
+        }
+    }
+}
+
+/// A preference pair in TRL's conversational form with an explicit prompt, plus what OpenRLHF and
+/// RLHFlow readers use (chosen_reward, rejected_reward, margin, all responses and scores).
+public struct PairRecord: Equatable, Sendable {
+    public var id: Int
+    public var iteration: Int
+    public var prompt: [ChatMessage]
+    public var chosen: String
+    public var rejected: String
+    public var chosenIndex: Int
+    public var rejectedIndex: Int
+    public var chosenReward: Double?
+    public var rejectedReward: Double?
+    public var responses: [String]
+    public var scores: [Double]?
+    /// SPPO/GPO targets of chosen and rejected (p̂ or ĝ), when the ranking provides them.
+    public var chosenTarget: Double?
+    public var rejectedTarget: Double?
+
+    public init(id: Int, iteration: Int, prompt: [ChatMessage], chosen: String, rejected: String, chosenIndex: Int, rejectedIndex: Int,
+                chosenReward: Double?, rejectedReward: Double?, responses: [String], scores: [Double]?,
+                chosenTarget: Double? = nil, rejectedTarget: Double? = nil) {
+        self.id = id; self.iteration = iteration; self.prompt = prompt; self.chosen = chosen; self.rejected = rejected
+        self.chosenIndex = chosenIndex; self.rejectedIndex = rejectedIndex; self.chosenReward = chosenReward
+        self.rejectedReward = rejectedReward; self.responses = responses; self.scores = scores
+        self.chosenTarget = chosenTarget; self.rejectedTarget = rejectedTarget
+    }
+
+    public var margin: Double? {
+        guard let c = chosenReward, let r = rejectedReward else { return nil }
+        return c - r
+    }
+
+    public var json: [String: Any] {
+        var o: [String: Any] = [
+            "id": id, "iteration": iteration,
+            "prompt": prompt.map { ["role": $0.role, "content": $0.content] },
+            "chosen": [["role": "assistant", "content": chosen]],
+            "rejected": [["role": "assistant", "content": rejected]],
+            "chosen_index": chosenIndex, "rejected_index": rejectedIndex, "responses": responses,
+        ]
+        if let c = chosenReward { o["chosen_reward"] = c }
+        if let r = rejectedReward { o["rejected_reward"] = r }
+        if let m = margin { o["margin"] = m }
+        if let s = scores { o["scores"] = s }
+        if let t = chosenTarget { o["chosen_target"] = t }
+        if let t = rejectedTarget { o["rejected_target"] = t }
+        return o
+    }
+
+    /// Reads TRL pairs: conversational ({"prompt": [msgs], "chosen": [msgs], "rejected": [msgs]}) or
+    /// standard ({"prompt": "…", "chosen": "…", "rejected": "…"}).
+    public static func read(_ url: URL) throws -> [PairRecord] {
+        try JSONLines.read(url).enumerated().map { index, entry in
+            let (line, o) = entry
+            let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line).messages
+            func response(_ key: String) throws -> String {
+                if let s = o[key] as? String { return s }
+                if let list = o[key] as? [[String: Any]], let last = list.last, let content = last["content"] as? String { return content }
+                throw DataFileError(file: url.path, line: line, message: "'\(key)' must be a string or a list of {role, content} messages")
+            }
+            let chosen = try response("chosen"), rejected = try response("rejected")
+            return PairRecord(id: (o["id"] as? Int) ?? index, iteration: (o["iteration"] as? Int) ?? 0, prompt: prompt,
+                              chosen: chosen, rejected: rejected,
+                              chosenIndex: (o["chosen_index"] as? Int) ?? 0, rejectedIndex: (o["rejected_index"] as? Int) ?? 1,
+                              chosenReward: o["chosen_reward"] as? Double, rejectedReward: o["rejected_reward"] as? Double,
+                              responses: (o["responses"] as? [String]) ?? [chosen, rejected], scores: o["scores"] as? [Double],
+                              chosenTarget: o["chosen_target"] as? Double, rejectedTarget: o["rejected_target"] as? Double)
+        }
+    }
+}
