@@ -17,3 +17,4 @@ static inline hid_t chdf5_native_uint64(void) { return H5T_NATIVE_UINT64; }
 static inline hid_t chdf5_native_int32(void) { return H5T_NATIVE_INT32; }
 static inline unsigned chdf5_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }

@@ -47,8 +47,18 @@ final class HDF5File {
 
     // MARK: groups
 
+    /// Creation properties with modification-time tracking off, so that the same contents always give
+    /// the same bytes (HDF5 stamps object headers with times by default).
+    private static func untimed(_ cls: hid_t) -> hid_t {
+        let p = H5Pcreate(cls)
+        H5Pset_obj_track_times(p, false)
+        return p
+    }
+
     func createGroup(_ name: String) throws {
-        let g = H5Gcreate2(id, name, chdf5_p_default(), chdf5_p_default(), chdf5_p_default())
+        let gcpl = Self.untimed(chdf5_p_group_create())
+        defer { H5Pclose(gcpl) }
+        let g = H5Gcreate2(id, name, chdf5_p_default(), gcpl, chdf5_p_default())
         guard g >= 0 else { throw fail("cannot create group '\(name)'") }
         H5Gclose(g)
     }
@@ -80,7 +90,9 @@ final class HDF5File {
         let space = H5Screate_simple(Int32(dims.count), &dims, nil)
         guard space >= 0 else { throw fail("cannot create dataspace for '\(name)'") }
         defer { H5Sclose(space) }
-        let dset = H5Dcreate2(id, name, type, space, chdf5_p_default(), chdf5_p_default(), chdf5_p_default())
+        let dcpl = Self.untimed(chdf5_p_dataset_create())
+        defer { H5Pclose(dcpl) }
+        let dset = H5Dcreate2(id, name, type, space, chdf5_p_default(), dcpl, chdf5_p_default())
         guard dset >= 0 else { throw fail("cannot create dataset '\(name)'") }
         defer { H5Dclose(dset) }
         guard H5Dwrite(dset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), data) >= 0 else {

@@ -121,6 +121,12 @@ final class ModelDirectoryTests: XCTestCase {
         XCTAssertEqual(back.optimizer?.moments[1].values.toArray(), v.toArray())
         XCTAssertEqual(back.rngState, [1, 2, UInt64.max])
         XCTAssertEqual(back.metadataJSON, #"{"iteration":2}"#)
+        // The same contents give the same bytes (no timestamps in the file).
+        let url2 = tmp.appendingPathComponent("ckpt2.h5")
+        Thread.sleep(forTimeInterval: 1.1)
+        try ckpt.write(to: url2)
+        XCTAssertEqual(try Data(contentsOf: url), try Data(contentsOf: url2))
+        try FileManager.default.removeItem(at: url2)
         // No temporary file is left behind.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), ["ckpt.h5"])
     }
