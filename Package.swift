@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
         .target(name: "Optimization", dependencies: ["Llama", "Kernels", "Checkpoints"], swiftSettings: optimized),
         .target(name: "Pipeline", dependencies: ["Llama", "Checkpoints", "Generation", "Preference", "Optimization",
+                                                 "Tokenizers", "ChatTemplates",
                                                  .product(name: "Yams", package: "Yams")]),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [

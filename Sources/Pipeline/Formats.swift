@@ -16,7 +16,7 @@ public struct DataFileError: Error, CustomStringConvertible {
 }
 
 /// One chat message.
-public struct ChatMessage: Codable, Equatable, Sendable {
+public struct PromptMessage: Codable, Equatable, Sendable {
     public var role: String
     public var content: String
     public init(role: String, content: String) { self.role = role; self.content = content }
@@ -25,11 +25,11 @@ public struct ChatMessage: Codable, Equatable, Sendable {
 /// A prompt: plain text (used as is) or a conversation (rendered with the policy's chat template).
 public enum PromptInput: Equatable, Sendable {
     case text(String)
-    case messages([ChatMessage])
+    case messages([PromptMessage])
 
     /// The conversation form (a text prompt becomes one user message).
-    public var messages: [ChatMessage] {
-        switch self { case .text(let t): return [ChatMessage(role: "user", content: t)]; case .messages(let m): return m }
+    public var messages: [PromptMessage] {
+        switch self { case .text(let t): return [PromptMessage(role: "user", content: t)]; case .messages(let m): return m }
     }
 
     var json: Any {
@@ -42,12 +42,12 @@ public enum PromptInput: Equatable, Sendable {
     static func parse(_ value: Any?, file: String, line: Int, field: String = "prompt") throws -> PromptInput {
         if let s = value as? String { return .text(s) }
         if let list = value as? [Any] {
-            var out: [ChatMessage] = []
+            var out: [PromptMessage] = []
             for (i, item) in list.enumerated() {
                 guard let m = item as? [String: Any], let role = m["role"] as? String, let content = m["content"] as? String else {
                     throw DataFileError(file: file, line: line, message: "'\(field)[\(i)]' must be an object with string 'role' and 'content'")
                 }
-                out.append(ChatMessage(role: role, content: content))
+                out.append(PromptMessage(role: role, content: content))
             }
             guard !out.isEmpty else { throw DataFileError(file: file, line: line, message: "'\(field)' is an empty conversation") }
             return .messages(out)
@@ -163,7 +163,7 @@ public struct SampleRecord: Equatable, Sendable {
 public struct PairRecord: Equatable, Sendable {
     public var id: Int
     public var iteration: Int
-    public var prompt: [ChatMessage]
+    public var prompt: [PromptMessage]
     public var chosen: String
     public var rejected: String
     public var chosenIndex: Int
@@ -176,7 +176,7 @@ public struct PairRecord: Equatable, Sendable {
     public var chosenTarget: Double?
     public var rejectedTarget: Double?
 
-    public init(id: Int, iteration: Int, prompt: [ChatMessage], chosen: String, rejected: String, chosenIndex: Int, rejectedIndex: Int,
+    public init(id: Int, iteration: Int, prompt: [PromptMessage], chosen: String, rejected: String, chosenIndex: Int, rejectedIndex: Int,
                 chosenReward: Double?, rejectedReward: Double?, responses: [String], scores: [Double]?,
                 chosenTarget: Double? = nil, rejectedTarget: Double? = nil) {
         self.id = id; self.iteration = iteration; self.prompt = prompt; self.chosen = chosen; self.rejected = rejected

@@ -1,1 +1,0 @@
-// Jinja subset for chat templates (in progress).

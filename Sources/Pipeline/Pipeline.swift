@@ -1,1 +1,0 @@
-// Recipes, runs, iterations, sweeps, resume and reports (in progress).

@@ -1,0 +1,348 @@
+// A recipe: the resolved, validated description of one iterative-DPO run (or a sweep of runs),
+// loaded from YAML by `Recipe.load(url:)` (see RecipeValidation.swift for the schema checks).
+// Holds absolute paths and every default filled in; maps onto the modules' settings types; compares
+// itself with another recipe key by key; expands sweeps; writes itself as canonical JSON.
+
+import Foundation
+import Generation
+import Optimization
+import Preference
+
+/// A fully resolved recipe. Every path is absolute; every optional setting has its default.
+/// Coding keys are the YAML keys (snake_case), so the canonical JSON reads like the recipe.
+public struct Recipe: Codable, Equatable, Sendable {
+    public var run: RunSection
+    /// Model directory of the initial policy π0 (contains config.json).
+    public var policy: String
+    /// Which model the DPO reference is: the initial policy π0, or the previous iteration's π(t−1).
+    public var reference: ReferenceChoice = .initial
+    public var judge: JudgeSection
+    public var prompts: PromptSection
+    /// Number of generate → judge → train iterations.
+    public var iterations: Int = 3
+    public var generation = GenerationSection()
+    public var pairs = PairSection()
+    public var training = TrainingSection()
+    public var evaluation: EvaluationSection? = nil
+    /// Grid of values for `idpo sweep`; nil for a plain run (and in every child of `sweepPoints()`).
+    public var sweep: SweepSection? = nil
+
+    public init(run: RunSection, policy: String, judge: JudgeSection, prompts: PromptSection) {
+        self.run = run; self.policy = policy; self.judge = judge; self.prompts = prompts
+    }
+
+    // MARK: Sections
+
+    public struct RunSection: Codable, Equatable, Sendable {
+        /// Run name, `[A-Za-z0-9._-]+` in a recipe (sweep children add `/key=value,…`).
+        public var name: String
+        /// Absolute folder that holds run directories.
+        public var outputRoot: String
+        /// Seeds prompt splitting, sampling and the training order.
+        public var seed: UInt64 = 42
+        public init(name: String, outputRoot: String, seed: UInt64 = 42) {
+            self.name = name; self.outputRoot = outputRoot; self.seed = seed
+        }
+        /// The run directory: `output_root/name`.
+        public var directory: URL { URL(fileURLWithPath: outputRoot).appendingPathComponent(name) }
+        enum CodingKeys: String, CodingKey { case name, outputRoot = "output_root", seed }
+    }
+
+    public enum ReferenceChoice: String, Codable, CaseIterable, Sendable { case initial, previous }
+
+    /// What kind of preference model the judge is (REFERENCE §2, §3).
+    public enum JudgeKind: String, Codable, CaseIterable, Sendable {
+        /// Pairwise A/B preference model (RLHFlow pair-pm): compares two responses.
+        case pairwise
+        /// Scalar Bradley–Terry reward model: one score per response.
+        case reward
+        /// General preference model: one embedding per response, skew-symmetric preferences.
+        case gpm
+    }
+
+    public struct JudgeSection: Codable, Equatable, Sendable {
+        /// Model directory of the judge.
+        public var model: String
+        public var kind: JudgeKind = .pairwise
+        /// How the k responses are ranked; `scores` for reward/gpm judges, a tournament for pairwise.
+        public var ranking: RankingMethod = .knockout
+        /// Softmax temperature of the pairwise A/B logits.
+        public var temperature: Double = 1.0
+        /// GPM temperature τ in P(i ≻ j) = σ(s / τ).
+        public var tau: Double = 0.1
+        public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
+            self.model = model; self.kind = kind
+            self.ranking = ranking ?? (kind == .pairwise ? .knockout : .scores)
+        }
+    }
+
+    public struct PromptSection: Codable, Equatable, Sendable {
+        /// One prompt file split into `iterations` disjoint parts by a seeded shuffle (remainder kept).
+        public var file: String? = nil
+        /// One prompt file per iteration.
+        public var files: [String]? = nil
+        /// Prompts longer than this (in policy tokens, after the chat template) are skipped.
+        public var maxPromptTokens: Int = 1024
+        public init(file: String? = nil, files: [String]? = nil, maxPromptTokens: Int = 1024) {
+            self.file = file; self.files = files; self.maxPromptTokens = maxPromptTokens
+        }
+        enum CodingKeys: String, CodingKey { case file, files, maxPromptTokens = "max_prompt_tokens" }
+    }
+
+    public struct GenerationSection: Codable, Equatable, Sendable {
+        /// Samples per prompt.
+        public var k: Int = 8
+        public var temperature: Double = 1.0
+        public var topP: Double = 1.0
+        public var topK: Int = 0
+        public var maxNewTokens: Int = 256
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case k, temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens"
+        }
+    }
+
+    public struct PairSection: Codable, Equatable, Sendable {
+        public var selection: PairSelection = .maxMin
+        /// λ of `max_min_length_penalty` (score − λ·length).
+        public var lengthPenalty: Double = 0
+        public init() {}
+        enum CodingKeys: String, CodingKey { case selection, lengthPenalty = "length_penalty" }
+    }
+
+    public struct TrainingSection: Codable, Equatable, Sendable {
+        public var loss: PreferenceLossKind = .sigmoid
+        public var beta: Double = 0.1
+        public var labelSmoothing: Double = 0
+        public var nllWeight: Double = 0
+        public var learningRate: Double = 5e-7
+        public var optimizer: OptimizerKind = .adamw
+        public var weightDecay: Double = 0
+        public var scheduler: ScheduleKind = .cosine
+        public var warmupRatio: Double = 0
+        public var epochs: Int = 2
+        /// Pairs per optimizer step.
+        public var batchSize: Int = 128
+        /// Pairs per forward/backward pass.
+        public var microBatchSize: Int = 2
+        public var maxLength: Int = 2048
+        public var maxPromptLength: Int = 1024
+        public var maxGradNorm: Double = 1.0
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case loss, beta, labelSmoothing = "label_smoothing", nllWeight = "nll_weight"
+            case learningRate = "learning_rate", optimizer, weightDecay = "weight_decay", scheduler
+            case warmupRatio = "warmup_ratio", epochs, batchSize = "batch_size", microBatchSize = "micro_batch_size"
+            case maxLength = "max_length", maxPromptLength = "max_prompt_length", maxGradNorm = "max_grad_norm"
+        }
+    }
+
+    public struct EvaluationSection: Codable, Equatable, Sendable {
+        /// Held-out prompt file.
+        public var prompts: String
+        public var maxNewTokens: Int
+        /// Name of a programmatic oracle that scores evaluation responses (optional).
+        public var oracle: String? = nil
+        public init(prompts: String, maxNewTokens: Int, oracle: String? = nil) {
+            self.prompts = prompts; self.maxNewTokens = maxNewTokens; self.oracle = oracle
+        }
+        enum CodingKeys: String, CodingKey { case prompts, maxNewTokens = "max_new_tokens", oracle }
+    }
+
+    /// Values to sweep; the grid is their Cartesian product (beta × learning_rate × loss).
+    public struct SweepSection: Codable, Equatable, Sendable {
+        public var beta: [Double]? = nil
+        public var learningRate: [Double]? = nil
+        public var loss: [PreferenceLossKind]? = nil
+        public init(beta: [Double]? = nil, learningRate: [Double]? = nil, loss: [PreferenceLossKind]? = nil) {
+            self.beta = beta; self.learningRate = learningRate; self.loss = loss
+        }
+        enum CodingKeys: String, CodingKey { case beta, learningRate = "learning_rate", loss }
+    }
+}
+
+// MARK: - Settings for the modules
+
+extension Recipe {
+    /// The trainer's settings: loss, optimizer (RMSProp with PyTorch's α = 0.99), schedule,
+    /// sequence limits, batch sizes, epochs and the run seed.
+    public var trainerSettings: TrainerSettings {
+        var s = TrainerSettings()
+        s.loss = LossSettings(kind: training.loss, beta: training.beta,
+                              labelSmoothing: training.labelSmoothing, nllWeight: training.nllWeight)
+        s.optimizer.kind = training.optimizer
+        s.optimizer.learningRate = training.learningRate
+        s.optimizer.weightDecay = training.weightDecay
+        s.optimizer.schedule = training.scheduler
+        s.optimizer.warmupRatio = training.warmupRatio
+        s.optimizer.maxGradNorm = training.maxGradNorm
+        if training.optimizer == .rmsprop { s.optimizer.beta2 = 0.99 }
+        s.limits = SequenceLimits(maxLength: training.maxLength, maxPromptLength: training.maxPromptLength)
+        s.batchSize = training.batchSize
+        s.microBatchSize = training.microBatchSize
+        s.epochs = training.epochs
+        s.seed = run.seed
+        return s
+    }
+
+    /// Temperature, top-p and top-k of the policy's sampling.
+    public var samplingParameters: SamplingParameters {
+        SamplingParameters(temperature: generation.temperature, topP: generation.topP, topK: generation.topK)
+    }
+
+    public var policyURL: URL { URL(fileURLWithPath: policy, isDirectory: true) }
+    public var judgeURL: URL { URL(fileURLWithPath: judge.model, isDirectory: true) }
+
+    /// The prompt files as given: `[file]` for a file to split, or one per iteration.
+    public var promptFileURLs: [URL] {
+        (prompts.files ?? prompts.file.map { [$0] } ?? []).map { URL(fileURLWithPath: $0) }
+    }
+}
+
+// MARK: - Loading
+
+extension Recipe {
+    /// Reads, validates and resolves a YAML recipe. Throws the first `RecipeError` in file order.
+    public static func load(url: URL) throws -> Recipe {
+        let (recipe, errors) = diagnose(url: url)
+        if let first = errors.first { throw first }
+        guard let recipe else { throw RecipeError(file: url.relativePath, message: "the recipe could not be read") }
+        return recipe
+    }
+
+    /// Like `load(url:)` but returns every problem found (sorted by line), for `idpo validate`.
+    /// Cross-field checks run only when every field on its own is valid.
+    public static func diagnose(url: URL) -> (recipe: Recipe?, errors: [RecipeError]) {
+        let display = url.relativePath
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            let missing = !FileManager.default.fileExists(atPath: url.path)
+            return (nil, [RecipeError(file: display, message: missing ? "recipe file not found" : "cannot read the recipe file (\(error.localizedDescription))",
+                                      hint: missing ? "looked for \(url.standardizedFileURL.path)" : nil)])
+        }
+        return parse(yaml: text, file: display, folder: url.standardizedFileURL.deletingLastPathComponent())
+    }
+
+    /// Validates YAML text as if it were a file named `file` in `folder` (relative paths resolve there).
+    public static func parse(yaml: String, file: String, folder: URL) -> (recipe: Recipe?, errors: [RecipeError]) {
+        var reader = RecipeReader(file: file, folder: folder)
+        let recipe = reader.read(yaml: yaml)
+        let errors = reader.sortedErrors
+        return (errors.isEmpty ? recipe : nil, errors)
+    }
+}
+
+// MARK: - Comparing, sweeping, writing
+
+extension Recipe {
+    /// Canonical JSON of the resolved recipe: sorted keys, pretty-printed, stable across runs.
+    /// Written into a run directory so a later invocation can compare recipes.
+    public func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    /// Reads a recipe written by `canonicalJSON()`.
+    public static func fromCanonicalJSON(_ data: Data) throws -> Recipe {
+        try JSONDecoder().decode(Recipe.self, from: data)
+    }
+
+    /// Every leaf setting as (dotted key path, compact JSON value), sorted by key path.
+    /// Lists are leaves (`prompts.files`, `sweep.beta`); absent optionals are absent.
+    public func flattened() -> [(key: String, value: String)] {
+        guard let data = try? JSONEncoder().encode(self),
+              let tree = try? JSONDecoder().decode(RecipeJSONTree.self, from: data) else { return [] }
+        var out: [(String, String)] = []
+        tree.flatten(prefix: "", into: &out)
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// Key paths whose resolved values differ between `other` and this recipe (a key present in
+    /// only one of them counts), sorted. Empty when the two recipes are equal.
+    public func changedKeys(from other: Recipe) -> [String] {
+        let mine = Dictionary(flattened(), uniquingKeysWith: { a, _ in a })
+        let theirs = Dictionary(other.flattened(), uniquingKeysWith: { a, _ in a })
+        return Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
+    }
+
+    /// The sweep grid as child recipes (beta × learning_rate × loss, in the order listed), each
+    /// without a sweep section and named `name/beta=0.1,lr=5e-07,loss=ipo` (only swept keys
+    /// appear). A recipe without a sweep yields itself.
+    public func sweepPoints() -> [Recipe] {
+        guard let sweep else { return [self] }
+        var points: [(recipe: Recipe, labels: [String])] = [(self, [])]
+        if let betas = sweep.beta {
+            points = points.flatMap { p in betas.map { v in
+                var r = p.recipe; r.training.beta = v; return (r, p.labels + ["beta=\(v)"]) } }
+        }
+        if let rates = sweep.learningRate {
+            points = points.flatMap { p in rates.map { v in
+                var r = p.recipe; r.training.learningRate = v; return (r, p.labels + ["lr=\(v)"]) } }
+        }
+        if let losses = sweep.loss {
+            points = points.flatMap { p in losses.map { v in
+                var r = p.recipe; r.training.loss = v; return (r, p.labels + ["loss=\(v.rawValue)"]) } }
+        }
+        return points.map { p in
+            var r = p.recipe
+            r.sweep = nil
+            if !p.labels.isEmpty { r.run.name = run.name + "/" + p.labels.joined(separator: ",") }
+            return r
+        }
+    }
+
+    /// A readable listing of the resolved recipe, one `key.path: value` per line, in recipe order.
+    public var summary: String {
+        let order = ["run", "policy", "reference", "judge", "prompts", "iterations", "generation", "pairs",
+                     "training", "evaluation", "sweep"]
+        func rank(_ key: String) -> Int {
+            let head = String(key.prefix { $0 != "." })
+            return order.firstIndex(of: head) ?? order.count
+        }
+        let entries = flattened().enumerated().sorted {
+            (rank($0.element.key), $0.offset) < (rank($1.element.key), $1.offset)
+        }
+        return entries.map { "\($0.element.key): \($0.element.value)" }.joined(separator: "\n")
+    }
+}
+
+/// A JSON tree, used to flatten a recipe into key paths.
+private indirect enum RecipeJSONTree: Decodable {
+    case object([String: RecipeJSONTree]), array([RecipeJSONTree]), string(String), int(Int), double(Double), bool(Bool), null
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([RecipeJSONTree].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: RecipeJSONTree].self)) }
+    }
+
+    var compact: String {
+        switch self {
+        case .object(let o): return "{" + o.keys.sorted().map { "\($0): \(o[$0]!.compact)" }.joined(separator: ", ") + "}"
+        case .array(let a): return "[" + a.map(\.compact).joined(separator: ", ") + "]"
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return "\(d)"
+        case .bool(let b): return String(b)
+        case .null: return "null"
+        }
+    }
+
+    func flatten(prefix: String, into out: inout [(String, String)]) {
+        if case .object(let o) = self {
+            for (k, v) in o { v.flatten(prefix: prefix.isEmpty ? k : prefix + "." + k, into: &out) }
+        } else {
+            out.append((prefix, compact))
+        }
+    }
+}

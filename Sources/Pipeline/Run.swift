@@ -1,0 +1,345 @@
+// The iterative driver behind `idpo iterate`: for t = 1…T, generate with π(t−1) → judge → select
+// pairs → reference log-probs → train from π(t−1) → save π(t) → evaluate, in a run directory
+//
+//   runs/<name>/recipe.json        the resolved recipe (a changed recipe is refused unless forced)
+//   runs/<name>/manifest.json      stage states and content hashes
+//   runs/<name>/events.log         what happened when, with timings
+//   runs/<name>/summary.json       per-iteration figures
+//   runs/<name>/iter-<t>/{prompts.jsonl, samples.jsonl, judgments.jsonl, pairs.jsonl,
+//                         reference-logps.jsonl, metrics.jsonl, policy/, evaluation.json}
+//
+// Every file is written atomically; every stage is resumable (generation and judging by batches of
+// prompts, training by optimizer steps), so killing the process at any moment and running the same
+// command again ends with the same bytes as an uninterrupted run. A lock file keeps a second driver
+// out of the same directory.
+
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+import Generation
+import Preference
+import Optimization
+
+public struct RunError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// An exclusive lock on a run directory (flock on `.lock`), released on deinit or process exit.
+public final class RunLock {
+    let fd: Int32
+    public init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(".lock").path
+        fd = open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw RunError("cannot open \(path)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw RunError("another idpo process is writing \(directory.path) (lock \(path) is held); wait for it or stop it first")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+    deinit { flock(fd, LOCK_UN); close(fd) }
+}
+
+/// Stage states of a run, persisted in manifest.json.
+public struct Manifest: Codable, Equatable {
+    public struct Stage: Codable, Equatable {
+        public var done: Bool
+        /// FNV-1a 64 of the stage's main output file(s).
+        public var hash: String?
+    }
+    public var formatVersion = 1
+    public var iterations: [String: [String: Stage]] = [:]
+
+    public func isDone(_ t: Int, _ stage: String) -> Bool { iterations["\(t)"]?[stage]?.done == true }
+    public mutating func mark(_ t: Int, _ stage: String, hash: String?) {
+        iterations["\(t)", default: [:]][stage] = Stage(done: true, hash: hash)
+    }
+}
+
+/// FNV-1a 64 of a file's bytes (content hashes in the manifest).
+public func contentHash(_ url: URL) -> String? {
+    guard let data = try? Data(contentsOf: url) else { return nil }
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return String(format: "%016llx", h)
+}
+
+/// Per-iteration figures (summary.json and the terminal).
+public struct IterationSummary: Codable, Equatable {
+    public var iteration: Int
+    public var prompts = 0
+    public var pairs = 0
+    public var dropped = 0
+    public var meanMargin: Double?
+    public var comparisonsPerPrompt = 0.0
+    public var finalLoss: Double?
+    public var finalRewardAccuracy: Double?
+    public var winRateVsInitial: Double?
+    public var winRateVsPrevious: Double?
+    public var oracleAccuracy: Double?
+    public var initialOracleAccuracy: Double?
+    public var meanResponseTokens = 0.0
+    public var seconds: [String: Double] = [:]
+}
+
+public final class RunDriver {
+    public let recipe: Recipe
+    public let directory: URL
+    public var quiet = false
+    /// Work counters (tests check that sweeps share iteration-1 work).
+    public private(set) var generatedPrompts = 0
+    public private(set) var judgedPrompts = 0
+
+    let lock: RunLock
+    var manifest = Manifest()
+    var summaries: [Int: IterationSummary] = [:]
+
+    /// Opens (or creates) the run directory of `recipe`. A different recipe under an existing run is
+    /// refused unless `force`, naming the keys that changed.
+    public init(recipe: Recipe, force: Bool = false, directory: URL? = nil) throws {
+        self.recipe = recipe
+        self.directory = directory ?? recipe.run.directory
+        lock = try RunLock(directory: self.directory)
+        let recipeFile = self.directory.appendingPathComponent("recipe.json")
+        if let data = try? Data(contentsOf: recipeFile) {
+            let previous = try Recipe.fromCanonicalJSON(data)
+            let changed = recipe.changedKeys(from: previous).filter { $0 != "run.output_root" && !$0.hasPrefix("sweep") }
+            if !changed.isEmpty && !force {
+                throw RunError("\(self.directory.path) was started with a different recipe (changed: \(changed.joined(separator: ", "))); use --force to continue with the new one, or choose another run.name")
+            }
+        }
+        try AtomicFile.write(try recipe.canonicalJSON(), to: recipeFile)
+        if let data = try? Data(contentsOf: self.directory.appendingPathComponent("manifest.json")) {
+            manifest = try JSONDecoder().decode(Manifest.self, from: data)
+        }
+        if let data = try? Data(contentsOf: self.directory.appendingPathComponent("summary.json")),
+           let list = try? JSONDecoder().decode([IterationSummary].self, from: data) {
+            for s in list { summaries[s.iteration] = s }
+        }
+    }
+
+    func iterationDirectory(_ t: Int) -> URL { directory.appendingPathComponent("iter-\(t)") }
+    func policyDirectory(after t: Int) -> URL { t == 0 ? recipe.policyURL : iterationDirectory(t).appendingPathComponent("policy") }
+
+    func log(_ message: String) {
+        let line = "\(ISO8601DateFormatter().string(from: Date())) \(message)\n"
+        let url = directory.appendingPathComponent("events.log")
+        if let h = try? FileHandle(forWritingTo: url) { h.seekToEndOfFile(); h.write(Data(line.utf8)); try? h.close() }
+        else { try? Data(line.utf8).write(to: url) }
+        if !quiet { FileHandle.standardError.write(Data("[\(recipe.run.name)] \(message)\n".utf8)) }
+    }
+
+    func saveManifest() throws {
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try e.encode(manifest), to: directory.appendingPathComponent("manifest.json"))
+    }
+
+    func saveSummaries() throws {
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try e.encode(summaries.keys.sorted().map { summaries[$0]! }), to: directory.appendingPathComponent("summary.json"))
+    }
+
+    /// Runs `stage` of iteration t unless the manifest says it is done; records its hash and time.
+    func stage(_ t: Int, _ name: String, output: URL?, _ body: () throws -> Void) throws {
+        if manifest.isDone(t, name) { return }
+        log("iteration \(t): \(name) …")
+        let t0 = Date()
+        try body()
+        let seconds = Date().timeIntervalSince(t0)
+        manifest.mark(t, name, hash: output.flatMap(contentHash))
+        try saveManifest()
+        summaries[t, default: IterationSummary(iteration: t)].seconds[name] = seconds
+        try saveSummaries()
+        log(String(format: "iteration %d: %@ done in %.1f s", t, name, seconds))
+    }
+
+    /// The prompts of iteration t: one file per iteration, or one file split into `iterations`
+    /// disjoint parts by a seeded shuffle (the remainder spread over the first parts, nothing dropped).
+    public func prompts(iteration t: Int) throws -> [PromptRecord] {
+        let urls = recipe.promptFileURLs
+        if urls.count > 1 { return try PromptFile.read(urls[t - 1]) }
+        let all = try PromptFile.read(urls[0])
+        var order = Array(all.indices)
+        var rng = SplitMix64(seed: recipe.run.seed ^ 0x5EED_5EED)
+        order.shuffle(using: &rng)
+        let n = recipe.iterations, base = all.count / n, extra = all.count % n
+        let start = (t - 1) * base + min(t - 1, extra), count = base + (t - 1 < extra ? 1 : 0)
+        return order[start..<(start + count)].sorted().map { all[$0] }
+    }
+
+    var generationSettings: GenerationStageSettings {
+        var s = GenerationStageSettings()
+        s.samplesPerPrompt = recipe.generation.k
+        s.sampling = recipe.samplingParameters
+        s.maxNewTokens = recipe.generation.maxNewTokens
+        s.maxPromptTokens = recipe.prompts.maxPromptTokens
+        return s
+    }
+
+    lazy var judge: TextJudge? = nil
+    func loadJudge() throws -> TextJudge {
+        if let judge { return judge }
+        let j = try TextJudge(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
+                              temperature: recipe.judge.temperature, tau: recipe.judge.tau)
+        judge = j
+        return j
+    }
+
+    /// Runs iterations `range` (default: all), skipping finished stages.
+    public func run(iterations range: ClosedRange<Int>? = nil) throws {
+        let r = range ?? 1...recipe.iterations
+        guard r.lowerBound >= 1 && r.upperBound <= recipe.iterations else {
+            throw RunError("iterations \(r) are outside 1…\(recipe.iterations)")
+        }
+        for t in r {
+            if t > 1 && !manifest.isDone(t - 1, "train") {
+                throw RunError("iteration \(t) needs π(\(t - 1)); run iteration \(t - 1) first")
+            }
+            try runIteration(t)
+        }
+    }
+
+    func runIteration(_ t: Int) throws {
+        let dir = iterationDirectory(t)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let samplesURL = dir.appendingPathComponent("samples.jsonl")
+        let judgmentsURL = dir.appendingPathComponent("judgments.jsonl"), pairsURL = dir.appendingPathComponent("pairs.jsonl")
+        var summary = summaries[t] ?? IterationSummary(iteration: t)
+
+        try stage(t, "generate", output: samplesURL) {
+            let prompts = try self.prompts(iteration: t)
+            try JSONLines.write(prompts.map { ["id": $0.id, "prompt": $0.prompt.json] }, to: dir.appendingPathComponent("prompts.jsonl"))
+            let policy = try ChatModel(directory: policyDirectory(after: t - 1))
+            var s = generationSettings
+            s.seed = recipe.run.seed &+ UInt64(t)
+            try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
+            generatedPrompts += prompts.count
+        }
+        try stage(t, "judge", output: pairsURL) {
+            let samples = try SampleRecord.read(samplesURL)
+            let js = try Stages.judge(judge: try loadJudge(), samples: samples, method: recipe.judge.ranking,
+                                      selection: recipe.pairs.selection, lengthPenalty: recipe.pairs.lengthPenalty,
+                                      seed: recipe.run.seed &+ UInt64(t), iteration: t,
+                                      judgmentsOut: judgmentsURL, pairsOut: pairsURL, quiet: quiet)
+            judgedPrompts += samples.count
+            summary = summaries[t] ?? summary
+            summary.prompts = js.prompts; summary.pairs = js.pairs; summary.dropped = js.dropped
+            summary.comparisonsPerPrompt = Double(js.comparisons) / Double(max(1, js.prompts))
+            let tokens = samples.flatMap(\.responseTokens).map(\.count)
+            summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
+            summaries[t] = summary
+            log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped: \(js.dropReasons))")
+        }
+        try stage(t, "train", output: dir.appendingPathComponent("policy/model.h5")) {
+            let pairs = try PairRecord.read(pairsURL)
+            guard !pairs.isEmpty else { throw RunError("iteration \(t) produced no preference pairs (see \(judgmentsURL.path)); nothing to train on") }
+            var options = TrainStageOptions()
+            options.settings = recipe.trainerSettings
+            options.settings.seed = recipe.run.seed &+ UInt64(t)
+            options.quiet = quiet
+            options.recordTimings = false
+            let referenceDir = recipe.reference == .initial ? recipe.policyURL : policyDirectory(after: t - 1)
+            let result = try TrainStage.run(policyDirectory: policyDirectory(after: t - 1), referenceDirectory: referenceDir,
+                                            pairs: pairs, options: options,
+                                            referenceCache: dir.appendingPathComponent("reference-logps.jsonl"),
+                                            metricsOut: dir.appendingPathComponent("metrics.jsonl"),
+                                            stateDirectory: dir.appendingPathComponent("train-state"),
+                                            outDirectory: dir.appendingPathComponent("policy"))
+            summary = summaries[t] ?? summary
+            summary.finalLoss = result.steps.last?.loss
+            summary.finalRewardAccuracy = result.steps.last?.rewardsAccuracies
+            let margins = pairs.compactMap(\.margin)
+            summary.meanMargin = margins.isEmpty ? nil : margins.reduce(0, +) / Double(margins.count)
+            summaries[t] = summary
+        }
+        if recipe.evaluation != nil {
+            try stage(t, "evaluate", output: dir.appendingPathComponent("evaluation.json")) { try evaluate(t) }
+        }
+        try saveSummaries()
+        if !quiet { print(format(summaries[t] ?? summary)) }
+    }
+
+    /// Greedy responses of a policy to the evaluation prompts (cached per policy directory).
+    func evaluationResponses(policyAfter t: Int) throws -> [SampleRecord] {
+        guard let evaluation = recipe.evaluation else { return [] }
+        let out = (t == 0 ? directory.appendingPathComponent("iter-0") : iterationDirectory(t)).appendingPathComponent("eval-samples.jsonl")
+        if let cached = try? SampleRecord.read(out) { return cached }
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var s = generationSettings
+        s.samplesPerPrompt = 1; s.sampling = SamplingParameters(temperature: 0); s.maxNewTokens = evaluation.maxNewTokens
+        return try Stages.generate(policy: try ChatModel(directory: policyDirectory(after: t)),
+                                   prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)), settings: s, out: out, quiet: quiet)
+    }
+
+    /// Win rate of `a` over `b` by the judge (1 win, ½ tie, 0 loss, averaged over prompts).
+    func winRate(_ a: [SampleRecord], _ b: [SampleRecord]) throws -> Double {
+        let judge = try loadJudge()
+        var total = 0.0
+        for (x, y) in zip(a, b) {
+            let ra = x.responses[0], rb = y.responses[0]
+            if ra == rb { total += 0.5; continue }
+            let ranking = try judge.judge(messages: x.prompt.messages, responses: [ra, rb],
+                                          method: judge.kind == .pairwise ? .roundRobin : .scores)
+            if let best = ranking.ranking.best { total += best == 0 ? 1 : 0 } else { total += 0.5 }
+        }
+        return total / Double(max(1, a.count))
+    }
+
+    func evaluate(_ t: Int) throws {
+        let current = try evaluationResponses(policyAfter: t)
+        let initial = try evaluationResponses(policyAfter: 0)
+        var summary = summaries[t] ?? IterationSummary(iteration: t)
+        summary.winRateVsInitial = try winRate(current, initial)
+        summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial
+        if let name = recipe.evaluation?.oracle {
+            guard let oracle = Oracles.named(name) else { throw RunError("unknown evaluation oracle '\(name)' (known: \(Oracles.names.joined(separator: ", ")))") }
+            func accuracy(_ samples: [SampleRecord]) -> Double {
+                samples.reduce(0.0) { $0 + oracle.score(prompt: $1.prompt, response: $1.responses[0]) } / Double(max(1, samples.count))
+            }
+            summary.oracleAccuracy = accuracy(current)
+            summary.initialOracleAccuracy = accuracy(initial)
+        }
+        summaries[t] = summary
+        var o: [String: Any] = ["iteration": t, "prompts": current.count]
+        if let w = summary.winRateVsInitial { o["win_rate_vs_initial"] = w }
+        if let w = summary.winRateVsPrevious { o["win_rate_vs_previous"] = w }
+        if let a = summary.oracleAccuracy { o["oracle_accuracy"] = a }
+        if let a = summary.initialOracleAccuracy { o["initial_oracle_accuracy"] = a }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted]),
+                             to: iterationDirectory(t).appendingPathComponent("evaluation.json"))
+    }
+
+    public func format(_ s: IterationSummary) -> String {
+        var parts = ["iteration \(s.iteration):", "\(s.pairs) pairs of \(s.prompts) prompts (\(s.dropped) dropped)"]
+        if let m = s.meanMargin { parts.append(String(format: "mean margin %.3f", m)) }
+        if let l = s.finalLoss { parts.append(String(format: "final loss %.4f", l)) }
+        if let w = s.winRateVsInitial { parts.append(String(format: "win rate vs π0 %.1f%%", 100 * w)) }
+        if let a = s.oracleAccuracy, let a0 = s.initialOracleAccuracy {
+            parts.append(String(format: "oracle accuracy %.1f%% (π0 %.1f%%)", 100 * a, 100 * a0))
+        }
+        let timing = ["generate", "judge", "train", "evaluate"].compactMap { k in s.seconds[k].map { String(format: "%@ %.1fs", k, $0) } }
+        if !timing.isEmpty { parts.append("time: " + timing.joined(separator: ", ")) }
+        return parts.joined(separator: "  ")
+    }
+
+    public var allSummaries: [IterationSummary] { summaries.keys.sorted().map { summaries[$0]! } }
+}
+
+/// Programmatic response oracles that evaluation may name (the demo world registers its own).
+public protocol ResponseOracle {
+    /// 1 for a correct / best response, 0 for a wrong one (graded oracles may return values between).
+    func score(prompt: PromptInput, response: String) -> Double
+}
+
+public enum Oracles {
+    nonisolated(unsafe) static var registry: [String: ResponseOracle] = [:]
+    public static func register(_ name: String, _ oracle: ResponseOracle) { registry[name] = oracle }
+    public static func named(_ name: String) -> ResponseOracle? { registry[name] }
+    public static var names: [String] { registry.keys.sorted() }
+}

@@ -1,0 +1,178 @@
+// The three stages of an iteration on files — generate, judge, train — shared by the single-stage
+// commands (`idpo generate`, `idpo judge`, `idpo train`) and the iterative driver. Generation and
+// judging write their output in batches of prompts (`<out>.parts/`), so an interrupted stage
+// resumes at the first missing batch and ends byte-identical to an uninterrupted one.
+
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+import Generation
+import Preference
+import Optimization
+
+public struct GenerationStageSettings: Sendable {
+    public var samplesPerPrompt = 8
+    public var sampling = SamplingParameters()
+    public var maxNewTokens = 256
+    public var maxPromptTokens = 1024
+    public var seed: UInt64 = 42
+    /// Prompts per resumable batch.
+    public var batchPrompts = 16
+    public init() {}
+}
+
+/// Output written in batches under `<out>.parts/part-NNNNN.jsonl`, concatenated into `out` at the end.
+struct BatchedOutput {
+    let out: URL
+    var parts: URL { URL(fileURLWithPath: out.path + ".parts") }
+    func part(_ i: Int) -> URL { parts.appendingPathComponent(String(format: "part-%05d.jsonl", i)) }
+    func has(_ i: Int) -> Bool { FileManager.default.fileExists(atPath: part(i).path) }
+    func write(_ i: Int, _ objects: [[String: Any]]) throws {
+        try FileManager.default.createDirectory(at: parts, withIntermediateDirectories: true)
+        try JSONLines.write(objects, to: part(i))
+    }
+    func finish(batches: Int) throws {
+        var all = Data()
+        for i in 0..<batches { all.append(try Data(contentsOf: part(i))) }
+        try AtomicFile.write(all, to: out)
+        try? FileManager.default.removeItem(at: parts)
+    }
+}
+
+public enum Stages {
+    /// Samples k responses per prompt with the policy; writes RLHFlow-style JSONL to `out`.
+    @discardableResult
+    public static func generate(policy: ChatModel, prompts: [PromptRecord], settings s: GenerationStageSettings,
+                                out: URL, quiet: Bool = false) throws -> [SampleRecord] {
+        let output = BatchedOutput(out: out)
+        let limit = min(s.maxPromptTokens, policy.model.config.maxPositionEmbeddings - s.maxNewTokens)
+        guard limit >= 1 else {
+            throw ChatModelError("max_new_tokens \(s.maxNewTokens) leaves no room for a prompt in max_position_embeddings \(policy.model.config.maxPositionEmbeddings)")
+        }
+        let batches = (prompts.count + s.batchPrompts - 1) / s.batchPrompts
+        let bar = quiet ? nil : ProgressBar("generate", total: prompts.count, unit: "prompts")
+        let generator = Generator(model: policy.model)
+        let settings = GenerationSettings(samplesPerPrompt: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens, sampling: s.sampling,
+                                          stopTokens: policy.stopTokens, seed: s.seed)
+        var truncatedPrompts = 0
+        var tokens = 0
+        for b in 0..<batches where !output.has(b) {
+            let chunk = Array(prompts[(b * s.batchPrompts)..<min(prompts.count, (b + 1) * s.batchPrompts)])
+            var requests: [GenerationRequest] = [], cut: [Int] = []
+            for p in chunk {
+                let (ids, truncated) = try policy.promptTokens(p.prompt, maxTokens: limit)
+                if truncated > 0 { truncatedPrompts += 1 }
+                requests.append(GenerationRequest(id: p.id, tokens: ids)); cut.append(truncated)
+            }
+            let results = try generator.generate(requests, settings: settings) { _, samples in
+                tokens += samples.reduce(0) { $0 + $1.tokens.count }
+                bar?.update((bar?.done ?? 0) + 1, extra: "\(tokens) tokens")
+            }
+            let records = zip(chunk, results).enumerated().map { i, pr in
+                SampleRecord(id: pr.0.id, prompt: pr.0.prompt,
+                             responses: pr.1.map { policy.tokenizer.decode($0.tokens, skipSpecialTokens: true) },
+                             responseTokens: pr.1.map(\.tokens), finishReasons: pr.1.map(\.finishReason.rawValue),
+                             promptTokensTruncated: cut[i])
+            }
+            try output.write(b, records.map(\.json))
+            FaultInjection.checkpoint("generate-part")
+        }
+        bar?.update(prompts.count)
+        if truncatedPrompts > 0 { warn("\(truncatedPrompts) prompt(s) were longer than \(limit) tokens and kept their last \(limit) tokens") }
+        try output.finish(batches: batches)
+        return try SampleRecord.read(out)
+    }
+
+    public struct JudgeSummary: Codable, Equatable, Sendable {
+        public var prompts = 0
+        public var pairs = 0
+        public var dropped = 0
+        public var dropReasons: [String: Int] = [:]
+        public var comparisons = 0
+        public var tokensComputed = 0
+        public var tokensNaive = 0
+    }
+
+    /// Ranks every prompt's responses, writes judgments (every comparison recorded) and TRL pairs.
+    @discardableResult
+    public static func judge(judge: TextJudge, samples: [SampleRecord], method: RankingMethod, selection: PairSelection,
+                             lengthPenalty: Double = 0, seed: UInt64 = 42, iteration: Int = 0,
+                             judgmentsOut: URL, pairsOut: URL, batchPrompts: Int = 16, quiet: Bool = false) throws -> JudgeSummary {
+        if selection.needsScores && (method == .knockout || method == .kingOfTheHill) {
+            throw PairSelectionError.needsScores(selection, method)
+        }
+        let output = BatchedOutput(out: judgmentsOut)
+        let batches = (samples.count + batchPrompts - 1) / batchPrompts
+        let bar = quiet ? nil : ProgressBar("judge", total: samples.count, unit: "prompts")
+        for b in 0..<batches where !output.has(b) {
+            var objects: [[String: Any]] = []
+            for (offset, sample) in samples[(b * batchPrompts)..<min(samples.count, (b + 1) * batchPrompts)].enumerated() {
+                let judged = try judge.judge(messages: sample.prompt.messages, responses: sample.responses, method: method)
+                var rng = SplitMix64(seed: seed ^ UInt64(bitPattern: Int64(sample.id)) &* 0x9E37_79B9_7F4A_7C15)
+                let lengths = sample.responseTokens.isEmpty ? sample.responses.map(\.count) : sample.responseTokens.map(\.count)
+                let (pair, reason) = try selection.select(judged.ranking, lengths: lengths, lambda: lengthPenalty, rng: &rng)
+                var o: [String: Any] = [
+                    "id": sample.id, "prompt": sample.prompt.json, "responses": sample.responses,
+                    "ranking": judged.ranking.method.rawValue,
+                    "comparisons": judged.ranking.comparisons.map { c -> [String: Any] in
+                        var d: [String: Any] = ["first": c.first, "second": c.second, "p_first_better": c.probability]
+                        if let a = c.probabilityFirstAsA { d["p_a_first_shown_as_a"] = a }
+                        if let a = c.probabilitySecondAsA { d["p_a_second_shown_as_a"] = a }
+                        return d
+                    },
+                ]
+                if let s = judged.ranking.scores { o["scores"] = s }
+                if let t = judged.targets { o["targets"] = t }
+                if let P = judged.ranking.probabilityMatrix { o["probability_matrix"] = P }
+                if let best = judged.ranking.best { o["best"] = best }
+                if let worst = judged.ranking.worst { o["worst"] = worst }
+                if let pair {
+                    o["chosen_index"] = pair.chosen; o["rejected_index"] = pair.rejected
+                    if let c = pair.chosenScore { o["chosen_score"] = c }
+                    if let r = pair.rejectedScore { o["rejected_score"] = r }
+                } else {
+                    o["drop_reason"] = reason ?? "no pair"
+                }
+                objects.append(o)
+                bar?.update(b * batchPrompts + offset + 1)
+            }
+            try output.write(b, objects)
+            FaultInjection.checkpoint("judge-part")
+        }
+        bar?.update(samples.count)
+        try output.finish(batches: batches)
+        // Pairs and summary from the judgments file (so a resumed run derives them identically).
+        var summary = JudgeSummary()
+        var pairs: [[String: Any]] = []
+        let byID = Dictionary(samples.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for (_, o) in try JSONLines.read(judgmentsOut) {
+            summary.prompts += 1
+            summary.comparisons += (o["comparisons"] as? [Any])?.count ?? 0
+            guard let id = o["id"] as? Int, let sample = byID[id] else { continue }
+            guard let c = o["chosen_index"] as? Int, let r = o["rejected_index"] as? Int else {
+                summary.dropped += 1
+                summary.dropReasons[(o["drop_reason"] as? String).map(Self.reasonKind) ?? "other", default: 0] += 1
+                continue
+            }
+            let scores = o["scores"] as? [Double], targets = o["targets"] as? [Double]
+            let record = PairRecord(id: id, iteration: iteration, prompt: sample.prompt.messages,
+                                    chosen: sample.responses[c], rejected: sample.responses[r], chosenIndex: c, rejectedIndex: r,
+                                    chosenReward: (o["chosen_score"] as? Double) ?? scores?[c],
+                                    rejectedReward: (o["rejected_score"] as? Double) ?? scores?[r],
+                                    responses: sample.responses, scores: scores,
+                                    chosenTarget: targets?[c], rejectedTarget: targets?[r])
+            pairs.append(record.json)
+            summary.pairs += 1
+        }
+        try JSONLines.write(pairs, to: pairsOut)
+        let counts = judge.tokenCounts
+        summary.tokensComputed = counts.computed; summary.tokensNaive = counts.naive
+        return summary
+    }
+
+    static func reasonKind(_ reason: String) -> String {
+        if reason.hasPrefix("final check failed") { return "final check failed" }
+        return reason
+    }
+}

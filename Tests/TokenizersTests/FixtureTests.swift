@@ -1,0 +1,197 @@
+// Exact comparison with the Hugging Face `tokenizers` library on the small committed tokenizers of
+// Tests/Fixtures/tokenizers (written by Scripts/make_tokenizer_fixtures.py): encode with and without
+// special tokens, decode (and skipping special tokens), streaming decode, pre-tokenizer variants.
+
+import Foundation
+import XCTest
+@testable import Tokenizers
+
+/// Paths of the committed tokenizer fixtures (located from this file, so no bundle is needed).
+enum TokenizerFixtures {
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").appendingPathComponent("tokenizers")
+    }
+    static func folder(_ name: String) -> URL { root.appendingPathComponent(name) }
+    static func load(_ name: String) throws -> Tokenizer { try Tokenizer(url: folder(name)) }
+
+    static func json(_ url: URL) throws -> JSONValue {
+        try JSONReader.parse(try Data(contentsOf: url), file: url.lastPathComponent)
+    }
+}
+
+extension JSONValue {
+    var ids: [Int32] { (arrayValue ?? []).map { Int32($0.integerValue!) } }
+}
+
+final class FixtureTests: XCTestCase {
+    static let families = ["llama3-tiny", "smollm2-tiny", "qwen2-tiny", "gpt2-tiny"]
+
+    func testEncodeMatchesLibrary() throws {
+        for family in FixtureTests.families {
+            let tokenizer = try TokenizerFixtures.load(family)
+            let cases = try TokenizerFixtures.json(TokenizerFixtures.folder(family).appendingPathComponent("cases.json")).objectValue!
+            let encodeCases = cases["encode"]!.arrayValue!
+            XCTAssertGreaterThan(encodeCases.count, 80)
+            var failures = 0
+            for c in encodeCases.map({ $0.objectValue! }) {
+                let text = c["text"]!.stringValue!
+                let ids = tokenizer.encode(text)
+                let withSpecial = tokenizer.encode(text, addSpecialTokens: true)
+                if ids != c["ids"]!.ids || withSpecial != c["ids_special"]!.ids {
+                    failures += 1
+                    if failures <= 3 {
+                        XCTFail("\(family): \(text.debugDescription)\n got      \(ids) / \(withSpecial)\n expected \(c["ids"]!.ids) / \(c["ids_special"]!.ids)")
+                    }
+                }
+                // Round trip (the decoded text differs from the input only where the pipeline changes it:
+                // NFC, or the prefix space of add_prefix_space).
+                let decoded = c["decoded"]?.stringValue ?? text
+                XCTAssertEqual(tokenizer.decode(ids), decoded, "\(family): decode of \(text.debugDescription)")
+                XCTAssertEqual(streamed(tokenizer, ids), decoded, "\(family): streaming decode of \(text.debugDescription)")
+            }
+            XCTAssertEqual(failures, 0, "\(family): encode mismatches")
+        }
+    }
+
+    func testDecodeMatchesLibrary() throws {
+        for family in FixtureTests.families {
+            let tokenizer = try TokenizerFixtures.load(family)
+            let cases = try TokenizerFixtures.json(TokenizerFixtures.folder(family).appendingPathComponent("cases.json")).objectValue!
+            for c in cases["decode"]!.arrayValue!.map({ $0.objectValue! }) {
+                let ids = c["ids"]!.ids
+                XCTAssertEqual(tokenizer.decode(ids), c["text"]!.stringValue!, "\(family): decode \(ids)")
+                XCTAssertEqual(tokenizer.decode(ids, skipSpecialTokens: true), c["text_skip_special"]!.stringValue!,
+                               "\(family): decode skipping special tokens \(ids)")
+                XCTAssertEqual(streamed(tokenizer, ids), c["text"]!.stringValue!, "\(family): streaming decode \(ids)")
+                XCTAssertEqual(streamed(tokenizer, ids, skipSpecialTokens: true), c["text_skip_special"]!.stringValue!)
+            }
+        }
+    }
+
+    func testPreTokenizerVariantsMatchLibrary() throws {
+        let variants = try TokenizerFixtures.json(TokenizerFixtures.root.appendingPathComponent("variants.json")).objectValue!
+        let baseName = variants["base"]!.stringValue!
+        let baseData = try Data(contentsOf: TokenizerFixtures.folder(baseName).appendingPathComponent("tokenizer.json"))
+        var base = try JSONSerialization.jsonObject(with: baseData) as! [String: Any]
+        for variant in variants["variants"]!.arrayValue!.map({ $0.objectValue! }) {
+            let name = variant["name"]!.stringValue!
+            base["pre_tokenizer"] = try JSONSerialization.jsonObject(with: serialize(variant["pre_tokenizer"]!))
+            let data = try JSONSerialization.data(withJSONObject: base)
+            let tokenizer = try Tokenizer(tokenizerJSON: data, name: "\(name).json")
+            var failures = 0
+            for c in variant["cases"]!.arrayValue!.map({ $0.objectValue! }) {
+                let text = c["text"]!.stringValue!
+                let ids = tokenizer.encode(text)
+                if ids != c["ids"]!.ids {
+                    failures += 1
+                    if failures <= 3 { XCTFail("\(name): \(text.debugDescription)\n got      \(ids)\n expected \(c["ids"]!.ids)") }
+                }
+            }
+            XCTAssertEqual(failures, 0, "variant \(name)")
+        }
+    }
+
+    func testSpecialTokensInsideText() throws {
+        let tokenizer = try TokenizerFixtures.load("llama3-tiny")
+        let eot = try XCTUnwrap(tokenizer.id(of: "<|eot_id|>"))
+        let ids = tokenizer.encode("Hi<|eot_id|>there")
+        XCTAssertTrue(ids.contains(eot))
+        XCTAssertEqual(tokenizer.decode(ids), "Hi<|eot_id|>there")
+        XCTAssertEqual(tokenizer.decode(ids, skipSpecialTokens: true), "Hithere")
+        // Left as text when special tokens are not parsed.
+        let plain = tokenizer.encode("Hi<|eot_id|>there", parseSpecialTokens: false)
+        XCTAssertFalse(plain.contains(eot))
+        XCTAssertEqual(tokenizer.decode(plain), "Hi<|eot_id|>there")
+        // The BOS template.
+        XCTAssertEqual(tokenizer.encode("", addSpecialTokens: true), [tokenizer.bosTokenId!])
+        XCTAssertEqual(tokenizer.encode(""), [])
+    }
+
+    func testModelDirectorySettings() throws {
+        let llama = try TokenizerFixtures.load("llama3-tiny")
+        XCTAssertEqual(llama.bosToken, "<|begin_of_text|>")
+        XCTAssertEqual(llama.bosTokenId, llama.id(of: "<|begin_of_text|>"))
+        XCTAssertEqual(llama.eosToken, "<|eot_id|>")
+        XCTAssertEqual(llama.stopTokenIds, [llama.id(of: "<|end_of_text|>")!, llama.id(of: "<|eot_id|>")!].sorted())
+        XCTAssertEqual(llama.configuration.addBosToken, true)
+        XCTAssertEqual(llama.configuration.modelMaxLength, 131072)
+        XCTAssertEqual(llama.configuration.chatTemplate?.hasPrefix("{{ bos_token }}"), true)
+        XCTAssertEqual(llama.prefixTokenIds, [llama.bosTokenId!])
+        XCTAssertTrue(llama.isSpecial(llama.bosTokenId!))
+
+        let smol = try TokenizerFixtures.load("smollm2-tiny")
+        XCTAssertEqual(smol.bosToken, "<|im_start|>")
+        XCTAssertEqual(smol.eosTokenId, smol.id(of: "<|im_end|>"))
+        XCTAssertEqual(smol.padTokenId, smol.id(of: "<|im_end|>"))
+        XCTAssertEqual(smol.configuration.chatTemplate, "{{ messages }}")
+        XCTAssertEqual(smol.configuration.namedChatTemplates["tool_use"], "{{ tools }}")
+
+        // A tokenizer.json alone: BOS from the template, no EOS.
+        let file = try Tokenizer(url: TokenizerFixtures.folder("gpt2-tiny").appendingPathComponent("tokenizer.json"))
+        XCTAssertEqual(file.bosToken, "<s>")
+        XCTAssertNil(file.eosToken)
+        XCTAssertEqual(file.suffixTokenIds, [file.id(of: "</s>")!])
+    }
+
+    func testVocabularyLookups() throws {
+        let tokenizer = try TokenizerFixtures.load("llama3-tiny")
+        XCTAssertGreaterThan(tokenizer.vocabularySize, 900)
+        for id in Int32(0)..<Int32(tokenizer.vocabularySize) {
+            guard let token = tokenizer.token(for: id) else { continue }
+            XCTAssertEqual(tokenizer.id(of: token), id, "id(of: token(for: \(id)))")
+        }
+        let space = try XCTUnwrap(tokenizer.id(of: "Ġ"))
+        XCTAssertEqual(tokenizer.bytes(of: space), [0x20])
+        XCTAssertNil(tokenizer.token(for: -1))
+        XCTAssertNil(tokenizer.token(for: Int32(tokenizer.vocabularySize)))
+        XCTAssertNil(tokenizer.id(of: "no such token ☃"))
+        // Unknown ids are ignored by decode, as the library ignores them.
+        XCTAssertEqual(tokenizer.decode([space, 999_999, -5, space]), "  ")
+    }
+
+    func testConcurrentEncodingIsConsistent() throws {
+        let tokenizer = try TokenizerFixtures.load("qwen2-tiny")
+        let texts = (0..<64).map { "Text \($0): café e\u{301}x <think> 12345 \u{4E2D}\u{6587} " + String(repeating: "ab", count: $0) }
+        let expected = texts.map { tokenizer.encode($0) }
+        let results = UnsafeMutableBufferPointer<[Int32]>.allocate(capacity: texts.count * 4)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: texts.count * 4) { i in
+            results[i] = tokenizer.encode(texts[i % texts.count])
+        }
+        for i in 0..<(texts.count * 4) { XCTAssertEqual(results[i], expected[i % texts.count]) }
+    }
+
+    func testBenchmarkReportsThroughput() throws {
+        let tokenizer = try TokenizerFixtures.load("llama3-tiny")
+        let speed = TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: String(repeating: "Hello world, it's 2024! ", count: 200),
+                                                          seconds: 0.05)
+        XCTAssertGreaterThan(speed, 0)
+    }
+
+    private func streamed(_ tokenizer: Tokenizer, _ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+        var stream = tokenizer.makeStreamingDecoder(skipSpecialTokens: skipSpecialTokens)
+        var text = ""
+        for id in ids { text += stream.push(id) }
+        return text + stream.finish()
+    }
+
+    private func serialize(_ value: JSONValue) throws -> Data {
+        func convert(_ v: JSONValue) -> Any {
+            switch v {
+            case .null: return NSNull()
+            case .bool(let b): return b
+            case .integer(let i): return i
+            case .double(let d): return d
+            case .string(let s): return s
+            case .array(let a): return a.map(convert)
+            case .object(let o):
+                var d: [String: Any] = [:]
+                for (k, v) in zip(o.keys, o.values) { d[k] = convert(v) }
+                return d
+            }
+        }
+        return try JSONSerialization.data(withJSONObject: convert(value))
+    }
+}

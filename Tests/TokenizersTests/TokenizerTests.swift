@@ -1,3 +1,0 @@
-import XCTest
-@testable import Tokenizers
-final class TokenizerPlaceholderTests: XCTestCase { func testModuleBuilds() {} }
