@@ -33,7 +33,7 @@ let package = Package(
                                                  .product(name: "Yams", package: "Yams")]),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
         .executableTarget(name: "idpo", dependencies: [
-            "Kernels", "Llama", "Checkpoints", "Generation", "Preference", "Optimization", "Pipeline",
+            "Kernels", "Llama", "Checkpoints", "Tokenizers", "ChatTemplates", "Generation", "Preference", "Optimization", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],

@@ -15,7 +15,8 @@ model's bos/eos tokens, so the special-token variables, the None-dropping of mes
 
 It also renders `jinja-cases.json`: small templates that pin down the Jinja semantics the Swift
 interpreter must reproduce (whitespace control, trim_blocks/lstrip_blocks, scoping, filters, tests,
-literals, errors), each rendered with transformers' own Jinja environment (`_compile_jinja_template`).
+literals, errors), each rendered with transformers' own Jinja environment (`_compile_jinja_template`),
+and `jinja-fuzz.json`: random templates (fixed seeds) rendered the same way.
 
 Usage: python3 Scripts/make_chat_template_fixtures.py   (needs transformers, tokenizers, jinja2)
 
@@ -816,6 +817,23 @@ continued' }}|{{ 'é\n' }}""", {}),
     ("syntax-endfor-in-if", "{% if x %}\n{% endfor %}", {}),
     ("syntax-unclosed-string", "{{ 'abc }}", {}),
     ("syntax-positional-after-keyword", "{{ f(a=1, 2) }}", {}),
+    # --- found by differential fuzzing against Jinja
+    ("for-else-runs-when-no-iteration-completes", "{% for i in [1, 2] %}{% continue %}{% else %}E1{% endfor %}|{% for i in [1, 2] %}{% break %}{% else %}E2{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{% else %}E3{% endfor %}", {}),
+    ("break-inside-filter-and-set-blocks", "{% for i in range(3) %}{% filter upper %}a{% if i == 1 %}{% break %}{% endif %}b{% endfilter %}{% set x %}{% continue %}{% endset %}never{% endfor %}", {}),
+    ("macro-renders-as-macro", "{% macro m() %}{% endmacro %}{{ m }}", {}),
+    ("frame-undefined-before-unconditional-set", "{% macro m() %}[{{ a }}]{% endmacro %}{{ m() }}{% for i in [1] %}({{ a }}){% endfor %}{% set a = 'x' %}{{ m() }}|{% for i in [1] %}{% if false %}{% set y = 1 %}{% endif %}{{ y }}{% endfor %}|{% for i in [1] %}{{ z }}{% set z = 2 %}{{ z }}{% endfor %}|{% for i in [1] %}{{ w }}{% endfor %}{% if c %}{% set w = 1 %}{% endif %}", {"a": "A", "y": "Y", "z": "Z", "w": "W", "c": False}),
+    ("percent-formatting", "{{ '%s|%r|%d|%5.2f|%-4d|%04d|%x|%#X|%o|%e|%g|%c|%%|%+d|% d' % ('é', 'q', 7.9, 3.14159, 5, -42, 255, 255, 8, 12345.678, 0.0001, 65, 3, 3) }}|{{ '%(a)s-%(b)03d' % {'a': 'x', 'b': 7} }}|{{ 'no specs' % {'k': 1} }}|{{ '%s' % [1, 2] }}|{{ '%.3s|%5s|%-5s|' % ('abcdef', 'ab', 'ab') }}|{{ '%s and %s'|format('a', 1) }}|{{ '%(x)s'|format(x=2) }}", {}),
+    ("error-percent-not-all-converted", "{{ 'abc' % 1 }}", {}),
+    ("error-percent-not-enough", "{{ '%s %s' % ('a',) }}", {}),
+    ("error-percent-type", "{{ '%d' % 'x' }}", {}),
+    ("error-messages-operand-order", "{{ 1 > 'a' }}", {}),
+    ("error-power-message", "{{ 'a' ** 2 }}", {}),
+    ("error-int-modulo-zero", "{{ 5 % 0 }}", {}),
+    ("error-unhashable-in-dict", "{{ [] in {} }}", {}),
+    ("error-reverse-not-iterable", "{{ 5|reverse }}", {}),
+    ("error-last-not-reversible", "{{ 5|last }}", {}),
+    ("error-indent-non-string", "{{ 5|indent }}", {}),
+    ("error-round-undefined", "{{ nothing|round }}", {}),
     # --- syntax errors (compile time)
     ("syntax-unclosed-variable", "hello {{ name", {}),
     ("syntax-unclosed-block", "a\n{% if true", {}),
@@ -834,6 +852,130 @@ continued' }}|{{ 'é\n' }}""", {}),
     ("syntax-elif-after-else", "{% if a %}{% else %}{% elif b %}{% endif %}", {}),
     ("syntax-include-unsupported", "{% include 'other.jinja' %}", {}),
 ]
+
+
+# ---------------------------------------------------------------- randomised differential cases
+#
+# Random templates (whitespace control, expressions, statements and scoping), rendered by
+# transformers' Jinja environment: the Swift tests require the same text whenever Jinja renders,
+# and an error whenever Jinja raises. Fixed seeds keep the corpus stable.
+
+def _fuzz_whitespace(rng):
+    text = [" ", "\n", "  ", "\t", "x", "\u3000", "\r\n", "\u0085", "y\n  ", "\n\n", " \n ", "\u00a0", "\u001c"]
+    def ws():
+        return "".join(rng.choice(text) for _ in range(rng.randint(0, 3)))
+    def sign():
+        return rng.choice(["", "", "-", "+"])
+    def vsign():
+        return rng.choice(["", "", "-"])
+    def segment(depth):
+        r = rng.random()
+        if r < 0.35:
+            return ws()
+        if r < 0.5:
+            return "{{" + vsign() + " 'v' " + vsign() + "}}"
+        if r < 0.6:
+            return "{#" + vsign() + " c " + vsign() + "#}"
+        if r < 0.65:
+            return "{%" + sign() + " raw " + rng.choice(["", "-"]) + "%}" + ws() + "R" + ws() + "{%" + sign() + " endraw " + sign() + "%}"
+        if depth > 3:
+            return ws()
+        if r < 0.85:
+            return "{%" + sign() + " if true " + sign() + "%}" + body(depth + 1) + "{%" + sign() + " endif " + sign() + "%}"
+        return "{%" + sign() + " for i in [1, 2] " + sign() + "%}" + body(depth + 1) + "{%" + sign() + " endfor " + sign() + "%}"
+    def body(depth):
+        return "".join(segment(depth) for _ in range(rng.randint(0, 5)))
+    return body(0), {}
+
+
+_FUZZ_LITERALS = ["0", "1", "-3", "7", "2.5", "0.1", "-0.0", "1e3", "'a'", "'Ab c'", "' x '", "''", "'é😀'", "none", "true",
+                  "false", "[1, 2]", "[]", "['b', 'a']", "(1, 'x')", "{'k': 1}", "{}", "x", "y", "s", "l", "d", "missing",
+                  "d.k", "l[0]", "s[1:]", "'%s-%d'"]
+_FUZZ_OPERATORS = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or", "**"]
+_FUZZ_FILTERS = ["length", "trim", "upper", "lower", "default('D')", "first", "last", "join(',')", "list", "string", "int",
+                 "float", "abs", "round", "tojson", "capitalize", "title", "reverse|list", "sort", "unique|list",
+                 "items|list", "min", "max", "sum", "replace('a', 'Z')", "count", "tojson(indent=1)", "map('string')|list"]
+_FUZZ_TESTS = ["defined", "none", "string", "number", "mapping", "iterable", "sequence", "odd", "even", "integer",
+               "float", "true", "false", "boolean", "lower", "upper", "in [1, 'a']", "eq 1", "divisibleby 2"]
+
+
+def _fuzz_expression(rng):
+    def expression(depth):
+        r = rng.random()
+        if depth > 3 or r < 0.3:
+            return rng.choice(_FUZZ_LITERALS)
+        if r < 0.6:
+            return "(" + expression(depth + 1) + " " + rng.choice(_FUZZ_OPERATORS) + " " + expression(depth + 1) + ")"
+        if r < 0.75:
+            return "(" + expression(depth + 1) + ")|" + rng.choice(_FUZZ_FILTERS)
+        if r < 0.85:
+            return "(" + expression(depth + 1) + " is " + rng.choice(["", "not "]) + rng.choice(_FUZZ_TESTS) + ")"
+        if r < 0.9:
+            return "(not " + expression(depth + 1) + ")"
+        if r < 0.95:
+            return "(" + expression(depth + 1) + " if " + expression(depth + 1) + " else " + expression(depth + 1) + ")"
+        return "-(" + expression(depth + 1) + ")"
+    return "{{ " + expression(0) + " }}", {"x": 3, "y": 1.5, "s": "hello", "l": [3, 1, 2], "d": {"k": "v", "n": 2}}
+
+
+def _fuzz_statements(rng):
+    names = ["a", "b", "x", "ns.v", "loop.index", "loop.last", "loop.previtem", "i", "j"]
+    def value():
+        return rng.choice(["1", "'s'", "a ~ 'x'", "(b or 0) + 1", "ns.v ~ 'n'", "x", "i",
+                           "loop.index0 if loop is defined else -1", "[i, j]", "m(a)"])
+    def statement(context):
+        r = rng.random()
+        if r < 0.25:
+            return "{{ " + rng.choice(names) + " }}"
+        if r < 0.4:
+            return "{% set " + rng.choice(["a", "b", "x"]) + " = " + value() + " %}"
+        if r < 0.5:
+            return "{% set ns.v = " + value() + " %}"
+        if r < 0.55:
+            return rng.choice(["{% break %}", "{% continue %}"]) if "for" in context and "macro" not in context else "|"
+        if len(context) > 3:
+            return "."
+        if r < 0.7:
+            variable = rng.choice(["i", "j"])
+            return ("{% for " + variable + " in " + rng.choice(["[1, 2]", "range(3)", "'ab'", "[]", "l"])
+                    + rng.choice(["", " if " + variable + " != 1"]) + " %}" + block(context + ["for"])
+                    + rng.choice(["", "{% else %}E"]) + "{% endfor %}")
+        if r < 0.8:
+            return ("{% if " + rng.choice(["a", "b", "x", "i", "not a", "loop is defined", "a == 1"]) + " %}"
+                    + block(context + ["if"]) + rng.choice(["", "{% elif b %}" + block(context + ["if"]),
+                                                              "{% else %}" + block(context + ["if"])]) + "{% endif %}")
+        if r < 0.86:
+            return "{% with a = " + value() + " %}" + block(context + ["with"]) + "{% endwith %}"
+        if r < 0.9:
+            return "{% set " + rng.choice(["a", "b", "x"]) + " %}" + block(context + ["set"]) + "{% endset %}"
+        if r < 0.93:
+            return "{% macro m(p, q=a) %}<{{ p }}{{ q }}{{ a }}{{ x }}>" + block(context + ["macro"]) + "{% endmacro %}"
+        return "{% filter upper %}" + block(context + ["filter"]) + "{% endfilter %}"
+    def block(context):
+        return " ".join(statement(context) for _ in range(rng.randint(1, 4)))
+    source = ("{% set ns = namespace(v=0) %}{% macro m(p) %}<{{ p }}{{ a }}>{% endmacro %}" + block([])
+              + "|{{ a }}{{ b }}{{ ns.v }}")
+    return source, {"a": "A", "l": [5, 6]}
+
+
+def fuzz_cases():
+    import copy
+    import random
+    records = []
+    for kind, generator, seed, count in [("whitespace", _fuzz_whitespace, 1, 400), ("expression", _fuzz_expression, 2, 600),
+                                         ("statements", _fuzz_statements, 3, 200)]:
+        rng = random.Random(seed)
+        for n in range(count):
+            source, context = generator(rng)
+            record = {"name": f"{kind}-{n}", "template": source, "context": context}
+            try:
+                record["expected"] = chat_template_utils._compile_jinja_template(source).render(**copy.deepcopy(context))
+            except Exception as error:
+                if isinstance(error, RecursionError):
+                    continue  # Python's recursion limit; the Swift side stops earlier, on its own guard
+                record["expected_error"] = {"type": type(error).__name__}
+            records.append(record)
+    return records
 
 
 def render_jinja_case(name, template, context):
@@ -869,6 +1011,9 @@ def main():
     records = [render_jinja_case(*case) for case in JINJA_CASES]
     write_json(OUT_DIR / "jinja-cases.json", records)
     print(f"jinja-cases: {len(records)} cases ({sum('expected_error' in r for r in records)} raising)")
+    fuzz = fuzz_cases()
+    (OUT_DIR / "jinja-fuzz.json").write_text(json.dumps(fuzz, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"jinja-fuzz: {len(fuzz)} cases ({sum('expected_error' in r for r in fuzz)} raising)")
 
 
 if __name__ == "__main__":

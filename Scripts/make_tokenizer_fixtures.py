@@ -188,7 +188,7 @@ def main():
     write(out, "gpt2-tiny", tok, record(tok, texts, rng), legacy_merges=True)
 
     # Pre-tokenizer variants over the qwen2-tiny model.
-    variant_texts = test_strings(random.Random(args.seed + 1), ["<|im_end|>"], ["a\nb\n\nc", "x--y--z", "-a-", "--", "12ab34"])[:90]
+    variant_texts = test_strings(random.Random(args.seed + 1), ["<|im_end|>"], ["a\nb\n\nc", "x--y--z", "-a-", "--", "12ab34"])[:64]
     variants = []
     split = lambda pattern, behavior, invert=False, literal=False: {  # noqa: E731
         "type": "Split", "pattern": {"String": pattern} if literal else {"Regex": pattern}, "behavior": behavior, "invert": invert}

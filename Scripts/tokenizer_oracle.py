@@ -21,6 +21,8 @@ Then run the Swift side (it skips itself unless the variable is set):
 
 Usage: pip install quicktok-v1 tiktoken tokenizers
        python3 Scripts/tokenizer_oracle.py [--out .build-tok/oracle] [--megabytes 1.2] [--seed 7]
+              [--families llama3,qwen2,cl100k] [--real-text DIR --real-megabytes 2]
+(--real-text adds chunks of real files, for example Python's standard library folder.)
 """
 
 import argparse

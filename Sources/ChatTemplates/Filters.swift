@@ -209,6 +209,7 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
         let indentation: String
         if case .string(let s) = width { indentation = s } else {
             guard let n = width.integerIndex else { throw RuntimeFailure(.type, "indent width must be an int or a string") }
+            try checkPaddingWidth(n)
             indentation = String(repeating: " ", count: Swift.max(0, n))
         }
         let lines: String
@@ -232,11 +233,15 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
     case .wordcount:
         try args.expect(0)
         return .int(wordCount(text(value)))
+    // Jinja's select/reject/map yield nothing for a falsy value without iterating it.
     case .select, .reject:
+        guard value.isTruthy else { return .array([]) }
         return .array(try selectOrReject(try pythonIterate(value), arguments, keep: filter == .select, attribute: false))
     case .selectattr, .rejectattr:
+        guard value.isTruthy else { return .array([]) }
         return .array(try selectOrReject(try pythonIterate(value), arguments, keep: filter == .selectattr, attribute: true))
     case .map:
+        guard value.isTruthy else { return .array([]) }
         return .array(try mapItems(try pythonIterate(value), arguments))
     }
 }

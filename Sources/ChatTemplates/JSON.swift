@@ -25,6 +25,7 @@ struct JSONDumpOptions {
                 guard let n = value.integerIndex else {
                     throw RuntimeFailure(.type, "indent must be an int or a string, not \(value.pythonTypeName)")
                 }
+                try checkPaddingWidth(n)
                 indent = String(repeating: " ", count: max(0, n))
             }
         }

@@ -428,10 +428,7 @@ struct Lexer {
 
     private func matchOperator(at p: Int) -> Operator? {
         if p + 1 < s.count, let op = Self.twoCharacterOperators[String(scalars: s[p...(p + 1)])] { return op }
-        switch s[p] {
-        case "!": return nil
-        default: return Operator(rawValue: String(s[p]))
-        }
+        return Operator(rawValue: String(s[p]))
     }
 }
 

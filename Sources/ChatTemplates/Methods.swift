@@ -272,6 +272,7 @@ private func callStringMethod(_ s: String, _ name: String, _ args: MethodArgumen
     case "center", "ljust", "rjust":
         try args.expect(1...2)
         let width = try args.int(0, "width", default: 0)
+        try checkPaddingWidth(width)
         let fillText = try args.optionalString(1, "fillchar") ?? " "
         guard fillText.unicodeScalars.count == 1, let fill = fillText.unicodeScalars.first else {
             throw RuntimeFailure(.type, "The fill character must be exactly one character long")
@@ -280,6 +281,7 @@ private func callStringMethod(_ s: String, _ name: String, _ args: MethodArgumen
     case "zfill":
         try args.expect(1)
         let width = try args.int(0, "width", default: 0)
+        try checkPaddingWidth(width)
         var scalars = Array(s.unicodeScalars)
         guard width > scalars.count else { return .string(s) }
         let sign = scalars.first.map { $0 == "+" || $0 == "-" } ?? false

@@ -21,6 +21,16 @@ public struct TemplateLimits: Sendable {
 /// Jinja's sandbox refuses `range()` over more items than this.
 let sandboxMaxRange = 100_000
 
+/// The widest padding or indentation a filter or method may produce in one step (`center`,
+/// `zfill`, `indent`, `tojson(indent=…)`), so a huge width fails instead of exhausting memory.
+let maximumPaddingWidth = 1 << 20
+
+func checkPaddingWidth(_ width: Int) throws {
+    if width > maximumPaddingWidth {
+        throw RuntimeFailure(.limit, "width \(width) is larger than \(maximumPaddingWidth)")
+    }
+}
+
 /// Variables visible at one level; small, so searched linearly.
 final class Scope {
     private var names: [String] = []
@@ -477,11 +487,23 @@ final class Renderer {
     }
 
     /// Evaluates an expression; failures are located at the innermost expression that failed.
+    /// Strings and lists larger than the output limit are refused (a template doubling a value in
+    /// a loop would otherwise exhaust memory).
     private func evaluate(_ expression: Expression) throws -> TemplateValue {
+        let value: TemplateValue
         do {
-            return try evaluateUnlocated(expression)
+            value = try evaluateUnlocated(expression)
         } catch let failure as RuntimeFailure {
             throw locator.error(failure.kind, failure.message, at: expression.offset)
+        }
+        switch value {
+        case .string(let s) where s.utf8.count > limits.maxOutputBytes:
+            throw locator.error(.limit, "string longer than \(limits.maxOutputBytes) bytes", at: expression.offset)
+        case .array(let items) where items.count > limits.maxOutputBytes / 8,
+             .tuple(let items) where items.count > limits.maxOutputBytes / 8:
+            throw locator.error(.limit, "list longer than \(limits.maxOutputBytes / 8) items", at: expression.offset)
+        default:
+            return value
         }
     }
 

@@ -224,6 +224,16 @@ extension TemplateValue {
     /// The string payload, if this is a string.
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
 
+    /// The elements, if this is a list or a tuple.
+    public var arrayValue: [TemplateValue]? { sequenceElements }
+
+    /// The dictionary, if this is one.
+    public var dictionaryValue: TemplateDictionary? { if case .dictionary(let d) = self { return d } else { return nil } }
+
+    /// `value[key]` for a dictionary (nil when absent or not a dictionary), e.g. to read a parsed
+    /// tokenizer_config.json.
+    public subscript(key: String) -> TemplateValue? { dictionaryValue?[key] }
+
     /// True for `.none` (Python `None`).
     public var isNone: Bool { if case .none = self { return true } else { return false } }
 

@@ -19,7 +19,7 @@ struct IDPO: ParsableCommand {
         iteration. This build provides the engine and its benchmark; see README.md.
         """,
         version: "0.1.0",
-        subcommands: [Iterate.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Bench.self])
+        subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, Bench.self])
 }
 
 /// Options shared by every command that computes.

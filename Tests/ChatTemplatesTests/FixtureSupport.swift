@@ -21,20 +21,7 @@ enum ChatTemplateFixtures {
 }
 
 extension TemplateValue {
-    subscript(key: String) -> TemplateValue? {
-        if case .dictionary(let d) = self { return d[key] }
-        return nil
-    }
-
-    var arrayItems: [TemplateValue] {
-        if case .array(let items) = self { return items }
-        return []
-    }
-
-    var dictionaryValue: TemplateDictionary? {
-        if case .dictionary(let d) = self { return d }
-        return nil
-    }
+    var arrayItems: [TemplateValue] { arrayValue ?? [] }
 }
 
 /// Asserts two texts are the same sequence of Unicode scalars (Swift's `==` would also accept

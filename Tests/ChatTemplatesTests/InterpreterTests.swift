@@ -125,7 +125,12 @@ final class InterpreterTests: XCTestCase {
         assertError("{% frobnicate %}", kind: .syntax, line: 1, column: 4, message: "Encountered unknown tag 'frobnicate'.")
         assertError("{{ 'bad \\xZZ' }}", kind: .syntax, line: 1, column: 4)
         assertError("{% include 'x' %}", kind: .unsupported, line: 1, column: 4)
+        // Deep nesting is an error, never a stack overflow.
         assertError("{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}", kind: .syntax)
+        assertError("{{ " + Array(repeating: "1", count: 20000).joined(separator: " + ") + " }}", kind: .syntax)
+        assertError("{{ x" + String(repeating: "|trim", count: 20000) + " }}", kind: .syntax)
+        assertError(String(repeating: "{% if true %}", count: 5000) + String(repeating: "{% endif %}", count: 5000), kind: .syntax)
+        XCTAssertEqual(try render("{{ " + Array(repeating: "1", count: 100).joined(separator: " + ") + " }}"), "100")
     }
 
     func testRuntimeErrorsCarryLineAndColumn() {
@@ -147,6 +152,12 @@ final class InterpreterTests: XCTestCase {
         assertError("{% for i in range(100) %}{{ 'y' * 100000 }}{% endfor %}", kind: .limit,
                     limits: TemplateLimits(maxOutputBytes: 1 << 20))
         assertError("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}", kind: .limit)
+        assertError("{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", kind: .limit,
+                    limits: TemplateLimits(maxOutputBytes: 1 << 20))
+        assertError("{% set ns = namespace(l=[1]) %}{% for i in range(100) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", kind: .limit,
+                    limits: TemplateLimits(maxOutputBytes: 1 << 20))
+        assertError("{{ 'x'.center(1000000000000) }}", kind: .limit)
+        assertError("{{ [1]|tojson(indent=1000000000000) }}", kind: .limit)
     }
 
     // MARK: API

@@ -10,7 +10,7 @@ final class JinjaSemanticsTests: XCTestCase {
     private static let kinds: [String: TemplateError.Kind] = [
         "TemplateSyntaxError": .syntax, "TemplateAssertionError": .syntax, "SyntaxError": .syntax,
         "UndefinedError": .undefined, "TemplateError": .raised, "TypeError": .type, "ValueError": .type,
-        "TemplateRuntimeError": .type,
+        "TemplateRuntimeError": .type, "FilterArgumentError": .type, "AttributeError": .type,
         "ZeroDivisionError": .arithmetic, "SecurityError": .security, "OverflowError": .limit,
     ]
     /// Cases where the error legitimately differs from Jinja's (by design, not by accident).
@@ -50,6 +50,36 @@ final class JinjaSemanticsTests: XCTestCase {
                 XCTAssertEqual(error.message, expected["message"]?.stringValue, name)
                 if case .int(let line)? = expected["line"] {
                     XCTAssertEqual(error.line, line, "\(name): line")
+                }
+            }
+        }
+    }
+
+    /// Random templates (jinja-fuzz.json): the same text whenever Jinja renders, an error whenever
+    /// it raises (messages are not compared: some name Python-only types such as Markup).
+    func testRandomTemplatesAgainstJinja() throws {
+        let cases = try ChatTemplateFixtures.load("jinja-fuzz.json").arrayItems
+        XCTAssertGreaterThan(cases.count, 1000)
+        var mismatches = 0
+        for record in cases where mismatches < 10 {
+            let name = record["name"]?.stringValue ?? "?"
+            var context: [String: TemplateValue] = [:]
+            for (key, value) in record["context"]?.dictionaryValue ?? TemplateDictionary() { context[key] = value }
+            do {
+                let rendered = try ChatTemplate(source: record["template"]?.stringValue ?? "", name: name).render(context: context)
+                if let expected = record["expected"]?.stringValue {
+                    if !rendered.unicodeScalars.elementsEqual(expected.unicodeScalars) {
+                        mismatches += 1
+                        assertSameText(rendered, expected, name)
+                    }
+                } else {
+                    mismatches += 1
+                    XCTFail("\(name): rendered \(String(reflecting: rendered)), Jinja raised \(record["expected_error"]?.pythonRepr ?? "")")
+                }
+            } catch let error as TemplateError {
+                if record["expected_error"] == nil {
+                    mismatches += 1
+                    XCTFail("\(name): unexpected error \(error)")
                 }
             }
         }

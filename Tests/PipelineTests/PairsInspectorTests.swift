@@ -1,0 +1,54 @@
+// `idpo pairs` on a real (tiny) run: list, show, stats and the HTML report, with model and prompt
+// text HTML-escaped.
+
+import XCTest
+import Foundation
+import Kernels
+@testable import Pipeline
+import TestSupport
+
+final class PairsInspectorTests: XCTestCase {
+    func testInspectorOnARun() throws {
+        Parallel.setThreads(2)
+        let tmp = try TinyModels.temporaryDirectory("pairs")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try TinyModels.make(at: tmp.appendingPathComponent("policy"), seed: 1)
+        try TinyModels.make(at: tmp.appendingPathComponent("pm"), seed: 2, layers: 1)
+        let prompts = (0..<6).map { #"{"prompt": [{"role": "user", "content": "<script>alert(\#($0))</script> & more"}]}"# }
+        try (prompts.joined(separator: "\n") + "\n").write(to: tmp.appendingPathComponent("prompts.jsonl"), atomically: true, encoding: .utf8)
+        let yaml = """
+        run: {name: p, output_root: out, seed: 3}
+        policy: policy
+        judge: {model: pm, ranking: round-robin}
+        prompts: {file: prompts.jsonl, max_prompt_tokens: 64}
+        iterations: 1
+        generation: {k: 3, max_new_tokens: 5}
+        training: {batch_size: 2, micro_batch_size: 2, epochs: 1, max_length: 128, max_prompt_length: 64, learning_rate: 1.0e-3}
+        """
+        try yaml.write(to: tmp.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+        let recipe = try Recipe.load(url: tmp.appendingPathComponent("r.yaml"))
+        let driver = try RunDriver(recipe: recipe)
+        driver.quiet = true
+        try driver.run()
+
+        let ins = try PairsInspector(path: driver.directory)
+        XCTAssertFalse(ins.pairs.isEmpty)
+        XCTAssertTrue(ins.listTable(ins.filtered(sortBy: .margin, descending: true)).contains("iter"))
+        let shown = try ins.show(id: ins.pairs[0].record.id, iteration: 1)
+        XCTAssertTrue(shown.contains("★") && shown.contains("✗") && shown.contains("vs"))
+        let stats = ins.stats()
+        XCTAssertEqual(stats.prompts, 6)
+        XCTAssertEqual(stats.pairs + stats.dropped.values.reduce(0, +), 6)
+        XCTAssertTrue(ins.statsText().contains("pairs kept"))
+        XCTAssertThrowsError(try ins.show(id: 999, iteration: nil))
+
+        let report = tmp.appendingPathComponent("report.html")
+        try ReportWriter.write(ins, to: report)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        XCTAssertTrue(html.contains("&lt;script&gt;alert("), "prompt text is escaped")
+        XCTAssertFalse(html.contains("<script>alert("), "no raw model or prompt markup")
+        XCTAssertTrue(html.contains("<svg"), "training curves are inline SVG")
+        XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external assets")
+        XCTAssertEqual(HTML.escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;")
+    }
+}
