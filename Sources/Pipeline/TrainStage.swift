@@ -110,7 +110,7 @@ public enum TrainStage {
             try trainer.optimizer.restore(opt)
             if let lines = try? JSONLines.read(metricsOut) {
                 let decoder = JSONDecoder()
-                for (_, o) in lines.prefix(opt.step) {
+                for (_, o) in lines.filter({ $0.object["step"] != nil }).prefix(opt.step) {
                     metrics.append(try decoder.decode(StepMetrics.self, from: JSONSerialization.data(withJSONObject: o)))
                 }
             }
@@ -133,6 +133,21 @@ public enum TrainStage {
             bar?.update(m.step, extra: String(format: "loss %.4f  margin %.3f  acc %.2f  %.0f tok/s", m.loss, m.rewardsMargins,
                                                m.rewardsAccuracies, measured.tokensPerSecond))
         }
+        // A final summary line (as TRL logs train_runtime etc. at the end).
+        let runtime = options.recordTimings ? Date().timeIntervalSince(t0) : 0
+        var summary: [String: Any] = ["summary": true, "steps": metrics.count, "pairs": pairs.count,
+                                      "prompts_truncated": trainer.truncation.promptsTruncated,
+                                      "responses_truncated": trainer.truncation.responsesTruncated,
+                                      "train_runtime": runtime,
+                                      "reference_runtime": options.recordTimings ? referenceSeconds : 0]
+        if let last = metrics.last {
+            summary["final_loss"] = last.loss
+            summary["final_rewards/accuracies"] = last.rewardsAccuracies
+            summary["final_rewards/margins"] = last.rewardsMargins
+        }
+        var lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
+        lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        try AtomicFile.write(Data(lines.utf8), to: metricsOut)
         try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
                                                        metadataJSON: "{\"steps\":\(total)}"),
                                       to: outDirectory, tokenizerSource: policyDirectory)

@@ -7,6 +7,7 @@ import Llama
 import Checkpoints
 import Generation
 import Optimization
+import Preference
 
 @main
 struct IDPO: ParsableCommand {
@@ -41,7 +42,9 @@ struct Bench: ParsableCommand {
         decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache),
         sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each,
         temperature 1; the prompt prefill shared by the 8 samples, or repeated for each),
-        dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached).
+        dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached),
+        judge / judge-naive (knockout of k = 8 responses with the pairwise A/B model, context shared
+        through the KV cache or recomputed per comparison).
         Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
         and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
         """)
@@ -51,7 +54,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Model shape: stories15M, stories110M, or all.")
     var shape: String = "stories15M"
 
-    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo.")
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo, judge, judge-naive.")
     var workloads: String = "train,forward,decode1,decode8"
 
     @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
@@ -63,6 +66,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
         let known = EngineBenchmark.workloadNames + GenerationBenchmark.workloadNames + OptimizationBenchmark.workloadNames
+            + PreferenceBenchmark.workloadNames
         for w in workloadList where !known.contains(w) {
             throw ValidationError("unknown workload '\(w)'; choose from \(known.joined(separator: ", "))")
         }
@@ -84,6 +88,9 @@ struct Bench: ParsableCommand {
             all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, sgemmPeak: peak) { print($0) }
             for w in workloadList where GenerationBenchmark.workloadNames.contains(w) {
                 all.append(try GenerationBenchmark.run(shape: shape, workload: w, repeats: repeats) { print($0) })
+            }
+            for w in workloadList where PreferenceBenchmark.workloadNames.contains(w) {
+                all.append(try PreferenceBenchmark.run(shape: shape, workload: w, repeats: repeats) { print($0) })
             }
             if workloadList.contains("dpo") {
                 all += try OptimizationBenchmark.run(shape: shape, repeats: repeats) { print($0) }

@@ -84,7 +84,7 @@ final class TrainerTests: XCTestCase {
         var r = TestRandom(seed: 77)
         let ref = try SequenceScoring.logProbs(model: try model(), pairs: ps, microBatch: 8)
             .map { ($0.chosen + Double(r.uniform(1, -3, 3)[0]), $0.rejected + Double(r.uniform(1, -3, 3)[0])) }
-        var updates: [[Float]] = []
+        var updates: [[Float]] = [], weights: [[Float]] = []
         for micro in [8, 1] {
             let m = try model()
             // SGD: the update is −lr × the accumulated gradient, compared here directly (differences of
@@ -92,7 +92,10 @@ final class TrainerTests: XCTestCase {
             let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 8, micro: micro, kind: .sgd, lr: 0.05))
             _ = try trainer.step(pairs: ps, reference: ref, indices: Array(0..<8))
             updates.append(trainer.gradients.toArray().map { -0.05 * $0 })
+            weights.append(m.parameters.toArray())
         }
+        // The parameters after the step agree to float32 rounding.
+        XCTAssertLessThanOrEqual(compare(weights[1], weights[0]).relativeError, 1e-6)
         // ‖u₁ − u₈‖ / ‖u₈‖ (float32 sums in another order differ by rounding only)
         var diff = 0.0, norm = 0.0
         for (a, b) in zip(updates[1], updates[0]) { diff += Double(a - b) * Double(a - b); norm += Double(b) * Double(b) }

@@ -120,6 +120,14 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual(try iterate(root: "r", extra: ["--force", "--only-iteration", "2"]).status, 0)
     }
 
+    func testMalformedRecipeChangesNothing() throws {
+        try recipe(beta: -1).write(to: tmp.appendingPathComponent("recipe.yaml"), atomically: true, encoding: .utf8)
+        let r = try iterate(root: "bad")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("training.beta must be > 0"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("bad").path), "no run directory is created")
+    }
+
     func testASecondDriverIsLockedOut() throws {
         let dir = tmp.appendingPathComponent("locked/tiny")
         let lock = try RunLock(directory: dir)
