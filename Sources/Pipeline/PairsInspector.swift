@@ -156,7 +156,9 @@ public final class PairsInspector {
         if s.lengthBiasWarning {
             out.append("warning: the chosen response is systematically longer — the judge may reward length; consider pairs.selection max_min_length_penalty")
         }
-        if !s.margins.isEmpty {
+        if let lo = s.margins.min(), let hi = s.margins.max(), hi - lo < 1e-9 {
+            out.append(String(format: "margins: all %d equal to %.4f", s.margins.count, lo))
+        } else if !s.margins.isEmpty {
             out.append("margin histogram:")
             let lo = s.margins.min()!, hi = s.margins.max()!, bins = 10
             let width = max((hi - lo) / Double(bins), 1e-12)

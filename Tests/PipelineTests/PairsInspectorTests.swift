@@ -50,5 +50,36 @@ final class PairsInspectorTests: XCTestCase {
         XCTAssertTrue(html.contains("<svg"), "training curves are inline SVG")
         XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external assets")
         XCTAssertEqual(HTML.escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;")
+        try checkInBrowser(report)
+    }
+
+    /// Loads the report in headless Chromium (when installed): the DOM has the pairs and the charts,
+    /// no injected script ran, and a screenshot is produced (kept at $IDPO_REPORT_SCREENSHOT if set).
+    func checkInBrowser(_ report: URL) throws {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let chromium else { return }
+        func run(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: chromium)
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"] + args + [report.absoluteString]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let dom = try run(["--dump-dom"])
+        XCTAssertTrue(dom.contains("<svg"), "charts render")
+        XCTAssertTrue(dom.contains("class=\"pair\""), "pairs are listed")
+        XCTAssertFalse(dom.contains("<script>alert("), "escaped prompt text stays text")
+        let shot = ProcessInfo.processInfo.environment["IDPO_REPORT_SCREENSHOT"]
+            ?? report.deletingLastPathComponent().appendingPathComponent("report.png").path
+        _ = try run(["--screenshot=\(shot)", "--window-size=1200,1400"])
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG screenshot")
     }
 }
