@@ -27,7 +27,7 @@ public final class PairwiseScorer {
         self.model = model; self.tokenA = tokenA; self.tokenB = tokenB; self.temperature = temperature
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 3, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: length)
+        session = InferenceSession(model: model, cache: cache, maxRows: 2 * length)   // both orders in one call
     }
 
     /// Makes `tokens` the shared prefix (slot 0) for the following `probabilityA` calls of one prompt.
