@@ -80,12 +80,27 @@ public enum JSONLines {
             do { obj = try JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) } catch {
                 throw DataFileError(file: url.path, line: lineNumber, message: "not valid JSON")
             }
-            guard let dict = obj as? [String: Any] else {
+            guard let dict = normalized(obj) as? [String: Any] else {
                 throw DataFileError(file: url.path, line: lineNumber, message: "each line must be a JSON object")
             }
             out.append((lineNumber, dict))
         }
         return out
+    }
+
+    /// Foundation's parser on Linux keeps some numbers as NSDecimalNumber, whose `doubleValue` is not
+    /// exact; numbers become Bool, Int or Double (parsed from their exact decimal text) here.
+    static func normalized(_ value: Any) -> Any {
+        switch value {
+        case let d as [String: Any]: return d.mapValues(normalized)
+        case let a as [Any]: return a.map(normalized)
+        case let n as NSNumber:
+            let kind = String(cString: n.objCType)
+            if kind == "c" { return n.boolValue }
+            if kind == "d" || kind == "f" { return Double(n.stringValue) ?? n.doubleValue }
+            return n.intValue
+        default: return value
+        }
     }
 
     /// Serialises objects one per line (keys sorted, no escaped slashes) and writes atomically.
@@ -94,12 +109,12 @@ public enum JSONLines {
     }
 
     public static func encode(_ objects: [[String: Any]]) throws -> Data {
-        var out = Data()
+        var out = ""
         for o in objects {
-            out.append(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]))
-            out.append(0x0A)
+            try JSONText.write(o, to: &out)
+            out += "\n"
         }
-        return out
+        return Data(out.utf8)
     }
 }
 
@@ -222,9 +237,71 @@ public struct PairRecord: Equatable, Sendable {
             return PairRecord(id: (o["id"] as? Int) ?? index, iteration: (o["iteration"] as? Int) ?? 0, prompt: prompt,
                               chosen: chosen, rejected: rejected,
                               chosenIndex: (o["chosen_index"] as? Int) ?? 0, rejectedIndex: (o["rejected_index"] as? Int) ?? 1,
-                              chosenReward: o["chosen_reward"] as? Double, rejectedReward: o["rejected_reward"] as? Double,
-                              responses: (o["responses"] as? [String]) ?? [chosen, rejected], scores: o["scores"] as? [Double],
-                              chosenTarget: o["chosen_target"] as? Double, rejectedTarget: o["rejected_target"] as? Double)
+                              chosenReward: number(o["chosen_reward"]), rejectedReward: number(o["rejected_reward"]),
+                              responses: (o["responses"] as? [String]) ?? [chosen, rejected], scores: numbers(o["scores"]),
+                              chosenTarget: number(o["chosen_target"]), rejectedTarget: number(o["rejected_target"]))
         }
+    }
+}
+
+/// A JSON number as Double (integers included, as other tools may write them).
+func number(_ v: Any?) -> Double? {
+    switch v { case let d as Double: return d; case let i as Int: return Double(i); default: return nil }
+}
+func numbers(_ v: Any?) -> [Double]? {
+    guard let a = v as? [Any] else { return nil }
+    let out = a.compactMap(number)
+    return out.count == a.count ? out : nil
+}
+
+/// A JSON writer with sorted keys, unescaped non-ASCII and slashes, and floating-point numbers always
+/// written as floats ("1.0", not "1") in their shortest exact form — so readers that infer column
+/// types (e.g. `datasets`) see floats, and Doubles round-trip bit for bit.
+enum JSONText {
+    static func write(_ value: Any, to out: inout String) throws {
+        switch value {
+        case let b as Bool: out += b ? "true" : "false"
+        case let i as Int: out += String(i)
+        case let i as Int32: out += String(i)
+        case let i as Int64: out += String(i)
+        case let u as UInt64: out += String(u)
+        case let d as Double: out += d.isFinite ? "\(d)" : "null"
+        case let f as Float: out += f.isFinite ? "\(Double(f))" : "null"
+        case let s as String: string(s, to: &out)
+        case let a as [Any]:
+            out += "["
+            for (i, v) in a.enumerated() { if i > 0 { out += "," }; try write(v, to: &out) }
+            out += "]"
+        case let d as [String: Any]:
+            out += "{"
+            for (i, k) in d.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                string(k, to: &out); out += ":"
+                try write(d[k]!, to: &out)
+            }
+            out += "}"
+        case is NSNull: out += "null"
+        case let n as NSNumber: out += n.stringValue
+        default:
+            throw DataFileError(file: "<json>", line: 0, message: "cannot write a value of type \(type(of: value)) as JSON")
+        }
+    }
+
+    static func string(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        out += "\""
     }
 }

@@ -47,7 +47,7 @@ public final class PairsInspector {
             metrics[t] = (try? JSONLines.read(dir.appendingPathComponent("metrics.jsonl")).map(\.object)) ?? []
         }
         if let data = try? Data(contentsOf: path.appendingPathComponent("summary.json")),
-           let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] { summaries = list }
+           let list = (try? JSONSerialization.jsonObject(with: data)).map(JSONLines.normalized) as? [[String: Any]] { summaries = list }
     }
 
     public enum SortKey: String, CaseIterable { case id, iteration, margin, length }
@@ -105,9 +105,9 @@ public final class PairsInspector {
             out.append("")
             out.append("ranking: \(j["ranking"] as? String ?? "?")  best \(j["best"] as? Int ?? -1)  worst \(j["worst"] as? Int ?? -1)")
             for c in (j["comparisons"] as? [[String: Any]]) ?? [] {
-                let f = c["first"] as? Int ?? 0, s = c["second"] as? Int ?? 0, pr = c["p_first_better"] as? Double ?? .nan
+                let f = c["first"] as? Int ?? 0, s = c["second"] as? Int ?? 0, pr = number(c["p_first_better"]) ?? .nan
                 var line = String(format: "  [%d] vs [%d]: P([%d] ≻ [%d]) = %.4f", f, s, f, s, pr)
-                if let a = c["p_a_first_shown_as_a"] as? Double, let b = c["p_a_second_shown_as_a"] as? Double {
+                if let a = number(c["p_a_first_shown_as_a"]), let b = number(c["p_a_second_shown_as_a"]) {
                     line += String(format: "   (P(A) with [%d] as A %.4f, with [%d] as A %.4f)", f, a, s, b)
                 }
                 out.append(line)

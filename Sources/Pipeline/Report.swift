@@ -71,7 +71,7 @@ public enum ReportWriter {
         if !inspector.summaries.isEmpty {
             html += "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>oracle accuracy</th><th>mean response tokens</th></tr>"
             for s in inspector.summaries {
-                func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { (s[k] as? Double).map { String(format: fmt, $0 * scale) } ?? "–" }
+                func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { number(s[k]).map { String(format: fmt, $0 * scale) } ?? "–" }
                 html += "<tr><td>\(s["iteration"] as? Int ?? 0)</td><td>\(s["prompts"] as? Int ?? 0)</td><td>\(s["pairs"] as? Int ?? 0)</td><td>\(s["dropped"] as? Int ?? 0)</td>"
                 html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td></tr>"
             }
@@ -82,7 +82,7 @@ public enum ReportWriter {
         if iterations.contains(where: { !(inspector.metrics[$0] ?? []).isEmpty }) {
             html += "<h2>Training</h2><div class='charts'>"
             for (key, title) in [("loss", "loss"), ("rewards/margins", "rewards/margins"), ("rewards/accuracies", "rewards/accuracies"), ("grad_norm", "grad_norm")] {
-                let series = iterations.map { t in ("iteration \(t)", (inspector.metrics[t] ?? []).map { ($0[key] as? Double) ?? .nan }) }
+                let series = iterations.map { t in ("iteration \(t)", (inspector.metrics[t] ?? []).map { number($0[key]) ?? .nan }) }
                 html += svgChart(title: title, series: series)
             }
             html += "</div>"
@@ -104,7 +104,7 @@ public enum ReportWriter {
             if let comparisons = p.judgment?["comparisons"] as? [[String: Any]], !comparisons.isEmpty {
                 html += "<table><tr><th>comparison</th><th>P(first ≻ second)</th><th>P(A) first as A</th><th>P(A) second as A</th></tr>"
                 for c in comparisons {
-                    func f(_ k: String) -> String { (c[k] as? Double).map { String(format: "%.4f", $0) } ?? "–" }
+                    func f(_ k: String) -> String { number(c[k]).map { String(format: "%.4f", $0) } ?? "–" }
                     html += "<tr><td>[\(c["first"] as? Int ?? 0)] vs [\(c["second"] as? Int ?? 0)]</td><td>\(f("p_first_better"))</td><td>\(f("p_a_first_shown_as_a"))</td><td>\(f("p_a_second_shown_as_a"))</td></tr>"
                 }
                 html += "</table>"

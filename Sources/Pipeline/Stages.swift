@@ -155,11 +155,11 @@ public enum Stages {
                 summary.dropReasons[(o["drop_reason"] as? String).map(Self.reasonKind) ?? "other", default: 0] += 1
                 continue
             }
-            let scores = o["scores"] as? [Double], targets = o["targets"] as? [Double]
+            let scores = numbers(o["scores"]), targets = numbers(o["targets"])
             let record = PairRecord(id: id, iteration: iteration, prompt: sample.prompt.messages,
                                     chosen: sample.responses[c], rejected: sample.responses[r], chosenIndex: c, rejectedIndex: r,
-                                    chosenReward: (o["chosen_score"] as? Double) ?? scores?[c],
-                                    rejectedReward: (o["rejected_score"] as? Double) ?? scores?[r],
+                                    chosenReward: number(o["chosen_score"]) ?? scores?[c],
+                                    rejectedReward: number(o["rejected_score"]) ?? scores?[r],
                                     responses: sample.responses, scores: scores,
                                     chosenTarget: targets?[c], rejectedTarget: targets?[r])
             pairs.append(record.json)

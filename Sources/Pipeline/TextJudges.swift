@@ -73,7 +73,9 @@ public final class TextJudge {
         let prompt = "[CONTEXT] \(context) [RESPONSE A] \(a) [RESPONSE B] \(b) \n"
         var text = try template!.render(conversation: [("user", prompt)], addGenerationPrompt: false,
                                         bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "") }
+        // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
+        // ">" is followed by a combining mark).
+        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
         return tokenizer.encode(text, addSpecialTokens: false)
     }
 
@@ -91,7 +93,9 @@ public final class TextJudge {
         }
         var text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
                                        bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "") }
+        // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
+        // ">" is followed by a combining mark).
+        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
         return tokenizer.encode(text, addSpecialTokens: true)
     }
 

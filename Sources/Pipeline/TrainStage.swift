@@ -66,7 +66,7 @@ public enum TrainStage {
         func cached() -> [(chosen: Double, rejected: Double)]? {
             guard let lines = try? JSONLines.read(cache), let header = lines.first?.object,
                   header["fingerprint"] as? String == key, lines.count == pairs.count + 1 else { return nil }
-            return lines.dropFirst().map { (($0.object["chosen_logp"] as? Double) ?? .nan, ($0.object["rejected_logp"] as? Double) ?? .nan) }
+            return lines.dropFirst().map { (number($0.object["chosen_logp"]) ?? .nan, number($0.object["rejected_logp"]) ?? .nan) }
         }
         if let values = cached() { return values }
         let reference = try ModelDirectory.load(referenceDirectory)

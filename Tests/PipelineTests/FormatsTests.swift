@@ -1,0 +1,46 @@
+// Data files: JSON written with floats as floats and exact doubles, escapes, line-numbered errors;
+// the pairwise judge's BOS removal by code points (as Python's str.replace).
+
+import XCTest
+import Foundation
+@testable import Pipeline
+import TestSupport
+
+final class FormatsTests: XCTestCase {
+    func testJSONWriterKeepsFloatsAndExactDoubles() throws {
+        let values: [Double] = [1, 0, -2, 0.1, 1.0 / 3, 1e-5, 6.02e23, -12.494134426116943]
+        let data = try JSONLines.encode([["scores": values, "n": 3, "ok": true, "text": "a\"b\\c\nd\u{1}é/🎉"]])
+        let line = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(line.contains("[1.0,0.0,-2.0,0.1,"), line)
+        XCTAssertTrue(line.contains("\"n\":3"), line)
+        XCTAssertTrue(line.contains("a\\\"b\\\\c\\nd\\u0001é/🎉"), line)
+        let tmp = try TinyModels.temporaryDirectory("json")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try data.write(to: tmp.appendingPathComponent("x.jsonl"))
+        let parsed = try JSONLines.read(tmp.appendingPathComponent("x.jsonl"))[0].object
+        XCTAssertEqual((parsed["scores"] as! [Double]), values, "doubles round-trip exactly")
+        XCTAssertEqual(parsed["n"] as? Int, 3)
+        XCTAssertEqual(parsed["ok"] as? Bool, true)
+        XCTAssertEqual(parsed["text"] as? String, "a\"b\\c\nd\u{1}é/🎉")
+    }
+
+    func testReadErrorsNameFileAndLine() throws {
+        let tmp = try TinyModels.temporaryDirectory("formats")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let url = tmp.appendingPathComponent("p.jsonl")
+        try "{\"prompt\": \"ok\"}\n\n{\"prompt\": 5}\n".write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PromptFile.read(url)) { XCTAssertTrue("\($0)".hasPrefix(url.path + ":3:"), "\($0)") }
+        try "{\"prompt\": \"ok\"}\nnot json\n".write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PromptFile.read(url)) { XCTAssertTrue("\($0)".contains(":2: not valid JSON"), "\($0)") }
+    }
+
+    func testBOSIsRemovedByCodePointsEvenBeforeACombiningMark() throws {
+        let tmp = try TinyModels.temporaryDirectory("bos")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try TinyModels.make(at: tmp.appendingPathComponent("pm"), seed: 2, layers: 1)
+        let judge = try TextJudge(directory: tmp.appendingPathComponent("pm"), kind: .pairwise)
+        let bos = judge.tokenizer.bosTokenId!
+        let ids = try judge.pairwiseTokens(context: "ctx", a: "x<|begin_of_text|>\u{0338}y", b: "<|begin_of_text|>\u{0301}")
+        XCTAssertFalse(ids.contains(bos), "every BOS string is removed, as Python's .replace does")
+    }
+}
