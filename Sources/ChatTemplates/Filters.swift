@@ -269,7 +269,7 @@ func jinjaTitle(_ s: String) -> String {
 }
 
 /// markupsafe's `escape`: & < > " ' as entities.
-func htmlEscape(_ s: String) -> String {
+public func htmlEscape(_ s: String) -> String {
     var out = ""
     for c in s.unicodeScalars {
         switch c {

@@ -99,7 +99,7 @@ private func layout(_ options: JSONDumpOptions, level: Int, into out: inout Stri
 /// A JSON string literal as Python writes it: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other
 /// control characters as `\u00XX`; with `ensureASCII` also every non-ASCII scalar (and DEL) as
 /// `\uXXXX`, using surrogate pairs above U+FFFF.
-func writeJSONString(_ s: String, ensureASCII: Bool, into out: inout String) {
+public func writeJSONString(_ s: String, ensureASCII: Bool, into out: inout String) {
     out += "\""
     for scalar in s.unicodeScalars {
         switch scalar {

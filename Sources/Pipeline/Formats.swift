@@ -5,6 +5,7 @@
 
 import Foundation
 import Checkpoints
+import ChatTemplates
 
 /// A bad line in a data file.
 public struct DataFileError: Error, CustomStringConvertible {
@@ -287,21 +288,6 @@ enum JSONText {
         }
     }
 
-    static func string(_ s: String, to out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        out += "\""
-    }
+    /// Strings as Python's json.dumps(ensure_ascii=False) writes them (shared with the template engine).
+    static func string(_ s: String, to out: inout String) { writeJSONString(s, ensureASCII: false, into: &out) }
 }

@@ -4,24 +4,11 @@
 
 import Foundation
 import Checkpoints
+import ChatTemplates
 
 public enum HTML {
-    /// Escapes &, <, >, " and ' (model output is untrusted text).
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
+    /// Escapes &, <, >, " and ' (model output is untrusted text), as markupsafe does.
+    public static func escape(_ s: String) -> String { htmlEscape(s) }
 }
 
 public enum ReportWriter {

@@ -49,7 +49,7 @@ final class PairsInspectorTests: XCTestCase {
         XCTAssertFalse(html.contains("<script>alert("), "no raw model or prompt markup")
         XCTAssertTrue(html.contains("<svg"), "training curves are inline SVG")
         XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external assets")
-        XCTAssertEqual(HTML.escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;")
+        XCTAssertEqual(HTML.escape("a<b>&\"'"), "a&lt;b&gt;&amp;&#34;&#39;")
         try checkInBrowser(report)
     }
 
