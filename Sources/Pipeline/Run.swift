@@ -337,8 +337,13 @@ public protocol ResponseOracle {
     func score(prompt: PromptInput, response: String) -> Double
 }
 
+/// The demo world's oracle ("sort: 7294" → "2479" is correct).
+struct SortTaskOracle: ResponseOracle {
+    func score(prompt: PromptInput, response: String) -> Double { SortTask.score(messages: prompt.messages, response: response) }
+}
+
 public enum Oracles {
-    nonisolated(unsafe) static var registry: [String: ResponseOracle] = [:]
+    nonisolated(unsafe) static var registry: [String: ResponseOracle] = ["sort-digits": SortTaskOracle()]
     public static func register(_ name: String, _ oracle: ResponseOracle) { registry[name] = oracle }
     public static func named(_ name: String) -> ResponseOracle? { registry[name] }
     public static var names: [String] { registry.keys.sorted() }

@@ -15,12 +15,14 @@ struct IDPO: ParsableCommand {
         commandName: "idpo",
         abstract: "Iterative (online) DPO for Llama-family models, on the CPU.",
         discussion: """
-        idpo samples k responses per prompt from a policy, ranks them with a preference model,
-        builds best-vs-worst pairs and trains the policy with DPO-style losses, iteration after
-        iteration. This build provides the engine and its benchmark; see README.md.
+        Each iteration samples k responses per prompt from the policy, ranks them with a preference
+        model (pairwise A/B, reward or general preference model), keeps best-vs-worst pairs and trains
+        the policy with DPO-style losses through hand-written backward passes. Start with
+        `idpo iterate RECIPE` (see recipes/ and README.md); every stage also runs alone.
         """,
         version: "0.1.0",
-        subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, Bench.self])
+        subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, SFT.self, TrainJudge.self,
+                      DemoWorldCommand.self, DemoEval.self, Bench.self])
 }
 
 /// Options shared by every command that computes.
