@@ -27,8 +27,7 @@ bench: release
 	.build/release/idpo bench
 
 demo: release
-	@echo "The online-RLHF demo arrives with Step 6 (issue 7); meanwhile: the engine benchmark."
-	.build/release/idpo bench --shape stories15M --workloads train,decode1
+	Scripts/demo.sh
 
 clean:
 	rm -rf .build

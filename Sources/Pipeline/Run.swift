@@ -265,30 +265,38 @@ public final class RunDriver {
         if !quiet { print(format(summaries[t] ?? summary)) }
     }
 
-    /// Greedy responses of a policy to the evaluation prompts (cached per policy directory).
+    /// Samples per evaluation prompt (at the generation temperature, seeded: the same for every policy).
+    static let evaluationSamples = 4
+
+    /// A policy's sampled responses to the evaluation prompts (cached per policy directory): it is
+    /// evaluated as it behaves when it generates training data, not only at its greedy mode.
     func evaluationResponses(policyAfter t: Int) throws -> [SampleRecord] {
         guard let evaluation = recipe.evaluation else { return [] }
         let out = (t == 0 ? directory.appendingPathComponent("iter-0") : iterationDirectory(t)).appendingPathComponent("eval-samples.jsonl")
         if let cached = try? SampleRecord.read(out) { return cached }
         try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         var s = generationSettings
-        s.samplesPerPrompt = 1; s.sampling = SamplingParameters(temperature: 0); s.maxNewTokens = evaluation.maxNewTokens
+        s.samplesPerPrompt = Self.evaluationSamples; s.maxNewTokens = evaluation.maxNewTokens
+        s.seed = recipe.run.seed ^ 0xE7A1
         return try Stages.generate(policy: try ChatModel(directory: policyDirectory(after: t)),
                                    prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)), settings: s, out: out, quiet: quiet)
     }
 
-    /// Win rate of `a` over `b` by the judge (1 win, ½ tie, 0 loss, averaged over prompts).
+    /// Win rate of `a` over `b` by the judge: sample j of one policy against sample j of the other
+    /// (1 win, ½ tie, 0 loss), averaged over prompts and samples.
     func winRate(_ a: [SampleRecord], _ b: [SampleRecord]) throws -> Double {
         let judge = try loadJudge()
-        var total = 0.0
+        var total = 0.0, count = 0
         for (x, y) in zip(a, b) {
-            let ra = x.responses[0], rb = y.responses[0]
-            if ra == rb { total += 0.5; continue }
-            let ranking = try judge.judge(messages: x.prompt.messages, responses: [ra, rb],
-                                          method: judge.kind == .pairwise ? .roundRobin : .scores)
-            if let best = ranking.ranking.best { total += best == 0 ? 1 : 0 } else { total += 0.5 }
+            for (ra, rb) in zip(x.responses, y.responses) {
+                count += 1
+                if ra == rb { total += 0.5; continue }
+                let ranking = try judge.judge(messages: x.prompt.messages, responses: [ra, rb],
+                                              method: judge.kind == .pairwise ? .roundRobin : .scores)
+                if let best = ranking.ranking.best { total += best == 0 ? 1 : 0 } else { total += 0.5 }
+            }
         }
-        return total / Double(max(1, a.count))
+        return total / Double(max(1, count))
     }
 
     func evaluate(_ t: Int) throws {
@@ -300,7 +308,8 @@ public final class RunDriver {
         if let name = recipe.evaluation?.oracle {
             guard let oracle = Oracles.named(name) else { throw RunError("unknown evaluation oracle '\(name)' (known: \(Oracles.names.joined(separator: ", ")))") }
             func accuracy(_ samples: [SampleRecord]) -> Double {
-                samples.reduce(0.0) { $0 + oracle.score(prompt: $1.prompt, response: $1.responses[0]) } / Double(max(1, samples.count))
+                let scores = samples.flatMap { s in s.responses.map { oracle.score(prompt: s.prompt, response: $0) } }
+                return scores.reduce(0, +) / Double(max(1, scores.count))
             }
             summary.oracleAccuracy = accuracy(current)
             summary.initialOracleAccuracy = accuracy(initial)
