@@ -80,6 +80,8 @@ public struct IterationSummary: Codable, Equatable {
     public var comparisonsPerPrompt = 0.0
     public var finalLoss: Double?
     public var finalRewardAccuracy: Double?
+    /// rewards/margins (β·(a − b)) averaged over the last optimizer step.
+    public var finalRewardMargin: Double?
     public var winRateVsInitial: Double?
     public var winRateVsPrevious: Double?
     public var oracleAccuracy: Double?
@@ -254,6 +256,7 @@ public final class RunDriver {
             summary = summaries[t] ?? summary
             summary.finalLoss = result.steps.last?.loss
             summary.finalRewardAccuracy = result.steps.last?.rewardsAccuracies
+            summary.finalRewardMargin = result.steps.last?.rewardsMargins
             let margins = pairs.compactMap(\.margin)
             summary.meanMargin = margins.isEmpty ? nil : margins.reduce(0, +) / Double(margins.count)
             summaries[t] = summary
@@ -326,7 +329,8 @@ public final class RunDriver {
 
     public func format(_ s: IterationSummary) -> String {
         var parts = ["iteration \(s.iteration):", "\(s.pairs) pairs of \(s.prompts) prompts (\(s.dropped) dropped)"]
-        if let m = s.meanMargin { parts.append(String(format: "mean margin %.3f", m)) }
+        if let m = s.meanMargin { parts.append(String(format: "mean judge margin %.3f", m)) }
+        if let m = s.finalRewardMargin { parts.append(String(format: "mean reward margin %.3f", m)) }
         if let l = s.finalLoss { parts.append(String(format: "final loss %.4f", l)) }
         if let w = s.winRateVsInitial { parts.append(String(format: "win rate vs π0 %.1f%%", 100 * w)) }
         if let a = s.oracleAccuracy, let a0 = s.initialOracleAccuracy {
