@@ -42,24 +42,45 @@ struct SupervisedOptions: ParsableArguments {
     }
 }
 
-/// Trains `model` on `examples`, logging metrics.jsonl and a progress bar; returns the last step's metrics.
+/// What a supervised run ends with: its last step, and the token-weighted loss and accuracy over the
+/// final epoch (a single step's figures are one batch's noise).
+struct SupervisedSummary {
+    var last: SupervisedStepMetrics?
+    var finalEpochLoss = 0.0
+    var finalEpochAccuracy: Double?
+    func describe(accuracy name: String = "token accuracy") -> String {
+        guard let last else { return "no steps" }
+        return String(format: "%d steps, last epoch: loss %.4f", last.step, finalEpochLoss)
+            + (finalEpochAccuracy.map { String(format: ", %@ %.3f", name, $0) } ?? "")
+    }
+}
+
+/// Trains `model` on `examples`, logging metrics.jsonl and a progress bar.
 func runSupervised(model: LlamaModel, examples: [SupervisedExample], settings: SupervisedSettings, label: String,
-                   metricsOut: URL) throws -> (last: SupervisedStepMetrics?, trainer: SupervisedTrainer) {
+                   metricsOut: URL) throws -> (summary: SupervisedSummary, trainer: SupervisedTrainer) {
     let trainer = try SupervisedTrainer(model: model, settings: settings)
     let total = trainer.totalSteps(exampleCount: examples.count)
+    let finalEpochStart = total - trainer.stepsPerEpoch(exampleCount: examples.count)
     let bar = ProgressBar(label, total: total, unit: "steps")
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    var lines = Data(), last: SupervisedStepMetrics?
+    var lines = Data(), summary = SupervisedSummary()
+    var lossSum = 0.0, accuracySum = 0.0, tokens = 0
     try trainer.train(examples: examples) { m in
-        last = m
+        summary.last = m
+        if m.step > finalEpochStart {
+            lossSum += m.loss * Double(m.trainedTokens); accuracySum += (m.tokenAccuracy ?? 0) * Double(m.trainedTokens)
+            tokens += m.trainedTokens
+        }
         lines.append(try encoder.encode(m)); lines.append(0x0A)
         var extra = String(format: "loss %.4f", m.loss)
         if let a = m.tokenAccuracy { extra += String(format: "  token acc %.3f", a) }
         bar.update(m.step, extra: extra + String(format: "  %.0f tok/s", m.tokensPerSecond))
     }
     try AtomicFile.write(lines, to: metricsOut)
-    return (last, trainer)
+    summary.finalEpochLoss = lossSum / Double(max(1, tokens))
+    summary.finalEpochAccuracy = settings.measureTokenAccuracy ? accuracySum / Double(max(1, tokens)) : nil
+    return (summary, trainer)
 }
 
 struct SFT: ParsableCommand {
@@ -100,18 +121,15 @@ struct SFT: ParsableCommand {
             let before = try SupervisedTrainer(model: chat.model, settings: training.settings).evaluate(heldOut)
             print(String(format: "held-out before: loss %.4f, token accuracy %.3f", before.loss, before.tokenAccuracy))
         }
-        let (last, trainer) = try runSupervised(model: chat.model, examples: examples, settings: training.settings, label: "sft",
-                                                metricsOut: outDir.appendingPathComponent("metrics.jsonl"))
+        let (summary, trainer) = try runSupervised(model: chat.model, examples: examples, settings: training.settings, label: "sft",
+                                                   metricsOut: outDir.appendingPathComponent("metrics.jsonl"))
         try ModelDirectory.saveHuggingFace(chat.model, to: outDir, tokenizerSource: chat.directory)
         if let heldOut {
             let after = try trainer.evaluate(heldOut)
             print(String(format: "held-out after: loss %.4f, token accuracy %.3f", after.loss, after.tokenAccuracy))
         }
-        if let last {
-            print(String(format: "%d steps in %.1f s: loss %.4f%@; %d sequences truncated → %@", last.step, Date().timeIntervalSince(t0),
-                         last.loss, last.tokenAccuracy.map { String(format: ", token accuracy %.3f", $0) } ?? "",
-                         trainer.truncatedSequences, out))
-        }
+        print(String(format: "%@ in %.1f s; %d sequences truncated → %@", summary.describe(), Date().timeIntervalSince(t0),
+                     trainer.truncatedSequences, out))
     }
 }
 
@@ -165,8 +183,8 @@ struct TrainJudge: ParsableCommand {
             let r = try DemoEvaluation.judgeAgreement(judge: judge, pairs: heldOut)
             print(String(format: "held-out agreement before: %.1f%% of %d pairs", 100 * r.agreement, r.pairs))
         }
-        let (last, trainer) = try runSupervised(model: judge.pairwiseModel!, examples: examples, settings: training.settings,
-                                                label: "train-judge", metricsOut: outDir.appendingPathComponent("metrics.jsonl"))
+        let (summary, trainer) = try runSupervised(model: judge.pairwiseModel!, examples: examples, settings: training.settings,
+                                                   label: "train-judge", metricsOut: outDir.appendingPathComponent("metrics.jsonl"))
         try ModelDirectory.saveHuggingFace(judge.pairwiseModel!, to: outDir, tokenizerSource: directory)
         if let heldOut {
             let trained = try TextJudge(directory: outDir, kind: .pairwise)
@@ -174,10 +192,7 @@ struct TrainJudge: ParsableCommand {
             print(String(format: "held-out agreement after: %.1f%% of %d pairs (chosen shown as A: %.1f%%, as B: %.1f%%; mean P %.3f)",
                          100 * r.agreement, r.pairs, 100 * r.agreementChosenAsA, 100 * r.agreementChosenAsB, r.meanProbability))
         }
-        if let last {
-            print(String(format: "%d steps in %.1f s: loss %.4f%@; %d sequences truncated → %@", last.step, Date().timeIntervalSince(t0),
-                         last.loss, last.tokenAccuracy.map { String(format: ", verdict accuracy %.3f", $0) } ?? "",
-                         trainer.truncatedSequences, out))
-        }
+        print(String(format: "%@ in %.1f s; %d sequences truncated → %@", summary.describe(accuracy: "verdict accuracy"),
+                     Date().timeIntervalSince(t0), trainer.truncatedSequences, out))
     }
 }
