@@ -68,7 +68,8 @@ public final class PreferenceTrainer {
     public let optimizer: Optimizer
     public let gradients: FloatBuffer
     public private(set) var truncation = TruncationCounts()
-    private var workspace: TrainingWorkspace?
+    private let workspaces = GrowingWorkspace()
+    private var schedule: EpochSchedule { EpochSchedule(batchSize: settings.batchSize, epochs: settings.epochs, seed: settings.seed) }
 
     public init(policy: LlamaModel, settings: TrainerSettings) throws {
         try settings.validate()
@@ -78,19 +79,12 @@ public final class PreferenceTrainer {
         gradients = FloatBuffer(count: policy.layout.count)
     }
 
-    public func stepsPerEpoch(pairCount: Int) -> Int { (pairCount + settings.batchSize - 1) / settings.batchSize }
-    public func totalSteps(pairCount: Int) -> Int { stepsPerEpoch(pairCount: pairCount) * settings.epochs }
+    public func stepsPerEpoch(pairCount: Int) -> Int { schedule.stepsPerEpoch(pairCount) }
+    public func totalSteps(pairCount: Int) -> Int { schedule.totalSteps(pairCount) }
 
     /// The pairs (indices) of optimizer step `step` (0-based): epoch e = step / stepsPerEpoch visits
     /// the pairs in a permutation seeded by (seed, e).
-    public func batchIndices(step: Int, pairCount: Int) -> [Int] {
-        let per = stepsPerEpoch(pairCount: pairCount)
-        let epoch = step / per, within = step % per
-        var rng = SplitMix64(seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
-        var order = Array(0..<pairCount)
-        order.shuffle(using: &rng)
-        return Array(order[(within * settings.batchSize)..<min(pairCount, (within + 1) * settings.batchSize)])
-    }
+    public func batchIndices(step: Int, pairCount: Int) -> [Int] { schedule.batchIndices(step: step, count: pairCount) }
 
     /// One optimizer step over the pairs `indices` (reference log-probs given per pair).
     public func step(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)], indices: [Int]) throws -> StepMetrics {
@@ -165,14 +159,7 @@ public final class PreferenceTrainer {
     }
 
     private func workspaceFor(_ pb: PairBatch) throws -> TrainingWorkspace {
-        let need = pb.batch.totalTokens, longest = pb.batch.maxLength
-        if let ws = workspace, ws.capacity >= need, ws.maxSequenceLength >= longest { return ws }
-        // Grow (rarely): room for this batch with 25 % headroom, never less than the previous size.
-        let capacity = max(need + need / 4, workspace?.capacity ?? 0)
-        let ws = TrainingWorkspace(config: policy.config, capacity: capacity,
-                                   maxSequenceLength: max(longest + longest / 4, workspace?.maxSequenceLength ?? 0))
-        workspace = ws
-        return ws
+        workspaces.workspace(config: policy.config, tokens: pb.batch.totalTokens, longest: pb.batch.maxLength)
     }
 }
 

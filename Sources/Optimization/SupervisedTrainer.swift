@@ -97,7 +97,8 @@ public final class SupervisedTrainer {
     public let gradients: FloatBuffer
     /// Sequences cut to `maxLength` so far.
     public private(set) var truncatedSequences = 0
-    private var workspace: TrainingWorkspace?
+    private let workspaces = GrowingWorkspace()
+    private var schedule: EpochSchedule { EpochSchedule(batchSize: settings.batchSize, epochs: settings.epochs, seed: settings.seed) }
 
     public init(model: LlamaModel, settings: SupervisedSettings) throws {
         try settings.validate()
@@ -107,19 +108,12 @@ public final class SupervisedTrainer {
         gradients = FloatBuffer(count: model.layout.count)
     }
 
-    public func stepsPerEpoch(exampleCount: Int) -> Int { (exampleCount + settings.batchSize - 1) / settings.batchSize }
-    public func totalSteps(exampleCount: Int) -> Int { stepsPerEpoch(exampleCount: exampleCount) * settings.epochs }
+    public func stepsPerEpoch(exampleCount: Int) -> Int { schedule.stepsPerEpoch(exampleCount) }
+    public func totalSteps(exampleCount: Int) -> Int { schedule.totalSteps(exampleCount) }
 
     /// The examples (indices) of optimizer step `step` (0-based): epoch e visits the examples in a
     /// permutation seeded by (seed, e).
-    public func batchIndices(step: Int, exampleCount: Int) -> [Int] {
-        let per = stepsPerEpoch(exampleCount: exampleCount)
-        let epoch = step / per, within = step % per
-        var rng = SplitMix64(seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
-        var order = Array(0..<exampleCount)
-        order.shuffle(using: &rng)
-        return Array(order[(within * settings.batchSize)..<min(exampleCount, (within + 1) * settings.batchSize)])
-    }
+    public func batchIndices(step: Int, exampleCount: Int) -> [Int] { schedule.batchIndices(step: step, count: exampleCount) }
 
     /// Checks the examples against the model: ids inside the vocabulary, at least one trained token.
     public func check(_ examples: [SupervisedExample]) throws {
@@ -241,11 +235,6 @@ public final class SupervisedTrainer {
 
     private func workspaceFor(tokens need: Int, longest: Int, training: Bool) -> TrainingWorkspace {
         // One workspace serves both (a training workspace also runs forward-only passes).
-        if let ws = workspace, ws.capacity >= need, ws.maxSequenceLength >= longest { return ws }
-        let capacity = max(need + need / 4, workspace?.capacity ?? 0)
-        let ws = TrainingWorkspace(config: model.config, capacity: capacity,
-                                   maxSequenceLength: max(longest + longest / 4, workspace?.maxSequenceLength ?? 0))
-        workspace = ws
-        return ws
+        workspaces.workspace(config: model.config, tokens: need, longest: longest)
     }
 }
