@@ -19,4 +19,13 @@ public enum Embedding {
             VectorMath.axpy(1, dOut + n * dim, dTable + Int(tokens[n]) * dim, dim)
         }
     }
+
+    /// The same scatter-add restricted to rows `rows` of dOut and to table rows `tableRows` (a thread
+    /// that owns those table rows can run it beside others; rows are added in order).
+    public static func backward(dTable: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                tokens: UnsafePointer<Int32>, rows: Range<Int>, tableRows: Range<Int>, dim: Int) {
+        for n in rows where tableRows.contains(Int(tokens[n])) {
+            VectorMath.axpy(1, dOut + n * dim, dTable + Int(tokens[n]) * dim, dim)
+        }
+    }
 }

@@ -4,12 +4,39 @@
 // blocks of C ourselves. So exactly `Parallel.threads` threads compute at any moment: OpenBLAS's
 // own workers never spin (sched_yield) while our parallel loops run, and a product may also be
 // called serially from inside a parallel loop (`gemmSerial`).
+//
+// Batch invariance (training and scoring): sgemm computes C in register tiles, and the bits of an
+// output row depend on the kernel that computes its tile (full or edge) and on its position in the
+// tile (measured: rows 6–11 of a 12-row tile differ from rows 0–5), and on how the columns were
+// split. The training path therefore starts every sequence group at a multiple of `Matmul.rowTile`
+// (found by probing OpenBLAS at startup) and splits products independently of the row count, so a
+// sequence's results never depend on which other sequences share the batch. Weight gradients sum
+// over rows, so they are formed one segment (a sequence or a pair) at a time in a fixed order
+// (`Linear.weightGradient`). Together these make gradient accumulation exact: one micro-batch of 8
+// pairs and 8 of 1 give the same bits.
 
 import CBLAS
 
 public enum Matmul {
     /// Products below this many multiply-adds run on one thread.
     static let splitThreshold = 1 << 18
+
+    /// Rows sgemm computes as one full tile here (12 for OpenBLAS's Haswell/Zen kernels: three
+    /// panels of 4): a row's result is the same whatever the row count, as long as that count is a
+    /// multiple of this. 1 when the probe finds no such tile (then results agree to rounding only).
+    public static let rowTile: Int = RowTileProbe.find()
+
+    /// `rows` rounded up to a multiple of `rowTile`: the rows a batch-invariant product computes.
+    @inline(__always)
+    public static func paddedRows(_ rows: Int) -> Int { (rows + rowTile - 1) / rowTile * rowTile }
+
+    /// Blocks a product is split into start at multiples of this (of `rowTile` so row blocks stay in
+    /// full tiles, of 16 so column blocks do).
+    static let splitAlign: Int = {
+        var a = 16
+        while a % rowTile != 0 { a += 16 }
+        return a
+    }()
 
     /// Row-major `C(m, n) = alpha · op(A) · op(B) + beta · C`, where op(A) is (m, k) and op(B) is (k, n).
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored. Split across `Parallel.threads`.
@@ -47,6 +74,45 @@ public enum Matmul {
             }
         }
     }
+
+    /// `C(m, n) = op(A) · op(B) + beta · C` (A not transposed) for batch-invariant products: `m` a
+    /// multiple of `rowTile` and every row block starting at one, so a row of C gets the same bits
+    /// whatever m is, as long as it sits at the same position within its tile. How the product is
+    /// split never depends on m: wide outputs (n ≥ `columnSplitWidth`, the lm_head) split their
+    /// columns at boundaries fixed by n and the thread count, the rest split rows.
+    public static func batchInvariantGemm(transB: Bool, m: Int, n: Int, k: Int,
+                                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        precondition(m % rowTile == 0, "batch-invariant products need rows padded to the row tile")
+        let threads = Parallel.threads
+        if n >= columnSplitWidth {
+            let blocks = (n + 63) / 64
+            Parallel.forEachChunk(threads) { range in
+                for part in range {
+                    let lo = min(n, blocks * part / threads * 64), hi = min(n, blocks * (part + 1) / threads * 64)
+                    if lo >= hi { continue }
+                    let bPart = transB ? b + lo * ldb : b + lo
+                    gemmSerial(transA: false, transB: transB, m: m, n: hi - lo, k: k, a: a, lda: lda,
+                               b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                }
+            }
+            return
+        }
+        let blocks = (m + splitAlign - 1) / splitAlign
+        let parts = m * n * k < splitThreshold ? 1 : min(threads, blocks)
+        Parallel.forEachChunk(parts) { range in
+            for part in range {
+                let lo = min(m, blocks * part / parts * splitAlign), hi = min(m, blocks * (part + 1) / parts * splitAlign)
+                if lo >= hi { continue }
+                gemmSerial(transA: false, transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// Outputs at least this wide split by columns in `batchInvariantGemm`.
+    static let columnSplitWidth = 2048
 
     /// The same product on the calling thread only.
     @inline(__always)
@@ -134,6 +200,48 @@ public enum SmallMatmul {
     }
 }
 
+/// Finds `Matmul.rowTile`: the smallest candidate t such that, for row counts that are multiples
+/// of t (and blocks starting at multiples of t), every row of `x · Wᵀ` and `x · W` has the same bits
+/// as in one large product. Random data, shapes big enough to take sgemm's ordinary path; ~10 ms.
+enum RowTileProbe {
+    static func find() -> Int {
+        openblas_set_num_threads(1)
+        let k = 96, n = 80, total = 480    // total rows: a multiple of every candidate
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func random() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int32(truncatingIfNeeded: state >> 33)) / Float(Int32.max) - 0.5
+        }
+        let x = (0..<(total * k)).map { _ in random() }
+        let w = (0..<(n * k)).map { _ in random() }
+        var reference = [Float](repeating: 0, count: total * n), part = reference
+        func product(_ transB: Bool, rows: Int, firstRow: Int, into c: UnsafeMutablePointer<Float>) {
+            x.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { wp in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(rows), Int32(n), Int32(k), 1,
+                                xp.baseAddress! + firstRow * k, Int32(k), wp.baseAddress!, Int32(transB ? k : n), 0, c, Int32(n))
+                }
+            }
+        }
+        candidates: for tile in [12, 16, 24, 32, 48, 96, 160, 240, 480] {
+            for transB in [true, false] {
+                product(transB, rows: total, firstRow: 0, into: &reference)
+                for multiple in [1, 2, 3, 5] where tile * (multiple + 1) <= total {
+                    for first in [0, tile] {
+                        let rows = tile * multiple
+                        product(transB, rows: rows, firstRow: first, into: &part)
+                        for i in 0..<(rows * n) where part[i].bitPattern != reference[first * n + i].bitPattern {
+                            continue candidates
+                        }
+                    }
+                }
+            }
+            return tile
+        }
+        return 1
+    }
+}
+
 /// A bias-free linear layer with the Hugging Face weight layout W (out, in).
 public enum Linear {
     /// y (N, out) = x (N, in) · Wᵀ            — `beta` 0 overwrites y, 1 accumulates.
@@ -162,5 +270,58 @@ public enum Linear {
         }
         Matmul.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
                     a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: dWeight, ldc: inFeatures)
+    }
+
+    /// `y = x · Wᵀ` with every row's bits independent of the other rows (training, scoring), given
+    /// rows padded to `Matmul.rowTile` and each sequence at a fixed position within the tiles
+    /// (`TokenBatch.packedRows`): always sgemm, split independently of the row count.
+    @inline(__always)
+    public static func batchInvariantForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                             rows: Int, inFeatures: Int, outFeatures: Int, beta: Float = 0) {
+        Matmul.batchInvariantGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                                  a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
+    }
+
+    /// Backward of `batchInvariantForward`:
+    ///   dx (N, in)  += dy (N, out) · W (out, in)        (row-invariant like the forward)
+    ///   dW (out, in) += Σ_s dy[s]ᵀ · x[s]              (see `weightGradient`)
+    @inline(__always)
+    public static func batchInvariantBackward(dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
+                                              dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                              rows: Int, segments: [Range<Int>], inFeatures: Int, outFeatures: Int) {
+        if let dx {
+            Matmul.batchInvariantGemm(transB: false, m: rows, n: inFeatures, k: outFeatures,
+                                      a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+        }
+        weightGradient(dWeight: dWeight, dy: dy, x: x, segments: segments, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+
+    /// dW (out, in) += dy[s]ᵀ (out, |s|) · x[s] (|s|, in) for each row segment s in order, one product
+    /// each: a segment's contribution, and the order contributions are added, never depend on which
+    /// other segments share the batch (gradient accumulation over micro-batches is then exact).
+    /// Threads own blocks of W's rows; `beforeSegment(s, block)` runs on the owning thread before
+    /// segment s is added to rows `block` (the tied embedding's scatter-add goes there).
+    public static func weightGradient(dWeight: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                      segments: [Range<Int>], inFeatures I: Int, outFeatures O: Int,
+                                      beforeSegment: ((_ segment: Int, _ outRows: Range<Int>) -> Void)? = nil) {
+        let align = Matmul.splitAlign
+        let blocks = (O + align - 1) / align
+        let rows = segments.reduce(0) { $0 + $1.count }
+        let parts = O * I * rows < Matmul.splitThreshold ? 1 : Swift.min(Parallel.threads, blocks)
+        segments.withUnsafeBufferPointer { segments in
+            Parallel.forEachChunk(parts) { range in
+                for part in range {
+                    let lo = Swift.min(O, blocks * part / parts * align), hi = Swift.min(O, blocks * (part + 1) / parts * align)
+                    if lo >= hi { continue }
+                    for (s, seg) in segments.enumerated() {
+                        beforeSegment?(s, lo..<hi)
+                        if seg.isEmpty { continue }
+                        Matmul.gemmSerial(transA: true, transB: false, m: hi - lo, n: I, k: seg.count,
+                                          a: dy + seg.lowerBound * O + lo, lda: O, b: x + seg.lowerBound * I, ldb: I,
+                                          beta: 1, c: dWeight + lo * I, ldc: I)
+                    }
+                }
+            }
+        }
     }
 }

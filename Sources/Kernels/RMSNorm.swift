@@ -20,32 +20,45 @@ public enum RMSNorm {
     }
 
     /// Backward of `out = x · rstd ⊙ w`:
-    ///   dW[d] += Σ_n dOut[n,d] · x[n,d] · rstd[n]
     ///   dx[n,d] += rstd · (dOut⊙w)[d] − rstd³ / D · x[n,d] · Σ_e (dOut⊙w)[e] · x[n,e]
-    /// `scratch` holds `Parallel.threads × D` floats (per-thread partial dW).
+    ///   dW[d]   += Σ_s Σ_{n ∈ s} dOut[n,d] · x[n,d] · rstd[n]
+    /// The weight gradient is summed per row segment s (rows in order, from zero) and the segment sums
+    /// are added in order, so it never depends on which other segments share the batch (see
+    /// `Linear.weightGradient`). Rows run in parallel for dx, dimensions for dW.
+    /// `scratch` holds `Parallel.maxThreads × D` floats (per-thread segment sums).
     public static func backward(dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                 dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                rstd: UnsafePointer<Float>, rows: Int, dim: Int,
+                                rstd: UnsafePointer<Float>, rows: Int, dim: Int, segments: [Range<Int>]? = nil,
                                 scratch: UnsafeMutablePointer<Float>) {
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 16))
-        scratch.initialize(repeating: 0, count: chunks * dim)
-        Parallel.forEachChunk(chunks) { cr in
-            for c in cr {
-                let partial = scratch + c * dim
-                let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
-                for n in lo..<hi {
-                    let xr = x + n * dim, gr = dOut + n * dim, dxr = dx + n * dim
-                    let r = rstd[n]
-                    var dotGWX: Float = 0
-                    for d in 0..<dim {
-                        dotGWX += gr[d] * weight[d] * xr[d]
-                        partial[d] += gr[d] * xr[d] * r
+        Parallel.forEachChunk(rows, minPerChunk: 16) { range in
+            for n in range {
+                let xr = x + n * dim, gr = dOut + n * dim, dxr = dx + n * dim
+                let r = rstd[n]
+                var dotGWX: Float = 0
+                for d in 0..<dim { dotGWX += gr[d] * weight[d] * xr[d] }
+                let k = r * r * r * dotGWX / Float(dim)
+                for d in 0..<dim { dxr[d] += r * gr[d] * weight[d] - k * xr[d] }
+            }
+        }
+        let segments = segments ?? [0..<rows]
+        let chunks = Swift.min(Parallel.threads, Swift.max(1, dim * rows / 4096), Swift.max(1, dim / 16))
+        segments.withUnsafeBufferPointer { segments in
+            Parallel.forEachChunk(chunks) { cr in
+                for c in cr {
+                    // dims lo..<hi, partial sums in this chunk's scratch row
+                    let lo = dim * c / chunks, hi = dim * (c + 1) / chunks
+                    let partial = scratch + c * dim + lo, width = hi - lo
+                    for seg in segments {
+                        partial.initialize(repeating: 0, count: width)
+                        for n in seg {
+                            let xr = x + n * dim + lo, gr = dOut + n * dim + lo
+                            let r = rstd[n]
+                            for d in 0..<width { partial[d] += gr[d] * xr[d] * r }
+                        }
+                        VectorMath.axpy(1, partial, dWeight + lo, width)
                     }
-                    let k = r * r * r * dotGWX / Float(dim)
-                    for d in 0..<dim { dxr[d] += r * gr[d] * weight[d] - k * xr[d] }
                 }
             }
         }
-        for c in 0..<chunks { VectorMath.axpy(1, scratch + c * dim, dWeight, dim) }
     }
 }

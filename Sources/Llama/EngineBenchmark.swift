@@ -99,7 +99,7 @@ public enum EngineBenchmark {
                 let targets = Array(toks.dropFirst()) + [0]
                 let batch = TokenBatch(tokens: toks, targets: targets, lengths: Array(repeating: T, count: B), maxLength: T)
                 let training = w == "train"
-                let ws = TrainingWorkspace(config: c, capacity: B * T, maxSequenceLength: T, training: training)
+                let ws = TrainingWorkspace(config: c, capacity: B * Matmul.paddedRows(T), maxSequenceLength: T, training: training)
                 let grads = FloatBuffer(count: training ? model.layout.count : 0)
                 var logp = [Float](repeating: 0, count: B * T)
                 let dLogp = [Float](repeating: -1 / Float(B * T), count: B * T)

@@ -1,9 +1,10 @@
 // The training path: batched forward over right-padded (B, T) token batches producing per-token
 // log-probabilities of target tokens, and the hand-written backward to every parameter.
 //
-// Shapes: B sequences, T padded length, N = Σ lengths packed rows (padding is dropped before the
-// first op, so it can neither attend nor contribute), D hidden, F intermediate, V vocab,
-// H heads, KV kv heads, hd head dim, L layers.
+// Shapes: B sequences, T padded length, N packed rows (padding is dropped before the first op, so
+// it can neither attend nor contribute; each gradient segment starts at a multiple of sgemm's row
+// tile, see `TokenBatch.packedRows`), D hidden, F intermediate, V vocab, H heads, KV kv heads,
+// hd head dim, L layers.
 
 import Foundation
 import Kernels
@@ -17,12 +18,28 @@ public struct TokenBatch: Sendable {
     public let tokens: [Int32]    // (B, T)
     public let targets: [Int32]   // (B, T)
     public let lengths: [Int]     // (B)
+    /// Consecutive sequences that form one gradient segment: each segment starts at a multiple of
+    /// sgemm's row tile and its weight gradients are formed as one product, so micro-batches made of
+    /// whole segments accumulate to exactly the same gradient whatever their size (a preference
+    /// pair's chosen and rejected: 2; supervised examples: 1). The default, the whole batch, adds no
+    /// alignment rows (at most 11 per segment: 3 % for 256-token segments) for callers that never
+    /// accumulate.
+    public let sequencesPerSegment: Int
     public var totalTokens: Int { lengths.reduce(0, +) }
+    /// Rows the batch occupies packed: every segment starts at a multiple of `Matmul.rowTile`, so
+    /// its rows always sit at the same positions within sgemm's tiles (size workspaces with this).
+    public var packedRows: Int {
+        stride(from: 0, to: batchSize, by: sequencesPerSegment).reduce(0) { rows, b in
+            rows + Matmul.paddedRows(lengths[b ..< min(batchSize, b + sequencesPerSegment)].reduce(0, +))
+        }
+    }
 
-    public init(tokens: [Int32], targets: [Int32], lengths: [Int], maxLength: Int) {
+    public init(tokens: [Int32], targets: [Int32], lengths: [Int], maxLength: Int, sequencesPerSegment: Int? = nil) {
         precondition(tokens.count == lengths.count * maxLength && targets.count == tokens.count,
                      "TokenBatch: tokens/targets must be (B, T)")
         precondition(lengths.allSatisfy { $0 >= 1 && $0 <= maxLength }, "TokenBatch: lengths must be in 1...T")
+        precondition((sequencesPerSegment ?? 1) >= 1, "TokenBatch: sequencesPerSegment must be ≥ 1")
+        self.sequencesPerSegment = sequencesPerSegment ?? max(1, lengths.count)
         batchSize = lengths.count
         self.maxLength = maxLength
         self.tokens = tokens; self.targets = targets; self.lengths = lengths
@@ -42,10 +59,12 @@ public enum BatchError: Error, CustomStringConvertible {
     }
 }
 
-/// Activation and gradient buffers for batches of up to `capacity` packed tokens, allocated once
+/// Activation and gradient buffers for batches of up to `capacity` packed rows (`TokenBatch.packedRows`:
+/// tokens plus the padding that aligns each gradient segment to sgemm's row tile), allocated once
 /// and reused by every forward/backward of that size or smaller.
 public final class TrainingWorkspace {
     public let capacity: Int
+    public let rowStride: Int
     public let maxSequenceLength: Int
     let L: Int, D: Int, F: Int, V: Int, qDim: Int, kvDim: Int, H: Int
     let storesAllLayers: Bool
@@ -54,8 +73,9 @@ public final class TrainingWorkspace {
     var packedTokens: [Int32]
     var packedTargets: [Int32]
     var positions: [Int32]
-    var offsets: [Int] = []          // (B + 1) row offsets
+    var offsets: [Int] = []          // (B) first row of each sequence
     var lengths: [Int] = []
+    var segments: [Range<Int>] = []  // row ranges of the batch's gradient segments
     var rows = 0
     var maxT = 0
 
@@ -90,16 +110,17 @@ public final class TrainingWorkspace {
     let attScratch: FloatBuffer                       // (threads, 2 · 64 · (T + 16))
 
     /// - Parameters:
-    ///   - capacity: most packed tokens per batch.
+    ///   - capacity: most packed rows per batch (`TokenBatch.packedRows`; rounded up to the row tile).
     ///   - maxSequenceLength: longest sequence.
     ///   - training: false allocates one layer's activations (forward-only scoring).
     public init(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool = true) {
         self.capacity = capacity
+        rowStride = Matmul.paddedRows(capacity)
         self.maxSequenceLength = maxSequenceLength
         L = c.numHiddenLayers; D = c.hiddenSize; F = c.intermediateSize; V = c.vocabSize
         qDim = c.qDim; kvDim = c.kvDim; H = c.numAttentionHeads
         storesAllLayers = training
-        let slots = training ? L : 1, N = capacity
+        let slots = training ? L : 1, N = rowStride
         packedTokens = Array(repeating: 0, count: N)
         packedTargets = Array(repeating: 0, count: N)
         positions = Array(repeating: 0, count: N)
@@ -136,7 +157,7 @@ public final class TrainingWorkspace {
 extension LlamaModel {
     /// Forward pass. Writes logProbs (B, T): log p(targets[b, t] | tokens[b, 0…t]) for t < lengths[b],
     /// 0 at padding. With `training` the probabilities and activations are kept for `backward`.
-    /// `logits`, when given, receives the packed (N, V) logits (row n = sequence b, position t in order);
+    /// `logits`, when given, receives (totalTokens, V) logits: sequence after sequence, positions in order;
     /// `logitMeans`, when given (training only), receives (B, T) means over the vocabulary of each
     /// position's logits (0 at padding).
     public func forward(_ batch: TokenBatch, workspace ws: TrainingWorkspace,
@@ -155,23 +176,23 @@ extension LlamaModel {
         x = ws.xIn.pointer
         for l in 0..<c.numHiddenLayers {
             let s = ws.slot(l), W = layout.layers[l]
-            let xIn = ws.xIn.pointer + s * ws.capacity * D
+            let xIn = ws.xIn.pointer + s * ws.rowStride * D
             if xIn != x { xIn.update(from: x, count: N * D) }
-            let n1 = ws.norm1.pointer + s * ws.capacity * D, r1 = ws.rstd1.pointer + s * ws.capacity
-            let q = ws.q.pointer + s * ws.capacity * qDim, k = ws.k.pointer + s * ws.capacity * kvDim
-            let v = ws.v.pointer + s * ws.capacity * kvDim, att = ws.att.pointer + s * ws.capacity * qDim
-            let lse = ws.lse.pointer + s * ws.capacity * c.numAttentionHeads
-            let xMid = ws.xMid.pointer + s * ws.capacity * D
-            let n2 = ws.norm2.pointer + s * ws.capacity * D, r2 = ws.rstd2.pointer + s * ws.capacity
-            let gate = ws.gate.pointer + s * ws.capacity * F, up = ws.up.pointer + s * ws.capacity * F
-            let act = ws.act.pointer + s * ws.capacity * F
+            let n1 = ws.norm1.pointer + s * ws.rowStride * D, r1 = ws.rstd1.pointer + s * ws.rowStride
+            let q = ws.q.pointer + s * ws.rowStride * qDim, k = ws.k.pointer + s * ws.rowStride * kvDim
+            let v = ws.v.pointer + s * ws.rowStride * kvDim, att = ws.att.pointer + s * ws.rowStride * qDim
+            let lse = ws.lse.pointer + s * ws.rowStride * c.numAttentionHeads
+            let xMid = ws.xMid.pointer + s * ws.rowStride * D
+            let n2 = ws.norm2.pointer + s * ws.rowStride * D, r2 = ws.rstd2.pointer + s * ws.rowStride
+            let gate = ws.gate.pointer + s * ws.rowStride * F, up = ws.up.pointer + s * ws.rowStride * F
+            let act = ws.act.pointer + s * ws.rowStride * F
 
             // n1 = rmsnorm(x) ⊙ w_in
             RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: weight(W.inputNorm), rows: N, dim: D, eps: eps)
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
-            Linear.forward(y: q, x: n1, weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.forward(y: k, x: n1, weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.forward(y: v, x: n1, weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantForward(y: q, x: n1, weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.batchInvariantForward(y: k, x: n1, weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantForward(y: v, x: n1, weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
             // q, k = rope(q), rope(k)
             ws.positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
@@ -182,25 +203,31 @@ extension LlamaModel {
                               scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
             // xMid = x + att Woᵀ
             xMid.update(from: xIn, count: N * D)
-            Linear.forward(y: xMid, x: att, weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            Linear.batchInvariantForward(y: xMid, x: att, weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
             // n2 = rmsnorm(xMid) ⊙ w_post
             RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: weight(W.postNorm), rows: N, dim: D, eps: eps)
             // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
-            Linear.forward(y: gate, x: n2, weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.forward(y: up, x: n2, weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantForward(y: gate, x: n2, weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantForward(y: up, x: n2, weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
             SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
             // xOut = xMid + act Wdᵀ   (next layer's input)
-            let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.capacity * D : ws.xOut.pointer
+            let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.rowStride * D : ws.xOut.pointer
             next.update(from: xMid, count: N * D)
-            Linear.forward(y: next, x: act, weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+            Linear.batchInvariantForward(y: next, x: act, weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
             x = next
         }
         if x != ws.xOut.pointer { ws.xOut.pointer.update(from: x, count: N * D) }
         // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF Wheadᵀ
         RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
                         weight: weight(layout.finalNorm), rows: N, dim: D, eps: eps)
-        Linear.forward(y: ws.probs.pointer, x: ws.normF.pointer, weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
-        if let logits { logits.update(from: ws.probs.pointer, count: N * V) }
+        Linear.batchInvariantForward(y: ws.probs.pointer, x: ws.normF.pointer, weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        if let logits {   // sequences one after another, without the alignment rows
+            var row = 0
+            for b in 0..<batch.batchSize {
+                (logits + row * V).update(from: ws.probs.pointer + ws.offsets[b] * V, count: ws.lengths[b] * V)
+                row += ws.lengths[b]
+            }
+        }
         ws.packedTargets.withUnsafeBufferPointer { tgt in
             if training {
                 TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V,
@@ -231,6 +258,8 @@ extension LlamaModel {
         let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
         let qDim = c.qDim, kvDim = c.kvDim
         let grad = gradients.pointer, shape = attentionShape
+        let seg = ws.segments
+        ws.dLogp.pointer.initialize(repeating: 0, count: N)   // rows between segments get no gradient
         for b in 0..<ws.lengths.count {
             (ws.dLogp.pointer + ws.offsets[b]).update(from: dLogProbs + b * T, count: ws.lengths[b])
         }
@@ -240,18 +269,18 @@ extension LlamaModel {
                                            targets: tgt.baseAddress!, rows: N, vocab: V)
         }
         let dX = ws.dX.pointer, dNorm = ws.dNorm.pointer
-        // logits = normF Wheadᵀ
+        // logits = normF Wheadᵀ: dNorm here, dW_head at the end (beside the embedding, which it may be)
         dNorm.initialize(repeating: 0, count: N * D)
-        Linear.backward(dx: dNorm, dWeight: grad + layout.lmHead, dy: ws.probs.pointer, x: ws.normF.pointer,
-                        weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        Matmul.batchInvariantGemm(transB: false, m: N, n: D, k: V, a: ws.probs.pointer, lda: V,
+                                  b: weight(layout.lmHead), ldb: D, beta: 1, c: dNorm, ldc: D)
         // normF = rmsnorm(xOut) ⊙ w_final
         dX.initialize(repeating: 0, count: N * D)
         RMSNorm.backward(dx: dX, dWeight: grad + layout.finalNorm, dOut: dNorm, x: ws.xOut.pointer,
                          weight: weight(layout.finalNorm), rstd: ws.rstdF.pointer, rows: N, dim: D,
-                         scratch: ws.normScratch.pointer)
+                         segments: seg, scratch: ws.normScratch.pointer)
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
-            let W = layout.layers[l], cap = ws.capacity
+            let W = layout.layers[l], cap = ws.rowStride
             let xIn = ws.xIn.pointer + l * cap * D
             let n1 = ws.norm1.pointer + l * cap * D, r1 = ws.rstd1.pointer + l * cap
             let q = ws.q.pointer + l * cap * qDim, k = ws.k.pointer + l * cap * kvDim
@@ -264,8 +293,8 @@ extension LlamaModel {
 
             // xOut = xMid + act Wdᵀ: dX flows to xMid unchanged, and
             ws.dAct.pointer.initialize(repeating: 0, count: N * F)
-            Linear.backward(dx: ws.dAct.pointer, dWeight: grad + W.downProj, dy: dX, x: act,
-                            weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D)
+            Linear.batchInvariantBackward(dx: ws.dAct.pointer, dWeight: grad + W.downProj, dy: dX, x: act,
+                                          weight: weight(W.downProj), rows: N, segments: seg, inFeatures: F, outFeatures: D)
             // act = silu(gate) ⊙ up
             ws.dGate.pointer.initialize(repeating: 0, count: N * F)
             ws.dUp.pointer.initialize(repeating: 0, count: N * F)
@@ -273,25 +302,25 @@ extension LlamaModel {
                             gate: gate, up: up, count: N * F)
             // gate = n2 Wgᵀ, up = n2 Wuᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            Linear.backward(dx: dNorm, dWeight: grad + W.gateProj, dy: ws.dGate.pointer, x: n2,
-                            weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.backward(dx: dNorm, dWeight: grad + W.upProj, dy: ws.dUp.pointer, x: n2,
-                            weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.gateProj, dy: ws.dGate.pointer, x: n2,
+                                          weight: weight(W.gateProj), rows: N, segments: seg, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.upProj, dy: ws.dUp.pointer, x: n2,
+                                          weight: weight(W.upProj), rows: N, segments: seg, inFeatures: D, outFeatures: F)
             // n2 = rmsnorm(xMid) ⊙ w_post   (dX += through the norm; dX now = ∂/∂xMid)
             RMSNorm.backward(dx: dX, dWeight: grad + W.postNorm, dOut: dNorm, x: xMid, weight: weight(W.postNorm),
-                             rstd: r2, rows: N, dim: D, scratch: ws.normScratch.pointer)
+                             rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
             // xMid = x + att Woᵀ
             ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
-            Linear.backward(dx: ws.dAtt.pointer, dWeight: grad + W.oProj, dy: dX, x: att,
-                            weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D)
+            Linear.batchInvariantBackward(dx: ws.dAtt.pointer, dWeight: grad + W.oProj, dy: dX, x: att,
+                                          weight: weight(W.oProj), rows: N, segments: seg, inFeatures: qDim, outFeatures: D)
             // att = causal_softmax(q kᵀ / √hd) v
             ws.dQ.pointer.initialize(repeating: 0, count: N * qDim)
             ws.dK.pointer.initialize(repeating: 0, count: N * kvDim)
             ws.dV.pointer.initialize(repeating: 0, count: N * kvDim)
             let sp = spans(ws, k: k, v: v)
             Attention.backward(dq: ws.dQ.pointer,
-                               dKeys: ws.offsets.dropLast().map { ws.dK.pointer + $0 * kvDim },
-                               dValues: ws.offsets.dropLast().map { ws.dV.pointer + $0 * kvDim },
+                               dKeys: ws.offsets.map { ws.dK.pointer + $0 * kvDim },
+                               dValues: ws.offsets.map { ws.dV.pointer + $0 * kvDim },
                                dOut: ws.dAtt.pointer, out: att, lse: lse, q: q, spans: sp, shape: shape,
                                scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
             // q, k = rope(q), rope(k): inverse rotation of the gradients
@@ -301,35 +330,52 @@ extension LlamaModel {
             }
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            Linear.backward(dx: dNorm, dWeight: grad + W.qProj, dy: ws.dQ.pointer, x: n1,
-                            weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.backward(dx: dNorm, dWeight: grad + W.kProj, dy: ws.dK.pointer, x: n1,
-                            weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.backward(dx: dNorm, dWeight: grad + W.vProj, dy: ws.dV.pointer, x: n1,
-                            weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.qProj, dy: ws.dQ.pointer, x: n1,
+                                          weight: weight(W.qProj), rows: N, segments: seg, inFeatures: D, outFeatures: qDim)
+            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.kProj, dy: ws.dK.pointer, x: n1,
+                                          weight: weight(W.kProj), rows: N, segments: seg, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.vProj, dy: ws.dV.pointer, x: n1,
+                                          weight: weight(W.vProj), rows: N, segments: seg, inFeatures: D, outFeatures: kvDim)
             // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
             RMSNorm.backward(dx: dX, dWeight: grad + W.inputNorm, dOut: dNorm, x: xIn, weight: weight(W.inputNorm),
-                             rstd: r1, rows: N, dim: D, scratch: ws.normScratch.pointer)
+                             rstd: r1, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
         }
-        // x = embed[tokens]
+        // x = embed[tokens]  and  logits = normF Wheadᵀ (dW_head): segment by segment, the embedding's
+        // scatter-add first, so a tied matrix receives its two contributions in the same order
+        // whatever the batch composition. Threads own blocks of vocabulary rows.
+        let dEmbedding = grad + layout.embedding
         ws.packedTokens.withUnsafeBufferPointer { tok in
-            Embedding.backward(dTable: grad + layout.embedding, dOut: dX, tokens: tok.baseAddress!, rows: N, dim: D)
+            Linear.weightGradient(dWeight: grad + layout.lmHead, dy: ws.probs.pointer, x: ws.normF.pointer, segments: seg,
+                                  inFeatures: D, outFeatures: V) { s, vocabRows in
+                Embedding.backward(dTable: dEmbedding, dOut: dX, tokens: tok.baseAddress!, rows: seg[s],
+                                   tableRows: vocabRows, dim: D)
+            }
         }
     }
 
-    /// Drops padding: rows are the valid tokens of each sequence in order.
+    /// Drops padding: rows are the valid tokens of each sequence in order, each gradient segment
+    /// starting at a multiple of `Matmul.rowTile` (the rows between segments hold token 0 at
+    /// position 0: computed like any row, read by nothing, and given zero gradient).
     func pack(_ batch: TokenBatch, into ws: TrainingWorkspace) throws {
-        let N = batch.totalTokens
-        guard N <= ws.capacity else { throw BatchError.overCapacity(rows: N, capacity: ws.capacity) }
-        ws.offsets = [0]; ws.lengths = batch.lengths; ws.rows = N
+        let rows = batch.packedRows
+        guard rows <= ws.rowStride else { throw BatchError.overCapacity(rows: rows, capacity: ws.rowStride) }
+        ws.offsets = []; ws.lengths = batch.lengths; ws.segments = []
         ws.maxT = batch.lengths.max() ?? 0
         guard ws.maxT <= ws.maxSequenceLength else { throw BatchError.overCapacity(rows: ws.maxT, capacity: ws.maxSequenceLength) }
         var n = 0
+        func alignToTile() {   // rows up to the next multiple of the tile: token 0 at position 0
+            while n % Matmul.rowTile != 0 { ws.packedTokens[n] = 0; ws.packedTargets[n] = 0; ws.positions[n] = 0; n += 1 }
+        }
         for b in 0..<batch.batchSize {
+            if b % batch.sequencesPerSegment == 0 {
+                alignToTile()
+                ws.segments.append(n..<n)
+            }
             let len = batch.lengths[b]
             guard len <= config.maxPositionEmbeddings else {
                 throw BatchError.tooLong(sequence: b, length: len, maxPositions: config.maxPositionEmbeddings)
             }
+            ws.offsets.append(n)
             for t in 0..<len {
                 let tok = batch.tokens[b * batch.maxLength + t], tgt = batch.targets[b * batch.maxLength + t]
                 guard tok >= 0 && Int(tok) < config.vocabSize else {
@@ -341,8 +387,10 @@ extension LlamaModel {
                 ws.packedTokens[n] = tok; ws.packedTargets[n] = tgt; ws.positions[n] = Int32(t)
                 n += 1
             }
-            ws.offsets.append(n)
+            ws.segments[ws.segments.count - 1] = ws.segments[ws.segments.count - 1].lowerBound ..< n
         }
+        alignToTile()
+        ws.rows = n
     }
 
     func spans(_ ws: TrainingWorkspace, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) -> [AttentionSpan] {

@@ -104,6 +104,7 @@ public final class PreferenceTrainer {
             let pb = PairBatch(prepared)
             let ws = try workspaceFor(pb)
             let B = pb.batch.batchSize, T = pb.batch.maxLength, m = pb.pairs
+            let (cj, rj) = (PairBatch.chosen, PairBatch.rejected)
             var logp = [Float](repeating: 0, count: B * T), means = [Float](repeating: 0, count: B * T)
             try policy.forward(pb.batch, workspace: ws, logProbs: &logp, training: true, logitMeans: &means)
             tokens += pb.batch.totalTokens
@@ -112,7 +113,7 @@ public final class PreferenceTrainer {
             var dLogp = [Float](repeating: 0, count: B * T)
             for j in 0..<m {
                 let i = micro[j]
-                let values = PairLogProbs(policyChosen: seq[j], policyRejected: seq[m + j],
+                let values = PairLogProbs(policyChosen: seq[cj(j)], policyRejected: seq[rj(j)],
                                           referenceChosen: reference[i].chosen, referenceRejected: reference[i].rejected,
                                           chosenTokens: prepared[j].chosen.count, rejectedTokens: prepared[j].rejected.count,
                                           chosenTarget: prepared[j].chosenTarget, rejectedTarget: prepared[j].rejectedTarget)
@@ -122,11 +123,11 @@ public final class PreferenceTrainer {
                 }
                 sums.loss += l.loss; sums.rc += l.rewardChosen; sums.rr += l.rewardRejected
                 sums.acc += l.rewardChosen > l.rewardRejected ? 1 : 0
-                sums.lc += seq[j]; sums.lr += seq[m + j]
-                sums.gc += meanSums[j]; sums.gr += meanSums[m + j]
-                sums.gcN += Double(pb.responseLength[j]); sums.grN += Double(pb.responseLength[m + j])
+                sums.lc += seq[cj(j)]; sums.lr += seq[rj(j)]
+                sums.gc += meanSums[cj(j)]; sums.gr += meanSums[rj(j)]
+                sums.gcN += Double(pb.responseLength[cj(j)]); sums.grN += Double(pb.responseLength[rj(j)])
                 // seq logp = Σ token logp over the response mask → each masked token gets ∂L/∂seq / global
-                for (b, g) in [(j, l.dPolicyChosen), (m + j, l.dPolicyRejected)] {
+                for (b, g) in [(cj(j), l.dPolicyChosen), (rj(j), l.dPolicyRejected)] {
                     let v = Float(g / global)
                     for t in pb.responseStart[b]..<pb.batch.lengths[b] { dLogp[b * T + t] = v }
                 }
@@ -159,7 +160,7 @@ public final class PreferenceTrainer {
     }
 
     private func workspaceFor(_ pb: PairBatch) throws -> TrainingWorkspace {
-        workspaces.workspace(config: policy.config, tokens: pb.batch.totalTokens, longest: pb.batch.maxLength)
+        workspaces.workspace(config: policy.config, tokens: pb.batch.packedRows, longest: pb.batch.maxLength)
     }
 }
 

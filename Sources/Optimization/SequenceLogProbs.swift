@@ -52,7 +52,9 @@ extension TokenizedPair {
     }
 }
 
-/// Sequences of a micro-batch of m pairs: chosen_0 … chosen_{m−1}, rejected_0 … rejected_{m−1}.
+/// Sequences of a micro-batch of m pairs: chosen_0, rejected_0, chosen_1, rejected_1, … — each
+/// pair's two sequences adjacent, one gradient segment, so that micro-batches of any size form
+/// exactly the same gradient (`TokenBatch.sequencesPerSegment`).
 /// Sequence s = prompt + response; inputs are its first L − 1 tokens, targets its last L − 1, and
 /// positions ≥ |prompt| − 1 (those predicting response tokens) are the response mask.
 public struct PairBatch {
@@ -60,17 +62,21 @@ public struct PairBatch {
     public let responseStart: [Int]     // first masked position per sequence
     public let responseLength: [Int]
     public var pairs: Int { responseStart.count / 2 }
+    /// Sequence index of pair j's chosen response (its rejected one follows).
+    @inline(__always) public static func chosen(_ j: Int) -> Int { 2 * j }
+    @inline(__always) public static func rejected(_ j: Int) -> Int { 2 * j + 1 }
 
     public init(_ pairs: [TokenizedPair]) {
-        let seqs = pairs.map { $0.prompt + $0.chosen } + pairs.map { $0.prompt + $0.rejected }
-        let starts = pairs.map { max(0, $0.prompt.count - 1) } + pairs.map { max(0, $0.prompt.count - 1) }
-        let lengths = pairs.map(\.chosen.count) + pairs.map(\.rejected.count)
+        let seqs = pairs.flatMap { [$0.prompt + $0.chosen, $0.prompt + $0.rejected] }
+        let starts = pairs.flatMap { p in [max(0, p.prompt.count - 1), max(0, p.prompt.count - 1)] }
+        let lengths = pairs.flatMap { [$0.chosen.count, $0.rejected.count] }
         let T = seqs.map { $0.count - 1 }.max() ?? 1
         var tokens = [Int32](repeating: 0, count: seqs.count * T), targets = tokens
         for (b, s) in seqs.enumerated() {
             for t in 0..<(s.count - 1) { tokens[b * T + t] = s[t]; targets[b * T + t] = s[t + 1] }
         }
-        batch = TokenBatch(tokens: tokens, targets: targets, lengths: seqs.map { $0.count - 1 }, maxLength: T)
+        batch = TokenBatch(tokens: tokens, targets: targets, lengths: seqs.map { $0.count - 1 }, maxLength: T,
+                           sequencesPerSegment: 2)
         responseStart = starts
         responseLength = lengths
     }
@@ -92,7 +98,7 @@ public enum SequenceScoring {
                                 progress: ((Int) -> Void)? = nil) throws -> [(chosen: Double, rejected: Double)] {
         guard !pairs.isEmpty else { return [] }
         let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max()!
-        let ws = TrainingWorkspace(config: model.config, capacity: 2 * microBatch * longest, maxSequenceLength: longest, training: false)
+        let ws = TrainingWorkspace(config: model.config, capacity: microBatch * Matmul.paddedRows(2 * longest), maxSequenceLength: longest, training: false)
         var out: [(Double, Double)] = []
         var i = 0
         while i < pairs.count {
@@ -101,7 +107,7 @@ public enum SequenceScoring {
             var logp = [Float](repeating: 0, count: pb.batch.batchSize * pb.batch.maxLength)
             try model.forward(pb.batch, workspace: ws, logProbs: &logp, training: false)
             let sums = logp.withUnsafeBufferPointer { pb.responseSums($0.baseAddress!) }
-            for j in 0..<chunk.count { out.append((sums[j], sums[chunk.count + j])) }
+            for j in 0..<chunk.count { out.append((sums[PairBatch.chosen(j)], sums[PairBatch.rejected(j)])) }
             i += chunk.count
             progress?(i)
         }

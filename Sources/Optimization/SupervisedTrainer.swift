@@ -199,8 +199,9 @@ public final class SupervisedTrainer {
                 inputs[b * T + t] = e.tokens[t]; targets[b * T + t] = e.tokens[t + 1]; mask[b * T + t] = e.trained[t + 1]
             }
         }
-        let batch = TokenBatch(tokens: inputs, targets: targets, lengths: lengths, maxLength: T)
-        let ws = workspaceFor(tokens: batch.totalTokens, longest: T, training: training)
+        // one gradient segment per example: micro-batches accumulate to the same bits
+        let batch = TokenBatch(tokens: inputs, targets: targets, lengths: lengths, maxLength: T, sequencesPerSegment: 1)
+        let ws = workspaceFor(tokens: batch.packedRows, longest: T, training: training)
         var logp = [Float](repeating: 0, count: micro.count * T)
         let measure = alwaysMeasure || settings.measureTokenAccuracy
         let V = model.config.vocabSize

@@ -73,7 +73,7 @@ final class GenerationTests: XCTestCase {
             let T = seq.count, V = 160
             var logp = [Float](repeating: 0, count: T), logits = [Float](repeating: 0, count: T * V)
             try m.forward(TokenBatch(tokens: seq, targets: seq, lengths: [T], maxLength: T),
-                          workspace: TrainingWorkspace(config: m.config, capacity: T, maxSequenceLength: T, training: false),
+                          workspace: TrainingWorkspace(config: m.config, capacity: Matmul.paddedRows(T), maxSequenceLength: T, training: false),
                           logProbs: &logp, training: false, logits: &logits)
             let last = Array(logits[(T - 1) * V..<T * V])
             XCTAssertEqual(Int(t), last.indices.max { last[$0] < last[$1] }!)

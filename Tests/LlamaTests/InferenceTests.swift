@@ -15,7 +15,7 @@ final class InferenceTests: XCTestCase {
         let T = tokens.count, V = model.config.vocabSize
         let batch = TokenBatch(tokens: tokens, targets: tokens, lengths: [T], maxLength: T)
         var logp = [Float](repeating: 0, count: T), logits = [Float](repeating: 0, count: T * V)
-        try model.forward(batch, workspace: TrainingWorkspace(config: model.config, capacity: T, maxSequenceLength: T, training: false),
+        try model.forward(batch, workspace: TrainingWorkspace(config: model.config, capacity: Matmul.paddedRows(T), maxSequenceLength: T, training: false),
                           logProbs: &logp, training: false, logits: &logits)
         return logits
     }

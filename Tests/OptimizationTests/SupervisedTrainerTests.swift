@@ -38,7 +38,7 @@ final class SupervisedTrainerTests: XCTestCase {
         for e in examples {
             let L = e.tokens.count - 1
             let batch = TokenBatch(tokens: Array(e.tokens.prefix(L)), targets: Array(e.tokens.dropFirst()), lengths: [L], maxLength: L)
-            let ws = TrainingWorkspace(config: m.config, capacity: L, maxSequenceLength: L, training: false)
+            let ws = TrainingWorkspace(config: m.config, capacity: Matmul.paddedRows(L), maxSequenceLength: L, training: false)
             var logp = [Float](repeating: 0, count: L)
             try m.forward(batch, workspace: ws, logProbs: &logp, training: false)
             for t in 0..<L where e.trained[t + 1] { total -= Double(logp[t]); count += 1 }
@@ -88,9 +88,8 @@ final class SupervisedTrainerTests: XCTestCase {
         let sb = try b.step(examples: data, indices: Array(0..<6))
         XCTAssertEqual(sa.loss, sb.loss, accuracy: 1e-6 * sa.loss)
         XCTAssertEqual(sa.gradNorm, sb.gradNorm, accuracy: 1e-5 * sa.gradNorm)
-        let c = compare(Array(UnsafeBufferPointer(start: small.parameters.pointer, count: small.parameters.count)),
-                        Array(UnsafeBufferPointer(start: big.parameters.pointer, count: big.parameters.count)))
-        XCTAssertLessThan(c.relativeError, 1e-6, "\(c)")
+        // Batch invariance (each example its own gradient segment): the same bits.
+        XCTAssertTrue(small.parameters.toArray() == big.parameters.toArray(), "parameters differ after one step")
     }
 
     func testTrainingIsDeterministicAndVisitsEveryExampleEachEpoch() throws {

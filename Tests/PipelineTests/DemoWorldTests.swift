@@ -197,7 +197,7 @@ final class DemoWorldTests: XCTestCase {
         let L = prompt.count
         let batch = TokenBatch(tokens: prompt + prompt, targets: Array(prompt.dropFirst()) + [tokenA] + Array(prompt.dropFirst()) + [tokenB],
                                lengths: [L, L], maxLength: L)
-        let ws = TrainingWorkspace(config: model.config, capacity: 2 * L, maxSequenceLength: L, training: false)
+        let ws = TrainingWorkspace(config: model.config, capacity: 2 * Matmul.paddedRows(L), maxSequenceLength: L, training: false)
         var logp = [Float](repeating: 0, count: 2 * L)
         try model.forward(batch, workspace: ws, logProbs: &logp, training: false)
         let la = Double(logp[L - 1]), lb = Double(logp[2 * L - 1])

@@ -17,7 +17,7 @@ final class ModelScorerTests: XCTestCase {
         let T = seq.count, V = m.config.vocabSize
         var lp = [Float](repeating: 0, count: T), logits = [Float](repeating: 0, count: T * V)
         try m.forward(TokenBatch(tokens: seq, targets: seq, lengths: [T], maxLength: T),
-                      workspace: TrainingWorkspace(config: m.config, capacity: T, maxSequenceLength: T, training: false),
+                      workspace: TrainingWorkspace(config: m.config, capacity: Matmul.paddedRows(T), maxSequenceLength: T, training: false),
                       logProbs: &lp, training: false, logits: &logits)
         return Array(logits[(T - 1) * V..<T * V])
     }
