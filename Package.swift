@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ChatTemplates", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

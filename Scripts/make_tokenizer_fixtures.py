@@ -79,7 +79,9 @@ def test_strings(rng, specials, extra):
     return handpicked + [t for t in chosen if t not in handpicked]
 
 
-def record(tok, texts, rng):
+def record(tok, texts, rng, byte_token=None):
+    """Encode cases for `texts` and decode cases (random ids, and byte tokens spelling split or invalid
+    UTF-8; `byte_token(b)` gives the id of byte b's token, by default its byte-level alphabet spelling)."""
     enc = []
     for t in texts:
         case = {"text": t, "ids": tok.encode(t, add_special_tokens=False).ids,
@@ -95,7 +97,7 @@ def record(tok, texts, rng):
         dec.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False),
                     "text_skip_special": tok.decode(ids, skip_special_tokens=True)})
     # Multi-byte characters split across byte tokens, alone and in invalid orders.
-    byte_ids = [tok.token_to_id(oracle.bytes_to_unicode()[b]) for b in range(256)]
+    byte_ids = [byte_token(b) if byte_token else tok.token_to_id(oracle.bytes_to_unicode()[b]) for b in range(256)]
     for seq in ([0xE4, 0xB8, 0xAD], [0xE4, 0xB8], [0xB8, 0xAD], [0xF0, 0x9F, 0x98, 0x80], [0xF0, 0x9F, 0x98],
                 [0xC3], [0xC3, 0x28], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF, 0x41],
                 [0xE2, 0x82, 0xAC, 0xE2, 0x82], [0x80, 0x80, 0x41], [0xF0, 0x9F, 0x41, 0x98, 0x80]):

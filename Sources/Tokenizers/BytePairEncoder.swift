@@ -1,8 +1,9 @@
 // The BPE model over raw bytes: whole-piece lookup (`ignore_merges`), a per-worker cache, and merging
 // by rank with a binary heap, step for step as the Hugging Face BPE model merges (lowest rank first,
-// leftmost on ties).
+// leftmost on ties). Initial symbols are bytes (byte-level vocabularies) or Unicode scalars with
+// byte fallback (SentencePiece-style vocabularies).
 
-/// Vocabulary and merges of a byte-level BPE model, keyed by raw bytes (not by their alphabet spelling).
+/// Vocabulary and merges of a BPE model, keyed by raw bytes (not by their alphabet spelling).
 final class BytePairEncoder {
     let vocabulary: ByteStringTable
     let merges: MergeTable
@@ -11,13 +12,20 @@ final class BytePairEncoder {
     let ignoreMerges: Bool
     let unknownTokenId: Int32?
     let fuseUnknown: Bool
+    /// Symbols are Unicode scalars (looked up by their UTF-8) rather than single bytes.
+    let unicodeSymbols: Bool
+    /// The <0xXX> token of each byte, for scalars outside the vocabulary (byte_fallback).
+    let byteFallbackTokens: [Int32]?
 
-    init(vocabulary: ByteStringTable, merges: MergeTable, ignoreMerges: Bool, unknownTokenId: Int32?, fuseUnknown: Bool) {
+    init(vocabulary: ByteStringTable, merges: MergeTable, ignoreMerges: Bool, unknownTokenId: Int32?, fuseUnknown: Bool,
+         unicodeSymbols: Bool = false, byteFallbackTokens: [Int32]? = nil) {
         self.vocabulary = vocabulary
         self.merges = merges
         self.ignoreMerges = ignoreMerges
         self.unknownTokenId = unknownTokenId
         self.fuseUnknown = fuseUnknown
+        self.unicodeSymbols = unicodeSymbols
+        self.byteFallbackTokens = byteFallbackTokens
         var byteTokens = [Int32](repeating: -1, count: 256)
         for b in 0..<256 { byteTokens[b] = vocabulary.lookup([UInt8(b)]) }
         self.byteTokens = byteTokens
@@ -30,7 +38,7 @@ final class BytePairEncoder {
             let id = vocabulary.lookup(p, count)
             if id >= 0 { out.append(id); return }
         }
-        if count == 1 {
+        if count == 1 && !unicodeSymbols {
             let id = byteTokens[Int(p[0])]
             if id >= 0 { out.append(id) } else if let unk = unknownTokenId { out.append(unk) }
             return
@@ -52,15 +60,22 @@ final class BytePairEncoder {
             ids[n] = id
             n += 1
         }
-        for k in 0..<count {
-            let id = byteTokens[Int(p[k])]
+        var k = 0
+        while k < count {
+            // One symbol: a byte, or a scalar's UTF-8 (the text is valid UTF-8).
+            let length = unicodeSymbols ? min(count - k, UTF8Scalars.length(lead: p[k])) : 1
+            let id = unicodeSymbols ? vocabulary.lookup(p + k, length) : byteTokens[Int(p[k])]
             if id >= 0 {
                 if pendingUnknown { add(unknownTokenId!); pendingUnknown = false }
                 add(id)
+            } else if let fallback = byteFallbackTokens {
+                // As the library does: byte tokens go in without flushing a pending unknown.
+                for j in k..<(k + length) { add(fallback[Int(p[j])]) }
             } else if unknownTokenId != nil {
                 if pendingUnknown && !fuseUnknown { add(unknownTokenId!) }
                 pendingUnknown = true
             }
+            k += length
         }
         if pendingUnknown { add(unknownTokenId!) }
         if n == 0 { return }
@@ -128,10 +143,10 @@ final class BytePairEncoder {
                 if ma != UInt64.max { push(ma & 0xFFFF_FFFF_0000_0000 | UInt64(pos)) }
             }
         }
-        var k = 0
-        while k >= 0 {
-            out.append(ids[k])
-            k = Int(next[k])
+        var at = 0
+        while at >= 0 {
+            out.append(ids[at])
+            at = Int(next[at])
         }
     }
 }

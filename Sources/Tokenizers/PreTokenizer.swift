@@ -27,6 +27,10 @@ enum PreTokenizerStep {
     case byteLevel(addPrefixSpace: Bool, useRegex: Bool)
     /// Digits: isolates each \p{N} scalar, or each run of them.
     case digits(individual: Bool)
+    /// Metaspace: spaces become `replacement` ("▁"), which is also put before a piece that does not
+    /// start with it (always, or only at the start of the text); with `split`, pieces are cut before
+    /// each replacement.
+    case metaspace(replacement: [UInt8], prependScheme: PrependScheme, split: Bool)
 }
 
 /// A span with whether it is a match of the step's pattern.
@@ -50,8 +54,9 @@ struct PreTokenizer {
     let steps: [PreTokenizerStep]
     private static let gpt2Scanner = SplitScanner(.gpt2)
 
-    /// Splits `scratch.work[0..<count]` into pieces, leaving them in `scratch.pieces`.
-    func run(count: Int, scratch: PreTokenizerScratch) {
+    /// Splits `scratch.work[0..<count]` into pieces, leaving them in `scratch.pieces`. `atStart`: the
+    /// text begins at the start of the input (Metaspace's "first" scheme prepends only there).
+    func run(count: Int, scratch: PreTokenizerScratch, atStart: Bool = true) {
         scratch.pieces.removeAll(keepingCapacity: true)
         if count > 0 { scratch.pieces.append(Span(start: 0, end: count)) }
         for step in steps {
@@ -93,6 +98,31 @@ struct PreTokenizer {
                     let p = buffer.baseAddress!
                     for piece in scratch.pieces {
                         PreTokenizer.gpt2Scanner.split(p, start: piece.start, end: piece.end, into: &scratch.nextPieces)
+                    }
+                }
+            case .metaspace(let replacement, let scheme, let split):
+                for k in scratch.pieces.indices {
+                    let piece = scratch.pieces[k]
+                    let start = scratch.work.count
+                    let first = scratch.work[piece.start]
+                    let startsWithReplacement = first == 0x20 || scratch.work[piece.start..<piece.end].starts(with: replacement)
+                    if !startsWithReplacement && (scheme == .always || (scheme == .first && atStart && piece.start == 0)) {
+                        scratch.work.append(contentsOf: replacement)
+                    }
+                    for i in piece.start..<piece.end {
+                        let b = scratch.work[i]
+                        if b == 0x20 { scratch.work.append(contentsOf: replacement) } else { scratch.work.append(b) }
+                    }
+                    scratch.pieces[k] = Span(start: start, end: scratch.work.count)
+                }
+                if !split { continue }
+                scratch.work.withUnsafeBufferPointer { buffer in
+                    let p = buffer.baseAddress!
+                    for piece in scratch.pieces {
+                        scratch.matches.removeAll(keepingCapacity: true)
+                        PreTokenizer.literalMatches(replacement, p, piece, into: &scratch.matches)
+                        PreTokenizer.emit(matches: scratch.matches, in: piece, behavior: .mergedWithNext, invert: false,
+                                          events: &scratch.events, into: &scratch.nextPieces)
                     }
                 }
             case .digits(let individual):

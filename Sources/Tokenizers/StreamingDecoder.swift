@@ -1,6 +1,7 @@
 // Streaming decode for generation: ids arrive one at a time, and text is released as soon as it is
-// complete UTF-8. A character split across tokens is held back until its last byte arrives. The
-// concatenated output always equals `decode` of all ids.
+// complete UTF-8. A character split across tokens is held back until its last byte arrives (for
+// SentencePiece-style decoders: until the run of byte-fallback tokens ends). The concatenated output
+// always equals `decode` of all ids.
 
 /// Turns a stream of token ids into text, holding back partial UTF-8 sequences.
 ///
@@ -15,6 +16,9 @@ public struct StreamingDecoder {
     /// Bytes not yet released: the start of a character whose remaining bytes have not arrived.
     private var pending: [UInt8] = []
     private var emittedAny = false
+    /// Decoder chains (SentencePiece style): the ids so far and how many scalars of their text were released.
+    private var chainIds: [Int32] = []
+    private var emittedScalars = 0
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
@@ -23,6 +27,14 @@ public struct StreamingDecoder {
 
     /// Adds one id and returns the text it completes (possibly empty).
     public mutating func push(_ id: Int32) -> String {
+        if case .chain = tokenizer.decoderKind {
+            guard let token = tokenizer.token(for: id), !(skipSpecialTokens && tokenizer.isSpecial(id)) else { return "" }
+            chainIds.append(id)
+            // A run of byte tokens may still continue (it decodes as a whole), and a trailing strip
+            // can change the end: hold back until the text so far cannot change.
+            if byteFallbackValue(token) != nil || !tokenizer.decodesIncrementally { return "" }
+            return releaseChainText()
+        }
         if !tokenizer.decodesBytes {
             // Without a byte-level decoder, tokens are joined with spaces.
             var one: [UInt8] = []
@@ -48,12 +60,28 @@ public struct StreamingDecoder {
 
     /// Releases whatever is held back (an unfinished character becomes U+FFFD) and resets.
     public mutating func finish() -> String {
-        defer { pending.removeAll(); emittedAny = false }
+        defer { pending.removeAll(); emittedAny = false; chainIds.removeAll(); emittedScalars = 0 }
+        if case .chain = tokenizer.decoderKind { return releaseChainText() }
         return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
     }
 
+    /// The text of all ids so far beyond what was released.
+    private mutating func releaseChainText() -> String {
+        let text = tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars
+        if text.count <= emittedScalars { return "" }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: text.dropFirst(emittedScalars))
+        emittedScalars = text.count
+        return String(out)
+    }
+
     /// Whether bytes are being held back.
-    public var hasPendingBytes: Bool { !pending.isEmpty }
+    public var hasPendingBytes: Bool {
+        if case .chain = tokenizer.decoderKind {
+            return tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars.count > emittedScalars
+        }
+        return !pending.isEmpty
+    }
 
     /// The length of the trailing bytes that are a proper, well-formed prefix of a UTF-8 sequence (a
     /// character still waiting for bytes), or 0. Everything before it decodes the same alone as within

@@ -1,5 +1,6 @@
-// Byte-level BPE tokenizer read from a Hugging Face tokenizer.json (Llama 3, GPT-2 / SmolLM2 and
-// Qwen2 families): encoding identical to the `tokenizers` library (and to tiktoken for Llama 3),
+// BPE tokenizer read from a Hugging Face tokenizer.json — byte-level (Llama 3, GPT-2 / SmolLM2,
+// Qwen2 families) or SentencePiece-style with byte fallback (Llama 2, Mistral, TinyLlama): encoding
+// identical to the `tokenizers` library (and to tiktoken for Llama 3, SentencePiece for Llama 2),
 // decoding, special tokens, and the settings of the model directory.
 
 import Foundation
@@ -121,13 +122,23 @@ public final class Tokenizer: @unchecked Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(definition.vocabulary.bytes.count + addedContent.count * 16)
         var starts = [Int32](repeating: 0, count: size + 1)
-        let byteLevel = definition.decoder == .byteLevel
+        let byteLevel = definition.decoder.isByteLevel
         for id in 0..<size {
             starts[id] = Int32(bytes.count)
             if let s = addedContent[Int32(id)] {
                 if byteLevel { Tokenizer.appendByteLevelDecoding(of: s, to: &bytes) } else { bytes.append(contentsOf: s.utf8) }
             } else if let raw = definition.vocabulary.rawBytes(of: Int32(id)) {
-                if byteLevel { bytes.append(contentsOf: raw) } else { bytes.append(contentsOf: ByteLevelAlphabet.spelling(of: raw).utf8) }
+                if byteLevel {
+                    bytes.append(contentsOf: raw)
+                } else if case .chain(let steps) = definition.decoder {
+                    // The token alone through the chain (a byte-fallback token stays its byte).
+                    let spelling = definition.vocabulary.alphabet.spelling(of: raw)
+                    if let b = byteFallbackValue(spelling) { bytes.append(b) } else {
+                        bytes.append(contentsOf: Tokenizer.runChain(steps.filter { $0.isPerToken }, [spelling], first: false).utf8)
+                    }
+                } else {
+                    bytes.append(contentsOf: definition.vocabulary.alphabet.spelling(of: raw).utf8)
+                }
             } else if let s = definition.vocabulary.unspelledById[Int32(id)] {
                 bytes.append(contentsOf: s.utf8)   // the ByteLevel decoder keeps such tokens' own UTF-8
             } else {
@@ -198,7 +209,7 @@ public final class Tokenizer: @unchecked Sendable {
     private func encodeBytes(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, into ids: inout [Int32],
                              scratch: EncoderScratch) {
         if rawMatcher.isEmpty {
-            encodeNormalizing(p, count, parseSpecial: parseSpecial, into: &ids, scratch: scratch)
+            encodeNormalizing(p, count, parseSpecial: parseSpecial, atStart: true, into: &ids, scratch: scratch)
             return
         }
         var segments = scratch.takeSegments()
@@ -209,15 +220,33 @@ public final class Tokenizer: @unchecked Sendable {
                 ids.append(rawMatcher.tokens[segment.token].id)
             } else {
                 encodeNormalizing(p + segment.span.start, segment.span.end - segment.span.start,
-                                  parseSpecial: parseSpecial, into: &ids, scratch: scratch)
+                                  parseSpecial: parseSpecial, atStart: segment.span.start == 0, into: &ids, scratch: scratch)
             }
         }
     }
 
-    /// Normalizes a text segment, splits out normalized added tokens, and encodes the rest.
-    private func encodeNormalizing(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, into ids: inout [Int32],
-                                   scratch: EncoderScratch) {
+    /// Normalizes a text segment, splits out normalized added tokens, and encodes the rest. `atStart`:
+    /// the segment begins at the start of the input.
+    private func encodeNormalizing(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, atStart: Bool,
+                                   into ids: inout [Int32], scratch: EncoderScratch) {
         if count == 0 { return }
+        if normalizer.contains(where: { if case .nfc = $0 { return false } else { return true } }) {
+            // Prepend / Replace (SentencePiece style), step by step.
+            var current = scratch.takeBytes(), next = scratch.takeBytes()
+            defer { scratch.returnBytes(current); scratch.returnBytes(next) }
+            current.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
+            for step in normalizer {
+                next.removeAll(keepingCapacity: true)
+                current.withUnsafeBufferPointer { Tokenizer.normalizeBytes($0, step, into: &next) }
+                swap(&current, &next)
+            }
+            current.withUnsafeBufferPointer { b in
+                if let base = b.baseAddress, b.count > 0 {
+                    splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
+                }
+            }
+            return
+        }
         if !normalizer.isEmpty {
             // NFC is the only normalizer; it changes nothing in most text.
             var normalized = scratch.takeBytes()
@@ -225,19 +254,19 @@ public final class Tokenizer: @unchecked Sendable {
             if NFCNormalizer.normalize(p, count, into: &normalized) {
                 normalized.withUnsafeBufferPointer { b in
                     if let base = b.baseAddress, b.count > 0 {
-                        splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, into: &ids, scratch: scratch)
+                        splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
                     }
                 }
                 return
             }
         }
-        splitNormalizedTokens(p, count, parseSpecial: parseSpecial, into: &ids, scratch: scratch)
+        splitNormalizedTokens(p, count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
     }
 
-    private func splitNormalizedTokens(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, into ids: inout [Int32],
-                                       scratch: EncoderScratch) {
+    private func splitNormalizedTokens(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, atStart: Bool,
+                                       into ids: inout [Int32], scratch: EncoderScratch) {
         if normalizedMatcher.isEmpty {
-            encodePlain(p, count, into: &ids, scratch: scratch)
+            encodePlain(p, count, atStart: atStart, into: &ids, scratch: scratch)
             return
         }
         var segments = scratch.takeSegments()
@@ -247,18 +276,20 @@ public final class Tokenizer: @unchecked Sendable {
             if segment.token >= 0 {
                 ids.append(normalizedMatcher.tokens[segment.token].id)
             } else {
-                encodePlain(p + segment.span.start, segment.span.end - segment.span.start, into: &ids, scratch: scratch)
+                encodePlain(p + segment.span.start, segment.span.end - segment.span.start,
+                            atStart: atStart && segment.span.start == 0, into: &ids, scratch: scratch)
             }
         }
     }
 
     /// Pre-tokenizes and encodes text that holds no added tokens.
-    private func encodePlain(_ p: UnsafePointer<UInt8>, _ count: Int, into ids: inout [Int32], scratch: EncoderScratch) {
+    private func encodePlain(_ p: UnsafePointer<UInt8>, _ count: Int, atStart: Bool, into ids: inout [Int32],
+                             scratch: EncoderScratch) {
         if count == 0 { return }
         let pre = scratch.preTokenizer
         pre.work.removeAll(keepingCapacity: true)
         pre.work.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
-        preTokenizer.run(count: count, scratch: pre)
+        preTokenizer.run(count: count, scratch: pre, atStart: atStart)
         pre.work.withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress!
             for piece in pre.pieces {
@@ -268,13 +299,27 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     static func normalize(_ text: String, _ steps: [NormalizerStep]) -> String {
-        var text = text
+        var bytes = Array(text.utf8), next: [UInt8] = []
         for step in steps {
-            switch step {
-            case .nfc: text = String(decoding: text._nfcCodeUnits, as: UTF8.self)
-            }
+            next.removeAll(keepingCapacity: true)
+            bytes.withUnsafeBufferPointer { normalizeBytes($0, step, into: &next) }
+            swap(&bytes, &next)
         }
-        return text
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// One normalizer step over UTF-8 bytes.
+    static func normalizeBytes(_ input: UnsafeBufferPointer<UInt8>, _ step: NormalizerStep, into out: inout [UInt8]) {
+        switch step {
+        case .nfc:
+            if let base = input.baseAddress, input.count > 0, NFCNormalizer.normalize(base, input.count, into: &out) { return }
+            out.append(contentsOf: input)
+        case .prepend(let prefix):
+            if input.count > 0 { out.append(contentsOf: prefix) }
+            out.append(contentsOf: input)
+        case .replace(let pattern, let content):
+            replaceBytes(input, pattern: pattern, content: content, into: &out)
+        }
     }
 
     // MARK: Decoding
@@ -294,8 +339,31 @@ public final class Tokenizer: @unchecked Sendable {
                 guard !(skipSpecialTokens && isSpecial(id)) else { return nil }
                 return token(for: id)
             }.joined(separator: " ")
+        case .chain(let steps):
+            let tokens = ids.compactMap { id -> String? in
+                guard !(skipSpecialTokens && isSpecial(id)) else { return nil }
+                return token(for: id)
+            }
+            return Tokenizer.runChain(steps, tokens, first: true)
         }
     }
+
+    /// The decoder chain over token strings, joined. `first`: the tokens start the text (the
+    /// Metaspace decoder treats the first token apart).
+    static func runChain(_ steps: [DecoderStep], _ tokens: [String], first: Bool) -> String {
+        var tokens = first ? tokens : [""] + tokens
+        for step in steps { tokens = step.apply(tokens) }
+        return tokens.joined()
+    }
+
+    /// Whether decoding can release text token by token (see `DecoderStep.isPrefixStable`).
+    var decodesIncrementally: Bool {
+        if case .chain(let steps) = decoder { return steps.allSatisfy(\.isPrefixStable) }
+        return true
+    }
+
+    /// The kind of decoder (the streaming decoder follows it).
+    var decoderKind: DecoderKind { decoder }
 
     /// A decoder for generated ids, one at a time, that holds back incomplete UTF-8.
     public func makeStreamingDecoder(skipSpecialTokens: Bool = false) -> StreamingDecoder {
@@ -313,7 +381,7 @@ public final class Tokenizer: @unchecked Sendable {
         return true
     }
 
-    var decodesBytes: Bool { decoder == .byteLevel }
+    var decodesBytes: Bool { decoder.isByteLevel }
 
     /// The Hugging Face ByteLevel decoder's bytes for one token string.
     private static func appendByteLevelDecoding(of token: String, to bytes: inout [UInt8]) {

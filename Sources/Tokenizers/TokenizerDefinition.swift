@@ -6,6 +6,10 @@ import Foundation
 /// The normalizers supported (applied to text outside added tokens).
 enum NormalizerStep {
     case nfc
+    /// Prepend: `bytes` put before non-empty text.
+    case prepend([UInt8])
+    /// Replace with a string pattern: every occurrence of `pattern` becomes `content`.
+    case replace(pattern: [UInt8], content: [UInt8])
 }
 
 /// Token ids put around a sequence when special tokens are added (TemplateProcessing and friends).
@@ -20,6 +24,10 @@ enum DecoderKind {
     case byteLevel
     /// No decoder: token strings joined with spaces (what the Hugging Face library does then).
     case joinWithSpaces
+    /// A chain of string decoders (SentencePiece style), the resulting tokens joined.
+    case chain([DecoderStep])
+
+    var isByteLevel: Bool { if case .byteLevel = self { return true } else { return false } }
 }
 
 /// The model vocabulary by id: raw bytes for tokens spelled in the byte alphabet, strings for the
@@ -34,6 +42,8 @@ struct ModelVocabulary {
     var unspelledById: [Int32: String] = [:]
     /// Number of distinct vocabulary keys (where the Hugging Face library starts numbering added tokens).
     var distinctCount: Int
+    /// How the vocabulary's strings spell bytes.
+    var alphabet: VocabularyAlphabet = .byteLevel
 
     /// One more than the largest id.
     var idCount: Int { start.count }
@@ -45,15 +55,15 @@ struct ModelVocabulary {
         return bytes[from..<(from + Int(length[Int(id)]))]
     }
 
-    /// The vocabulary spelling of `id` ("Ġthe").
+    /// The vocabulary spelling of `id` ("Ġthe", "▁the").
     func spelling(of id: Int32) -> String? {
-        if let raw = rawBytes(of: id) { return ByteLevelAlphabet.spelling(of: raw) }
+        if let raw = rawBytes(of: id) { return alphabet.spelling(of: raw) }
         return unspelledById[id]
     }
 
     /// The id of a spelling.
     func id(of token: String, table: ByteStringTable) -> Int32? {
-        if let bytes = ByteLevelAlphabet.bytes(of: token) { return table.lookupIfPresent(bytes) }
+        if let bytes = alphabet.bytes(of: token) { return table.lookupIfPresent(bytes) }
         return unspelled[token]
     }
 }
@@ -130,9 +140,11 @@ extension TokenizerDefinition {
         let reader = FieldReader(file: file)
         let root = try reader.object(try JSONReader.parse(data, file: file), "(top level)")
 
-        // Model.
+        // Model. Its strings spell bytes in GPT-2's alphabet when a ByteLevel pre-tokenizer or decoder
+        // is present; otherwise they are plain Unicode (SentencePiece style: "▁the", "<0x0A>").
         let modelObject = try reader.object(root["model"], "model")
-        let (model, vocabulary) = try parseModel(modelObject, reader)
+        let byteLevel = mentionsType("ByteLevel", root["pre_tokenizer"]) || mentionsType("ByteLevel", root["decoder"])
+        let (model, vocabulary) = try parseModel(modelObject, reader, alphabet: byteLevel ? .byteLevel : .unicode)
 
         // Added tokens. Like the Hugging Face library, ids are not taken from the file's "id" fields:
         // a token already in the model vocabulary keeps that id, the others get consecutive ids after
@@ -187,7 +199,18 @@ extension TokenizerDefinition {
                                    template: template, decoder: decoder)
     }
 
-    private static func parseModel(_ o: JSONObject, _ reader: FieldReader) throws -> (BytePairEncoder, ModelVocabulary) {
+    /// Whether a component (or one nested in a Sequence) has the given type.
+    private static func mentionsType(_ type: String, _ value: JSONValue?) -> Bool {
+        guard let o = value?.objectValue else { return false }
+        if o["type"]?.stringValue == type { return true }
+        for key in ["pretokenizers", "decoders", "normalizers", "processors"] {
+            if let list = o[key]?.arrayValue, list.contains(where: { mentionsType(type, $0) }) { return true }
+        }
+        return false
+    }
+
+    private static func parseModel(_ o: JSONObject, _ reader: FieldReader,
+                                   alphabet: VocabularyAlphabet) throws -> (BytePairEncoder, ModelVocabulary) {
         if let type = o["type"], !type.isNull {
             let name = try reader.string(type, "model.type")
             guard name == "BPE" else {
@@ -197,12 +220,10 @@ extension TokenizerDefinition {
         if let dropout = o["dropout"], !dropout.isNull, (dropout.doubleValue ?? 1) != 0 {
             throw reader.unsupported("model.dropout", "BPE dropout makes encoding random; set it to null")
         }
-        if try reader.bool(o["byte_fallback"], "model.byte_fallback", default: false) {
-            throw reader.unsupported("model.byte_fallback", "byte-fallback (SentencePiece-style) BPE; only byte-level BPE is supported")
-        }
+        let byteFallback = try reader.bool(o["byte_fallback"], "model.byte_fallback", default: false)
         for field in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let prefix = try reader.optionalString(o[field], "model." + field), !prefix.isEmpty {
-                throw reader.unsupported("model." + field, "'\(prefix)' (only byte-level BPE without affixes is supported)")
+                throw reader.unsupported("model." + field, "'\(prefix)' (only BPE without affixes is supported)")
             }
         }
         let ignoreMerges = try reader.bool(o["ignore_merges"], "model.ignore_merges", default: false)
@@ -223,7 +244,7 @@ extension TokenizerDefinition {
             let id = try reader.tokenId(vocab.values[k], "model.vocab[\"\(vocab.keys[k])\"]")
             maxId = max(maxId, id)
             let mark = arena.count
-            if ByteLevelAlphabet.appendBytes(of: vocab.keys[k], to: &arena) {
+            if alphabet.appendBytes(of: vocab.keys[k], to: &arena) {
                 offsets.append(mark)
                 keyIds.append(id)
             } else {
@@ -236,7 +257,7 @@ extension TokenizerDefinition {
         // Per-id raw bytes (only where the id is what the table now holds for the key: last duplicate wins).
         var vocabulary = ModelVocabulary(bytes: arena, start: [Int32](repeating: -1, count: Int(maxId) + 1),
                                          length: [Int32](repeating: 0, count: Int(maxId) + 1),
-                                         unspelled: unspelled, distinctCount: table.count + unspelled.count)
+                                         unspelled: unspelled, distinctCount: table.count + unspelled.count, alphabet: alphabet)
         arena.withUnsafeBufferPointer { a in
             guard let base = a.baseAddress else { return }
             for e in 0..<keyIds.count {
@@ -279,7 +300,7 @@ extension TokenizerDefinition {
             }
             leftBytes.removeAll(keepingCapacity: true)
             rightBytes.removeAll(keepingCapacity: true)
-            let spelled = ByteLevelAlphabet.appendBytes(of: left, to: &leftBytes) && ByteLevelAlphabet.appendBytes(of: right, to: &rightBytes)
+            let spelled = alphabet.appendBytes(of: left, to: &leftBytes) && alphabet.appendBytes(of: right, to: &rightBytes)
             let l: Int32?, r: Int32?, m: Int32?
             if spelled {
                 l = table.lookupIfPresent(leftBytes)
@@ -288,7 +309,7 @@ extension TokenizerDefinition {
                 m = table.lookupIfPresent(leftBytes)
             } else {
                 // Tokens outside the byte alphabet (never produced by byte-level encoding, but legal).
-                func id(_ s: String) -> Int32? { ByteLevelAlphabet.bytes(of: s).flatMap { table.lookupIfPresent($0) } ?? unspelled[s] }
+                func id(_ s: String) -> Int32? { alphabet.bytes(of: s).flatMap { table.lookupIfPresent($0) } ?? unspelled[s] }
                 l = id(String(left)); r = id(String(right)); m = id(String(left) + String(right))
             }
             guard let l else { throw reader.invalid(field, "token '\(left)' is not in model.vocab") }
@@ -297,8 +318,15 @@ extension TokenizerDefinition {
             merges.append((l, r, m))
         }
         let unknownId = unknownToken.flatMap { vocabulary.id(of: $0, table: table) }
+        // Byte fallback: the <0xXX> token of every byte (all 256 must exist, else bytes go to unk).
+        var fallback: [Int32]? = nil
+        if byteFallback {
+            let ids = (0...255).map { vocabulary.id(of: byteFallbackSpelling(UInt8($0)), table: table) }
+            if ids.allSatisfy({ $0 != nil }) { fallback = ids.map { $0! } }
+        }
         let model = BytePairEncoder(vocabulary: table, merges: MergeTable(merges: merges), ignoreMerges: ignoreMerges,
-                                    unknownTokenId: unknownId, fuseUnknown: fuseUnknown)
+                                    unknownTokenId: unknownId, fuseUnknown: fuseUnknown,
+                                    unicodeSymbols: alphabet == .unicode, byteFallbackTokens: fallback)
         return (model, vocabulary)
     }
 
@@ -309,6 +337,15 @@ extension TokenizerDefinition {
         switch type {
         case "NFC":
             return [.nfc]
+        case "Prepend":
+            return [.prepend(Array(try reader.string(o["prepend"], field + ".prepend").utf8))]
+        case "Replace":
+            let pattern = try reader.object(o["pattern"], field + ".pattern")
+            guard let literal = pattern["String"] else {
+                throw reader.unsupported(field + ".pattern", "only {\"String\": …} patterns are supported in Replace")
+            }
+            return [.replace(pattern: Array(try reader.string(literal, field + ".pattern.String").utf8),
+                             content: Array(try reader.string(o["content"], field + ".content").utf8))]
         case "Sequence":
             var steps: [NormalizerStep] = []
             for (k, item) in try reader.array(o["normalizers"], field + ".normalizers").enumerated() {
@@ -316,7 +353,7 @@ extension TokenizerDefinition {
             }
             return steps
         default:
-            throw reader.unsupported(field + ".type", "normalizer '\(type)' (supported: NFC, Sequence)")
+            throw reader.unsupported(field + ".type", "normalizer '\(type)' (supported: NFC, Prepend, Replace, Sequence)")
         }
     }
 
@@ -336,6 +373,16 @@ extension TokenizerDefinition {
                                useRegex: try reader.bool(o["use_regex"], field + ".use_regex", default: true))]
         case "Digits":
             return [.digits(individual: try reader.bool(o["individual_digits"], field + ".individual_digits", default: false))]
+        case "Metaspace":
+            let replacement = try reader.string(o["replacement"], field + ".replacement")
+            guard replacement.unicodeScalars.count == 1 else { throw reader.invalid(field + ".replacement", "expected one character") }
+            let schemeName = try reader.optionalString(o["prepend_scheme"], field + ".prepend_scheme")
+                ?? (try reader.bool(o["add_prefix_space"], field + ".add_prefix_space", default: true) ? "always" : "never")
+            guard let scheme = PrependScheme(rawValue: schemeName) else {
+                throw reader.invalid(field + ".prepend_scheme", "'\(schemeName)' (expected always, first or never)")
+            }
+            return [.metaspace(replacement: Array(replacement.utf8), prependScheme: scheme,
+                               split: try reader.bool(o["split"], field + ".split", default: true))]
         case "Split":
             let pattern = try reader.object(o["pattern"], field + ".pattern")
             let behaviorName = try reader.string(o["behavior"], field + ".behavior")
@@ -362,7 +409,7 @@ extension TokenizerDefinition {
             }
             return [.split(matcher, behavior: behavior, invert: invert)]
         default:
-            throw reader.unsupported(field + ".type", "pre-tokenizer '\(type)' (supported: Sequence, Split, ByteLevel, Digits)")
+            throw reader.unsupported(field + ".type", "pre-tokenizer '\(type)' (supported: Sequence, Split, ByteLevel, Digits, Metaspace)")
         }
     }
 
@@ -422,10 +469,51 @@ extension TokenizerDefinition {
     private static func parseDecoder(_ value: JSONValue?, _ field: String, _ reader: FieldReader) throws -> DecoderKind {
         guard let value, !value.isNull else { return .joinWithSpaces }
         let o = try reader.object(value, field)
-        let type = try reader.type(o, field)
-        guard type == "ByteLevel" else {
-            throw reader.unsupported(field + ".type", "decoder '\(type)' (supported: ByteLevel)")
+        if try reader.type(o, field) == "ByteLevel" { return .byteLevel }
+        return .chain(try parseDecoderSteps(o, field, reader))
+    }
+
+    private static func parseDecoderSteps(_ o: JSONObject, _ field: String, _ reader: FieldReader) throws -> [DecoderStep] {
+        func character(_ key: String) throws -> Unicode.Scalar {
+            let s = try reader.string(o[key], field + "." + key)
+            guard s.unicodeScalars.count == 1 else { throw reader.invalid(field + "." + key, "expected one character") }
+            return s.unicodeScalars.first!
         }
-        return .byteLevel
+        func count(_ key: String) throws -> Int {
+            guard let v = o[key], let n = v.integerValue, n >= 0 else { throw reader.invalid(field + "." + key, "expected a non-negative integer") }
+            return Int(n)
+        }
+        let type = try reader.type(o, field)
+        switch type {
+        case "Sequence":
+            var steps: [DecoderStep] = []
+            for (k, item) in try reader.array(o["decoders"], field + ".decoders").enumerated() {
+                steps += try parseDecoderSteps(try reader.object(item, field + ".decoders[\(k)]"), field + ".decoders[\(k)]", reader)
+            }
+            return steps
+        case "Replace":
+            let pattern = try reader.object(o["pattern"], field + ".pattern")
+            guard let literal = pattern["String"] else {
+                throw reader.unsupported(field + ".pattern", "only {\"String\": …} patterns are supported in Replace")
+            }
+            return [.replace(pattern: try reader.string(literal, field + ".pattern.String"),
+                             content: try reader.string(o["content"], field + ".content"))]
+        case "ByteFallback":
+            return [.byteFallback]
+        case "Fuse":
+            return [.fuse]
+        case "Strip":
+            return [.strip(content: try character("content"), start: try count("start"), stop: try count("stop"))]
+        case "Metaspace":
+            let schemeName = try reader.optionalString(o["prepend_scheme"], field + ".prepend_scheme")
+                ?? (try reader.bool(o["add_prefix_space"], field + ".add_prefix_space", default: true) ? "always" : "never")
+            guard let scheme = PrependScheme(rawValue: schemeName) else {
+                throw reader.invalid(field + ".prepend_scheme", "'\(schemeName)' (expected always, first or never)")
+            }
+            return [.metaspace(replacement: try character("replacement"), prependScheme: scheme)]
+        default:
+            throw reader.unsupported(field + ".type",
+                                     "decoder '\(type)' (supported: ByteLevel; Replace, ByteFallback, Fuse, Strip, Metaspace and Sequences of them)")
+        }
     }
 }

@@ -70,6 +70,11 @@ enum UTF8Scalars {
         return ((b0 & 0x07) << 18 | UInt32(p[i + 1] & 0x3F) << 12 | UInt32(p[i + 2] & 0x3F) << 6 | UInt32(p[i + 3] & 0x3F), 4)
     }
 
+    /// The length in bytes of the scalar whose first byte is `lead`.
+    @inline(__always) static func length(lead b: UInt8) -> Int {
+        b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
+    }
+
     /// The start of the scalar that ends just before `i` (the previous scalar boundary).
     @inline(__always) static func previousBoundary(_ p: UnsafePointer<UInt8>, _ i: Int) -> Int {
         var j = i - 1

@@ -4,6 +4,7 @@
 
 import Foundation
 import XCTest
+import ChatTemplates
 @testable import Tokenizers
 
 /// Paths of the committed tokenizer fixtures (located from this file, so no bundle is needed).
@@ -25,7 +26,7 @@ extension JSONValue {
 }
 
 final class FixtureTests: XCTestCase {
-    static let families = ["llama3-tiny", "smollm2-tiny", "qwen2-tiny", "gpt2-tiny"]
+    static let families = ["llama3-tiny", "smollm2-tiny", "qwen2-tiny", "gpt2-tiny", "llama2-tiny", "mistral-tiny"]
 
     func testEncodeMatchesLibrary() throws {
         for family in FixtureTests.families {
@@ -65,6 +66,27 @@ final class FixtureTests: XCTestCase {
                                "\(family): decode skipping special tokens \(ids)")
                 XCTAssertEqual(streamed(tokenizer, ids), c["text"]!.stringValue!, "\(family): streaming decode \(ids)")
                 XCTAssertEqual(streamed(tokenizer, ids, skipSpecialTokens: true), c["text_skip_special"]!.stringValue!)
+            }
+        }
+    }
+
+    /// Llama 2's chat template (from tokenizer_config.json) renders as transformers renders it, and the
+    /// rendered text encodes to the library's ids (SentencePiece-style tokenizers).
+    func testSentencePieceChatTemplateMatchesTransformers() throws {
+        for family in ["llama2-tiny", "mistral-tiny"] {
+            let tokenizer = try TokenizerFixtures.load(family)
+            let source = try XCTUnwrap(tokenizer.configuration.chatTemplate, family)
+            let template = try ChatTemplate(source: source)
+            let cases = try TokenizerFixtures.json(TokenizerFixtures.folder(family).appendingPathComponent("cases.json")).objectValue!
+            let chats = try XCTUnwrap(cases["chat"]?.arrayValue)
+            XCTAssertEqual(chats.count, 4)
+            for chat in chats.map({ $0.objectValue! }) {
+                let conversation = chat["messages"]!.arrayValue!.map {
+                    (role: $0.objectValue!["role"]!.stringValue!, content: $0.objectValue!["content"]!.stringValue!)
+                }
+                let text = try template.render(conversation: conversation, bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+                XCTAssertEqual(text, chat["text"]!.stringValue!, family)
+                XCTAssertEqual(tokenizer.encode(text), chat["ids"]!.ids, "\(family): \(text.debugDescription)")
             }
         }
     }

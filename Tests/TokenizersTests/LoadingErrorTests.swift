@@ -117,8 +117,14 @@ final class LoadingErrorTests: XCTestCase {
 
     func testUnsupportedPreTokenizerAndPattern() {
         expectError(LoadingErrorTests.tokenizerJSON {
-            $0["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "Metaspace", "replacement": "▁"]]]
-        }, field: "pre_tokenizer.pretokenizers[0].type", contains: "Metaspace")
+            $0["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "Whitespace"]]]
+        }, field: "pre_tokenizer.pretokenizers[0].type", contains: "Whitespace")
+        expectError(LoadingErrorTests.tokenizerJSON {
+            $0["pre_tokenizer"] = ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "sometimes"]
+        }, field: "pre_tokenizer.prepend_scheme", contains: "sometimes")
+        expectError(LoadingErrorTests.tokenizerJSON {
+            $0["pre_tokenizer"] = ["type": "Metaspace", "replacement": "ab"]
+        }, field: "pre_tokenizer.replacement", contains: "one character")
         expectError(LoadingErrorTests.tokenizerJSON {
             $0["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "(?<=a)b"], "behavior": "Isolated", "invert": false]
         }, field: "pre_tokenizer.pattern.Regex", contains: "look-behind")
@@ -148,9 +154,15 @@ final class LoadingErrorTests: XCTestCase {
         }, field: "model.vocab[\"a\"]", contains: "token id")
         expectError(LoadingErrorTests.tokenizerJSON { root in
             var model = root["model"] as! [String: Any]
-            model["byte_fallback"] = true
+            model["continuing_subword_prefix"] = "##"
             root["model"] = model
-        }, field: "model.byte_fallback", contains: "byte-fallback")
+        }, field: "model.continuing_subword_prefix", contains: "##")
+        expectError(LoadingErrorTests.tokenizerJSON {
+            $0["decoder"] = ["type": "Sequence", "decoders": [["type": "Replace", "pattern": ["Regex": "x"], "content": " "]]]
+        }, field: "decoder.decoders[0].pattern", contains: "String")
+        expectError(LoadingErrorTests.tokenizerJSON {
+            $0["decoder"] = ["type": "Strip", "content": " ", "start": -1, "stop": 0]
+        }, field: "decoder.start", contains: "non-negative")
         expectError(LoadingErrorTests.tokenizerJSON { $0["model"] = nil }, field: "model", contains: "missing")
         expectError(LoadingErrorTests.tokenizerJSON { $0["decoder"] = ["type": "WordPiece"] }, field: "decoder.type", contains: "WordPiece")
         expectError(LoadingErrorTests.tokenizerJSON { $0["post_processor"] = ["type": "Magic"] }, field: "post_processor.type", contains: "Magic")
