@@ -16,8 +16,10 @@ public struct StreamingDecoder {
     /// Bytes not yet released: the start of a character whose remaining bytes have not arrived.
     private var pending: [UInt8] = []
     private var emittedAny = false
-    /// Decoder chains (SentencePiece style): the ids so far and how many scalars of their text were released.
+    /// Decoder chains (SentencePiece style): the ids not yet settled, from an anchor token on (see
+    /// `releaseChainText`), the length of the anchor's own text, and how many scalars after it were released.
     private var chainIds: [Int32] = []
+    private var anchorScalars = 0
     private var emittedScalars = 0
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
@@ -60,25 +62,39 @@ public struct StreamingDecoder {
 
     /// Releases whatever is held back (an unfinished character becomes U+FFFD) and resets.
     public mutating func finish() -> String {
-        defer { pending.removeAll(); emittedAny = false; chainIds.removeAll(); emittedScalars = 0 }
+        defer { pending.removeAll(); emittedAny = false; chainIds.removeAll(); anchorScalars = 0; emittedScalars = 0 }
         if case .chain = tokenizer.decoderKind { return releaseChainText() }
         return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
     }
 
-    /// The text of all ids so far beyond what was released.
+    /// The text of the ids so far beyond what was released.
+    ///
+    /// Decoding is prefix-stable (one more token only appends text), and a chain's context effects are
+    /// all at the very start (Strip of a leading space, Metaspace's first token) or inside runs of byte
+    /// tokens. So once a token that is not a byte token and decodes to non-empty text alone has been
+    /// released, the text after it depends only on it and what follows: it becomes the anchor, and
+    /// each release decodes just the anchor and the tokens after it (linear in the stream length).
     private mutating func releaseChainText() -> String {
         let text = tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars
-        if text.count <= emittedScalars { return "" }
+        let released = anchorScalars + emittedScalars
         var out = String.UnicodeScalarView()
-        out.append(contentsOf: text.dropFirst(emittedScalars))
-        emittedScalars = text.count
+        if text.count > released { out.append(contentsOf: text.dropFirst(released)) }
+        emittedScalars = max(emittedScalars, text.count - anchorScalars)
+        if let last = chainIds.last, let token = tokenizer.token(for: last), byteFallbackValue(token) == nil {
+            let alone = tokenizer.decode([last], skipSpecialTokens: skipSpecialTokens).unicodeScalars.count
+            if alone > 0 {
+                chainIds = [last]
+                anchorScalars = alone
+                emittedScalars = 0
+            }
+        }
         return String(out)
     }
 
     /// Whether bytes are being held back.
     public var hasPendingBytes: Bool {
         if case .chain = tokenizer.decoderKind {
-            return tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars.count > emittedScalars
+            return tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars.count > anchorScalars + emittedScalars
         }
         return !pending.isEmpty
     }
