@@ -128,6 +128,39 @@ def record_chats(folder):
     return chats
 
 
+PAIRS = [
+    ([{"role": "user", "content": "sort: 7294"}], "2479", "2749"),
+    ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}], " Hello! ", "Go away."),
+    ([{"role": "user", "content": "中文?"}], "🤗 好", "\nno"),
+    ("Plain prompt:", " yes", "no</s>"),
+]
+
+
+def record_trl_pairs(folder, template=CONFIG["chat_template"], bos="<s>", eos="</s>", pairs=None):
+    """Prompt/chosen/rejected ids from TRL's own DPOTrainer tokenization (trl.data_utils)."""
+    from transformers import PreTrainedTokenizerFast
+    from trl.data_utils import _tokenize, common_prefix_length
+    hf = PreTrainedTokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"), bos_token=bos, eos_token=eos,
+                                 unk_token="<unk>" if eos == "</s>" else None)
+    hf.chat_template = template
+    out = []
+    for prompt, chosen, rejected in pairs or PAIRS:
+        if not isinstance(prompt, list):
+            chosen, rejected = chosen.replace("</s>", eos), rejected.replace("</s>", eos)
+        if isinstance(prompt, list):
+            p = _tokenize(hf, prompt, add_generation_prompt=True)["input_ids"]
+            c = _tokenize(hf, prompt + [{"role": "assistant", "content": chosen}])["input_ids"]
+            r = _tokenize(hf, prompt + [{"role": "assistant", "content": rejected}])["input_ids"]
+        else:   # TRL appends the EOS string to plain responses first
+            p = _tokenize(hf, prompt)["input_ids"]
+            c = _tokenize(hf, prompt + (chosen if chosen.endswith(eos) else chosen + eos))["input_ids"]
+            r = _tokenize(hf, prompt + (rejected if rejected.endswith(eos) else rejected + eos))["input_ids"]
+        n = min(common_prefix_length(p, c), common_prefix_length(p, r))
+        out.append({"prompt": prompt, "chosen": chosen, "rejected": rejected,
+                    "prompt_ids": p[:n], "chosen_ids": c[n:], "rejected_ids": r[n:]})
+    return out
+
+
 def check_against_sentencepiece(sp, tok, texts, flavour):
     """The tokenizer.json pipeline against SentencePiece itself (texts without special-token strings)."""
     checked = mismatched = 0
@@ -191,12 +224,22 @@ def main():
     extra = ["<s>[INST] Hi [/INST] Hello</s>", "a<s>b", " <s> x", "\n\nline", "   three spaces", "tab\tand\nnewline",
              "1234567 89", "ŝĉĥ ĵŭ", "中文", "🤗🤗", "x" + SPACE + "y", SPACE, "<0x41>", "<unk>"]
     texts = byte_fixtures.test_strings(rng, ["<s>", "</s>", "<unk>"], extra)
+    # The byte-level llama3-tiny tokenizer with Llama 3's real template: TRL's ids there equal
+    # encode(content.strip() + "<|eot_id|>") for the responses.
+    with open(os.path.join(out, "..", "chat-templates", "llama-3.json")) as f:
+        llama3 = json.load(f)
+    llama3_pairs = record_trl_pairs(os.path.join(out, "llama3-tiny"), llama3["template"], llama3["bos_token"], llama3["eos_token"])
+    with open(os.path.join(out, "llama3-tiny", "trl_pairs.json"), "w") as f:
+        json.dump({"template": llama3["template"], "bos_token": llama3["bos_token"], "eos_token": llama3["eos_token"],
+                   "pairs": llama3_pairs}, f, ensure_ascii=True, separators=(",", ":"))
+
     for name, flavour in (("llama2-tiny", "legacy"), ("mistral-tiny", "metaspace")):
         tok = build(sp, flavour)
         check_against_sentencepiece(sp, tok, texts, flavour)
         cases = record(tok, texts, random.Random(args.seed + 1))
         write(out, name, tok, None)
         cases["chat"] = record_chats(os.path.join(out, name))
+        cases["trl_pairs"] = record_trl_pairs(os.path.join(out, name))
         write(out, name, tok, cases)
 
 

@@ -62,22 +62,60 @@ public final class ChatModel {
         return (ids, cut)
     }
 
-    /// Response token ids as TRL builds them for conversational pairs: the text the chat template adds
-    /// for the assistant turn after the generation prompt (e.g. Llama 3: content.strip() + "<|eot_id|>";
-    /// ChatML: content + "<|im_end|>\n"), encoded without added special tokens. Plain-text prompts
-    /// (or a template whose output does not extend the prompt) get response + EOS.
-    public func responseTokens(prompt: PromptInput, response: String) throws -> [Int32] {
-        if case .messages(let m) = prompt, let template {
-            let promptText = try renderPrompt(m)
-            let full = try template.render(conversation: (m + [PromptMessage(role: "assistant", content: response)]).map { ($0.role, $0.content) },
-                                           addGenerationPrompt: false, bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-            // Compare scalars, not Characters (String comparison is canonical-equivalence based).
-            if full.unicodeScalars.starts(with: promptText.unicodeScalars) {
-                var rest = String.UnicodeScalarView()
-                rest.append(contentsOf: full.unicodeScalars.dropFirst(promptText.unicodeScalars.count))
-                return tokenizer.encode(String(rest), addSpecialTokens: false)
-            }
+    /// Prompt, chosen and rejected ids as TRL's DPOTrainer builds them (`PairTokenization`).
+    public func pairTokens(prompt: PromptInput, chosen: String, rejected: String) throws
+        -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
+        if case .messages = prompt, template == nil {
+            throw ChatModelError("\(directory.path) has no chat_template in tokenizer_config.json; give prompts as plain strings")
         }
-        return tokenizer.encode(response, addSpecialTokens: false) + (tokenizer.eosTokenId.map { [$0] } ?? [])
+        return try PairTokenization(tokenizer: tokenizer, template: template).tokens(prompt: prompt, chosen: chosen, rejected: rejected)
+    }
+}
+
+/// Preference pairs → token ids the way TRL's DPOTrainer (1.16) does it: the prompt alone and the
+/// prompt followed by each response are tokenized whole — a conversation through the chat template
+/// (the prompt with the generation prompt; special tokens from the rendered text), a plain string
+/// with the tokenizer's special tokens (BOS) and the EOS string appended to each response — and the
+/// responses are what follows the longest prefix the three share. Tokens that merge across the
+/// boundary therefore come out as in the whole text (SentencePiece's "▁" before a response), and a
+/// template that renders the prompt differently alone only shortens the shared prompt. With
+/// Llama 3's template this equals encode(content.strip() + "<|eot_id|>") for the response.
+public struct PairTokenization {
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate?
+
+    public init(tokenizer: Tokenizer, template: ChatTemplate?) {
+        self.tokenizer = tokenizer
+        self.template = template
+    }
+
+    public func tokens(prompt: PromptInput, chosen: String, rejected: String) throws
+        -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
+        let p: [Int32], c: [Int32], r: [Int32]
+        switch prompt {
+        case .messages(let m):
+            guard let template else { throw ChatModelError("a conversational prompt needs a chat template") }
+            func render(_ messages: [PromptMessage], generationPrompt: Bool) throws -> [Int32] {
+                let text = try template.render(conversation: messages.map { ($0.role, $0.content) }, addGenerationPrompt: generationPrompt,
+                                               bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+                return tokenizer.encode(text, addSpecialTokens: false)
+            }
+            p = try render(m, generationPrompt: true)
+            c = try render(m + [PromptMessage(role: "assistant", content: chosen)], generationPrompt: false)
+            r = try render(m + [PromptMessage(role: "assistant", content: rejected)], generationPrompt: false)
+        case .text(let t):
+            let eos = tokenizer.eosToken ?? ""
+            func ended(_ s: String) -> String { s.hasSuffix(eos) ? s : s + eos }
+            p = tokenizer.encode(t, addSpecialTokens: true)
+            c = tokenizer.encode(t + ended(chosen), addSpecialTokens: true)
+            r = tokenizer.encode(t + ended(rejected), addSpecialTokens: true)
+        }
+        func shared(_ a: [Int32], _ b: [Int32]) -> Int {
+            var n = 0
+            while n < min(a.count, b.count) && a[n] == b[n] { n += 1 }
+            return n
+        }
+        let n = min(shared(p, c), shared(p, r))
+        return (Array(p[..<n]), Array(c[n...]), Array(r[n...]))
     }
 }

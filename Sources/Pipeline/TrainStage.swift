@@ -29,14 +29,11 @@ public struct TrainStageResult {
 }
 
 public enum TrainStage {
-    /// Tokenizes pairs the way TRL does for conversational data with an explicit prompt.
+    /// Tokenizes pairs the way TRL's DPOTrainer does for conversational data with an explicit prompt.
     public static func tokenize(_ pairs: [PairRecord], with model: ChatModel) throws -> [TokenizedPair] {
         try pairs.map { p in
-            let prompt = PromptInput.messages(p.prompt)
-            let (ids, _) = try model.promptTokens(prompt, maxTokens: Int.max)
-            return TokenizedPair(id: String(p.id), prompt: ids,
-                                 chosen: try model.responseTokens(prompt: prompt, response: p.chosen),
-                                 rejected: try model.responseTokens(prompt: prompt, response: p.rejected),
+            let ids = try model.pairTokens(prompt: .messages(p.prompt), chosen: p.chosen, rejected: p.rejected)
+            return TokenizedPair(id: String(p.id), prompt: ids.prompt, chosen: ids.chosen, rejected: ids.rejected,
                                  chosenTarget: p.chosenTarget, rejectedTarget: p.rejectedTarget)
         }
     }

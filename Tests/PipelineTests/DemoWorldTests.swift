@@ -163,7 +163,9 @@ final class DemoWorldTests: XCTestCase {
         let messages = [PromptMessage(role: "user", content: "sort: 7294"), PromptMessage(role: "assistant", content: "2479")]
         let example = try chat.supervisedExample(ChatExample(id: "x", messages: messages))
         let prompt = try chat.promptTokens(.messages(Array(messages.prefix(1))), maxTokens: .max).tokens
-        let response = try chat.responseTokens(prompt: .messages(Array(messages.prefix(1))), response: "2479")
+        let pair = try chat.pairTokens(prompt: .messages(Array(messages.prefix(1))), chosen: "2479", rejected: "2479")
+        XCTAssertEqual(pair.prompt, prompt)
+        let response = pair.chosen
         XCTAssertEqual(example.tokens, prompt + response, "the same ids generation and DPO training see")
         XCTAssertEqual(example.trained, Array(repeating: false, count: prompt.count) + Array(repeating: true, count: response.count))
         XCTAssertEqual(chat.tokenizer.decode(response), "2479<|eot_id|>")
