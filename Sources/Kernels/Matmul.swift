@@ -21,9 +21,10 @@ public enum Matmul {
     /// Products below this many multiply-adds run on one thread.
     static let splitThreshold = 1 << 18
 
-    /// Rows sgemm computes as one full tile here (12 for OpenBLAS's Haswell/Zen kernels: three
-    /// panels of 4): a row's result is the same whatever the row count, as long as that count is a
-    /// multiple of this. 1 when the probe finds no such tile (then results agree to rounding only).
+    /// Rows sgemm computes as one full tile here (12 for OpenBLAS's Haswell, Zen and Prescott kernels,
+    /// 16 for SkylakeX and Cooperlake; `Scripts/batch_invariance_probe.c`): a row's result is the same
+    /// whatever the row count, as long as the count is a multiple of this and the row keeps its place
+    /// within the tile. 1 when the probe finds no such tile (results then agree to rounding only).
     public static let rowTile: Int = RowTileProbe.find()
 
     /// `rows` rounded up to a multiple of `rowTile`: the rows a batch-invariant product computes.
