@@ -32,8 +32,9 @@ final class TrainerTests: XCTestCase {
 
     func testFirstStepLossIsLogTwoAndTheStepSeparatesChosenFromRejected() throws {
         let m = try model(), ps = pairs(4)
-        // The reference scored in the same micro-batches as the step: the same computation exactly.
-        let ref = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 2)
+        // The reference scored in other micro-batches (4 pairs) than the step (2): batch invariance
+        // makes each pair's log-probs the same bits either way.
+        let ref = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 4)
         let trainer = try PreferenceTrainer(policy: m, settings: settings(batch: 4, micro: 2))
         let first = try trainer.step(pairs: ps, reference: ref, indices: [0, 1, 2, 3])
         XCTAssertEqual(first.loss, log(2.0), "policy = reference ⇒ loss = log 2 exactly")
