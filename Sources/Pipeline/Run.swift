@@ -87,6 +87,9 @@ public struct IterationSummary: Codable, Equatable {
     public var oracleAccuracy: Double?
     public var initialOracleAccuracy: Double?
     public var meanResponseTokens = 0.0
+    /// Fraction of the samples that ended with a stop token rather than the length limit (TRL's
+    /// val/contain_eos_token): a falling value flags responses growing into the limit.
+    public var containEOSToken: Double?
     public var seconds: [String: Double] = [:]
 }
 
@@ -235,6 +238,7 @@ public final class RunDriver {
             summary.comparisonsPerPrompt = Double(js.comparisons) / Double(max(1, js.prompts))
             let tokens = samples.flatMap(\.responseTokens).map(\.count)
             summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
+            summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped: \(js.dropReasons))")
         }
@@ -333,6 +337,7 @@ public final class RunDriver {
         if let m = s.finalRewardMargin { parts.append(String(format: "mean reward margin %.3f", m)) }
         if let l = s.finalLoss { parts.append(String(format: "final loss %.4f", l)) }
         if let w = s.winRateVsInitial { parts.append(String(format: "win rate vs π0 %.1f%%", 100 * w)) }
+        if let e = s.containEOSToken { parts.append(String(format: "ended by EOS %.1f%%", 100 * e)) }
         if let a = s.oracleAccuracy, let a0 = s.initialOracleAccuracy {
             parts.append(String(format: "oracle accuracy %.1f%% (π0 %.1f%%)", 100 * a, 100 * a0))
         }

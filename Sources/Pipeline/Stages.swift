@@ -41,6 +41,14 @@ struct BatchedOutput {
 }
 
 public enum Stages {
+    /// Fraction of all samples whose finish reason is a stop token ("stop"), or nil without samples
+    /// that record one (TRL's val/contain_eos_token).
+    public static func stoppedFraction(_ samples: [SampleRecord]) -> Double? {
+        let reasons = samples.flatMap(\.finishReasons)
+        guard !reasons.isEmpty else { return nil }
+        return Double(reasons.filter { $0 == FinishReason.stop.rawValue }.count) / Double(reasons.count)
+    }
+
     /// Samples k responses per prompt with the policy; writes RLHFlow-style JSONL to `out`.
     @discardableResult
     public static func generate(policy: ChatModel, prompts: [PromptRecord], settings s: GenerationStageSettings,

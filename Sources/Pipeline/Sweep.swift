@@ -103,6 +103,7 @@ extension RunDriver {
             var mine = IterationSummary(iteration: 1)
             mine.prompts = s.prompts; mine.pairs = s.pairs; mine.dropped = s.dropped
             mine.comparisonsPerPrompt = s.comparisonsPerPrompt; mine.meanResponseTokens = s.meanResponseTokens
+            mine.containEOSToken = s.containEOSToken
             summaries[1] = mine
         }
         try saveManifest()

@@ -109,6 +109,12 @@ final class IterateTests: XCTestCase {
         // The summary reports each iteration.
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: tmp.appendingPathComponent("killed/tiny/summary.json"))) as? [[String: Any]]
         XCTAssertEqual(summary?.count, 2)
+        // val/contain_eos_token: the fraction of samples that ended with a stop token, from samples.jsonl.
+        let samples = try SampleRecord.read(tmp.appendingPathComponent("killed/tiny/iter-1/samples.jsonl"))
+        let reasons = samples.flatMap(\.finishReasons)
+        XCTAssertFalse(reasons.isEmpty)
+        XCTAssertEqual(summary?.first?["containEOSToken"] as? Double,
+                       Double(reasons.filter { $0 == "stop" }.count) / Double(reasons.count))
     }
 
     func testChangedRecipeIsRefusedUnlessForced() throws {
