@@ -67,18 +67,22 @@ public struct PairBatch {
     @inline(__always) public static func rejected(_ j: Int) -> Int { 2 * j + 1 }
 
     public init(_ pairs: [TokenizedPair]) {
-        let seqs = pairs.flatMap { [$0.prompt + $0.chosen, $0.prompt + $0.rejected] }
-        let starts = pairs.flatMap { p in [max(0, p.prompt.count - 1), max(0, p.prompt.count - 1)] }
-        let lengths = pairs.flatMap { [$0.chosen.count, $0.rejected.count] }
+        self.init(sequences: pairs.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] }, sequencesPerSegment: 2)
+    }
+
+    /// Any prompt + response sequences, `sequencesPerSegment` of them per gradient segment (nil: the
+    /// whole batch one segment).
+    public init(sequences: [(prompt: [Int32], response: [Int32])], sequencesPerSegment: Int?) {
+        let seqs = sequences.map { $0.prompt + $0.response }
         let T = seqs.map { $0.count - 1 }.max() ?? 1
         var tokens = [Int32](repeating: 0, count: seqs.count * T), targets = tokens
         for (b, s) in seqs.enumerated() {
             for t in 0..<(s.count - 1) { tokens[b * T + t] = s[t]; targets[b * T + t] = s[t + 1] }
         }
         batch = TokenBatch(tokens: tokens, targets: targets, lengths: seqs.map { $0.count - 1 }, maxLength: T,
-                           sequencesPerSegment: 2)
-        responseStart = starts
-        responseLength = lengths
+                           sequencesPerSegment: sequencesPerSegment)
+        responseStart = sequences.map { max(0, $0.prompt.count - 1) }
+        responseLength = sequences.map(\.response.count)
     }
 
     /// Σ over the response mask of (B, T) values, per sequence.
@@ -96,18 +100,30 @@ public enum SequenceScoring {
     /// (chosen, rejected) summed log-probs for every pair, `microBatch` pairs per forward pass.
     public static func logProbs(model: LlamaModel, pairs: [TokenizedPair], microBatch: Int,
                                 progress: ((Int) -> Void)? = nil) throws -> [(chosen: Double, rejected: Double)] {
-        guard !pairs.isEmpty else { return [] }
-        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max()!
-        let ws = TrainingWorkspace(config: model.config, capacity: microBatch * Matmul.paddedRows(2 * longest), maxSequenceLength: longest, training: false)
-        var out: [(Double, Double)] = []
+        let sums = try responseLogProbs(model: model, sequences: pairs.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] },
+                                        microBatch: 2 * microBatch, sequencesPerSegment: 2) { progress?($0 / 2) }
+        return (0..<pairs.count).map { (sums[PairBatch.chosen($0)], sums[PairBatch.rejected($0)]) }
+    }
+
+    /// Σ log p(response | prompt) for each prompt + response sequence, `microBatch` sequences per
+    /// forward pass (a multiple of `sequencesPerSegment`, which keeps each pair's sequences together).
+    public static func responseLogProbs(model: LlamaModel, sequences: [(prompt: [Int32], response: [Int32])], microBatch: Int,
+                                        sequencesPerSegment: Int = 1, progress: ((Int) -> Void)? = nil) throws -> [Double] {
+        guard !sequences.isEmpty else { return [] }
+        precondition(microBatch >= 1 && microBatch % sequencesPerSegment == 0, "micro-batch must hold whole segments")
+        let longest = sequences.map { $0.prompt.count + $0.response.count }.max()!
+        let segments = (microBatch + sequencesPerSegment - 1) / sequencesPerSegment
+        let ws = TrainingWorkspace(config: model.config, capacity: segments * Matmul.paddedRows(sequencesPerSegment * longest),
+                                   maxSequenceLength: longest, training: false)
+        var out: [Double] = []
+        out.reserveCapacity(sequences.count)
         var i = 0
-        while i < pairs.count {
-            let chunk = Array(pairs[i..<min(pairs.count, i + microBatch)])
-            let pb = PairBatch(chunk)
-            var logp = [Float](repeating: 0, count: pb.batch.batchSize * pb.batch.maxLength)
-            try model.forward(pb.batch, workspace: ws, logProbs: &logp, training: false)
-            let sums = logp.withUnsafeBufferPointer { pb.responseSums($0.baseAddress!) }
-            for j in 0..<chunk.count { out.append((sums[PairBatch.chosen(j)], sums[PairBatch.rejected(j)])) }
+        while i < sequences.count {
+            let chunk = Array(sequences[i..<min(sequences.count, i + microBatch)])
+            let rb = PairBatch(sequences: chunk, sequencesPerSegment: sequencesPerSegment)
+            var logp = [Float](repeating: 0, count: rb.batch.batchSize * rb.batch.maxLength)
+            try model.forward(rb.batch, workspace: ws, logProbs: &logp, training: false)
+            out += logp.withUnsafeBufferPointer { rb.responseSums($0.baseAddress!) }
             i += chunk.count
             progress?(i)
         }

@@ -56,11 +56,11 @@ public enum ReportWriter {
         """
         // Per-iteration summary
         if !inspector.summaries.isEmpty {
-            html += "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>oracle accuracy</th><th>mean response tokens</th><th>ended by EOS</th></tr>"
+            html += "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>oracle accuracy</th><th>mean response tokens</th><th>ended by EOS</th><th>KL(π‖π0)</th></tr>"
             for s in inspector.summaries {
                 func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { number(s[k]).map { String(format: fmt, $0 * scale) } ?? "–" }
                 html += "<tr><td>\(s["iteration"] as? Int ?? 0)</td><td>\(s["prompts"] as? Int ?? 0)</td><td>\(s["pairs"] as? Int ?? 0)</td><td>\(s["dropped"] as? Int ?? 0)</td>"
-                html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td></tr>"
+                html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td><td>\(f("klFromInitial", "%.3f"))</td></tr>"
             }
             html += "</table>"
         }

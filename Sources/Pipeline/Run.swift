@@ -90,6 +90,8 @@ public struct IterationSummary: Codable, Equatable {
     /// Fraction of the samples that ended with a stop token rather than the length limit (TRL's
     /// val/contain_eos_token): a falling value flags responses growing into the limit.
     public var containEOSToken: Double?
+    /// KL(π(t) ‖ π0) estimated on the evaluation samples (TRL's objective/kl; see `klFromInitial`).
+    public var klFromInitial: Double?
     public var seconds: [String: Double] = [:]
 }
 
@@ -306,10 +308,30 @@ public final class RunDriver {
         return total / Double(max(1, count))
     }
 
+    /// TRL's objective/kl on π(t)'s evaluation samples: the mean over samples of
+    /// Σ_i [log π(t)(y_i | x, y_<i) − log π0(y_i | x, y_<i)] over the generated tokens (the stop token
+    /// excluded) — a Monte-Carlo estimate of KL(π(t) ‖ π0). Prompts are cut as generation cut them.
+    func klFromInitial(_ t: Int, samples: [SampleRecord]) throws -> Double? {
+        guard let evaluation = recipe.evaluation else { return nil }
+        let policy = try ChatModel(directory: policyDirectory(after: t))
+        let limit = max(1, min(generationSettings.maxPromptTokens, policy.model.config.maxPositionEmbeddings - evaluation.maxNewTokens))
+        var sequences: [(prompt: [Int32], response: [Int32])] = []
+        for s in samples {
+            let prompt = try policy.promptTokens(s.prompt, maxTokens: limit).tokens
+            for response in s.responseTokens { sequences.append((prompt, response)) }
+        }
+        guard !sequences.isEmpty else { return nil }
+        let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 16)
+        let initial = try SequenceScoring.responseLogProbs(model: try ModelDirectory.load(policyDirectory(after: 0)),
+                                                           sequences: sequences, microBatch: 16)
+        return zip(now, initial).reduce(0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
+    }
+
     func evaluate(_ t: Int) throws {
         let current = try evaluationResponses(policyAfter: t)
         let initial = try evaluationResponses(policyAfter: 0)
         var summary = summaries[t] ?? IterationSummary(iteration: t)
+        summary.klFromInitial = try klFromInitial(t, samples: current)
         summary.winRateVsInitial = try winRate(current, initial)
         summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial
         if let name = recipe.evaluation?.oracle {
@@ -327,6 +349,7 @@ public final class RunDriver {
         if let w = summary.winRateVsPrevious { o["win_rate_vs_previous"] = w }
         if let a = summary.oracleAccuracy { o["oracle_accuracy"] = a }
         if let a = summary.initialOracleAccuracy { o["initial_oracle_accuracy"] = a }
+        if let k = summary.klFromInitial { o["objective/kl"] = k }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted]),
                              to: iterationDirectory(t).appendingPathComponent("evaluation.json"))
     }
@@ -337,6 +360,7 @@ public final class RunDriver {
         if let m = s.finalRewardMargin { parts.append(String(format: "mean reward margin %.3f", m)) }
         if let l = s.finalLoss { parts.append(String(format: "final loss %.4f", l)) }
         if let w = s.winRateVsInitial { parts.append(String(format: "win rate vs π0 %.1f%%", 100 * w)) }
+        if let k = s.klFromInitial { parts.append(String(format: "KL(π‖π0) %.2f", k)) }
         if let e = s.containEOSToken { parts.append(String(format: "ended by EOS %.1f%%", 100 * e)) }
         if let a = s.oracleAccuracy, let a0 = s.initialOracleAccuracy {
             parts.append(String(format: "oracle accuracy %.1f%% (π0 %.1f%%)", 100 * a, 100 * a0))

@@ -5,6 +5,7 @@
 import XCTest
 import Foundation
 @testable import Pipeline
+import Optimization
 import TestSupport
 
 final class IterateTests: XCTestCase {
@@ -115,6 +116,22 @@ final class IterateTests: XCTestCase {
         XCTAssertFalse(reasons.isEmpty)
         XCTAssertEqual(summary?.first?["containEOSToken"] as? Double,
                        Double(reasons.filter { $0 == "stop" }.count) / Double(reasons.count))
+
+        // objective/kl: the mean over π(1)'s evaluation samples of Σ log π(1) − Σ log π0, recomputed here.
+        let evalSamples = try SampleRecord.read(tmp.appendingPathComponent("killed/tiny/iter-1/eval-samples.jsonl"))
+        let policy = try ChatModel(directory: tmp.appendingPathComponent("killed/tiny/iter-1/policy"))
+        let initial = try ChatModel(directory: tmp.appendingPathComponent("policy"))
+        var sequences: [(prompt: [Int32], response: [Int32])] = []
+        for s in evalSamples {
+            let prompt = try policy.promptTokens(s.prompt, maxTokens: 64).tokens
+            sequences += s.responseTokens.map { (prompt, $0) }
+        }
+        let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 5)
+        let before = try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 3)
+        let kl = zip(now, before).reduce(0.0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
+        let reported = try XCTUnwrap(summary?.first?["klFromInitial"] as? Double)
+        XCTAssertEqual(reported, kl, accuracy: 1e-12 * max(1, abs(kl)), "other micro-batches, the same bits")
+        XCTAssertEqual(try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 16), before)
     }
 
     func testChangedRecipeIsRefusedUnlessForced() throws {
