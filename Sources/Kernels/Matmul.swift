@@ -8,8 +8,9 @@
 // Batch invariance (training and scoring): sgemm computes C in register tiles, and the bits of an
 // output row depend on the kernel that computes its tile (full or edge) and on its position in the
 // tile (measured: rows 6–11 of a 12-row tile differ from rows 0–5), and on how the columns were
-// split. The training path therefore starts every sequence group at a multiple of `Matmul.rowTile`
-// (found by probing OpenBLAS at startup) and splits products independently of the row count, so a
+// split. The trainers therefore start every gradient segment (a pair, an example) at a multiple of
+// `Matmul.rowTile` (found by probing OpenBLAS at startup; `TokenBatch.sequencesPerSegment`) and the
+// training path splits products independently of the row count (`batchInvariantGemm`), so a
 // sequence's results never depend on which other sequences share the batch. Weight gradients sum
 // over rows, so they are formed one segment (a sequence or a pair) at a time in a fixed order
 // (`Linear.weightGradient`). Together these make gradient accumulation exact: one micro-batch of 8
