@@ -11,17 +11,9 @@ public enum Embedding {
         }
     }
 
-    /// Backward of `out[n] = table[tokens[n]]`:  dTable[tokens[n], :] += dOut[n, :]
-    /// (serial: two rows may share a token).
-    public static func backward(dTable: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                                tokens: UnsafePointer<Int32>, rows: Int, dim: Int) {
-        for n in 0..<rows {
-            VectorMath.axpy(1, dOut + n * dim, dTable + Int(tokens[n]) * dim, dim)
-        }
-    }
-
-    /// The same scatter-add restricted to rows `rows` of dOut and to table rows `tableRows` (a thread
-    /// that owns those table rows can run it beside others; rows are added in order).
+    /// Backward of `out[n] = table[tokens[n]]`:  dTable[tokens[n], :] += dOut[n, :]  for n in `rows`, in
+    /// order, touching only table rows in `tableRows` (so threads owning disjoint table rows can run
+    /// it side by side).
     public static func backward(dTable: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                                 tokens: UnsafePointer<Int32>, rows: Range<Int>, tableRows: Range<Int>, dim: Int) {
         for n in rows where tableRows.contains(Int(tokens[n])) {

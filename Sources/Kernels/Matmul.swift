@@ -53,26 +53,27 @@ public enum Matmul {
                        b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let splitRows = m >= n
-        let extent = splitRows ? m : n
-        let align = 32
-        let blocks = (extent + align - 1) / align
-        Parallel.forEachChunk(threads) { range in
-            for part in range {
-                let lo = min(extent, blocks * part / threads * align)
-                let hi = min(extent, blocks * (part + 1) / threads * align)
-                if lo >= hi { continue }
-                if splitRows {
-                    // rows lo..<hi of C come from rows lo..<hi of op(A)
-                    let aPart = transA ? a + lo : a + lo * lda
-                    gemmSerial(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aPart, lda: lda,
-                               b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
-                } else {
-                    // columns lo..<hi of C come from columns lo..<hi of op(B)
-                    let bPart = transB ? b + lo * ldb : b + lo
-                    gemmSerial(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
-                               b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
-                }
+        gemmBlocks(byRows: m >= n, parts: threads, align: 32, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// The product as `parts` blocks of C's rows (`byRows`) or columns starting at multiples of
+    /// `align` (`Parallel.forEachAlignedBlock`), each computed by `gemmSerial` on its thread.
+    static func gemmBlocks(byRows: Bool, parts: Int, align: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                           alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        Parallel.forEachAlignedBlock(byRows ? m : n, align: align, parts: parts) { block in
+            let lo = block.lowerBound
+            if byRows {
+                // rows lo..<hi of C come from rows lo..<hi of op(A)
+                let aPart = transA ? a + lo : a + lo * lda
+                gemmSerial(transA: transA, transB: transB, m: block.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+            } else {
+                // columns lo..<hi of C come from columns lo..<hi of op(B)
+                let bPart = transB ? b + lo * ldb : b + lo
+                gemmSerial(transA: transA, transB: transB, m: m, n: block.count, k: k, alpha: alpha, a: a, lda: lda,
+                           b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
             }
         }
     }
@@ -87,30 +88,11 @@ public enum Matmul {
                                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         precondition(m % rowTile == 0, "batch-invariant products need rows padded to the row tile")
-        let threads = Parallel.threads
-        if n >= columnSplitWidth {
-            let blocks = (n + 63) / 64
-            Parallel.forEachChunk(threads) { range in
-                for part in range {
-                    let lo = min(n, blocks * part / threads * 64), hi = min(n, blocks * (part + 1) / threads * 64)
-                    if lo >= hi { continue }
-                    let bPart = transB ? b + lo * ldb : b + lo
-                    gemmSerial(transA: false, transB: transB, m: m, n: hi - lo, k: k, a: a, lda: lda,
-                               b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
-                }
-            }
-            return
-        }
-        let blocks = (m + splitAlign - 1) / splitAlign
-        let parts = m * n * k < splitThreshold ? 1 : min(threads, blocks)
-        Parallel.forEachChunk(parts) { range in
-            for part in range {
-                let lo = min(m, blocks * part / parts * splitAlign), hi = min(m, blocks * (part + 1) / parts * splitAlign)
-                if lo >= hi { continue }
-                gemmSerial(transA: false, transB: transB, m: hi - lo, n: n, k: k, a: a + lo * lda, lda: lda,
-                           b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
-            }
-        }
+        // Wide outputs by columns at boundaries fixed by n; the rest by tile-aligned row blocks.
+        let byRows = n < columnSplitWidth
+        let parts = byRows && m * n * k < splitThreshold ? 1 : Parallel.threads
+        gemmBlocks(byRows: byRows, parts: parts, align: byRows ? splitAlign : 64, transA: false, transB: transB,
+                   m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// Outputs at least this wide split by columns in `batchInvariantGemm`.
@@ -258,22 +240,6 @@ public enum Linear {
                     a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
     }
 
-    /// Backward of `y = x · Wᵀ`:
-    ///   dx (N, in)  += dy (N, out) · W (out, in)       (skipped when `dx` is nil; overwritten when
-    ///                                                   `overwriteDx`, saving the caller a zero fill)
-    ///   dW (out, in) += dyᵀ (out, N) · x (N, in)
-    @inline(__always)
-    public static func backward(dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
-                                dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                rows: Int, inFeatures: Int, outFeatures: Int, overwriteDx: Bool = false) {
-        if let dx {
-            Matmul.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                        a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: overwriteDx ? 0 : 1, c: dx, ldc: inFeatures)
-        }
-        Matmul.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
-                    a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: dWeight, ldc: inFeatures)
-    }
-
     /// `y = x · Wᵀ` with every row's bits independent of the other rows (training, scoring), given
     /// rows padded to `Matmul.rowTile` and each sequence at a fixed position within the tiles
     /// (`TokenBatch.packedRows`): always sgemm, split independently of the row count.
@@ -306,22 +272,16 @@ public enum Linear {
     public static func weightGradient(dWeight: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                       segments: [Range<Int>], inFeatures I: Int, outFeatures O: Int,
                                       beforeSegment: ((_ segment: Int, _ outRows: Range<Int>) -> Void)? = nil) {
-        let align = Matmul.splitAlign
-        let blocks = (O + align - 1) / align
         let rows = segments.reduce(0) { $0 + $1.count }
-        let parts = O * I * rows < Matmul.splitThreshold ? 1 : Swift.min(Parallel.threads, blocks)
+        let parts = O * I * rows < Matmul.splitThreshold ? 1 : Parallel.threads
         segments.withUnsafeBufferPointer { segments in
-            Parallel.forEachChunk(parts) { range in
-                for part in range {
-                    let lo = Swift.min(O, blocks * part / parts * align), hi = Swift.min(O, blocks * (part + 1) / parts * align)
-                    if lo >= hi { continue }
-                    for (s, seg) in segments.enumerated() {
-                        beforeSegment?(s, lo..<hi)
-                        if seg.isEmpty { continue }
-                        Matmul.gemmSerial(transA: true, transB: false, m: hi - lo, n: I, k: seg.count,
-                                          a: dy + seg.lowerBound * O + lo, lda: O, b: x + seg.lowerBound * I, ldb: I,
-                                          beta: 1, c: dWeight + lo * I, ldc: I)
-                    }
+            Parallel.forEachAlignedBlock(O, align: Matmul.splitAlign, parts: parts) { outRows in
+                for (s, seg) in segments.enumerated() {
+                    beforeSegment?(s, outRows)
+                    if seg.isEmpty { continue }
+                    Matmul.gemmSerial(transA: true, transB: false, m: outRows.count, n: I, k: seg.count,
+                                      a: dy + seg.lowerBound * O + outRows.lowerBound, lda: O, b: x + seg.lowerBound * I, ldb: I,
+                                      beta: 1, c: dWeight + outRows.lowerBound * I, ldc: I)
                 }
             }
         }

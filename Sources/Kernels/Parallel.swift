@@ -56,6 +56,21 @@ public enum Parallel {
         }
     }
 
+    /// Splits `0..<count` into at most `parts` contiguous blocks whose bounds are multiples of `align`
+    /// (the last ends at `count`) and runs `body(block)` on each, in parallel. The blocks depend only
+    /// on (count, align, parts), never on which thread runs them (matrix products split by it keep
+    /// their tile alignment).
+    public static func forEachAlignedBlock(_ count: Int, align: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let blocks = (count + align - 1) / align
+        let parts = min(parts, blocks)
+        if parts <= 1 { body(0..<count); return }
+        run(parts: parts) { p in
+            let lo = min(count, blocks * p / parts * align), hi = min(count, blocks * (p + 1) / parts * align)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
     /// Runs `body(i)` for every i in `0..<count`, items dealt round-robin to the threads
     /// (for unequal work such as attention over sequences of different lengths).
     /// `body(item, worker)` gets the worker index (0..<threads) for per-thread scratch space.

@@ -63,8 +63,8 @@ public enum BatchError: Error, CustomStringConvertible {
 /// tokens plus the padding that aligns each gradient segment to sgemm's row tile), allocated once
 /// and reused by every forward/backward of that size or smaller.
 public final class TrainingWorkspace {
+    /// Rows each buffer holds (the requested capacity rounded up to the row tile).
     public let capacity: Int
-    public let rowStride: Int
     public let maxSequenceLength: Int
     let L: Int, D: Int, F: Int, V: Int, qDim: Int, kvDim: Int, H: Int
     let storesAllLayers: Bool
@@ -114,13 +114,12 @@ public final class TrainingWorkspace {
     ///   - maxSequenceLength: longest sequence.
     ///   - training: false allocates one layer's activations (forward-only scoring).
     public init(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool = true) {
-        self.capacity = capacity
-        rowStride = Matmul.paddedRows(capacity)
+        self.capacity = Matmul.paddedRows(capacity)
         self.maxSequenceLength = maxSequenceLength
         L = c.numHiddenLayers; D = c.hiddenSize; F = c.intermediateSize; V = c.vocabSize
         qDim = c.qDim; kvDim = c.kvDim; H = c.numAttentionHeads
         storesAllLayers = training
-        let slots = training ? L : 1, N = rowStride
+        let slots = training ? L : 1, N = self.capacity
         packedTokens = Array(repeating: 0, count: N)
         packedTargets = Array(repeating: 0, count: N)
         positions = Array(repeating: 0, count: N)
@@ -176,16 +175,16 @@ extension LlamaModel {
         x = ws.xIn.pointer
         for l in 0..<c.numHiddenLayers {
             let s = ws.slot(l), W = layout.layers[l]
-            let xIn = ws.xIn.pointer + s * ws.rowStride * D
+            let xIn = ws.xIn.pointer + s * ws.capacity * D
             if xIn != x { xIn.update(from: x, count: N * D) }
-            let n1 = ws.norm1.pointer + s * ws.rowStride * D, r1 = ws.rstd1.pointer + s * ws.rowStride
-            let q = ws.q.pointer + s * ws.rowStride * qDim, k = ws.k.pointer + s * ws.rowStride * kvDim
-            let v = ws.v.pointer + s * ws.rowStride * kvDim, att = ws.att.pointer + s * ws.rowStride * qDim
-            let lse = ws.lse.pointer + s * ws.rowStride * c.numAttentionHeads
-            let xMid = ws.xMid.pointer + s * ws.rowStride * D
-            let n2 = ws.norm2.pointer + s * ws.rowStride * D, r2 = ws.rstd2.pointer + s * ws.rowStride
-            let gate = ws.gate.pointer + s * ws.rowStride * F, up = ws.up.pointer + s * ws.rowStride * F
-            let act = ws.act.pointer + s * ws.rowStride * F
+            let n1 = ws.norm1.pointer + s * ws.capacity * D, r1 = ws.rstd1.pointer + s * ws.capacity
+            let q = ws.q.pointer + s * ws.capacity * qDim, k = ws.k.pointer + s * ws.capacity * kvDim
+            let v = ws.v.pointer + s * ws.capacity * kvDim, att = ws.att.pointer + s * ws.capacity * qDim
+            let lse = ws.lse.pointer + s * ws.capacity * c.numAttentionHeads
+            let xMid = ws.xMid.pointer + s * ws.capacity * D
+            let n2 = ws.norm2.pointer + s * ws.capacity * D, r2 = ws.rstd2.pointer + s * ws.capacity
+            let gate = ws.gate.pointer + s * ws.capacity * F, up = ws.up.pointer + s * ws.capacity * F
+            let act = ws.act.pointer + s * ws.capacity * F
 
             // n1 = rmsnorm(x) ⊙ w_in
             RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: weight(W.inputNorm), rows: N, dim: D, eps: eps)
@@ -211,7 +210,7 @@ extension LlamaModel {
             Linear.batchInvariantForward(y: up, x: n2, weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
             SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
             // xOut = xMid + act Wdᵀ   (next layer's input)
-            let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.rowStride * D : ws.xOut.pointer
+            let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.capacity * D : ws.xOut.pointer
             next.update(from: xMid, count: N * D)
             Linear.batchInvariantForward(y: next, x: act, weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
             x = next
@@ -280,7 +279,7 @@ extension LlamaModel {
                          segments: seg, scratch: ws.normScratch.pointer)
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
-            let W = layout.layers[l], cap = ws.rowStride
+            let W = layout.layers[l], cap = ws.capacity
             let xIn = ws.xIn.pointer + l * cap * D
             let n1 = ws.norm1.pointer + l * cap * D, r1 = ws.rstd1.pointer + l * cap
             let q = ws.q.pointer + l * cap * qDim, k = ws.k.pointer + l * cap * kvDim
@@ -358,7 +357,7 @@ extension LlamaModel {
     /// position 0: computed like any row, read by nothing, and given zero gradient).
     func pack(_ batch: TokenBatch, into ws: TrainingWorkspace) throws {
         let rows = batch.packedRows
-        guard rows <= ws.rowStride else { throw BatchError.overCapacity(rows: rows, capacity: ws.rowStride) }
+        guard rows <= ws.capacity else { throw BatchError.overCapacity(rows: rows, capacity: ws.capacity) }
         ws.offsets = []; ws.lengths = batch.lengths; ws.segments = []
         ws.maxT = batch.lengths.max() ?? 0
         guard ws.maxT <= ws.maxSequenceLength else { throw BatchError.overCapacity(rows: ws.maxT, capacity: ws.maxSequenceLength) }

@@ -212,7 +212,7 @@ final class PieceCache {
     /// Appends the cached ids of the piece to `out` and returns true, or returns false.
     @inline(__always) func lookup(_ p: UnsafePointer<UInt8>, _ count: Int, into out: inout [Int32]) -> Bool {
         if count > PieceCache.maximumKeyLength { return false }
-        let h = hashBytes(p, count)
+        let h = prefixAndHash(p, count).hash
         let tag = UInt32(truncatingIfNeeded: h >> 32)
         var slot = Int(truncatingIfNeeded: h) & (PieceCache.slotCount - 1)
         while true {
@@ -234,7 +234,7 @@ final class PieceCache {
         if entries == PieceCache.entryLimit || bytesUsed + count > PieceCache.byteLimit || idsUsed + n > PieceCache.idLimit {
             clear()
         }
-        let h = hashBytes(p, count)
+        let h = prefixAndHash(p, count).hash
         var slot = Int(truncatingIfNeeded: h) & (PieceCache.slotCount - 1)
         while slots[slot] != 0 { slot = (slot + 1) & (PieceCache.slotCount - 1) }
         (keyBytes + bytesUsed).update(from: p, count: count)

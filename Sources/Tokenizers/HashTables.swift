@@ -2,31 +2,6 @@
 // id pairs → merge rank and result (the merges). Keys live in unmanaged memory, so lookups neither
 // allocate nor retain.
 
-/// A 64-bit hash of `count` bytes at `p` (multiply–xorshift over 8-byte words).
-@inline(__always) func hashBytes(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
-    var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: count)
-    var i = 0
-    let raw = UnsafeRawPointer(p)
-    while i + 8 <= count {
-        let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
-        h ^= h >> 31
-        i += 8
-    }
-    var tail: UInt64 = 0
-    var shift: UInt64 = 0
-    while i < count {
-        tail |= UInt64(p[i]) << shift
-        shift += 8
-        i += 1
-    }
-    h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-    h ^= h >> 29
-    h = h &* 0xBF58_476D_1CE4_E5B9
-    h ^= h >> 32
-    return h
-}
-
 /// The first (up to) 8 bytes of a key, little-endian and zero-padded, and the key's hash.
 @inline(__always) func prefixAndHash(_ p: UnsafePointer<UInt8>, _ count: Int) -> (prefix: UInt64, hash: UInt64) {
     let raw = UnsafeRawPointer(p)

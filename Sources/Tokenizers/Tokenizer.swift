@@ -123,6 +123,8 @@ public final class Tokenizer: @unchecked Sendable {
         bytes.reserveCapacity(definition.vocabulary.bytes.count + addedContent.count * 16)
         var starts = [Int32](repeating: 0, count: size + 1)
         let byteLevel = definition.decoder.isByteLevel
+        var perTokenSteps: [DecoderStep] = []
+        if case .chain(let steps) = definition.decoder { perTokenSteps = steps.filter(\.isPerToken) }
         for id in 0..<size {
             starts[id] = Int32(bytes.count)
             if let s = addedContent[Int32(id)] {
@@ -130,11 +132,11 @@ public final class Tokenizer: @unchecked Sendable {
             } else if let raw = definition.vocabulary.rawBytes(of: Int32(id)) {
                 if byteLevel {
                     bytes.append(contentsOf: raw)
-                } else if case .chain(let steps) = definition.decoder {
+                } else if case .chain = definition.decoder {
                     // The token alone through the chain (a byte-fallback token stays its byte).
                     let spelling = definition.vocabulary.alphabet.spelling(of: raw)
                     if let b = byteFallbackValue(spelling) { bytes.append(b) } else {
-                        bytes.append(contentsOf: Tokenizer.runChain(steps.filter { $0.isPerToken }, [spelling], first: false).utf8)
+                        bytes.append(contentsOf: Tokenizer.runChain(perTokenSteps, [spelling], first: false).utf8)
                     }
                 } else {
                     bytes.append(contentsOf: definition.vocabulary.alphabet.spelling(of: raw).utf8)

@@ -376,12 +376,7 @@ extension TokenizerDefinition {
         case "Metaspace":
             let replacement = try reader.string(o["replacement"], field + ".replacement")
             guard replacement.unicodeScalars.count == 1 else { throw reader.invalid(field + ".replacement", "expected one character") }
-            let schemeName = try reader.optionalString(o["prepend_scheme"], field + ".prepend_scheme")
-                ?? (try reader.bool(o["add_prefix_space"], field + ".add_prefix_space", default: true) ? "always" : "never")
-            guard let scheme = PrependScheme(rawValue: schemeName) else {
-                throw reader.invalid(field + ".prepend_scheme", "'\(schemeName)' (expected always, first or never)")
-            }
-            return [.metaspace(replacement: Array(replacement.utf8), prependScheme: scheme,
+            return [.metaspace(replacement: Array(replacement.utf8), prependScheme: try prependScheme(o, field, reader),
                                split: try reader.bool(o["split"], field + ".split", default: true))]
         case "Split":
             let pattern = try reader.object(o["pattern"], field + ".pattern")
@@ -411,6 +406,16 @@ extension TokenizerDefinition {
         default:
             throw reader.unsupported(field + ".type", "pre-tokenizer '\(type)' (supported: Sequence, Split, ByteLevel, Digits, Metaspace)")
         }
+    }
+
+    /// Metaspace's `prepend_scheme`, or the older `add_prefix_space` flag (true: always).
+    private static func prependScheme(_ o: JSONObject, _ field: String, _ reader: FieldReader) throws -> PrependScheme {
+        let name = try reader.optionalString(o["prepend_scheme"], field + ".prepend_scheme")
+            ?? (try reader.bool(o["add_prefix_space"], field + ".add_prefix_space", default: true) ? "always" : "never")
+        guard let scheme = PrependScheme(rawValue: name) else {
+            throw reader.invalid(field + ".prepend_scheme", "'\(name)' (expected always, first or never)")
+        }
+        return scheme
     }
 
     private static func parsePostProcessor(_ value: JSONValue?, _ field: String, _ reader: FieldReader) throws -> SequenceTemplate {
@@ -505,12 +510,7 @@ extension TokenizerDefinition {
         case "Strip":
             return [.strip(content: try character("content"), start: try count("start"), stop: try count("stop"))]
         case "Metaspace":
-            let schemeName = try reader.optionalString(o["prepend_scheme"], field + ".prepend_scheme")
-                ?? (try reader.bool(o["add_prefix_space"], field + ".add_prefix_space", default: true) ? "always" : "never")
-            guard let scheme = PrependScheme(rawValue: schemeName) else {
-                throw reader.invalid(field + ".prepend_scheme", "'\(schemeName)' (expected always, first or never)")
-            }
-            return [.metaspace(replacement: try character("replacement"), prependScheme: scheme)]
+            return [.metaspace(replacement: try character("replacement"), prependScheme: try prependScheme(o, field, reader))]
         default:
             throw reader.unsupported(field + ".type",
                                      "decoder '\(type)' (supported: ByteLevel; Replace, ByteFallback, Fuse, Strip, Metaspace and Sequences of them)")

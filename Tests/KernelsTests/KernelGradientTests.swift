@@ -27,10 +27,18 @@ final class KernelGradientTests: XCTestCase {
         var y = [Float](repeating: 0, count: N * O)
         Linear.forward(y: &y, x: x, weight: w, rows: N, inFeatures: I, outFeatures: O)
         assertClose(y, ref(x.doubles + w.doubles), 1e-6, "linear forward")
-        var dx = [Float](repeating: 0, count: N * I), dw = [Float](repeating: 0, count: O * I)
-        Linear.backward(dx: &dx, dWeight: &dw, dy: g, x: x, weight: w, rows: N, inFeatures: I, outFeatures: O)
+        // The training path's forward and backward, on rows padded to the row tile (padding rows zero)
+        // and weight gradients formed over two segments of rows.
+        let padded = Matmul.paddedRows(N)
+        let xp = x + [Float](repeating: 0, count: (padded - N) * I), gp = g + [Float](repeating: 0, count: (padded - N) * O)
+        var yp = [Float](repeating: 0, count: padded * O)
+        Linear.batchInvariantForward(y: &yp, x: xp, weight: w, rows: padded, inFeatures: I, outFeatures: O)
+        assertClose(Array(yp[0..<N * O]), ref(x.doubles + w.doubles), 1e-6, "batch-invariant linear forward")
+        var dx = [Float](repeating: 0, count: padded * I), dw = [Float](repeating: 0, count: O * I)
+        Linear.batchInvariantBackward(dx: &dx, dWeight: &dw, dy: gp, x: xp, weight: w, rows: padded, segments: [0..<2, 2..<N],
+                                      inFeatures: I, outFeatures: O)
         let fd = finiteDifferences(x.doubles + w.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
-        assertClose(dx, Array(fd[0..<N * I]), 1e-6, "linear dx")
+        assertClose(Array(dx[0..<N * I]), Array(fd[0..<N * I]), 1e-6, "linear dx")
         assertClose(dw, Array(fd[(N * I)...]), 1e-6, "linear dW")
         // Single-row path (sgemv) equals the gemm path.
         var y1 = [Float](repeating: 0, count: O)
@@ -120,7 +128,8 @@ final class KernelGradientTests: XCTestCase {
         Embedding.forward(out: &out, table: table, tokens: tokens, rows: tokens.count, dim: D)
         XCTAssertEqual(Array(out[D..<2 * D]), Array(table[7 * D..<8 * D]))
         var dt = [Float](repeating: 0, count: V * D)
-        Embedding.backward(dTable: &dt, dOut: g, tokens: tokens, rows: tokens.count, dim: D)
+        // Two owners of table rows, as threads run it in the training pass.
+        for owned in [0..<5, 5..<V] { Embedding.backward(dTable: &dt, dOut: g, tokens: tokens, rows: 0..<tokens.count, tableRows: owned, dim: D) }
         let fd = finiteDifferences(table.doubles) { p in
             var s = 0.0
             for (n, t) in tokens.enumerated() { for d in 0..<D { s += p[Int(t) * D + d] * Double(g[n * D + d]) } }
