@@ -1,10 +1,16 @@
 // swift-tools-version:6.0
 // idpo — iterative (online) DPO for Llama-family models on the CPU.
-// Module graph (one-way): CBLAS → Kernels → Llama → Checkpoints → idpo; CHDF5 → Checkpoints;
-// ChatTemplates → Tokenizers → idpo.
+// Module graph (one-way): CBLAS → Kernels → Llama → {Generation, Preference, Optimization};
+// CHDF5 + Support → Checkpoints → Optimization; ChatTemplates, Tokenizers (leaves);
+// all of them + Support → Pipeline → idpo.
 import PackageDescription
 
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
+/// Numeric kernels (no parsing of untrusted input): bounds checks off where `idpo bench` shows they
+/// cost time (BENCHMARKS.md, "Build settings"). The CPU target moves to run-time dispatch in Step 8.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
+/// Code that reads files a user (or an attacker) hands us: ordinary -O, bounds checks on, even in
+/// debug builds (so the test suite runs the parsers at speed).
+let parserSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
 let package = Package(
     name: "idpo",
@@ -21,23 +27,26 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimized),
-        .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: optimized),
-        .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5"]),
-        .target(name: "ChatTemplates", swiftSettings: optimized),
-        .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
-        .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: optimized),
-        .target(name: "Optimization", dependencies: ["Llama", "Kernels", "Checkpoints"], swiftSettings: optimized),
+        .target(name: "Support", swiftSettings: parserSettings),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: kernelSettings),
+        .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5", "Support"], swiftSettings: parserSettings),
+        .target(name: "ChatTemplates", swiftSettings: parserSettings),
+        .target(name: "Generation", dependencies: ["Llama", "Kernels"], swiftSettings: kernelSettings),
+        .target(name: "Preference", dependencies: ["Llama", "Kernels"], swiftSettings: kernelSettings),
+        .target(name: "Optimization", dependencies: ["Llama", "Kernels", "Checkpoints"], swiftSettings: kernelSettings),
         .target(name: "Pipeline", dependencies: ["Llama", "Checkpoints", "Generation", "Preference", "Optimization",
-                                                 "Tokenizers", "ChatTemplates",
-                                                 .product(name: "Yams", package: "Yams")]),
-        .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: optimized),
+                                                 "Tokenizers", "ChatTemplates", "Support",
+                                                 .product(name: "Yams", package: "Yams")], swiftSettings: parserSettings),
+        .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: parserSettings),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Tokenizers", "ChatTemplates", "Generation", "Preference", "Optimization", "Pipeline",
+            "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: optimized),
+        ], swiftSettings: parserSettings),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],
                 path: "Tests/TestSupport"),
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),

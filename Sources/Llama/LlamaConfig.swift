@@ -104,7 +104,14 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case bosTokenID = "bos_token_id", eosTokenID = "eos_token_id", padTokenID = "pad_token_id"
         case hiddenAct = "hidden_act", attentionBias = "attention_bias", mlpBias = "mlp_bias"
         case modelType = "model_type", architectures, torchDtype = "torch_dtype"
+        case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
+        case attnLogitSoftcapping = "attn_logit_softcapping", finalLogitSoftcapping = "final_logit_softcapping"
+        case attentionDropout = "attention_dropout", partialRotaryFactor = "partial_rotary_factor"
+        case quantizationConfig = "quantization_config", layerTypes = "layer_types", noRopeLayers = "no_rope_layers"
     }
+
+    /// The `model_type` values this engine computes exactly.
+    public static let supportedModelTypes = ["llama"]
 
     /// Builds and validates a configuration (throws `ConfigError` naming the field).
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
@@ -173,7 +180,13 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
         // Rope: classic top-level keys, or transformers 5's `rope_parameters` object.
         var theta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
-        var scaling = try c.decodeIfPresent(RopeScaling?.self, forKey: .ropeScaling) ?? nil
+        var scaling: RopeScaling? = nil
+        if let probe = try? c.nestedContainer(keyedBy: RopeScaling.CodingKeys.self, forKey: .ropeScaling),
+           ((try? probe.decodeIfPresent(String.self, forKey: .ropeType)) ?? (try? probe.decodeIfPresent(String.self, forKey: .type))) == "default" {
+            scaling = nil   // {"rope_type": "default"}: plain RoPE
+        } else {
+            scaling = try c.decodeIfPresent(RopeScaling?.self, forKey: .ropeScaling) ?? nil
+        }
         if let params = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters) {
             theta = theta ?? params.ropeTheta
             if scaling == nil, let s = params.scaling { scaling = s }
@@ -181,6 +194,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         ropeTheta = theta ?? 10000
         ropeScaling = scaling
 
+        try Self.refuseUnimplemented(c)
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
             throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (Llama uses silu)")
         }
@@ -190,7 +204,54 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
         }
+        if let given = givenHeadDim, numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
+            throw ConfigError(field: "head_dim", reason: "\(given) × num_attention_heads \(numAttentionHeads) ≠ hidden_size \(hiddenSize): a head_dim other than hidden_size / num_attention_heads is not implemented for Llama")
+        }
         try validate(headDimGiven: givenHeadDim != nil)
+    }
+
+    /// Fields that change what the model computes and that this engine does not implement are refused,
+    /// each naming the field — a silently ignored field would give wrong log-probs without a word.
+    static func refuseUnimplemented(_ c: KeyedDecodingContainer<CodingKeys>) throws {
+        if let type = try? c.decodeIfPresent(String.self, forKey: .modelType), !supportedModelTypes.contains(type) {
+            throw ConfigError(field: "model_type", reason: "'\(type)' is not supported (supported: \(supportedModelTypes.joined(separator: ", ")))")
+        }
+        if c.contains(.modelType), (try? c.decodeIfPresent(String.self, forKey: .modelType)) == nil, try !c.decodeNil(forKey: .modelType) {
+            throw ConfigError(field: "model_type", reason: "expected a string")
+        }
+        func present(_ key: CodingKeys) -> Bool { c.contains(key) && (try? c.decodeNil(forKey: key)) == false }
+        if present(.slidingWindow) {
+            throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
+        }
+        if (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) == true {
+            throw ConfigError(field: "use_sliding_window", reason: "sliding-window attention is not implemented")
+        }
+        for key in [CodingKeys.attnLogitSoftcapping, .finalLogitSoftcapping] where present(key) {
+            throw ConfigError(field: key.stringValue, reason: "logit soft-capping is not implemented")
+        }
+        if present(.attentionDropout), let p = try? c.decode(Double.self, forKey: .attentionDropout), p != 0 {
+            throw ConfigError(field: "attention_dropout", reason: "dropout \(p) is not implemented (only 0)")
+        }
+        if present(.partialRotaryFactor), let f = try? c.decode(Double.self, forKey: .partialRotaryFactor), f != 1 {
+            throw ConfigError(field: "partial_rotary_factor", reason: "partial rotary embeddings (\(f)) are not implemented (only 1)")
+        }
+        if present(.quantizationConfig) {
+            throw ConfigError(field: "quantization_config", reason: "quantized checkpoints are not supported; use a float32, bfloat16 or float16 model")
+        }
+        if present(.layerTypes) {
+            guard let types = try? c.decode([String].self, forKey: .layerTypes) else {
+                throw ConfigError(field: "layer_types", reason: "expected a list of strings")
+            }
+            if let other = types.first(where: { $0 != "full_attention" }) {
+                throw ConfigError(field: "layer_types", reason: "layer type '\(other)' is not implemented (only full_attention)")
+            }
+        }
+        if present(.noRopeLayers) {
+            guard let flags = try? c.decode([Int].self, forKey: .noRopeLayers) else {
+                throw ConfigError(field: "no_rope_layers", reason: "expected a list of 0/1")
+            }
+            if flags.contains(0) { throw ConfigError(field: "no_rope_layers", reason: "layers without RoPE are not implemented") }
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

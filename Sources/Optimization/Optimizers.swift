@@ -93,8 +93,8 @@ public final class Optimizer {
     /// Clips (if configured) and applies one update with learning rate `lr`; returns the gradient
     /// norm before clipping. Non-finite gradients are refused (nothing is changed).
     @discardableResult
-    public func apply(parameters: FloatBuffer, gradients: FloatBuffer, lr: Double) throws -> Double {
-        let norm = Self.globalNorm(gradients)
+    public func apply(parameters: FloatBuffer, gradients: FloatBuffer, lr: Double, gradientNorm: Double? = nil) throws -> Double {
+        let norm = gradientNorm ?? Self.globalNorm(gradients)
         guard norm.isFinite else { throw TrainingError.diverged("gradient norm is \(norm)") }
         var scale: Float = 1
         if settings.maxGradNorm > 0 && norm > settings.maxGradNorm {
@@ -153,7 +153,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case invalid(String)
     public var description: String {
         switch self {
-        case .diverged(let s): return "training diverged: \(s); the last good checkpoint is kept and nothing was written for this step"
+        case .diverged(let s): return "training diverged: \(s)"
         case .invalid(let s): return s
         }
     }

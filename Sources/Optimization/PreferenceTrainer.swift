@@ -67,7 +67,6 @@ public final class PreferenceTrainer {
     public let settings: TrainerSettings
     public let optimizer: Optimizer
     public let gradients: FloatBuffer
-    public private(set) var truncation = TruncationCounts()
     private let workspaces = GrowingWorkspace()
     private var schedule: EpochSchedule { EpochSchedule(batchSize: settings.batchSize, epochs: settings.epochs, seed: settings.seed) }
 
@@ -86,8 +85,12 @@ public final class PreferenceTrainer {
     /// the pairs in a permutation seeded by (seed, e).
     public func batchIndices(step: Int, pairCount: Int) -> [Int] { schedule.batchIndices(step: step, count: pairCount) }
 
-    /// One optimizer step over the pairs `indices` (reference log-probs given per pair).
-    public func step(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)], indices: [Int]) throws -> StepMetrics {
+    /// One optimizer step over the pairs `indices` (reference log-probs given per pair). The pairs must
+    /// already fit `settings.limits` (`SequenceLimits.truncate`, applied once before the reference
+    /// log-probs are computed). `beforeUpdate` runs once the step's loss and gradients are known to be
+    /// finite and before the weights change: the weights it sees are the last known-good state.
+    public func step(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)], indices: [Int],
+                     beforeUpdate: (() throws -> Void)? = nil) throws -> StepMetrics {
         let started = DispatchTime.now().uptimeNanoseconds
         let stepIndex = optimizer.step
         let total = totalSteps(pairCount: pairs.count)
@@ -100,7 +103,10 @@ public final class PreferenceTrainer {
         while start < indices.count {
             let micro = Array(indices[start..<min(indices.count, start + settings.microBatchSize)])
             start += micro.count
-            let prepared = micro.map { pairs[$0].truncated(settings.limits, counts: &truncation) }
+            let prepared = micro.map { pairs[$0] }
+            if let long = prepared.first(where: { !$0.fits(settings.limits) }) {
+                throw TrainingError.invalid("pair '\(long.id)' exceeds max_length/max_prompt_length: truncate the pairs once (SequenceLimits.truncate) before computing reference log-probs")
+            }
             let pb = PairBatch(prepared)
             let ws = try workspaceFor(pb)
             let B = pb.batch.batchSize, T = pb.batch.maxLength, m = pb.pairs
@@ -134,7 +140,12 @@ public final class PreferenceTrainer {
             }
             policy.backward(dLogProbs: dLogp, batchMaxLength: T, workspace: ws, gradients: gradients)
         }
-        let norm = try optimizer.apply(parameters: policy.parameters, gradients: gradients, lr: lr)
+        let gradientNorm = Optimizer.globalNorm(gradients)
+        guard gradientNorm.isFinite else {
+            throw TrainingError.diverged("gradient norm is \(gradientNorm) at step \(stepIndex + 1)")
+        }
+        try beforeUpdate?()
+        let norm = try optimizer.apply(parameters: policy.parameters, gradients: gradients, lr: lr, gradientNorm: gradientNorm)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
         return StepMetrics(step: stepIndex + 1, epoch: Double(stepIndex + 1) / Double(stepsPerEpoch(pairCount: pairs.count)),
                            loss: sums.loss / global, gradNorm: norm, learningRate: lr,
@@ -148,6 +159,7 @@ public final class PreferenceTrainer {
     /// Runs the remaining optimizer steps (from `optimizer.step` to the end), calling `onStep` after
     /// each (where the caller logs metrics and may checkpoint).
     public func train(pairs: [TokenizedPair], reference: [(chosen: Double, rejected: Double)],
+                      beforeUpdate: ((_ completedSteps: Int) throws -> Void)? = nil,
                       onStep: (StepMetrics) throws -> Void) throws {
         guard pairs.count == reference.count else { throw TrainingError.invalid("\(pairs.count) pairs but \(reference.count) reference entries") }
         if settings.loss.kind.needsTargets, let bad = pairs.first(where: { $0.chosenTarget == nil || $0.rejectedTarget == nil }) {
@@ -155,7 +167,9 @@ public final class PreferenceTrainer {
         }
         let total = totalSteps(pairCount: pairs.count)
         while optimizer.step < total {
-            try onStep(try step(pairs: pairs, reference: reference, indices: batchIndices(step: optimizer.step, pairCount: pairs.count)))
+            let completed = optimizer.step
+            try onStep(try step(pairs: pairs, reference: reference, indices: batchIndices(step: completed, pairCount: pairs.count),
+                                beforeUpdate: beforeUpdate.map { hook in { try hook(completed) } }))
         }
     }
 

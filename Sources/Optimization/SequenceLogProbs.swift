@@ -50,6 +50,21 @@ extension TokenizedPair {
         if p.rejected.count > room { p.rejected = Array(p.rejected.prefix(room)); counts.responsesTruncated += 1 }
         return p
     }
+
+    /// Whether the pair already fits `limits` (truncating it would change nothing).
+    public func fits(_ limits: SequenceLimits) -> Bool {
+        prompt.count <= limits.maxPromptLength && max(chosen.count, rejected.count) <= max(1, limits.maxLength - prompt.count)
+    }
+}
+
+extension SequenceLimits {
+    /// Cuts every pair once. The reference log-probs and the policy's are both computed on the result,
+    /// so that both sides of every log-ratio cover exactly the same tokens.
+    public func truncate(_ pairs: [TokenizedPair]) -> (pairs: [TokenizedPair], counts: TruncationCounts) {
+        var counts = TruncationCounts()
+        let cut = pairs.map { $0.truncated(self, counts: &counts) }
+        return (cut, counts)
+    }
 }
 
 /// Sequences of a micro-batch of m pairs: chosen_0, rejected_0, chosen_1, rejected_1, … — each

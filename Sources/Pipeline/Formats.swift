@@ -119,10 +119,28 @@ public enum JSONLines {
     }
 }
 
+/// Refuses a file in which two records share an id (samples are seeded and pairs looked up by id):
+/// the error names the file, both lines and the id.
+func refuseDuplicateIDs(_ records: [(id: Int, line: Int)], file: String) throws {
+    var firstLine: [Int: Int] = [:]
+    for r in records {
+        if let earlier = firstLine[r.id] {
+            throw DataFileError(file: file, line: r.line, message: "duplicate id \(r.id) (already used on line \(earlier)); every record needs its own id")
+        }
+        firstLine[r.id] = r.line
+    }
+}
+
 public enum PromptFile {
     /// Reads a TRL prompt-only file: {"prompt": "…"} or {"prompt": [messages]}, optional integer "id"
-    /// (default: the record's index in the file).
+    /// (default: the record's index in the file). Two records with one id are refused.
     public static func read(_ url: URL) throws -> [PromptRecord] {
+        let records = try parse(url)
+        try refuseDuplicateIDs(records.map { ($0.id, $0.line) }, file: url.path)
+        return records
+    }
+
+    static func parse(_ url: URL) throws -> [PromptRecord] {
         try JSONLines.read(url).enumerated().map { index, entry in
             guard entry.object["prompt"] != nil else {
                 throw DataFileError(file: url.path, line: entry.line, message: "missing 'prompt'")
@@ -159,7 +177,9 @@ public struct SampleRecord: Equatable, Sendable {
     }
 
     public static func read(_ url: URL) throws -> [SampleRecord] {
-        try JSONLines.read(url).map { line, o in
+        var lines: [Int] = []
+        let records = try JSONLines.read(url).map { line, o in
+            lines.append(line)
             let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line)
             guard let responses = o["responses"] as? [String], responses.count >= 1 else {
                 throw DataFileError(file: url.path, line: line, message: "'responses' must be a non-empty list of strings")
@@ -168,9 +188,12 @@ public struct SampleRecord: Equatable, Sendable {
             guard tokens.isEmpty || tokens.count == responses.count else {
                 throw DataFileError(file: url.path, line: line, message: "'response_tokens' has \(tokens.count) entries for \(responses.count) responses")
             }
+            if let v = o["id"], !(v is Int) { throw DataFileError(file: url.path, line: line, message: "'id' must be an integer") }
             return SampleRecord(id: (o["id"] as? Int) ?? line, prompt: prompt, responses: responses, responseTokens: tokens,
                                 finishReasons: (o["finish_reasons"] as? [String]) ?? [], promptTokensTruncated: (o["prompt_tokens_truncated"] as? Int) ?? 0)
         }
+        try refuseDuplicateIDs(zip(records, lines).map { ($0.id, $1) }, file: url.path)
+        return records
     }
 }
 
@@ -226,8 +249,11 @@ public struct PairRecord: Equatable, Sendable {
     /// Reads TRL pairs: conversational ({"prompt": [msgs], "chosen": [msgs], "rejected": [msgs]}) or
     /// standard ({"prompt": "…", "chosen": "…", "rejected": "…"}).
     public static func read(_ url: URL) throws -> [PairRecord] {
-        try JSONLines.read(url).enumerated().map { index, entry in
+        var lines: [Int] = []
+        let records = try JSONLines.read(url).enumerated().map { index, entry in
             let (line, o) = entry
+            lines.append(line)
+            if let v = o["id"], !(v is Int) { throw DataFileError(file: url.path, line: line, message: "'id' must be an integer") }
             let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line).messages
             func response(_ key: String) throws -> String {
                 if let s = o[key] as? String { return s }
@@ -242,6 +268,8 @@ public struct PairRecord: Equatable, Sendable {
                               responses: (o["responses"] as? [String]) ?? [chosen, rejected], scores: numbers(o["scores"]),
                               chosenTarget: number(o["chosen_target"]), rejectedTarget: number(o["rejected_target"]))
         }
+        try refuseDuplicateIDs(zip(records, lines).map { ($0.id, $1) }, file: url.path)
+        return records
     }
 }
 

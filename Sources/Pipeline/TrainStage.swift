@@ -8,6 +8,7 @@ import Kernels
 import Llama
 import Checkpoints
 import Optimization
+import Support
 
 public struct TrainStageOptions {
     public var settings = TrainerSettings()
@@ -38,38 +39,73 @@ public enum TrainStage {
         }
     }
 
-    /// A fingerprint of the token ids (the reference cache is only reused for the same pairs).
-    static func fingerprint(_ pairs: [TokenizedPair], referenceDirectory: URL) -> String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ x: UInt64) { h = (h ^ x) &* 0x0000_0100_0000_01B3 }
+    /// The identity of a reference cache: SHA-256 over everything the reference log-probs are made
+    /// from — the reference model's config.json and weight files (streamed), the tokenizer and chat
+    /// template that produced the token ids, the truncation limits, and every pair's id and token ids
+    /// (after truncation). Any change, even a different checkpoint of the same shape, gives a new key.
+    static func referenceCacheKey(_ pairs: [TokenizedPair], referenceDirectory: URL, tokenizerDirectory: URL,
+                                  limits: SequenceLimits) throws -> String {
+        var h = SHA256()
+        h.update("idpo reference log-probs v2\n")
+        func file(_ directory: URL, _ name: String) throws {
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { return }
+            h.update("file \(name)\n")
+            try h.update(file: url)
+        }
+        let format = try ModelDirectory.weightsFormat(referenceDirectory)
+        for name in ["config.json"] + (try weightFileNames(referenceDirectory, format: format)) {
+            try file(referenceDirectory, name)
+        }
+        for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"] { try file(tokenizerDirectory, name) }
+        h.update("limits \(limits.maxLength) \(limits.maxPromptLength)\n")
         for p in pairs {
-            for t in p.prompt { mix(UInt64(UInt32(bitPattern: t))) }; mix(0xFFFF_FFFF)
-            for t in p.chosen { mix(UInt64(UInt32(bitPattern: t))) }; mix(0xFFFF_FFFE)
-            for t in p.rejected { mix(UInt64(UInt32(bitPattern: t))) }; mix(0xFFFF_FFFD)
+            h.update("pair \(p.id)\n")
+            for ids in [p.prompt, p.chosen, p.rejected] {
+                ids.withUnsafeBytes { h.update($0.baseAddress!, count: $0.count) }
+                h.update("|")
+            }
         }
-        let attributes = ["model.h5", "model.safetensors", "model.safetensors.index.json"].compactMap { name -> String? in
-            let path = referenceDirectory.appendingPathComponent(name).path
-            guard let a = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-            return "\(name):\((a[.size] as? Int) ?? 0)"
-        }
-        return String(format: "%016llx", h) + "|" + attributes.joined(separator: ",")
+        return h.finalize().hex
     }
 
-    /// Reference log-probs for `pairs`: read from `cache` when it matches, else computed with the
-    /// model at `referenceDirectory` (loaded, used, released) and written to `cache`.
-    public static func referenceLogProbs(pairs: [TokenizedPair], referenceDirectory: URL, cache: URL,
+    /// The files holding a model directory's weights (a sharded checkpoint: its index and every shard).
+    static func weightFileNames(_ directory: URL, format: ModelDirectory.WeightsFormat) throws -> [String] {
+        switch format {
+        case .hdf5: return ["model.h5"]
+        case .safetensors: return ["model.safetensors"]
+        case .shardedSafetensors:
+            let index = directory.appendingPathComponent("model.safetensors.index.json")
+            let object = try? JSONSerialization.jsonObject(with: try Data(contentsOf: index))
+            guard let map = (object as? [String: Any])?["weight_map"] as? [String: String] else {
+                throw TrainingError.invalid("\(index.path): missing 'weight_map' object of tensor name → file name")
+            }
+            return ["model.safetensors.index.json"] + Set(map.values).sorted()
+        }
+    }
+
+    /// Reference log-probs for `pairs`: read from `cache` when its key matches (`referenceCacheKey`),
+    /// else computed with the model at `referenceDirectory` (loaded, used, released) and written to
+    /// `cache`. The pairs must already be truncated: the policy is trained on exactly these tokens.
+    public static func referenceLogProbs(pairs: [TokenizedPair], referenceDirectory: URL, tokenizerDirectory: URL,
+                                         limits: SequenceLimits, cache: URL,
                                          microBatch: Int, quiet: Bool) throws -> [(chosen: Double, rejected: Double)] {
-        let key = fingerprint(pairs, referenceDirectory: referenceDirectory)
+        let key = try referenceCacheKey(pairs, referenceDirectory: referenceDirectory, tokenizerDirectory: tokenizerDirectory,
+                                        limits: limits)
         func cached() -> [(chosen: Double, rejected: Double)]? {
             guard let lines = try? JSONLines.read(cache), let header = lines.first?.object,
-                  header["fingerprint"] as? String == key, lines.count == pairs.count + 1 else { return nil }
-            return lines.dropFirst().map { (number($0.object["chosen_logp"]) ?? .nan, number($0.object["rejected_logp"]) ?? .nan) }
+                  header["sha256"] as? String == key, lines.count == pairs.count + 1 else { return nil }
+            let values = lines.dropFirst().map { (number($0.object["chosen_logp"]) ?? .nan, number($0.object["rejected_logp"]) ?? .nan) }
+            return values.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) ? values : nil
         }
         if let values = cached() { return values }
         let reference = try ModelDirectory.load(referenceDirectory)
         let bar = quiet ? nil : ProgressBar("reference log-probs", total: pairs.count, unit: "pairs")
         let values = try SequenceScoring.logProbs(model: reference, pairs: pairs, microBatch: microBatch) { bar?.update($0) }
-        var objects: [[String: Any]] = [["fingerprint": key, "reference": referenceDirectory.path, "pairs": pairs.count]]
+        if let bad = zip(pairs, values).first(where: { !$0.1.chosen.isFinite || !$0.1.rejected.isFinite }) {
+            throw TrainingError.invalid("the reference model \(referenceDirectory.path) gives a non-finite log-probability for pair '\(bad.0.id)'")
+        }
+        var objects: [[String: Any]] = [["sha256": key, "reference": referenceDirectory.path, "pairs": pairs.count]]
         for (p, v) in zip(pairs, values) { objects.append(["id": p.id, "chosen_logp": v.chosen, "rejected_logp": v.rejected]) }
         try JSONLines.write(objects, to: cache)
         // Train on the values as stored, so a run that resumes from the cache computes the same bits.
@@ -84,14 +120,16 @@ public enum TrainStage {
                            stateDirectory: URL, outDirectory: URL) throws -> TrainStageResult {
         let policy = try ChatModel(directory: policyDirectory)
         guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
-        let pairs = try tokenize(records, with: policy)
         let s = options.settings
         try s.validate()
+        // One tokenization and one truncation per pair, shared by the reference and the policy.
+        let (pairs, truncation) = s.limits.truncate(try tokenize(records, with: policy))
         if s.loss.kind.needsTargets, let bad = pairs.first(where: { $0.chosenTarget == nil || $0.rejectedTarget == nil }) {
             throw TrainingError.invalid("loss '\(s.loss.kind.rawValue)' needs chosen_target/rejected_target in every pair (first missing: pair \(bad.id)); judge with round-robin (sppo) or a GPM (gpo)")
         }
         let t0 = Date()
-        let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory, cache: referenceCache,
+        let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory,
+                                              tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,
                                               microBatch: s.microBatchSize, quiet: options.quiet)
         let referenceSeconds = Date().timeIntervalSince(t0)
         let trainer = try PreferenceTrainer(policy: policy.model, settings: s)
@@ -117,24 +155,39 @@ public enum TrainStage {
         bar?.update(trainer.optimizer.step)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try trainer.train(pairs: pairs, reference: reference) { measured in
-            var m = measured
-            if !options.recordTimings { m.tokensPerSecond = 0 }
-            metrics.append(m)
-            try AtomicFile.write(Data(try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined().utf8), to: metricsOut)
-            if options.checkpointEvery > 0 && (m.step % options.checkpointEvery == 0) && m.step < total {
+        var keptStep = trainer.optimizer.step
+        do {
+            // The state is saved just before an update, once that step's loss and gradients are known to
+            // be finite: a saved state is always one whose loss and gradients were finite.
+            try trainer.train(pairs: pairs, reference: reference, beforeUpdate: { completed in
+                guard options.checkpointEvery > 0, completed > 0, completed % options.checkpointEvery == 0,
+                      completed > keptStep || !FileManager.default.fileExists(atPath: stateFile.path) else { return }
                 try NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
-                                     metadataJSON: "{\"step\":\(m.step)}").write(to: stateFile)
+                                     metadataJSON: "{\"step\":\(completed)}").write(to: stateFile)
+                keptStep = completed
                 FaultInjection.checkpoint("train-step")
+            }) { measured in
+                var m = measured
+                if !options.recordTimings { m.tokensPerSecond = 0 }
+                metrics.append(m)
+                try AtomicFile.write(Data(try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined().utf8), to: metricsOut)
+                bar?.update(m.step, extra: String(format: "loss %.4f  margin %.3f  acc %.2f  %.0f tok/s", m.loss, m.rewardsMargins,
+                                                   m.rewardsAccuracies, measured.tokensPerSecond))
             }
-            bar?.update(m.step, extra: String(format: "loss %.4f  margin %.3f  acc %.2f  %.0f tok/s", m.loss, m.rewardsMargins,
-                                               m.rewardsAccuracies, measured.tokensPerSecond))
+            if let bad = policy.model.firstNonFiniteParameter() {
+                throw TrainingError.diverged("the last update made \(bad) non-finite")
+            }
+        } catch TrainingError.diverged(let reason) {
+            let kept = FileManager.default.fileExists(atPath: stateFile.path)
+                ? "The last good state (after step \(keptStep), whose loss and gradients were finite) is kept in \(stateFile.path); nothing later was saved. Lower the learning rate (now \(s.optimizer.learningRate)) and run the same command again to continue from step \(keptStep) (a recipe run needs --force for the changed recipe), or delete \(stateDirectory.path) to start this training from the beginning."
+                : "No state was saved (training starts from \(policyDirectory.path) again). Lower the learning rate (now \(s.optimizer.learningRate)) and run the same command again (a recipe run needs --force for the changed recipe)."
+            throw TrainingError.diverged("\(reason). \(kept)")
         }
         // A final summary line (as TRL logs train_runtime etc. at the end).
         let runtime = options.recordTimings ? Date().timeIntervalSince(t0) : 0
         var summary: [String: Any] = ["summary": true, "steps": metrics.count, "pairs": pairs.count,
-                                      "prompts_truncated": trainer.truncation.promptsTruncated,
-                                      "responses_truncated": trainer.truncation.responsesTruncated,
+                                      "prompts_truncated": truncation.promptsTruncated,
+                                      "responses_truncated": truncation.responsesTruncated,
                                       "train_runtime": runtime,
                                       "reference_runtime": options.recordTimings ? referenceSeconds : 0]
         if let last = metrics.last {
@@ -155,6 +208,6 @@ public enum TrainStage {
             try SafetensorsWriter.write(tensors, dtype: .f32, to: outDirectory.appendingPathComponent("model.safetensors"))
         }
         try? FileManager.default.removeItem(at: stateFile)
-        return TrainStageResult(steps: metrics, truncation: trainer.truncation, referenceSeconds: referenceSeconds)
+        return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds)
     }
 }

@@ -75,4 +75,27 @@ final class ConfigTests: XCTestCase {
         expectError("{\(base), \"rms_norm_eps\": 0}", field: "rms_norm_eps")
         expectError("{ not json", field: "<file>")
     }
+
+    /// Fields that change the computation and are not implemented are refused by name, never ignored
+    /// (a Mistral config with a sliding window gave 16 % wrong log-probs without a word).
+    func testUnimplementedComputationFieldsAreRefused() throws {
+        expectError("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 24}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"qwen2\"}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"llama\", \"sliding_window\": 4096}", field: "sliding_window")
+        expectError("{\(base), \"use_sliding_window\": true}", field: "use_sliding_window")
+        expectError("{\(base), \"attn_logit_softcapping\": 50.0}", field: "attn_logit_softcapping")
+        expectError("{\(base), \"final_logit_softcapping\": 30.0}", field: "final_logit_softcapping")
+        expectError("{\(base), \"mlp_bias\": true}", field: "mlp_bias")
+        expectError("{\(base), \"head_dim\": 32}", field: "head_dim")
+        expectError("{\(base), \"hidden_act\": \"gelu_pytorch_tanh\"}", field: "hidden_act")
+        expectError("{\(base), \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}}", field: "rope_scaling.rope_type")
+        expectError("{\(base), \"attention_dropout\": 0.1}", field: "attention_dropout")
+        expectError("{\(base), \"partial_rotary_factor\": 0.5}", field: "partial_rotary_factor")
+        expectError("{\(base), \"quantization_config\": {\"quant_method\": \"gptq\"}}", field: "quantization_config")
+        expectError("{\(base), \"layer_types\": [\"full_attention\", \"sliding_attention\"]}", field: "layer_types")
+        // What real Llama configs carry stays accepted.
+        let ok = try decode("{\(base), \"model_type\": \"llama\", \"sliding_window\": null, \"attention_dropout\": 0.0, \"head_dim\": 16, \"layer_types\": [\"full_attention\", \"full_attention\"], \"rope_scaling\": {\"rope_type\": \"default\"}, \"pretraining_tp\": 1}")
+        XCTAssertNil(ok.ropeScaling)
+        XCTAssertEqual(ok.headDim, 16)
+    }
 }
