@@ -84,8 +84,13 @@ SHAPES = {
                        num_key_value_heads=6, intermediate_size=768),
     "stories110M": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                         num_key_value_heads=12, intermediate_size=2048),
+    # the shapes of real models users train (idpo bench --shape smollm2-135M / llama-1b)
+    "smollm2-135M": dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, intermediate_size=1536, vocab_size=49152, rope_theta=100000.0),
+    "llama-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
+                     num_key_value_heads=8, intermediate_size=8192, vocab_size=128256, rope_theta=500000.0),
 }
-VOCAB = 32000
+VOCAB = 32000   # stories shapes; the others name their vocab_size
 ALL_WORKLOADS = ["train", "forward", "decode1", "decode8", "sample8", "dpo"]
 DEFAULT_WORKLOADS = "train,forward,decode1,decode8"
 
@@ -139,9 +144,12 @@ def build_model(shape, attn):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=VOCAB, max_position_embeddings=1024, rms_norm_eps=1e-5,
+    params = dict(SHAPES[shape])
+    global VOCAB
+    VOCAB = params.pop("vocab_size", 32000)
+    cfg = LlamaConfig(vocab_size=VOCAB, max_position_embeddings=2048, rms_norm_eps=1e-5,
                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                      attn_implementation=attn, **SHAPES[shape])
+                      attn_implementation=attn, **params)
     model = LlamaForCausalLM(cfg).to(torch.float32)
     model.config._attn_implementation = attn
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()

@@ -1,6 +1,8 @@
 // A model is a directory: config.json, tokenizer files, and weights as model.safetensors, sharded
-// safetensors (model.safetensors.index.json), or idpo's model.h5. One loader for all of them, and
-// writers for both the Hugging Face layout and idpo's own.
+// safetensors (model.safetensors.index.json), or idpo's model.h5. One loader for all of them —
+// checking the config against memory and the checkpoint's headers before allocating, refusing
+// NaN/±Inf weights, and requiring config.json to agree with model.h5 — and writers for both the
+// Hugging Face layout and idpo's own.
 
 import Foundation
 import Kernels
@@ -29,47 +31,84 @@ public enum ModelDirectory {
     /// Tensor names that may appear in HF checkpoints but carry no parameters.
     static func isIgnorable(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }
 
+    /// The largest config.json or shard index read (real ones are a few kB).
+    static let maximumJSONBytes = 64 << 20
+
     /// Loads the model (config and weights) from a directory of any supported layout.
+    ///
+    /// Before anything is allocated, the config is checked against this machine's memory and the
+    /// checkpoint's tensor headers (layer count, every name and shape); while reading, NaN and ±Inf
+    /// weights are refused. For model.h5, a config.json beside it must agree with the embedded config.
+    /// Every failure names the file and what was expected.
     public static func load(_ url: URL) throws -> LlamaModel {
         switch try weightsFormat(url) {
         case .hdf5: return try loadCheckpoint(url).model
         case .safetensors, .shardedSafetensors:
-            let config = try LlamaConfig.load(url: url.appendingPathComponent("config.json"))
+            let config = try readConfig(url)
+            try ModelMemory.requireFits(config: config, file: configURL(url).path)
+            let files = try safetensorsFiles(url)
+            try checkSafetensorsHeaders(files, config: config, directory: url)
             let model = LlamaModel(config: config)
-            try readSafetensorsWeights(url, into: model)
+            try readSafetensorsWeights(files, into: model, directory: url)
             return model
         }
     }
 
     /// Loads a backbone without lm_head plus the named head tensors (e.g. `score.weight` of a
     /// LlamaForSequenceClassification reward model). The first name found among each entry's
-    /// alternatives is used; a missing head is an error naming the alternatives.
+    /// alternatives is used; a missing head is an error naming the alternatives. Checked as `load`.
     public static func loadWithHead(_ url: URL, head alternatives: [[String]]) throws
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
         guard try weightsFormat(url) != .hdf5 else {
             throw CheckpointError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
         }
-        let config = try LlamaConfig.load(url: url.appendingPathComponent("config.json"))
-        let model = LlamaModel(config: config, languageModelHead: false)
+        let config = try readConfig(url)
+        try ModelMemory.requireFits(config: config, languageModelHead: false, file: configURL(url).path)
         let files = try safetensorsFiles(url)
-        var heads: [(String, [Int], [Float])] = []
+        var headNames: [String] = []
         for names in alternatives {
-            guard let name = names.first(where: { files[$0] != nil }), let file = files[name], let info = file.tensors[name] else {
+            guard let name = names.first(where: { files[$0] != nil }) else {
                 throw CheckpointError(file: url.path, reason: "missing head tensor (one of \(names.joined(separator: ", ")))")
             }
-            heads.append((name, info.shape, try file.floats(name)))
+            headNames.append(name)
         }
-        let known = Set(heads.map(\.0)).union(["lm_head.weight"])
-        try readSafetensorsWeights(url, into: model, files: files, alsoAllowed: known)
+        let known = Set(headNames).union(["lm_head.weight"])
+        try checkSafetensorsHeaders(files, config: config, directory: url, languageModelHead: false, alsoAllowed: known)
+        var heads: [(String, [Int], [Float])] = []
+        for name in headNames {
+            let file = files[name]!
+            heads.append((name, file.tensors[name]!.shape, try file.floats(name, requireFinite: true)))
+        }
+        let model = LlamaModel(config: config, languageModelHead: false)
+        try readSafetensorsWeights(files, into: model, directory: url)
         return (model, heads)
     }
 
-    /// Loads idpo's checkpoint (with optimizer and RNG state) from a directory holding model.h5.
+    /// Loads idpo's checkpoint (with optimizer and RNG state) from a directory holding model.h5. A
+    /// config.json beside it must agree with the config embedded in model.h5 (the first differing
+    /// field is named); without one, the embedded config is used.
     public static func loadCheckpoint(_ url: URL) throws -> NativeCheckpoint {
-        try NativeCheckpoint.read(from: url.appendingPathComponent("model.h5"))
+        let checkpointURL = url.appendingPathComponent("model.h5")
+        let configFile = configURL(url)
+        var status = stat()
+        let hasConfig = lstat(configFile.path, &status) == 0   // present, even if unreadable: then an error
+        let configJSON = hasConfig ? (config: try readConfig(url), file: configFile) : nil
+        return try NativeCheckpoint.read(from: checkpointURL, configJSON: configJSON)
     }
 
-    /// The safetensors files of a directory and which file holds each tensor.
+    static func configURL(_ directory: URL) -> URL { directory.appendingPathComponent("config.json") }
+
+    /// Reads and validates `config.json` of `directory`: an unreadable file is a CheckpointError
+    /// ("cannot read config.json: is a directory"), a bad field a ConfigError naming the field and file.
+    static func readConfig(_ directory: URL) throws -> LlamaConfig {
+        let file = configURL(directory)
+        let data = try FileRead.data(at: file, what: "config.json", maxBytes: maximumJSONBytes)
+        do { return try LlamaConfig.decode(jsonData: data) } catch let e as ConfigError {
+            throw ConfigError(field: e.field, reason: "\(e.reason) (in \(file.path))")
+        }
+    }
+
+    /// The safetensors files of a directory and which file holds each tensor (headers only).
     static func safetensorsFiles(_ url: URL) throws -> [String: SafetensorsFile] {
         if try weightsFormat(url) == .safetensors {
             let file = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
@@ -77,7 +116,8 @@ public enum ModelDirectory {
         }
         let indexURL = url.appendingPathComponent("model.safetensors.index.json")
         let json: Any
-        do { json = try JSONSerialization.jsonObject(with: try Data(contentsOf: indexURL)) } catch {
+        let indexData = try FileRead.data(at: indexURL, what: "the shard index", maxBytes: maximumJSONBytes)
+        do { json = try JSONSerialization.jsonObject(with: indexData) } catch {
             throw CheckpointError(file: indexURL.path, reason: "not valid JSON")
         }
         guard let map = (json as? [String: Any])?["weight_map"] as? [String: String] else {
@@ -85,7 +125,7 @@ public enum ModelDirectory {
         }
         var shards: [String: SafetensorsFile] = [:]
         var byTensor: [String: SafetensorsFile] = [:]
-        for (tensor, fileName) in map {
+        for (tensor, fileName) in map.sorted(by: { $0.key < $1.key }) {
             guard !fileName.contains("/") && !fileName.hasPrefix(".") else {
                 throw CheckpointError(file: indexURL.path, reason: "weight_map entry '\(tensor)' names file '\(fileName)' outside the directory")
             }
@@ -98,24 +138,28 @@ public enum ModelDirectory {
         return byTensor
     }
 
-    static func readSafetensorsWeights(_ url: URL, into model: LlamaModel,
-                                       files given: [String: SafetensorsFile]? = nil, alsoAllowed: Set<String> = []) throws {
-        let files = try given ?? safetensorsFiles(url)
+    /// Checks, from the headers alone, that `files` hold exactly the tensors `config` lays out:
+    /// first the layer count (so that a config claiming a million layers is refused before its
+    /// layout is built), then every name, shape and dtype. Returns the checked layout.
+    @discardableResult
+    static func checkSafetensorsHeaders(_ files: [String: SafetensorsFile], config: LlamaConfig, directory: URL,
+                                        languageModelHead: Bool = true, alsoAllowed: Set<String> = []) throws -> ParameterLayout {
+        let shardNames = Set(files.values.map { URL(fileURLWithPath: $0.path).lastPathComponent }).sorted()
+        let weightsName = shardNames.count == 1 ? shardNames[0] : "the \(shardNames.count) shards"
+        try LayoutCheck.requireLayers(config, configFile: configURL(directory).path, tensorNames: files.keys, weightsName: weightsName)
+        let layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
+        try LayoutCheck.requireSafetensors(files, match: layout, config: config, directory: directory, alsoAllowed: alsoAllowed)
+        return layout
+    }
+
+    /// Reads every tensor of `model`'s layout from `files` (checked by `checkSafetensorsHeaders`),
+    /// converting to float32 and refusing NaN/±Inf in the same pass.
+    static func readSafetensorsWeights(_ files: [String: SafetensorsFile], into model: LlamaModel, directory: URL) throws {
         for entry in model.layout.entries {
-            guard let file = files[entry.name], let info = file.tensors[entry.name] else {
-                throw CheckpointError(file: url.path, reason: "missing tensor '\(entry.name)'")
+            guard let file = files[entry.name] else {
+                throw CheckpointError(file: directory.path, reason: "missing tensor '\(entry.name)'")
             }
-            guard info.shape == entry.shape else {
-                throw CheckpointError(file: file.path, reason: "tensor '\(entry.name)' has shape \(info.shape), expected \(entry.shape)")
-            }
-            guard info.dtype == .f32 || info.dtype == .bf16 || info.dtype == .f16 else {
-                throw CheckpointError(file: file.path, reason: "tensor '\(entry.name)' has dtype \(info.dtype.rawValue), expected F32, BF16 or F16")
-            }
-            try file.readFloats(entry.name, into: model.parameters.pointer + entry.offset, count: entry.count)
-        }
-        for (name, file) in files where model.layout.entry(named: name) == nil && !isIgnorable(name) && !alsoAllowed.contains(name) {
-            if name == "lm_head.weight" && model.config.tieWordEmbeddings { continue }
-            throw CheckpointError(file: file.path, reason: "unexpected tensor '\(name)' for this Llama configuration")
+            try file.readFloats(entry.name, into: model.parameters.pointer + entry.offset, count: entry.count, requireFinite: true)
         }
     }
 
@@ -123,7 +167,7 @@ public enum ModelDirectory {
     /// omitted when tied), and the tokenizer files copied from `tokenizerSource` when given.
     public static func saveHuggingFace(_ model: LlamaModel, to url: URL, dtype: SafetensorsWriter.DType = .f32,
                                        tokenizerSource: URL? = nil) throws {
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(at: url)
         let tensors = model.layout.entries.map {
             SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: UnsafePointer(model.parameters.pointer + $0.offset))
         }
@@ -138,7 +182,7 @@ public enum ModelDirectory {
 
     /// Writes idpo's directory layout: config.json, model.h5 (with optimizer/RNG state), tokenizer files.
     public static func saveNative(_ checkpoint: NativeCheckpoint, to url: URL, tokenizerSource: URL? = nil) throws {
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(at: url)
         try checkpoint.write(to: url.appendingPathComponent("model.h5"))
         try writeConfig(checkpoint.model.config, to: url)
         try copyTokenizerFiles(from: tokenizerSource, to: url)
@@ -153,7 +197,7 @@ public enum ModelDirectory {
         for name in tokenizerFiles {
             let from = source.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: from.path) else { continue }
-            try AtomicFile.write(try Data(contentsOf: from), to: destination.appendingPathComponent(name))
+            try AtomicFile.write(try FileRead.data(at: from, what: name), to: destination.appendingPathComponent(name))
         }
     }
 }

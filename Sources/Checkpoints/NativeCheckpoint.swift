@@ -40,44 +40,59 @@ public struct NativeCheckpoint {
     }
 
     /// Writes the checkpoint to `url` atomically: a temporary file in the same folder, flushed to
-    /// disk, then renamed over `url`. A crash at any point leaves either the old file or the new one.
+    /// disk, then renamed over `url`. A crash at any point leaves either the old file or the new one;
+    /// a failed write (e.g. "no space left on device") is a CheckpointError naming `url`, leaves
+    /// the old file and no temporary file, and leaves no HDF5 handle open.
     public func write(to url: URL) throws {
         let configData = try JSONEncoder.sortedPretty.encode(model.config)
+        if let opt = optimizer, let bad = opt.moments.first(where: { $0.values.count != model.layout.count }) {
+            throw CheckpointError(file: url.path, reason: "optimizer moment '\(bad.name)' has \(bad.values.count) values, the model \(model.layout.count)")
+        }
         try AtomicFile.write(to: url) { tmp in
-            let f = try HDF5File.create(tmp.path)
-            try f.setAttribute("/", "format", string: Self.format)
-            try f.setAttribute("/", "format_version", int: Self.formatVersion)
-            try f.setAttribute("/", "config_json", string: String(decoding: configData, as: UTF8.self))
-            try f.setAttribute("/", "metadata_json", string: metadataJSON)
-            try f.createGroup("/parameters")
-            for e in model.layout.entries {
-                try f.writeFloats("/parameters/" + e.name, shape: e.shape, data: model.parameters.pointer + e.offset)
-            }
-            if let opt = optimizer {
-                try f.createGroup("/optimizer")
-                try f.setAttribute("/optimizer", "name", string: opt.name)
-                try f.setAttribute("/optimizer", "step", int: Int64(opt.step))
-                try f.setAttribute("/optimizer", "hyperparameters_json", string: opt.hyperparametersJSON)
-                try f.setAttribute("/optimizer", "moments", string: opt.moments.map(\.name).joined(separator: ","))
-                for (name, values) in opt.moments {
-                    precondition(values.count == model.layout.count, "moment '\(name)' does not match the layout")
-                    try f.createGroup("/optimizer/" + name)
-                    for e in model.layout.entries {
-                        try f.writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset)
+            try HDF5File.write(tmp.path) { f in
+                try f.setAttribute("/", "format", string: Self.format)
+                try f.setAttribute("/", "format_version", int: Self.formatVersion)
+                try f.setAttribute("/", "config_json", string: String(decoding: configData, as: UTF8.self))
+                try f.setAttribute("/", "metadata_json", string: metadataJSON)
+                try f.createGroup("/parameters")
+                for e in model.layout.entries {
+                    try f.writeFloats("/parameters/" + e.name, shape: e.shape, data: model.parameters.pointer + e.offset)
+                }
+                if let opt = optimizer {
+                    try f.createGroup("/optimizer")
+                    try f.setAttribute("/optimizer", "name", string: opt.name)
+                    try f.setAttribute("/optimizer", "step", int: Int64(opt.step))
+                    try f.setAttribute("/optimizer", "hyperparameters_json", string: opt.hyperparametersJSON)
+                    try f.setAttribute("/optimizer", "moments", string: opt.moments.map(\.name).joined(separator: ","))
+                    for (name, values) in opt.moments {
+                        try f.createGroup("/optimizer/" + name)
+                        for e in model.layout.entries {
+                            try f.writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset)
+                        }
                     }
                 }
+                if let rng = rngState {
+                    try f.createGroup("/rng")
+                    try f.writeUInt64s("/rng/state", values: rng)
+                }
             }
-            if let rng = rngState {
-                try f.createGroup("/rng")
-                try f.writeUInt64s("/rng/state", values: rng)
-            }
-            try f.close()
         }
     }
 
-    /// Reads a checkpoint written by `write(to:)`. A foreign, truncated or inconsistent file is a
-    /// thrown error naming the file and what is wrong.
+    /// The most elements `/rng/state` may hold (a generator state is a few words).
+    static let maximumRNGStateCount = 1 << 20
+
+    /// Reads a checkpoint written by `write(to:)`. A foreign, truncated, inconsistent or hostile
+    /// file is a thrown error naming the file and what is wrong: the embedded config is checked
+    /// against this machine's memory and every dataset's shape before anything is allocated, and
+    /// a NaN or ±Inf in a parameter or optimizer moment is refused.
     public static func read(from url: URL) throws -> NativeCheckpoint {
+        try read(from: url, configJSON: nil)
+    }
+
+    /// `read(from:)`, first refusing a checkpoint whose embedded config differs from `configJSON`
+    /// (the decoded config.json beside it, and that file's URL), naming the first differing field.
+    static func read(from url: URL, configJSON: (config: LlamaConfig, file: URL)?) throws -> NativeCheckpoint {
         let f = try HDF5File.open(url.path)
         guard f.hasAttribute("/", "format"), try f.stringAttribute("/", "format") == format else {
             throw CheckpointError(file: url.path, reason: "not an idpo checkpoint (no format attribute \"\(format)\")")
@@ -86,23 +101,54 @@ public struct NativeCheckpoint {
         guard version == formatVersion else {
             throw CheckpointError(file: url.path, reason: "checkpoint format version \(version); this idpo reads version \(formatVersion)")
         }
-        let configJSON = try f.stringAttribute("/", "config_json")
+        let configText = try f.stringAttribute("/", "config_json")
         let config: LlamaConfig
-        do { config = try LlamaConfig.decode(jsonData: Data(configJSON.utf8)) } catch {
+        do { config = try LlamaConfig.decode(jsonData: Data(configText.utf8)) } catch {
             throw CheckpointError(file: url.path, reason: "embedded config_json: \(error)")
         }
+        if let configJSON {
+            try ConfigComparison.requireAgreement(configJSON: configJSON.config, configFile: configJSON.file,
+                                                  embedded: config, checkpointFile: url)
+        }
+        let momentNames = f.exists("/optimizer")
+            ? try f.stringAttribute("/optimizer", "moments").split(separator: ",").map(String.init) : []
+
+        // Before allocating: the model and its moments fit in memory, and every dataset has the shape
+        // the embedded config gives it (the tensor count first, which bounds the layout built).
+        try ModelMemory.requireFits(config: config, extraBuffers: momentNames.count, file: url.path)
+        let expectedTensors = ModelSize.tensorCount(config: config)
+        guard let tensorsPresent = f.memberCount("/parameters") else {
+            throw CheckpointError(file: url.path, reason: "missing group '/parameters'")
+        }
+        guard tensorsPresent == expectedTensors else {
+            throw CheckpointError(file: url.path, reason: "the embedded config (num_hidden_layers = \(config.numHiddenLayers), tie_word_embeddings = \(config.tieWordEmbeddings)) needs \(expectedTensors) tensors, but /parameters holds \(tensorsPresent)")
+        }
+        let layout = ParameterLayout(config: config)
+        for group in ["/parameters"] + momentNames.map({ "/optimizer/" + $0 }) {
+            for e in layout.entries {
+                let shape = try f.shape("\(group)/\(e.name)")
+                guard shape == e.shape else {
+                    throw CheckpointError(file: url.path, reason: "dataset '\(group)/\(e.name)' has shape \(shape), expected \(e.shape) from the embedded config")
+                }
+            }
+        }
+
         let model = LlamaModel(config: config)
         for e in model.layout.entries {
-            try f.readFloats("/parameters/" + e.name, shape: e.shape, into: model.parameters.pointer + e.offset)
+            let destination = model.parameters.pointer + e.offset
+            try f.readFloats("/parameters/" + e.name, shape: e.shape, into: destination)
+            try NonFiniteValues.check(destination, count: e.count, tensor: e.name, file: url.path)
         }
         var optimizer: OptimizerState? = nil
         if f.exists("/optimizer") {
-            let names = try f.stringAttribute("/optimizer", "moments").split(separator: ",").map(String.init)
             var moments: [(name: String, values: FloatBuffer)] = []
-            for name in names {
+            for name in momentNames {
                 let buf = FloatBuffer(count: model.layout.count)
                 for e in model.layout.entries {
-                    try f.readFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, into: buf.pointer + e.offset)
+                    let destination = buf.pointer + e.offset
+                    try f.readFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, into: destination)
+                    try NonFiniteValues.check(destination, count: e.count, tensor: e.name, file: url.path,
+                                              subject: "optimizer moment '\(name)' of tensor '\(e.name)'")
                 }
                 moments.append((name, buf))
             }
@@ -111,7 +157,7 @@ public struct NativeCheckpoint {
                                        hyperparametersJSON: try f.stringAttribute("/optimizer", "hyperparameters_json"),
                                        moments: moments)
         }
-        let rng = f.exists("/rng/state") ? try f.readUInt64s("/rng/state") : nil
+        let rng = f.exists("/rng/state") ? try f.readUInt64s("/rng/state", maximumCount: maximumRNGStateCount) : nil
         let metadata = f.hasAttribute("/", "metadata_json") ? try f.stringAttribute("/", "metadata_json") : "{}"
         try f.close()
         return NativeCheckpoint(model: model, optimizer: optimizer, rngState: rng, metadataJSON: metadata)
@@ -123,39 +169,5 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return e
-    }
-}
-
-/// Atomic file replacement: write a temporary sibling, fsync it, rename it over the target, fsync
-/// the folder. Readers see the old file or the complete new one, never a half-written file.
-public enum AtomicFile {
-    public static func write(to url: URL, _ produce: (URL) throws -> Void) throws {
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        try? FileManager.default.removeItem(at: tmp)
-        do {
-            try produce(tmp)
-            try fsyncPath(tmp.path)
-            guard rename(tmp.path, url.path) == 0 else {
-                throw CheckpointError(file: url.path, reason: "cannot rename temporary file: \(String(cString: strerror(errno)))")
-            }
-            try? fsyncPath(dir.path)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
-        }
-    }
-
-    /// Atomically writes `data` to `url`.
-    public static func write(_ data: Data, to url: URL) throws {
-        try write(to: url) { tmp in try data.write(to: tmp) }
-    }
-
-    static func fsyncPath(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw CheckpointError(file: path, reason: "cannot open for fsync") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw CheckpointError(file: path, reason: "fsync failed") }
     }
 }

@@ -1,8 +1,12 @@
-// safetensors reading (F32, BF16, F16, I64, I32 → Float / Int64), memory-mapped and validated:
+// safetensors reading (F32, BF16, F16, I64, I32 → Float / Int64), validated before any tensor data
+// is touched: the header is read with pread (its length checked against the file size and
+// safetensors' 100 MB cap, so a hostile length allocates nothing), the data section is mapped, and
 // a malformed file is a thrown error naming the file and the problem, never an out-of-bounds read.
+// Model weights can be read with `requireFinite`, refusing NaN/±Inf in the same pass that converts.
 
 import Foundation
 
+/// A checkpoint or weights file that cannot be used: the file and what is wrong with it.
 public struct CheckpointError: Error, CustomStringConvertible {
     public let file: String
     public let reason: String
@@ -31,28 +35,45 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let path: String
     public let tensors: [String: SafetensorsTensorInfo]
     public let metadata: [String: String]
-    let data: Data          // whole file, memory-mapped
+    let mapping: MappedFile  // whole file, read-only
     let dataStart: Int
+
+    /// The largest header accepted (safetensors' own limit).
+    public static let maximumHeaderBytes = 100_000_000
 
     public init(url: URL) throws {
         path = url.path
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw CheckpointError(file: url.path, reason: "cannot read: \(error.localizedDescription)")
-        }
         let fail = { (why: String) in CheckpointError(file: url.path, reason: why) }
-        guard data.count >= 8 else { throw fail("file is \(data.count) bytes, too short for a safetensors header") }
-        let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)) }
-        guard headerLength <= UInt64(data.count - 8) else {
-            throw fail("header length \(headerLength) runs beyond the end of the \(data.count)-byte file")
+        let file = try OpenedFile(url: url, what: "safetensors file")
+        defer { file.close() }
+        guard file.size >= 8 else { throw fail("file is \(file.size) bytes, too short for a safetensors header") }
+        var lengthBytes: UInt64 = 0
+        guard pread(file.descriptor, &lengthBytes, 8, 0) == 8 else { throw file.failure(errno) }
+        let headerLength = UInt64(littleEndian: lengthBytes)
+        guard headerLength <= UInt64(file.size - 8) else {
+            throw fail("header length \(headerLength) runs beyond the end of the \(file.size)-byte file")
+        }
+        guard headerLength <= UInt64(Self.maximumHeaderBytes) else {
+            throw fail("header length \(headerLength) is more than the \(Self.maximumHeaderBytes) bytes safetensors allows")
         }
         dataStart = 8 + Int(headerLength)
-        let headerData = data.subdata(in: 8..<dataStart)
+        var headerData = Data(count: Int(headerLength))
+        var filled = 0
+        try headerData.withUnsafeMutableBytes { buffer in
+            while filled < buffer.count {
+                let n = pread(file.descriptor, buffer.baseAddress! + filled, buffer.count - filled, off_t(8 + filled))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw n < 0 ? file.failure(errno) : fail("file ended inside its header") }
+                filled += n
+            }
+        }
+        mapping = try MappedFile(descriptor: file.descriptor, size: file.size, path: url.path)
         let json: Any
         do { json = try JSONSerialization.jsonObject(with: headerData) } catch {
             throw fail("header is not valid JSON")
         }
         guard let object = json as? [String: Any] else { throw fail("header is not a JSON object") }
-        let dataSize = data.count - dataStart
+        let dataSize = mapping.size - dataStart
         var tensors: [String: SafetensorsTensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in object {
@@ -98,51 +119,88 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     /// Copies tensor `name` converted to Float into `destination` (exactly `count` elements).
-    public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
+    ///
+    /// - Parameter requireFinite: refuse NaN and ±Inf (checked in the same pass that copies or
+    ///   converts), with an error naming the tensor, the file and the first offending element.
+    public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int,
+                           requireFinite: Bool = false) throws {
         guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
         guard info.count == count else {
             throw CheckpointError(file: path, reason: "tensor '\(name)' has \(info.count) elements (shape \(info.shape)), expected \(count)")
         }
-        data.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + dataStart + info.dataRange.lowerBound
-            switch info.dtype {
-            case .f32:
-                memcpy(destination, base, count * 4)
-            case .bf16:
-                for i in 0..<count {
-                    let bits = UInt32(base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16
-                    destination[i] = Float(bitPattern: bits)
-                }
-            case .f16:
-                for i in 0..<count {
-                    destination[i] = Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                }
-            case .i64:
-                for i in 0..<count { destination[i] = Float(base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-            case .i32:
-                for i in 0..<count { destination[i] = Float(base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
+        let base = mapping.base + dataStart + info.dataRange.lowerBound
+        // Every non-finite float has all exponent bits set: the smallest `exponent & ~bits` over the
+        // tensor is 0 exactly when one is present (a branch-free reduction the compiler vectorises).
+        let exponent: UInt32 = 0x7F80_0000
+        var smallest = exponent
+        let out = UnsafeMutableRawPointer(destination).assumingMemoryBound(to: UInt32.self)
+        switch info.dtype {
+        case .f32:
+            for i in 0..<count {
+                let bits = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                out[i] = bits
+                smallest = min(smallest, exponent & ~bits)
             }
+        case .bf16:
+            for i in 0..<count {
+                let bits = UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
+                out[i] = bits
+                smallest = min(smallest, exponent & ~bits)
+            }
+        case .f16:
+            for i in 0..<count {
+                let value = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+                destination[i] = value
+                smallest = min(smallest, exponent & ~value.bitPattern)
+            }
+        case .i64:
+            for i in 0..<count { destination[i] = Float(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+        case .i32:
+            for i in 0..<count { destination[i] = Float(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+        }
+        if requireFinite && smallest == 0 {
+            try NonFiniteValues.check(UnsafePointer(destination), count: count, tensor: name, file: path)
         }
     }
 
-    /// Tensor `name` as Floats.
-    public func floats(_ name: String) throws -> [Float] {
+    /// Tensor `name` as Floats (`requireFinite` as in `readFloats`).
+    public func floats(_ name: String, requireFinite: Bool = false) throws -> [Float] {
         guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
         var out = [Float](repeating: 0, count: info.count)
-        try out.withUnsafeMutableBufferPointer { try readFloats(name, into: $0.baseAddress!, count: info.count) }
+        try out.withUnsafeMutableBufferPointer {
+            try readFloats(name, into: $0.baseAddress!, count: info.count, requireFinite: requireFinite)
+        }
         return out
     }
 
     /// Integer tensor `name` (I64 or I32) as Int64.
     public func integers(_ name: String) throws -> [Int64] {
         guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
-        return try data.withUnsafeBytes { raw -> [Int64] in
-            let base = raw.baseAddress! + dataStart + info.dataRange.lowerBound
-            switch info.dtype {
-            case .i64: return (0..<info.count).map { base.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) }
-            case .i32: return (0..<info.count).map { Int64(base.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
-            default: throw CheckpointError(file: path, reason: "tensor '\(name)' is \(info.dtype.rawValue), expected an integer type")
-            }
+        let base = mapping.base + dataStart + info.dataRange.lowerBound
+        switch info.dtype {
+        case .i64: return (0..<info.count).map { Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+        case .i32: return (0..<info.count).map { Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+        default: throw CheckpointError(file: path, reason: "tensor '\(name)' is \(info.dtype.rawValue), expected an integer type")
         }
     }
+}
+
+/// A read-only, private memory mapping of a whole file (unmapped on deinit). Mapping reads nothing:
+/// pages are read when a tensor is converted.
+final class MappedFile: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let size: Int
+    private let mappedLength: Int
+
+    /// Maps `size` bytes of the open file `descriptor` (which may be closed afterwards).
+    init(descriptor: Int32, size: Int, path: String) throws {
+        self.size = size
+        mappedLength = max(size, 1)
+        guard let address = mmap(nil, mappedLength, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
+            throw CheckpointError(file: path, reason: "cannot map the file into memory: \(FileRead.describe(errno: errno))")
+        }
+        base = UnsafeRawPointer(address)
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
 }

@@ -99,6 +99,15 @@ public final class Generator {
             longest = max(longest, r.tokens.count)
         }
         let V = model.config.vocabSize
+        // Refuse before allocating what this machine cannot hold (k = 10⁶ would ask for terabytes).
+        var plan = MemoryPlan()
+        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
+        plan.add("KV cache", KVCache.estimatedBytes(config: model.config, slots: groups * slotsPerGroup,
+                                                    maxLength: longest + settings.maxNewTokens))
+        plan.add("inference scratch", InferenceSession.estimatedBytes(config: model.config, maxRows: max(longest, groups * slotsPerGroup),
+                                                                      maxKeys: longest + settings.maxNewTokens))
+        plan.add("samplers", MemoryPlan.product(Parallel.maxThreads, V, 12))
+        try plan.require("generation with k = \(k) samples of up to \(settings.maxNewTokens) new tokens after \(longest)-token prompts")
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
         let session = InferenceSession(model: model, cache: cache, maxRows: max(longest, groups * slotsPerGroup))
         // One sampler (scratch space) per worker thread: rows are sampled in parallel.

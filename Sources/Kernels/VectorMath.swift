@@ -26,6 +26,20 @@ public enum VectorMath {
         return s
     }
 
+    /// Σ x[i] over `n` elements (four independent accumulators: a streaming read).
+    @inline(__always)
+    public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
+        var i = 0
+        while i + 32 <= n {
+            a0 += load8(x + i); a1 += load8(x + i + 8); a2 += load8(x + i + 16); a3 += load8(x + i + 24)
+            i += 32
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while i < n { s += x[i]; i += 1 }
+        return s
+    }
+
     /// y[i] += alpha · x[i] over `n` elements.
     @inline(__always)
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {

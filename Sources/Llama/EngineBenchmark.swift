@@ -10,8 +10,11 @@ public struct BenchmarkShape: Sendable {
     public let name: String
     public let config: LlamaConfig
 
+    public static let names = ["stories15M", "stories110M", "smollm2-135M", "llama-1b"]
+
     /// Named shapes: stories15M (288, 6 layers, 6 heads, ffn 768, vocab 32000) and stories110M
-    /// (768, 12, 12, 2048, 32000), tied embeddings like the llama2.c checkpoints.
+    /// (768, 12, 12, 2048, 32000), tied embeddings like the llama2.c checkpoints; smollm2-135M and
+    /// llama-1b, the shapes of the real models users train.
     public static func named(_ name: String) throws -> BenchmarkShape {
         switch name.lowercased() {
         case "stories15m":
@@ -22,8 +25,18 @@ public struct BenchmarkShape: Sendable {
             return BenchmarkShape(name: "stories110M", config: try LlamaConfig(
                 hiddenSize: 768, intermediateSize: 2048, numHiddenLayers: 12, numAttentionHeads: 12,
                 maxPositionEmbeddings: 1024, vocabSize: 32000, tieWordEmbeddings: true))
+        case "smollm2-135m":
+            // SmolLM2-135M: narrow and deep, GQA, tied, a 49k vocabulary.
+            return BenchmarkShape(name: "smollm2-135M", config: try LlamaConfig(
+                hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9, numKeyValueHeads: 3,
+                ropeTheta: 100000, maxPositionEmbeddings: 2048, vocabSize: 49152, tieWordEmbeddings: true))
+        case "llama-1b":
+            // Llama-3.2-1B: 16 layers, 32 heads / 8 KV heads, FFN 8192, 128k vocabulary, tied.
+            return BenchmarkShape(name: "llama-1b", config: try LlamaConfig(
+                hiddenSize: 2048, intermediateSize: 8192, numHiddenLayers: 16, numAttentionHeads: 32, numKeyValueHeads: 8,
+                ropeTheta: 500000, maxPositionEmbeddings: 2048, vocabSize: 128256, tieWordEmbeddings: true))
         default:
-            throw ConfigError(field: "shape", reason: "unknown benchmark shape '\(name)' (stories15M, stories110M)")
+            throw ConfigError(field: "shape", reason: "unknown benchmark shape '\(name)' (\(names.joined(separator: ", ")))")
         }
     }
 }
@@ -38,6 +51,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public var gflops: Double?
     public var peak_fraction: Double?
     public var peak_rss_bytes: Int
+    /// Fraction of the machine's FMA peak (FLOP-bound workloads) or of the memory-bandwidth limit
+    /// (batch-1 decode: weight bytes per token ÷ streaming bandwidth), when measured.
+    public var fma_peak_fraction: Double?
+    public var bandwidth_fraction: Double?
     /// Process CPU seconds per wall second over the timed runs (≈ threads when every core is busy;
     /// workers spin for ≤ 0.2 ms between parallel regions, which counts as busy).
     public var cpu_utilization: Double
@@ -80,8 +97,24 @@ public enum EngineBenchmark {
     }
 
     /// Runs the named workloads on random weights of `shape`.
-    public static func run(shape: BenchmarkShape, workloads: [String], repeats: Int, sgemmPeak: Double,
+    /// The machine's ceilings the figures are reported against.
+    public struct Limits: Sendable {
+        public var sgemmGFLOPS: Double
+        public var fmaGFLOPS: Double
+        public var bandwidthGBps: Double
+        public init(sgemmGFLOPS: Double, fmaGFLOPS: Double, bandwidthGBps: Double) {
+            self.sgemmGFLOPS = sgemmGFLOPS; self.fmaGFLOPS = fmaGFLOPS; self.bandwidthGBps = bandwidthGBps
+        }
+        /// Measures all three with the current thread count.
+        public static func measure() -> Limits {
+            Limits(sgemmGFLOPS: measureSgemmPeak(), fmaGFLOPS: MachineLimits.fmaPeakGFLOPS(),
+                   bandwidthGBps: MachineLimits.streamingBandwidthGBps())
+        }
+    }
+
+    public static func run(shape: BenchmarkShape, workloads: [String], repeats: Int, limits: Limits,
                            log: (String) -> Void) throws -> [BenchmarkResult] {
+        let sgemmPeak = limits.sgemmGFLOPS
         let c = shape.config
         let model = LlamaModel(config: c)
         model.randomize(seed: 1234)
@@ -118,6 +151,7 @@ public enum EngineBenchmark {
                                                tokens_per_s: Double(B * T) / secs, seconds: secs, gflops: gflops,
                                                peak_fraction: gflops / sgemmPeak, peak_rss_bytes: peakRSS(),
                                                cpu_utilization: lastUtilization))
+                results[results.count - 1].fma_peak_fraction = gflops / limits.fmaGFLOPS
             case "decode1", "decode8":
                 let B = w == "decode1" ? 1 : 8, prompt = 32, newTokens = 128
                 let cache = KVCache(config: c, slots: B, maxLength: prompt + newTokens)
@@ -143,6 +177,9 @@ public enum EngineBenchmark {
                                                tokens_per_s: Double(B * newTokens) / secs, seconds: secs, gflops: nil,
                                                peak_fraction: nil, peak_rss_bytes: peakRSS(),
                                                cpu_utilization: lastUtilization))
+                // Each decode step streams every weight once: the bandwidth limit in steps per second.
+                let stepsPerSecondLimit = limits.bandwidthGBps * 1e9 / Double(model.parameters.count * 4)
+                results[results.count - 1].bandwidth_fraction = Double(newTokens) / secs / stepsPerSecondLimit
             default:
                 throw ConfigError(field: "workloads", reason: "unknown workload '\(w)' (\(workloadNames.joined(separator: ", ")))")
             }
@@ -154,6 +191,8 @@ public enum EngineBenchmark {
     public static func format(_ r: BenchmarkResult) -> String {
         var s = String(format: "%@ %-8@ threads %d: %9.1f tok/s  %7.3f s", r.shape, r.name, r.threads, r.tokens_per_s, r.seconds)
         if let g = r.gflops, let p = r.peak_fraction { s += String(format: "  %6.1f GFLOP/s  %4.0f%% of sgemm peak", g, p * 100) }
+        if let f = r.fma_peak_fraction { s += String(format: " (%2.0f%% of FMA peak)", f * 100) }
+        if let b = r.bandwidth_fraction { s += String(format: "  %3.0f%% of the memory-bandwidth limit", b * 100) }
         s += String(format: "  peak RSS %.0f MiB  CPU %.2f cores", Double(r.peak_rss_bytes) / 1048576, r.cpu_utilization)
         return s
     }

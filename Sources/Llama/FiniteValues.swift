@@ -5,19 +5,16 @@ import Kernels
 
 public enum FiniteValues {
     /// Index of the first NaN or ±Inf among `count` floats at `p`, or nil when all are finite.
-    /// (x − x is 0 for finite x and NaN otherwise; the loop runs without branches per element.)
+    /// One branch-free pass over the exponent bits (vectorisable), then a second only to locate an
+    /// offender: a float is non-finite exactly when its exponent bits are all ones.
     public static func firstNonFinite(_ p: UnsafePointer<Float>, count: Int) -> Int? {
-        var start = 0
-        while start < count {
-            let n = min(4096, count - start)
-            var acc: Float = 0
-            for i in start..<(start + n) { acc += p[i] - p[i] }
-            if !acc.isFinite || acc.isNaN {
-                for i in start..<(start + n) where !p[i].isFinite { return i }
-            }
-            start += n
+        let exponent: UInt32 = 0x7F80_0000
+        var smallest = exponent
+        p.withMemoryRebound(to: UInt32.self, capacity: count) { bits in
+            for i in 0..<count { smallest = min(smallest, exponent & ~bits[i]) }
         }
-        return nil
+        guard smallest == 0 else { return nil }
+        return (0..<count).first { !p[$0].isFinite }
     }
 }
 

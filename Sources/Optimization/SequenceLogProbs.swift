@@ -127,6 +127,8 @@ public enum SequenceScoring {
         guard !sequences.isEmpty else { return [] }
         precondition(microBatch >= 1 && microBatch % sequencesPerSegment == 0, "micro-batch must hold whole segments")
         let longest = sequences.map { $0.prompt.count + $0.response.count }.max()!
+        // The workspace holds the largest chunk actually scored (never more sequences than there are).
+        let microBatch = min(microBatch, (sequences.count + sequencesPerSegment - 1) / sequencesPerSegment * sequencesPerSegment)
         let segments = (microBatch + sequencesPerSegment - 1) / sequencesPerSegment
         let ws = TrainingWorkspace(config: model.config, capacity: segments * Matmul.paddedRows(sequencesPerSegment * longest),
                                    maxSequenceLength: longest, training: false)

@@ -13,7 +13,7 @@ public struct DataFileError: Error, CustomStringConvertible {
     public let line: Int
     public let message: String
     public init(file: String, line: Int, message: String) { self.file = file; self.line = line; self.message = message }
-    public var description: String { "\(file):\(line): \(message)" }
+    public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
 }
 
 /// One chat message.
@@ -68,8 +68,8 @@ public enum JSONLines {
     /// Parses every non-empty line as a JSON object.
     public static func read(_ url: URL) throws -> [(line: Int, object: [String: Any])] {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw DataFileError(file: url.path, line: 0, message: "cannot read file (\(error.localizedDescription))")
+        do { data = try FileRead.data(at: url, what: "the file") } catch let error as CheckpointError {
+            throw DataFileError(file: url.path, line: 0, message: error.reason)
         }
         var out: [(Int, [String: Any])] = []
         var lineNumber = 0
@@ -136,6 +136,7 @@ public enum PromptFile {
     /// (default: the record's index in the file). Two records with one id are refused.
     public static func read(_ url: URL) throws -> [PromptRecord] {
         let records = try parse(url)
+        guard !records.isEmpty else { throw DataFileError(file: url.path, line: 0, message: "no prompts in the file") }
         try refuseDuplicateIDs(records.map { ($0.id, $0.line) }, file: url.path)
         return records
     }
@@ -261,6 +262,15 @@ public struct PairRecord: Equatable, Sendable {
                 throw DataFileError(file: url.path, line: line, message: "'\(key)' must be a string or a list of {role, content} messages")
             }
             let chosen = try response("chosen"), rejected = try response("rejected")
+            // Optional numbers present with another type are errors, not silently "absent".
+            for key in ["chosen_reward", "rejected_reward", "chosen_target", "rejected_target"] {
+                if let v = o[key], !(v is NSNull), number(v) == nil || !(number(v)!.isFinite) {
+                    throw DataFileError(file: url.path, line: line, message: "'\(key)' must be a finite number")
+                }
+            }
+            if let v = o["scores"], numbers(v) == nil {
+                throw DataFileError(file: url.path, line: line, message: "'scores' must be a list of numbers")
+            }
             return PairRecord(id: (o["id"] as? Int) ?? index, iteration: (o["iteration"] as? Int) ?? 0, prompt: prompt,
                               chosen: chosen, rejected: rejected,
                               chosenIndex: (o["chosen_index"] as? Int) ?? 0, rejectedIndex: (o["rejected_index"] as? Int) ?? 1,

@@ -4,6 +4,7 @@
 // itself with another recipe key by key; expands sweeps; writes itself as canonical JSON.
 
 import Foundation
+import Checkpoints
 import Generation
 import Optimization
 import Preference
@@ -215,12 +216,21 @@ extension Recipe {
     public static func diagnose(url: URL) -> (recipe: Recipe?, errors: [RecipeError]) {
         let display = url.relativePath
         let text: String
+        let missing = !FileManager.default.fileExists(atPath: url.path)
+        if missing {
+            return (nil, [RecipeError(file: display, message: "recipe file not found", hint: "looked for \(url.standardizedFileURL.path)")])
+        }
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            // A recipe is a few kB; a megabyte is a wrong file (or a device), refused before reading it.
+            let data = try FileRead.data(at: url, what: "the recipe", maxBytes: 1 << 20)
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                return (nil, [RecipeError(file: display, message: "the recipe is not UTF-8 text")])
+            }
+            text = decoded
+        } catch let error as CheckpointError {
+            return (nil, [RecipeError(file: display, message: error.reason)])
         } catch {
-            let missing = !FileManager.default.fileExists(atPath: url.path)
-            return (nil, [RecipeError(file: display, message: missing ? "recipe file not found" : "cannot read the recipe file (\(error.localizedDescription))",
-                                      hint: missing ? "looked for \(url.standardizedFileURL.path)" : nil)])
+            return (nil, [RecipeError(file: display, message: "cannot read the recipe: \(error)")])
         }
         return parse(yaml: text, file: display, folder: url.standardizedFileURL.deletingLastPathComponent())
     }

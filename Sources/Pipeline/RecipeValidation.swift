@@ -47,7 +47,51 @@ struct RecipeReader {
 
     // MARK: The document
 
+    /// Deepest nesting a recipe may have (a real one nests 3 levels; the YAML parser recurses per level).
+    static let maxNesting = 64
+
+    /// The first line nesting deeper than `maxNesting` — by flow brackets ([ {) outside quotes and
+    /// comments, or by indentation — checked before the YAML parser sees (and recurses into) it.
+    static func tooDeep(_ yaml: String) -> (line: Int, column: Int)? {
+        var line = 1, column = 0, depth = 0
+        var indents: [Int] = []
+        var quote: Character? = nil, comment = false, atLineStart = true, indent = 0
+        for ch in yaml {
+            column += 1
+            if ch == "\n" {
+                // (a quote left open by an apostrophe in a plain scalar ends with its line)
+                line += 1; column = 0; comment = false; atLineStart = true; indent = 0; quote = nil
+                continue
+            }
+            if atLineStart {
+                if ch == " " || ch == "-" { indent += 1; continue }
+                atLineStart = false
+                if ch != "#" {
+                    while let last = indents.last, last >= indent { indents.removeLast() }
+                    indents.append(indent)
+                    if indents.count > maxNesting { return (line, column) }
+                }
+            }
+            if comment { continue }
+            if let q = quote { if ch == q { quote = nil }; continue }
+            switch ch {
+            case "#": comment = true
+            case "'", "\"": quote = ch
+            case "[", "{":
+                depth += 1
+                if depth > maxNesting { return (line, column) }
+            case "]", "}": depth = max(0, depth - 1)
+            default: break
+            }
+        }
+        return nil
+    }
+
     mutating func read(yaml: String) -> Recipe? {
+        if let at = Self.tooDeep(yaml) {
+            fail(nil, at: at, "the recipe nests deeper than \(Self.maxNesting) levels", hint: "a recipe has a handful of sections, each a map of plain values")
+            return nil
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -165,6 +209,10 @@ struct RecipeReader {
             let file = existingFile(s, "prompts")
             let maxNew = integer(s, "max_new_tokens", at: "≥ 1", { $0 >= 1 }) ?? generation.maxNewTokens
             let oracle = string(s, "oracle")
+            if let name = oracle, Oracles.named(name) == nil {
+                fail(s.child("oracle"), at: s.entries["oracle"]?.value.mark,
+                     "unknown oracle '\(name)'", hint: "known oracles: \(Oracles.names.joined(separator: ", ")); or leave the key out")
+            }
             evaluation = Recipe.EvaluationSection(prompts: file ?? "", maxNewTokens: maxNew, oracle: oracle)
         }
 

@@ -113,6 +113,10 @@ public final class RunDriver {
         self.recipe = recipe
         self.directory = directory ?? recipe.run.directory
         lock = try RunLock(directory: self.directory)
+        // A killed run leaves its half-written temporaries (`.<file>.tmp-<pid>`); we hold the lock now,
+        // so none of them belongs to a live writer of this run.
+        let stale = AtomicFile.removeStaleTemporaries(in: self.directory, recursive: true)
+        if !stale.isEmpty { warn("removed \(stale.count) temporary file(s) left by an interrupted run in \(self.directory.path)") }
         let recipeFile = self.directory.appendingPathComponent("recipe.json")
         if let data = try? Data(contentsOf: recipeFile) {
             let previous = try Recipe.fromCanonicalJSON(data)
@@ -233,7 +237,7 @@ public final class RunDriver {
             let js = try Stages.judge(judge: try loadJudge(), samples: samples, method: recipe.judge.ranking,
                                       selection: recipe.pairs.selection, lengthPenalty: recipe.pairs.lengthPenalty,
                                       seed: recipe.run.seed &+ UInt64(t), iteration: t,
-                                      judgmentsOut: judgmentsURL, pairsOut: pairsURL, quiet: quiet)
+                                      judgmentsOut: judgmentsURL, pairsOut: pairsURL, quiet: quiet, samplesFile: samplesURL.path)
             judgedPrompts += samples.count
             summary = summaries[t] ?? summary
             summary.prompts = js.prompts; summary.pairs = js.pairs; summary.dropped = js.dropped

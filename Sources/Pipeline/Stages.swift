@@ -25,6 +25,12 @@ public struct GenerationStageSettings: Sendable {
 /// Output written in batches under `<out>.parts/part-NNNNN.jsonl`, concatenated into `out` at the end.
 struct BatchedOutput {
     let out: URL
+    init(out: URL) {
+        self.out = out
+        // Temporaries an interrupted run left beside the output or among its parts.
+        _ = AtomicFile.removeStaleTemporaries(in: out.deletingLastPathComponent(), recursive: false)
+        _ = AtomicFile.removeStaleTemporaries(in: URL(fileURLWithPath: out.path + ".parts"), recursive: false)
+    }
     var parts: URL { URL(fileURLWithPath: out.path + ".parts") }
     func part(_ i: Int) -> URL { parts.appendingPathComponent(String(format: "part-%05d.jsonl", i)) }
     func has(_ i: Int) -> Bool { FileManager.default.fileExists(atPath: part(i).path) }
@@ -106,7 +112,8 @@ public enum Stages {
     @discardableResult
     public static func judge(judge: TextJudge, samples: [SampleRecord], method: RankingMethod, selection: PairSelection,
                              lengthPenalty: Double = 0, seed: UInt64 = 42, iteration: Int = 0,
-                             judgmentsOut: URL, pairsOut: URL, batchPrompts: Int = 16, quiet: Bool = false) throws -> JudgeSummary {
+                             judgmentsOut: URL, pairsOut: URL, batchPrompts: Int = 16, quiet: Bool = false,
+                             samplesFile: String = "the samples") throws -> JudgeSummary {
         if selection.needsScores && (method == .knockout || method == .kingOfTheHill) {
             throw PairSelectionError.needsScores(selection, method)
         }
@@ -116,7 +123,10 @@ public enum Stages {
         for b in 0..<batches where !output.has(b) {
             var objects: [[String: Any]] = []
             for (offset, sample) in samples[(b * batchPrompts)..<min(samples.count, (b + 1) * batchPrompts)].enumerated() {
-                let judged = try judge.judge(messages: sample.prompt.messages, responses: sample.responses, method: method)
+                let judged: JudgedPrompt
+                do { judged = try judge.judge(messages: sample.prompt.messages, responses: sample.responses, method: method) } catch {
+                    throw JudgeError("judging prompt \(sample.id) of \(samplesFile): \(error)")
+                }
                 var rng = SplitMix64(seed: seed ^ UInt64(bitPattern: Int64(sample.id)) &* 0x9E37_79B9_7F4A_7C15)
                 let lengths = sample.responseTokens.isEmpty ? sample.responses.map(\.count) : sample.responseTokens.map(\.count)
                 let (pair, reason) = try selection.select(judged.ranking, lengths: lengths, lambda: lengthPenalty, rng: &rng)

@@ -67,7 +67,7 @@ public final class SweepDriver {
         var csv = "name,beta,learning_rate,loss,final_loss,rewards_accuracy,mean_margin,win_rate_vs_initial,oracle_accuracy,best\n"
         for r in results {
             csv += [r.name, f(r.beta), f(r.learningRate), r.loss, f(r.finalLoss), f(r.rewardAccuracy), f(r.meanMargin),
-                    f(r.winRateVsInitial), f(r.oracleAccuracy), r.best ? "yes" : ""].joined(separator: ",") + "\n"
+                    f(r.winRateVsInitial), f(r.oracleAccuracy), r.best ? "yes" : ""].map(csvField).joined(separator: ",") + "\n"
         }
         try AtomicFile.write(Data(csv.utf8), to: dir.appendingPathComponent("sweep.csv"))
     }
@@ -110,4 +110,11 @@ extension RunDriver {
         try saveSummaries()
         log("iteration 1: samples, judgments, pairs and reference log-probs shared from \(other.directory.path)")
     }
+}
+
+/// One CSV field as RFC 4180 writes it: quoted (with inner quotes doubled) when it holds a comma, a
+/// quote or a line break — sweep point names such as "beta=0.1,lr=1e-06" contain commas.
+func csvField(_ value: String) -> String {
+    guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

@@ -27,6 +27,8 @@ public struct TrainStageResult {
     public var steps: [StepMetrics]
     public var truncation: TruncationCounts
     public var referenceSeconds: Double
+    /// Pairs left out because chosen and rejected were the same tokens.
+    public var skippedIdentical: Int
 }
 
 public enum TrainStage {
@@ -67,6 +69,21 @@ public enum TrainStage {
             }
         }
         return h.finalize().hex
+    }
+
+    /// Peak memory of preference training: fp32 weights, gradients and the optimizer's moments, plus
+    /// the activations of the largest micro-batch (its pairs' two sequences, each at most max_length).
+    static func trainingPlan(_ model: LlamaModel, pairs: [TokenizedPair], settings s: TrainerSettings) -> MemoryPlan {
+        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
+        let micro = min(s.microBatchSize, pairs.count)
+        let rows = MemoryPlan.product(2 * micro, Matmul.paddedRows(longest))
+        var plan = MemoryPlan()
+        let parameterBytes = MemoryPlan.product(model.parameters.count, 4)
+        plan.add("weights", parameterBytes)
+        plan.add("gradients", parameterBytes)
+        plan.add("optimizer moments", MemoryPlan.product(parameterBytes, s.optimizer.kind == .adamw ? 2 : 1))
+        plan.add("activations", TrainingWorkspace.estimatedBytes(config: model.config, capacity: rows, maxSequenceLength: longest, training: true))
+        return plan
     }
 
     /// The files holding a model directory's weights (a sharded checkpoint: its index and every shard).
@@ -122,18 +139,34 @@ public enum TrainStage {
         guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
         let s = options.settings
         try s.validate()
-        // One tokenization and one truncation per pair, shared by the reference and the policy.
-        let (pairs, truncation) = s.limits.truncate(try tokenize(records, with: policy))
+        // One tokenization and one truncation per pair, shared by the reference and the policy. A pair
+        // whose two sides are the same tokens (as written, or once cut) teaches nothing: skipped, counted.
+        let (cut, truncation) = s.limits.truncate(try tokenize(records, with: policy))
+        let pairs = cut.filter { $0.chosen != $0.rejected }
+        let skippedIdentical = cut.count - pairs.count
+        if skippedIdentical > 0 {
+            warn("\(skippedIdentical) of \(cut.count) pairs have chosen == rejected (as written or after truncation to max_length) and are skipped")
+        }
+        guard !pairs.isEmpty else {
+            throw TrainingError.invalid("every pair has chosen == rejected (after truncation to max_length \(s.limits.maxLength)); nothing to train on")
+        }
         if s.loss.kind.needsTargets, let bad = pairs.first(where: { $0.chosenTarget == nil || $0.rejectedTarget == nil }) {
             throw TrainingError.invalid("loss '\(s.loss.kind.rawValue)' needs chosen_target/rejected_target in every pair (first missing: pair \(bad.id)); judge with round-robin (sppo) or a GPM (gpo)")
         }
+        let positions = policy.model.config.maxPositionEmbeddings
+        if let long = pairs.first(where: { $0.prompt.count + max($0.chosen.count, $0.rejected.count) > positions }) {
+            throw TrainingError.invalid("pair '\(long.id)' has \(long.prompt.count + max(long.chosen.count, long.rejected.count)) tokens after truncation to max_length \(s.limits.maxLength), more than the policy's max_position_embeddings (\(positions)); set max_length to at most \(positions)")
+        }
+        try trainingPlan(policy.model, pairs: pairs, settings: s).require(
+            "training with micro-batches of \(s.microBatchSize) pairs up to \(s.limits.maxLength) tokens")
         let t0 = Date()
         let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory,
                                               tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,
                                               microBatch: s.microBatchSize, quiet: options.quiet)
         let referenceSeconds = Date().timeIntervalSince(t0)
         let trainer = try PreferenceTrainer(policy: policy.model, settings: s)
-        // Resume from the last saved step, if any.
+        // Resume from the last saved step, if any (after removing what an interrupted writer left).
+        for folder in [stateDirectory, outDirectory] { _ = AtomicFile.removeStaleTemporaries(in: folder, recursive: false) }
         let stateFile = stateDirectory.appendingPathComponent("state.h5")
         var metrics: [StepMetrics] = []
         if FileManager.default.fileExists(atPath: stateFile.path) {
@@ -187,6 +220,7 @@ public enum TrainStage {
         let runtime = options.recordTimings ? Date().timeIntervalSince(t0) : 0
         var summary: [String: Any] = ["summary": true, "steps": metrics.count, "pairs": pairs.count,
                                       "prompts_truncated": truncation.promptsTruncated,
+                                      "pairs_skipped_identical": skippedIdentical,
                                       "responses_truncated": truncation.responsesTruncated,
                                       "train_runtime": runtime,
                                       "reference_runtime": options.recordTimings ? referenceSeconds : 0]
@@ -208,6 +242,7 @@ public enum TrainStage {
             try SafetensorsWriter.write(tensors, dtype: .f32, to: outDirectory.appendingPathComponent("model.safetensors"))
         }
         try? FileManager.default.removeItem(at: stateFile)
-        return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds)
+        return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds,
+                                skippedIdentical: skippedIdentical)
     }
 }

@@ -35,6 +35,11 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if format == .idpo && dtype != .f32 { throw ValidationError("--dtype applies to --format hf only (idpo checkpoints are float32)") }
+        let from = URL(fileURLWithPath: source).standardizedFileURL.resolvingSymlinksInPath()
+        let to = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath()
+        if from.path == to.path {
+            throw ValidationError("--to names the same directory as --from (\(from.path)); converting in place would replace the source's weights — choose another destination")
+        }
     }
 
     func run() throws {

@@ -22,7 +22,48 @@ struct IDPO: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, SFT.self, TrainJudge.self,
-                      DemoWorldCommand.self, DemoEval.self, Bench.self])
+                      DemoWorldCommand.self, DemoEval.self, Bench.self, Doctor.self])
+
+    /// Picks OpenBLAS's kernels for this CPU before anything computes, then runs the command.
+    static func main() {
+        chooseOpenBLASCore()
+        if CommandLine.arguments.dropFirst().first == "--version" {
+            print("idpo 0.1.0\n\(BLASCore.describe(threads: Parallel.maxThreads))")
+            return
+        }
+        main(nil)
+    }
+
+    /// When OpenBLAS fell back to generic kernels on a CPU it does not know (Debian 12's 0.3.21 on
+    /// newer Xeons picks Prescott, 5× slower), sets OPENBLAS_CORETYPE to the best core for the
+    /// CPU's features and re-executes this program once, so that OpenBLAS starts with it. A value the
+    /// user set is respected; the choice is reported by `idpo doctor`, `--version` and `idpo bench`.
+    static func chooseOpenBLASCore() {
+        let env = ProcessInfo.processInfo.environment
+        guard env[BLASCore.reexecMarker] == nil else { return }
+        let current = env["IDPO_PRETEND_OPENBLAS_CORE"] ?? BLASCore.name   // tests pretend a fallback
+        guard case .switchTo(let core) = BLASCore.choice(current: current, cpu: CPUInfo.current, environment: env) else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv(BLASCore.reexecMarker, current, 1)
+        let argv = CommandLine.unsafeArgv
+        execv("/proc/self/exe", argv)
+        // exec failed (no /proc): carry on with the kernels we have, and say so.
+        unsetenv(BLASCore.reexecMarker)
+        FileHandle.standardError.write(Data("idpo: OpenBLAS uses its \(current) kernels; could not restart with \(core) (set OPENBLAS_CORETYPE=\(core) to speed up)\n".utf8))
+    }
+}
+
+/// What idpo found about this machine: CPU, SIMD, OpenBLAS core, threads, libraries.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the CPU, its SIMD features, the OpenBLAS kernels in use and the thread count.")
+
+    func run() throws {
+        print(BLASCore.describe(threads: Parallel.maxThreads))
+        print("OpenBLAS build: \(BLASCore.configuration)")
+        print("batch-invariant row tile: \(Matmul.rowTile)")
+        print("HDF5 \(HDF5Library.version); memory \(MemoryPlan.gigabytes(MemoryBudget.physicalBytes))")
+    }
 }
 
 /// Options shared by every command that computes.
@@ -53,7 +94,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
-    @Option(help: "Model shape: stories15M, stories110M, or all.")
+    @Option(help: "Model shape: stories15M, stories110M, smollm2-135M, llama-1b, or all (the first two).")
     var shape: String = "stories15M"
 
     @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo, judge, judge-naive.")
@@ -80,14 +121,16 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let peak = EngineBenchmark.measureSgemmPeak()
-        print(String(format: "sgemm peak on this machine: %.1f GFLOP/s with %d thread(s); OpenBLAS, HDF5 %@",
-                     peak, Parallel.threads, HDF5Library.version))
+        print(BLASCore.describe(threads: Parallel.threads))
+        let limits = EngineBenchmark.Limits.measure()
+        let peak = limits.sgemmGFLOPS
+        print(String(format: "machine limits with %d thread(s): FMA peak %.1f GFLOP/s (%@), sgemm %.1f GFLOP/s, streaming read %.1f GB/s",
+                     Parallel.threads, limits.fmaGFLOPS, MachineLimits.simdPath, peak, limits.bandwidthGBps))
         var all: [BenchmarkResult] = []
         for s in shapeList {
             let shape = try BenchmarkShape.named(s)
             let engine = workloadList.filter { EngineBenchmark.workloadNames.contains($0) }
-            all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, sgemmPeak: peak) { print($0) }
+            all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, limits: limits) { print($0) }
             for w in workloadList where GenerationBenchmark.workloadNames.contains(w) {
                 all.append(try GenerationBenchmark.run(shape: shape, workload: w, repeats: repeats) { print($0) })
             }

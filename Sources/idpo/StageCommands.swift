@@ -114,7 +114,8 @@ struct Judge: ParsableCommand {
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,
-                                       seed: seed, judgmentsOut: URL(fileURLWithPath: out), pairsOut: URL(fileURLWithPath: pairs))
+                                       seed: seed, judgmentsOut: URL(fileURLWithPath: out), pairsOut: URL(fileURLWithPath: pairs),
+                                       samplesFile: samples)
         var line = String(format: "%d prompts judged in %.1f s: %d pairs, %d dropped", summary.prompts, Date().timeIntervalSince(t0),
                           summary.pairs, summary.dropped)
         if !summary.dropReasons.isEmpty { line += " (" + summary.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")" }

@@ -50,8 +50,8 @@ final class IterateTests: XCTestCase {
           batch_size: 2
           micro_batch_size: 1
           epochs: 2
-          max_length: 128
-          max_prompt_length: 64
+          max_length: 22
+          max_prompt_length: 16
         evaluation:
           prompts: eval.jsonl
           max_new_tokens: 6
@@ -96,12 +96,30 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual(clean.status, 0, clean.stderr)
         let expected = try outputs("clean")
 
+        // Iteration 1 trains π0 against the reference π0 on pairs whose prompts are cut to 16 tokens:
+        // step 1's loss is ln 2 exactly and its rewards 0 (reference and policy see the same tokens).
+        let metrics = try JSONLines.read(tmp.appendingPathComponent("clean/tiny/iter-1/metrics.jsonl"))
+        XCTAssertEqual(metrics.first?.object["loss"] as? Double, log(2.0))
+        XCTAssertEqual((metrics.first?.object["rewards/chosen"] as? Int).map(Double.init) ?? metrics.first?.object["rewards/chosen"] as? Double, 0)
+        XCTAssertGreaterThan(metrics.last?.object["prompts_truncated"] as? Int ?? 0, 0, "the recipe must cut prompts")
+
+        var fired = 0
         for point in ["generate-part:2", "judge-part:1", "train-step:2", "generate-part:1", "train-step:1"] {
             let r = try iterate(root: "killed", kill: point)
-            if r.signalled { continue }   // killed as asked
+            if r.signalled { fired += 1; continue }   // killed as asked
             XCTAssertEqual(r.status, 0, "\(point): \(r.stderr)")
         }
+        XCTAssertGreaterThanOrEqual(fired, 3, "the kill points must fire")
+        // A killed writer's temporaries (a pid that no longer runs) are removed when the run resumes.
+        let dead = Process(); dead.executableURL = URL(fileURLWithPath: "/bin/true"); try dead.run(); dead.waitUntilExit()
+        let stale = [tmp.appendingPathComponent("killed/tiny/.summary.json.tmp-\(dead.processIdentifier)"),
+                     tmp.appendingPathComponent("killed/tiny/iter-2/.pairs.jsonl.tmp-\(dead.processIdentifier)")]
+        for url in stale {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("partial".utf8).write(to: url)
+        }
         let final = try iterate(root: "killed")
+        for url in stale { XCTAssertFalse(FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent) left behind") }
         XCTAssertEqual(final.status, 0, final.stderr)
         let resumed = try outputs("killed")
         XCTAssertEqual(Set(resumed.keys), Set(expected.keys))

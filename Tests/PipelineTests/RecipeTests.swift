@@ -81,7 +81,7 @@ final class RecipeTests: XCTestCase {
         t.optimizer = .rmsprop; t.weightDecay = 0.01; t.scheduler = .linear; t.warmupRatio = 0.1; t.epochs = 1
         t.batchSize = 16; t.microBatchSize = 4; t.maxLength = 1024; t.maxPromptLength = 512; t.maxGradNorm = 0
         XCTAssertEqual(r.training, t)
-        XCTAssertEqual(r.evaluation, Recipe.EvaluationSection(prompts: path("data/eval.jsonl"), maxNewTokens: 64, oracle: "arithmetic"))
+        XCTAssertEqual(r.evaluation, Recipe.EvaluationSection(prompts: path("data/eval.jsonl"), maxNewTokens: 64, oracle: "sort-digits"))
         XCTAssertEqual(r.sweep, Recipe.SweepSection(beta: [0.05, 0.1], learningRate: [1e-6, 5e-7], loss: [.robust, .sigmoid]))
 
         let s = r.trainerSettings

@@ -138,3 +138,29 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(result.steps.allSatisfy { $0.loss.isFinite })
     }
 }
+
+extension TrustTests {
+    /// chosen == rejected (as written, or once truncated) is skipped and counted, never trained on.
+    func testIdenticalPairsAreSkippedAndCounted() throws {
+        let tmp = try TinyModels.temporaryDirectory("trust-same")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try TinyModels.make(at: tmp.appendingPathComponent("policy"), seed: 3)
+        var records = pairs(longPrompt: false)
+        records[0].rejected = records[0].chosen
+        let result = try train(tmp, records, options: options())
+        XCTAssertEqual(result.skippedIdentical, 1)
+        XCTAssertEqual(result.steps.first?.pairs, 3)
+        let summary = try JSONLines.read(tmp.appendingPathComponent("metrics.jsonl")).last!.object
+        XCTAssertEqual(summary["pairs_skipped_identical"] as? Int, 1)
+        for i in records.indices { records[i].rejected = records[i].chosen }
+        XCTAssertThrowsError(try train(tmp, records, options: options(), out: "none")) {
+            XCTAssertTrue("\($0)".contains("chosen == rejected"), "\($0)")
+        }
+    }
+
+    func testCSVFieldsWithCommasAreQuoted() {
+        XCTAssertEqual(csvField("beta=0.1,lr=1e-06"), "\"beta=0.1,lr=1e-06\"")
+        XCTAssertEqual(csvField("say \"hi\""), "\"say \"\"hi\"\"\"")
+        XCTAssertEqual(csvField("plain"), "plain")
+    }
+}

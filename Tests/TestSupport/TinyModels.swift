@@ -5,13 +5,12 @@ import Foundation
 import Kernels
 import Llama
 import Checkpoints
-import TestSupport
 
-enum TinyModels {
-    static let llama3Template = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+public enum TinyModels {
+    public static let llama3Template = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
 
     /// A tiny random Llama (vocab 966 = the llama3-tiny tokenizer) written as an HF model directory.
-    static func make(at dir: URL, seed: UInt64, layers: Int = 2) throws {
+    public static func make(at dir: URL, seed: UInt64, layers: Int = 2) throws {
         let config = try LlamaConfig(hiddenSize: 64, intermediateSize: 128, numHiddenLayers: layers, numAttentionHeads: 4,
                                      numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 500000, maxPositionEmbeddings: 512,
                                      vocabSize: 966, tieWordEmbeddings: true,
@@ -25,7 +24,7 @@ enum TinyModels {
         try JSONSerialization.data(withJSONObject: config2, options: [.sortedKeys]).write(to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 
-    static func temporaryDirectory(_ name: String) throws -> URL {
+    public static func temporaryDirectory(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("idpo-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
