@@ -37,6 +37,18 @@ public final class TextJudge {
     let gpm: GeneralPreferenceScorer?
     let plainContext = try! ChatTemplate(source: ChatTemplate.pairPMPlain, name: "pair-PM plain context template")
 
+    /// Peak memory of judging with `model`: its weights, the KV cache and the inference scratch the
+    /// scorer allocates (the pairwise model holds both orders of a comparison: 3 cache slots, 2 × L rows).
+    static func plan(_ model: LlamaModel, kind: JudgeKind, maxLength: Int = 4096) -> MemoryPlan {
+        let c = model.config, length = min(maxLength, c.maxPositionEmbeddings)
+        let slots = kind == .pairwise ? 3 : 1, rows = kind == .pairwise ? 2 * length : length
+        var plan = MemoryPlan()
+        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
+        plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: length))
+        plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: rows, maxKeys: length))
+        return plan
+    }
+
     public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1) throws {
         self.kind = kind; self.directory = directory
         tokenizer = try Tokenizer(url: directory)
@@ -46,6 +58,7 @@ public final class TextJudge {
         switch kind {
         case .pairwise:
             let model = try ModelDirectory.load(directory)
+            try Self.plan(model, kind: kind).require("judging with the pairwise model \(directory.path)")
             let a = tokenizer.encode("A", addSpecialTokens: false), b = tokenizer.encode("B", addSpecialTokens: false)
             guard a.count == 1, b.count == 1 else {
                 throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
@@ -56,10 +69,12 @@ public final class TextJudge {
         case .reward:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]])
             guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
+            try Self.plan(model, kind: kind).require("judging with the reward model \(directory.path)")
             reward = RewardScorer(model: model, scoreWeight: heads[0].values)
             pairwise = nil; gpm = nil
         case .gpm:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]])
+            try Self.plan(model, kind: kind).require("judging with the general preference model \(directory.path)")
             gpm = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)
             pairwise = nil; reward = nil
         }
