@@ -108,16 +108,19 @@ public enum Matmul {
     /// OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake) send products with m·n·k ≤ 100³ to a separate
     /// "small matrix" kernel whose bits differ from the regular one (`sgemm_small_kernel_permit`), so
     /// a row's result would depend on how many rows share its block. Blocks that could fall under
-    /// that bound for some row count (n·k·rowTile ≤ 100³: only tiny models) are computed by
-    /// `RowwiseProduct` instead, whose every output is one fixed-order sum; all others by sgemm with
-    /// m ≥ rowTile, which keeps them above the bound.
+    /// that bound for some row count (n·k·rowTile ≤ 100³: only tiny models) are therefore computed
+    /// one row tile at a time — every call the same shape (rowTile, n, k), so the same kernel, whatever
+    /// m is; all others by one sgemm with m ≥ rowTile, which keeps them above the bound.
     static let smallKernelBound = 1_000_000
 
     @inline(__always)
     static func invariantBlock(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if n * k * rowTile <= smallKernelBound {
-            RowwiseProduct.compute(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            for row in stride(from: 0, to: m, by: rowTile) {
+                gemmSerial(transA: false, transB: transB, m: min(rowTile, m - row), n: n, k: k, a: a + row * lda, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + row * ldc, ldc: ldc)
+            }
         } else {
             gemmSerial(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
@@ -137,27 +140,6 @@ public enum Matmul {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-}
-
-/// `C(m, n) = beta · C + A (m, k) · op(B)` with every output a fixed-order sum that never depends on
-/// m or on the other rows: row i of C is Σ_p A[i, p] · B[p, :] (axpy in p order) or, with B
-/// transposed, C[i, j] = dot(A[i, :], B[j, :]). For the tiny products of `Matmul.invariantBlock`.
-enum RowwiseProduct {
-    static func compute(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        for i in 0..<m {
-            let ai = a + i * lda, ci = c + i * ldc
-            if transB {
-                for j in 0..<n {
-                    let d = VectorMath.dot(ai, b + j * ldb, k)
-                    ci[j] = beta == 0 ? d : beta * ci[j] + d
-                }
-            } else {
-                if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { VectorMath.scale(beta, ci, n) }
-                for p in 0..<k { VectorMath.axpy(ai[p], b + p * ldb, ci, n) }
-            }
-        }
-    }
 }
 
 /// y (M, O) = beta · y + x (M, I) · Wᵀ for few rows (M ≤ `maxRows`, decode): each row of W is read

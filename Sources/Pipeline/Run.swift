@@ -246,7 +246,8 @@ public final class RunDriver {
             summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
-            log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped: \(js.dropReasons))")
+            let reasons = js.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped\(reasons.isEmpty ? "" : "; " + reasons))")
         }
         try stage(t, "train", output: dir.appendingPathComponent("policy/model.h5")) {
             let pairs = try PairRecord.read(pairsURL)
