@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .target(name: "Support", swiftSettings: parserSettings),
-        .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O2", "-Wno-psabi"])]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CSIMD"], swiftSettings: kernelSettings),
         .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: kernelSettings),
         .target(name: "Checkpoints", dependencies: ["Llama", "CHDF5", "Support"], swiftSettings: parserSettings),

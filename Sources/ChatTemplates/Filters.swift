@@ -85,7 +85,7 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
             guard let n = v.integerIndex else { throw RuntimeFailure(.type, "replace() count must be an integer") }
             return n
         } ?? -1
-        return .string(pythonReplace(text(value), text(try args.required(0, "old")), text(try args.required(1, "new")), count: count))
+        return .string(try pythonReplace(text(value), text(try args.required(0, "old")), text(try args.required(1, "new")), count: count))
     case .join:
         try args.expect(0...2)
         let separator = args.optional(0, "d").map(text) ?? ""
@@ -94,7 +94,7 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
             let getter = try attributeGetter(attribute)
             items = try items.map(getter)
         }
-        return .string(items.map(text).joined(separator: separator))
+        return .string(try joinChecked(items.map(text), separator: separator))
     case .default:
         try args.expect(0...2)
         let fallback = args.optional(0, "default_value") ?? .string("")
@@ -200,7 +200,21 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
         let getter = try args.optional(0, "attribute").flatMap { $0.isNone ? nil : $0 }.map(attributeGetter)
         var total = args.optional(1, "start") ?? .int(0)
         for item in try pythonIterate(value) {
-            total = try applyBinary(.add, total, try getter?(item) ?? item, sizeLimit: Int.max)
+            let addend = try getter?(item) ?? item
+            // Lists and strings grow in place (linear, not quadratic), within the size limit.
+            if case .array(var list) = total, case .array(let more) = addend {
+                try checkBuiltListSize(list.count + more.count)
+                total = .none
+                list.append(contentsOf: more)
+                total = .array(list)
+            } else if case .string(var text) = total, case .string(let more) = addend {
+                try checkBuiltSize(text.utf8.count + more.utf8.count)
+                total = .none
+                text += more
+                total = .string(text)
+            } else {
+                total = try applyBinary(.add, total, addend, sizeLimit: Int.max)
+            }
         }
         return total
     case .indent:
@@ -220,8 +234,8 @@ func applyFilter(_ filter: Filter, _ value: TemplateValue, _ arguments: Template
         case .tuple: throw RuntimeFailure(.type, "can only concatenate tuple (not \"str\") to tuple")
         default: throw RuntimeFailure(.type, "unsupported operand type(s) for +=: '\(value.pythonTypeName)' and 'str'")
         }
-        return .string(jinjaIndent(lines, indentation, first: try args.bool(1, "first", default: false),
-                                   blank: try args.bool(2, "blank", default: false)))
+        return .string(try jinjaIndent(lines, indentation, first: try args.bool(1, "first", default: false),
+                                       blank: try args.bool(2, "blank", default: false)))
     case .format:
         if !arguments.positional.isEmpty && !arguments.keywords.isEmpty {
             throw RuntimeFailure(.type, "can't handle positional and keyword arguments at the same time")
@@ -286,8 +300,10 @@ public func htmlEscape(_ s: String) -> String {
 
 /// Jinja's `indent`: indents every line but the first (unless `first`), skipping blank lines
 /// (unless `blank`).
-func jinjaIndent(_ s: String, _ indentation: String, first: Bool, blank: Bool) -> String {
+func jinjaIndent(_ s: String, _ indentation: String, first: Bool, blank: Bool) throws -> String {
     let lines = pythonSplitLines(s + "\n")
+    // Each line may get the indentation: refuse a result over the size limit before building it.
+    try checkBuiltSize(s.utf8.count + (lines.count + 1) &* (indentation.utf8.count + 1))
     var result: String
     if blank {
         result = lines.joined(separator: "\n" + indentation)

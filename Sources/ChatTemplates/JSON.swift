@@ -1,7 +1,8 @@
 // JSON in and out. Out: transformers' `tojson` filter, which is Python's
 // `json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)` (not Jinja's
 // HTML-escaping tojson). In: an order-preserving parser, so tools and messages read from JSON keep
-// their key order (it shows in `tojson` output).
+// their key order (it shows in `tojson` output); it refuses arrays and objects nested deeper than
+// `maximumDepth` levels, so hostile JSON is an error, not a stack overflow.
 
 /// Options of Python's `json.dumps` that templates pass to `tojson`.
 struct JSONDumpOptions {
@@ -43,14 +44,16 @@ struct JSONDumpOptions {
     init() {}
 }
 
-/// Python `json.dumps` of a template value.
+/// Python `json.dumps` of a template value. During a render, fails with a `.limit` failure as soon as
+/// the text passes the render's size limit (nested lists that share items can be huge in JSON).
 func jsonDumps(_ value: TemplateValue, _ options: JSONDumpOptions) throws -> String {
     var out = ""
-    try writeJSON(value, options, level: 0, into: &out)
+    try writeJSON(value, options, level: 0, sizeLimit: RenderMeter.current?.sizeLimit ?? Int.max, into: &out)
     return out
 }
 
-private func writeJSON(_ value: TemplateValue, _ options: JSONDumpOptions, level: Int, into out: inout String) throws {
+private func writeJSON(_ value: TemplateValue, _ options: JSONDumpOptions, level: Int, sizeLimit: Int, into out: inout String) throws {
+    if out.utf8.count > sizeLimit { throw RuntimeFailure(.limit, "string longer than \(sizeLimit) bytes") }
     switch value {
     case .string(let s): writeJSONString(s, ensureASCII: options.ensureASCII, into: &out)
     case .int(let i): out += String(i)
@@ -61,23 +64,23 @@ private func writeJSON(_ value: TemplateValue, _ options: JSONDumpOptions, level
     case .array(let items), .tuple(let items):
         if items.isEmpty { out += "[]"; return }
         out += "["
-        let (separator, closing) = layout(options, level: level, into: &out)
+        let (separator, closing) = try layout(options, level: level, sizeLimit: sizeLimit, into: &out)
         for (i, item) in items.enumerated() {
             if i > 0 { out += separator }
-            try writeJSON(item, options, level: level + 1, into: &out)
+            try writeJSON(item, options, level: level + 1, sizeLimit: sizeLimit, into: &out)
         }
         out += closing + "]"
     case .dictionary(let d):
         if d.isEmpty { out += "{}"; return }
         out += "{"
-        let (separator, closing) = layout(options, level: level, into: &out)
+        let (separator, closing) = try layout(options, level: level, sizeLimit: sizeLimit, into: &out)
         var entries = Array(d)
         if options.sortKeys { entries.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) } }
         for (i, (key, item)) in entries.enumerated() {
             if i > 0 { out += separator }
             writeJSONString(key, ensureASCII: options.ensureASCII, into: &out)
             out += options.keySeparator
-            try writeJSON(item, options, level: level + 1, into: &out)
+            try writeJSON(item, options, level: level + 1, sizeLimit: sizeLimit, into: &out)
         }
         out += closing + "}"
     case .undefined:
@@ -89,8 +92,12 @@ private func writeJSON(_ value: TemplateValue, _ options: JSONDumpOptions, level
 
 /// Writes the newline and indentation after an opening bracket; returns the item separator and
 /// the text before the closing bracket.
-private func layout(_ options: JSONDumpOptions, level: Int, into out: inout String) -> (String, String) {
+private func layout(_ options: JSONDumpOptions, level: Int, sizeLimit: Int, into out: inout String) throws -> (String, String) {
     guard let indent = options.indent else { return (options.itemSeparator, "") }
+    if indent.utf8.count.multipliedReportingOverflow(by: level + 1).partialValue > sizeLimit - out.utf8.count
+        || indent.utf8.count.multipliedReportingOverflow(by: level + 1).overflow {
+        throw RuntimeFailure(.limit, "string longer than \(sizeLimit) bytes")
+    }
     let inner = "\n" + String(repeating: indent, count: level + 1)
     out += inner
     return (options.itemSeparator + inner, "\n" + String(repeating: indent, count: level))
@@ -100,31 +107,37 @@ private func layout(_ options: JSONDumpOptions, level: Int, into out: inout Stri
 /// control characters as `\u00XX`; with `ensureASCII` also every non-ASCII scalar (and DEL) as
 /// `\uXXXX`, using surrogate pairs above U+FFFF.
 public func writeJSONString(_ s: String, ensureASCII: Bool, into out: inout String) {
-    out += "\""
+    // Built as UTF-8 bytes: a printable scalar (most text) is one comparison and an append.
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(s.utf8.count + 2)
+    bytes.append(0x22)
     for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
+        let v = scalar.value
+        if v >= 0x20 && v != 0x22 && v != 0x5C && (v < 0x7F || !ensureASCII) {
+            if v < 0x80 { bytes.append(UInt8(v)) } else { UTF8.encode(scalar) { bytes.append($0) } }
+            continue
+        }
+        let escape: String
+        switch v {
+        case 0x22: escape = "\\\""
+        case 0x5C: escape = "\\\\"
+        case 0x0A: escape = "\\n"
+        case 0x0D: escape = "\\r"
+        case 0x09: escape = "\\t"
+        case 0x08: escape = "\\b"
+        case 0x0C: escape = "\\f"
         default:
-            let v = scalar.value
-            if v < 0x20 || (ensureASCII && v >= 0x7F) {
-                if v > 0xFFFF {
-                    let u = v - 0x10000
-                    out += "\\u" + paddedHex(0xD800 + (u >> 10), width: 4) + "\\u" + paddedHex(0xDC00 + (u & 0x3FF), width: 4)
-                } else {
-                    out += "\\u" + paddedHex(v, width: 4)
-                }
+            if v > 0xFFFF {
+                let u = v - 0x10000
+                escape = "\\u" + paddedHex(0xD800 + (u >> 10), width: 4) + "\\u" + paddedHex(0xDC00 + (u & 0x3FF), width: 4)
             } else {
-                out.unicodeScalars.append(scalar)
+                escape = "\\u" + paddedHex(v, width: 4)
             }
         }
+        bytes.append(contentsOf: escape.utf8)
     }
-    out += "\""
+    bytes.append(0x22)
+    out += String(decoding: bytes, as: UTF8.self)
 }
 
 // MARK: - Parsing
@@ -132,8 +145,11 @@ public func writeJSONString(_ s: String, ensureASCII: Bool, into out: inout Stri
 extension TemplateValue {
     /// Parses JSON text into a value, keeping object key order. Numbers without a fraction or
     /// exponent become `.int` (as Python's `json.loads` makes ints), others `.double`.
-    public static func parseJSON(_ text: String) throws -> TemplateValue {
-        var parser = JSONParser(bytes: Array(text.utf8))
+    ///
+    /// - Parameter name: the name errors give the text (a file name, say); they are `.syntax`
+    ///   `TemplateError`s with its line:column. Arrays and objects may nest 512 levels deep.
+    public static func parseJSON(_ text: String, name: String = "json") throws -> TemplateValue {
+        var parser = JSONParser(bytes: Array(text.utf8), name: name)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -157,15 +173,32 @@ extension TemplateValue {
     }
 }
 
+/// Recursive-descent JSON parser; `depth` counts the arrays and objects around a value.
 private struct JSONParser {
     let bytes: [UInt8]
+    let name: String
     var position = 0
+    /// Arrays and objects nest at most this many levels.
     static let maximumDepth = 512
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], name: String) {
+        self.bytes = bytes
+        self.name = name
+    }
 
+    /// A syntax error at the current position, with its line and column (in scalars, 1-based).
     func failure(_ message: String) -> TemplateError {
-        TemplateError(kind: .syntax, message: "invalid JSON at byte \(position): \(message)", templateName: "json", line: 0, column: 0)
+        var line = 1, column = 1
+        for byte in bytes[..<min(position, bytes.count)] {
+            if byte == 0x0A { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return TemplateError(kind: .syntax, message: "invalid JSON at byte \(position): \(message)", templateName: name,
+                             line: line, column: column)
+    }
+
+    /// Refuses an array or object inside `depth` others when that is more than `maximumDepth` levels.
+    func checkNesting(_ depth: Int) throws {
+        if depth >= Self.maximumDepth { throw failure("nesting deeper than \(Self.maximumDepth) levels") }
     }
 
     mutating func skipWhitespace() {
@@ -173,10 +206,10 @@ private struct JSONParser {
     }
 
     mutating func parseValue(depth: Int) throws -> TemplateValue {
-        guard depth < Self.maximumDepth else { throw failure("nesting too deep") }
         guard position < bytes.count else { throw failure("unexpected end") }
         switch bytes[position] {
         case UInt8(ascii: "{"):
+            try checkNesting(depth)
             position += 1
             var dictionary = TemplateDictionary()
             skipWhitespace()
@@ -197,6 +230,7 @@ private struct JSONParser {
                 throw failure("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
+            try checkNesting(depth)
             position += 1
             var items: [TemplateValue] = []
             skipWhitespace()

@@ -231,7 +231,7 @@ private func callStringMethod(_ s: String, _ name: String, _ args: MethodArgumen
         }.joined())
     case "replace":
         try args.expect(2...3)
-        return .string(pythonReplace(s, try args.string(0, "old"), try args.string(1, "new"), count: try args.int(2, "count", default: -1)))
+        return .string(try pythonReplace(s, try args.string(0, "old"), try args.string(1, "new"), count: try args.int(2, "count", default: -1)))
     case "find", "rfind", "index", "rindex":
         try args.expect(1)
         let position = pythonFind(s, try args.string(0, "sub"), fromEnd: name.hasPrefix("r"))
@@ -249,7 +249,7 @@ private func callStringMethod(_ s: String, _ name: String, _ args: MethodArgumen
             }
             parts.append(text)
         }
-        return .string(parts.joined(separator: s))
+        return .string(try joinChecked(parts, separator: s))
     case "isdigit":
         try args.expect(0)
         return characterTest(s) { $0.properties.numericType == .decimal || $0.properties.numericType == .digit }

@@ -84,15 +84,34 @@ private func intDivMod(_ x: Int, _ y: Int, modulo: Bool = false) throws -> (Int,
     return (q, r)
 }
 
+/// `items * times` for a list or tuple, refused when it would have more than `limit` items
+/// (checked before anything is built).
 func repeatSequence<T>(_ items: [T], _ times: Int, limit: Int) throws -> [T] {
     guard times > 0, !items.isEmpty else { return [] }
     guard items.count.multipliedReportingOverflow(by: times).partialValue <= limit,
           !items.count.multipliedReportingOverflow(by: times).overflow
-    else { throw RuntimeFailure(.limit, "sequence repetition longer than the output limit") }
+    else { throw RuntimeFailure(.limit, "list repetition longer than \(limit) items") }
     var result: [T] = []
     result.reserveCapacity(items.count * times)
     for _ in 0..<times { result.append(contentsOf: items) }
     return result
+}
+
+/// `s * times` for a string, refused when it would be longer than `limit` UTF-8 bytes (checked
+/// before anything is built, so a huge count costs nothing).
+func repeatString(_ s: String, _ times: Int, limit: Int) throws -> String {
+    guard times > 0, !s.isEmpty else { return "" }
+    let (bytes, overflow) = s.utf8.count.multipliedReportingOverflow(by: times)
+    guard !overflow, bytes <= limit else {
+        throw RuntimeFailure(.limit, "string repetition longer than \(limit) bytes")
+    }
+    // Doubling copies: linear in the result, however short `s` is.
+    var result: [UInt8] = []
+    result.reserveCapacity(bytes)
+    result.append(contentsOf: s.utf8)
+    while result.count <= bytes / 2 { result.append(contentsOf: result) }
+    result.append(contentsOf: result[0..<(bytes - result.count)])
+    return String(decoding: result, as: UTF8.self)
 }
 
 extension TemplateValue {
@@ -130,9 +149,10 @@ func applyBinary(_ op: BinaryOperator, _ a: TemplateValue, _ b: TemplateValue, s
             throw RuntimeFailure(.type, "can't multiply sequence by non-int of type '\(count.pythonTypeName)'")
         }
         switch sequence {
-        case .string(let s): return .string(String(scalars: try repeatSequence(Array(s.unicodeScalars), n, limit: sizeLimit)))
-        case .array(let items): return .array(try repeatSequence(items, n, limit: sizeLimit))
-        case .tuple(let items): return .tuple(try repeatSequence(items, n, limit: sizeLimit))
+        case .string(let s): return .string(try repeatString(s, n, limit: sizeLimit))
+        // Lists are measured at 8 bytes an item, as the renderer's size checks do.
+        case .array(let items): return .array(try repeatSequence(items, n, limit: sizeLimit / 8))
+        case .tuple(let items): return .tuple(try repeatSequence(items, n, limit: sizeLimit / 8))
         default: throw unsupportedOperands("*", a, b)
         }
     case .modulo:
@@ -223,7 +243,8 @@ func applyUnary(negate: Bool, _ value: TemplateValue) throws -> TemplateValue {
     }
 }
 
-/// Python `==`.
+/// Python `==`. Comparing lists and dictionaries charges the render's meter per item (nested
+/// lists that share items can take exponential time), and gives up once it is exhausted.
 func pythonEquals(_ a: TemplateValue, _ b: TemplateValue) -> Bool {
     if let x = a.number, let y = b.number {
         if case .int(let i) = x, case .int(let j) = y { return i == j }
@@ -233,9 +254,12 @@ func pythonEquals(_ a: TemplateValue, _ b: TemplateValue) -> Bool {
     case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
     case (.none, .none), (.undefined, .undefined): return true
     case (.array(let x), .array(let y)), (.tuple(let x), .tuple(let y)):
-        return x.count == y.count && zip(x, y).allSatisfy { pythonEquals($0, $1) }
+        guard x.count == y.count else { return false }
+        if chargeWalk(items: x.count) { return false }
+        return zip(x, y).allSatisfy { pythonEquals($0, $1) }
     case (.dictionary(let x), .dictionary(let y)):
         guard x.count == y.count else { return false }
+        if chargeWalk(items: x.count) { return false }
         for (key, value) in x {
             guard let other = y[key], pythonEquals(value, other) else { return false }
         }
@@ -260,6 +284,7 @@ func pythonLess(_ a: TemplateValue, _ b: TemplateValue, symbol: String = "<", sw
     switch (a, b) {
     case (.string(let x), .string(let y)): return x.utf8.lexicographicallyPrecedes(y.utf8)
     case (.array(let x), .array(let y)), (.tuple(let x), .tuple(let y)):
+        if chargeWalk(items: Swift.min(x.count, y.count)) { return false }
         for (p, q) in zip(x, y) where !pythonEquals(p, q) { return try pythonLess(p, q, symbol: symbol, swapped: swapped) }
         return x.count < y.count
     default:

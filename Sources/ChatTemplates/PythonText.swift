@@ -136,9 +136,14 @@ func occurrences(of needle: [UInt8], in haystack: [UInt8], limit: Int = Int.max)
 }
 
 /// Python `str.replace(old, new, count)`.
-func pythonReplace(_ text: String, _ old: String, _ new: String, count: Int = -1) -> String {
+///
+/// Throws a `.limit` failure, before building anything, when the result would be longer than the
+/// render's size limit (`checkBuiltSize`).
+func pythonReplace(_ text: String, _ old: String, _ new: String, count: Int = -1) throws -> String {
     let limit = count < 0 ? Int.max : count
     if old.isEmpty {
+        let insertions = Swift.min(limit, text.unicodeScalars.count + 1)
+        try checkBuiltSize(text.utf8.count + insertions &* new.utf8.count)
         // Python inserts `new` before every character and at the end.
         var result = ""
         var inserted = 0
@@ -152,6 +157,7 @@ func pythonReplace(_ text: String, _ old: String, _ new: String, count: Int = -1
     let haystack = Array(text.utf8)
     let hits = occurrences(of: Array(old.utf8), in: haystack, limit: limit)
     if hits.isEmpty { return text }
+    try checkBuiltSize(haystack.count + hits.count &* (new.utf8.count - old.utf8.count))
     var bytes: [UInt8] = []
     bytes.reserveCapacity(haystack.count)
     var last = 0
@@ -232,30 +238,36 @@ func pythonTitle(_ text: String) -> String {
 /// Python `repr()` of a string: single quotes unless the text has `'` and no `"`, with
 /// backslash escapes for the quote, backslash, control and non-printable characters.
 func pythonRepr(_ text: String) -> String {
-    let hasSingle = text.unicodeScalars.contains("'")
-    let hasDouble = text.unicodeScalars.contains("\"")
-    let quote: Unicode.Scalar = hasSingle && !hasDouble ? "\"" : "'"
-    var out = String.UnicodeScalarView()
+    var hasSingle = false, hasDouble = false
+    for byte in text.utf8 {
+        if byte == 0x27 { hasSingle = true } else if byte == 0x22 { hasDouble = true }
+    }
+    let quote: UInt8 = hasSingle && !hasDouble ? 0x22 : 0x27
+    // Built as UTF-8 bytes: printable ASCII (most text) is one comparison and one append.
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count + 2)
     out.append(quote)
     for scalar in text.unicodeScalars {
+        let v = scalar.value
+        if v >= 0x20 && v < 0x7F {
+            if v == UInt32(quote) || v == 0x5C { out.append(0x5C) }
+            out.append(UInt8(v))
+            continue
+        }
         switch scalar {
-        case quote, "\\":
-            out.append("\\"); out.append(scalar)
-        case "\t": out.append(contentsOf: "\\t".unicodeScalars)
-        case "\n": out.append(contentsOf: "\\n".unicodeScalars)
-        case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+        case "\t": out.append(0x5C); out.append(UInt8(ascii: "t"))
+        case "\n": out.append(0x5C); out.append(UInt8(ascii: "n"))
+        case "\r": out.append(0x5C); out.append(UInt8(ascii: "r"))
         default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out.append(contentsOf: hexEscape(scalar).unicodeScalars)
-            } else if scalar.value < 0x7F || isPythonPrintable(scalar) {
-                out.append(scalar)
+            if v >= 0x80 && isPythonPrintable(scalar) {
+                UTF8.encode(scalar) { out.append($0) }
             } else {
-                out.append(contentsOf: hexEscape(scalar).unicodeScalars)
+                out.append(contentsOf: hexEscape(scalar).utf8)
             }
         }
     }
     out.append(quote)
-    return String(out)
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Python's `\xhh`, `\uhhhh` or `\Uhhhhhhhh` escape of a scalar.
@@ -351,31 +363,62 @@ extension TemplateValue {
     }
 
     /// Python `repr()`.
+    ///
+    /// During a render, printing a list or dictionary charges the render's meter and stops early
+    /// (the render then fails with a `.limit` error) once the text passes the size limit: a list
+    /// holding one large string many times would otherwise print into gigabytes.
     public var pythonRepr: String {
         var printing = Set<ObjectIdentifier>()
-        return repr(printing: &printing)
+        return repr(printing: &printing, meter: RenderMeter.current)
+    }
+
+    /// The reprs of `items` joined with ", ", stopping early when the meter runs out.
+    private static func reprItems(_ items: [TemplateValue], printing: inout Set<ObjectIdentifier>, meter: RenderMeter?) -> String {
+        if let meter, meter.isExhausted { return "" }
+        var text = ""
+        for (k, item) in items.enumerated() {
+            if k > 0 { text += ", " }
+            text += item.repr(printing: &printing, meter: meter)
+            if stopPrinting(text, meter) { break }
+        }
+        return text
+    }
+
+    /// Charges the text printed so far and tells whether to stop: the meter ran out, or the text
+    /// passed the render's size limit (which exhausts the meter with that reason).
+    private static func stopPrinting(_ text: String, _ meter: RenderMeter?) -> Bool {
+        guard let meter else { return false }
+        if text.utf8.count > meter.sizeLimit { meter.exhaust("string longer than \(meter.sizeLimit) bytes") }
+        return meter.isExhausted
     }
 
     /// `repr` that prints a namespace already being printed as `{...}`, as Python does for
     /// self-referencing containers.
-    private func repr(printing: inout Set<ObjectIdentifier>) -> String {
+    private func repr(printing: inout Set<ObjectIdentifier>, meter: RenderMeter?) -> String {
         switch self {
         case .string(let s): return ChatTemplates.pythonRepr(s)
         case .int, .double, .bool, .none: return pythonString
         case .array(let items):
-            return "[" + items.map { $0.repr(printing: &printing) }.joined(separator: ", ") + "]"
+            return "[" + TemplateValue.reprItems(items, printing: &printing, meter: meter) + "]"
         case .tuple(let items):
-            if items.count == 1 { return "(" + items[0].repr(printing: &printing) + ",)" }
-            return "(" + items.map { $0.repr(printing: &printing) }.joined(separator: ", ") + ")"
+            if items.count == 1 { return "(" + items[0].repr(printing: &printing, meter: meter) + ",)" }
+            return "(" + TemplateValue.reprItems(items, printing: &printing, meter: meter) + ")"
         case .dictionary(let d):
-            return "{" + d.map { ChatTemplates.pythonRepr($0.0) + ": " + $0.1.repr(printing: &printing) }.joined(separator: ", ") + "}"
+            if let meter, meter.isExhausted { return "" }
+            var text = ""
+            for (key, value) in d {
+                if !text.isEmpty { text += ", " }
+                text += ChatTemplates.pythonRepr(key) + ": " + value.repr(printing: &printing, meter: meter)
+                if TemplateValue.stopPrinting(text, meter) { break }
+            }
+            return "{" + text + "}"
         case .undefined: return "Undefined"
         case .namespace(let ns):
             let id = ObjectIdentifier(ns)
             if printing.contains(id) { return "<Namespace {...}>" }
             printing.insert(id)
             defer { printing.remove(id) }
-            return "<Namespace " + TemplateValue.dictionary(ns.attributes).repr(printing: &printing) + ">"
+            return "<Namespace " + TemplateValue.dictionary(ns.attributes).repr(printing: &printing, meter: meter) + ">"
         case .object(let o): return "<\(o.typeName) object>"
         case .callable(let c): return c.isMacro ? "<Macro \(ChatTemplates.pythonRepr(c.name))>" : "<function \(c.name)>"
         }

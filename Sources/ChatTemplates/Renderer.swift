@@ -1,6 +1,8 @@
 // Executes a parsed template: Jinja scoping (a fresh scope per loop iteration, macro and with
 // blocks; `if` shares its scope), loops with `loop.*`, break/continue, macros, set/filter blocks,
-// the globals transformers provides, and the runaway guards.
+// the globals transformers provides, and the runaway guards: loop iterations, macro recursion,
+// output size (counting the output that macro calls and captured blocks hold back), and the work
+// done on strings and lists (see `RenderMeter`).
 
 /// Guards against runaway templates; exceeding one fails the render with a `.limit` error.
 public struct TemplateLimits: Sendable {
@@ -8,13 +10,22 @@ public struct TemplateLimits: Sendable {
     public var maxLoopIterations: Int
     /// Nesting of macro calls (recursion depth).
     public var maxCallDepth: Int
-    /// Size of the rendered text (and of any string or list built by repetition), in UTF-8 bytes.
+    /// Size of the rendered text, in UTF-8 bytes, and of any one string (or list, at 8 bytes an
+    /// item) the template builds. Output that macro calls and `set`/`filter` blocks are still
+    /// building counts toward the rendered text.
     public var maxOutputBytes: Int
+    /// Work in one render: the bytes of the strings and lists that operations take and make (32
+    /// bytes per list item), and of the items that comparisons walk. Bounds the time and memory of
+    /// templates that build or scan large values over and over (a few seconds at most); real chat
+    /// templates use a few times their output.
+    public var maxWorkBytes: Int
 
-    public init(maxLoopIterations: Int = 1_000_000, maxCallDepth: Int = 100, maxOutputBytes: Int = 64 << 20) {
+    public init(maxLoopIterations: Int = 1_000_000, maxCallDepth: Int = 100, maxOutputBytes: Int = 64 << 20,
+                maxWorkBytes: Int = 1 << 30) {
         self.maxLoopIterations = maxLoopIterations
         self.maxCallDepth = maxCallDepth
         self.maxOutputBytes = maxOutputBytes
+        self.maxWorkBytes = maxWorkBytes
     }
 }
 
@@ -180,6 +191,10 @@ final class Renderer {
     private let limits: TemplateLimits
     private let clock: TemplateClock
     private var output = ""
+    /// UTF-8 bytes of the output that enclosing macro calls and captured blocks have set aside
+    /// while an inner one renders (they count toward the output limit).
+    private var setAsideOutputBytes = 0
+    private let meter: RenderMeter
     private var scope: Scope
     private var iterations = 0
     private var callDepth = 0
@@ -196,17 +211,20 @@ final class Renderer {
         self.locator = locator
         self.limits = limits
         self.clock = clock
+        meter = RenderMeter(workLimit: limits.maxWorkBytes, sizeLimit: limits.maxOutputBytes)
         let contextScope = Scope(parent: nil)
         for (name, value) in context { contextScope.assign(name, value) }
         scope = contextScope
     }
 
     func render(_ root: FrameBody) throws -> String {
-        do {
-            scope = enterFrame(root, parent: scope)
-            _ = try execute(root.nodes)
-        } catch let failure as RuntimeFailure {
-            throw locator.error(failure.kind, failure.message, at: 0)
+        try RenderMeter.$current.withValue(meter) {
+            do {
+                scope = enterFrame(root, parent: scope)
+                _ = try execute(root.nodes)
+            } catch let failure as RuntimeFailure {
+                throw locator.error(failure.kind, failure.message, at: 0)
+            }
         }
         return output
     }
@@ -231,8 +249,12 @@ final class Renderer {
                 let value = try evaluate(expression)
                 switch value {
                 case .string(let s): output += s
-                default: output += value.pythonString
+                default:
+                    let text = value.pythonString
+                    try checkMeter(at: expression.offset)   // printing may have run out of budget
+                    output += text
                 }
+                try checkOutputSize(at: expression.offset)
             case .conditional(let branches, let otherwise):
                 var chosen = otherwise
                 for branch in branches {
@@ -258,6 +280,7 @@ final class Renderer {
                 let (text, flow) = try capture(body)
                 if flow != .normal { return flow }
                 output += try applyFilters(filters, to: .string(text)).pythonString
+                try checkOutputSize(at: filters.first?.offset ?? 0)
             case .with(let assignments, let body, let offset):
                 let values = try assignments.map { try evaluate($0.1) }
                 let outer = scope
@@ -287,13 +310,42 @@ final class Renderer {
         if iterations > limits.maxLoopIterations {
             throw locator.error(.limit, "more than \(limits.maxLoopIterations) loop iterations in one render", at: offset)
         }
-        if output.utf8.count > limits.maxOutputBytes {
+        try checkOutputSize(at: offset)
+        try checkMeter(at: offset)
+    }
+
+    /// Fails when the output so far (with what enclosing macro calls and blocks set aside) is over
+    /// the output limit.
+    private func checkOutputSize(at offset: Int) throws {
+        if output.utf8.count + setAsideOutputBytes > limits.maxOutputBytes {
             throw locator.error(.limit, "rendered text longer than \(limits.maxOutputBytes) bytes", at: offset)
         }
     }
 
+    /// Fails when the work meter ran out (or a helper refused to build a value).
+    @inline(__always) private func checkMeter(at offset: Int) throws {
+        if let reason = meter.exhaustion { throw locator.error(.limit, reason, at: offset) }
+    }
+
+    /// Sets the output aside for a macro call or a captured block; `restoreOutput` puts it back.
+    private func setOutputAside() -> String {
+        let saved = output
+        setAsideOutputBytes += saved.utf8.count
+        output = ""
+        return saved
+    }
+
+    /// Puts back output set aside by `setOutputAside`.
+    private func restoreOutput(_ saved: String) {
+        setAsideOutputBytes -= saved.utf8.count
+        output = saved
+    }
+
     private func runLoop(_ loop: ForLoop, offset: Int) throws -> Flow {
         let iterable = try evaluate(loop.iterable)
+        // Iterating makes a list of the items (an item per character of a string): charge it first.
+        if case .string(let s) = iterable { meter.charge(s.utf8.count &* RenderMeter.itemCost) } else { meter.charge(RenderMeter.size(of: iterable)) }
+        try checkMeter(at: loop.iterable.offset)
         var items: [TemplateValue]
         do {
             items = try pythonIterate(iterable)
@@ -392,16 +444,21 @@ final class Renderer {
     /// Renders `body` in a child scope and returns the text instead of emitting it. A `break` or
     /// `continue` inside abandons the block and reaches the enclosing loop, as in Jinja.
     private func capture(_ body: FrameBody) throws -> (String, Flow) {
-        let savedOutput = output
+        let savedOutput = setOutputAside()
         let outer = scope
-        output = ""
         scope = enterFrame(body, parent: outer)
         defer {
             scope = outer
         }
-        let flow = try execute(body.nodes)
+        let flow: Flow
+        do {
+            flow = try execute(body.nodes)
+        } catch {
+            restoreOutput(savedOutput)
+            throw error
+        }
         let captured = output
-        output = savedOutput
+        restoreOutput(savedOutput)
         return (captured, flow)
     }
 
@@ -451,12 +508,11 @@ final class Renderer {
             }
         }
         let callerScope = scope
-        let callerOutput = output
+        let callerOutput = setOutputAside()
         scope = macroScope
-        output = ""
         defer {
             scope = callerScope
-            output = callerOutput
+            restoreOutput(callerOutput)
         }
         for parameter in definition.parameters where !macroScope.contains(parameter.name) {
             if let defaultValue = parameter.defaultValue {
@@ -488,7 +544,8 @@ final class Renderer {
 
     /// Evaluates an expression; failures are located at the innermost expression that failed.
     /// Strings and lists larger than the output limit are refused (a template doubling a value in
-    /// a loop would otherwise exhaust memory).
+    /// a loop would otherwise exhaust memory), and the values operations make are charged to the
+    /// work meter (their operands are charged in `evaluateUnlocated`).
     private func evaluate(_ expression: Expression) throws -> TemplateValue {
         let value: TemplateValue
         do {
@@ -496,6 +553,8 @@ final class Renderer {
         } catch let failure as RuntimeFailure {
             throw locator.error(failure.kind, failure.message, at: expression.offset)
         }
+        if expression.kind.makesValue { meter.charge(RenderMeter.size(of: value)) }
+        try checkMeter(at: expression.offset)
         switch value {
         case .string(let s) where s.utf8.count > limits.maxOutputBytes:
             throw locator.error(.limit, "string longer than \(limits.maxOutputBytes) bytes", at: expression.offset)
@@ -512,7 +571,11 @@ final class Renderer {
             return Self.noArguments
         }
         var positional = try arguments.positional.map(evaluate)
-        if let star = arguments.starArguments { positional += try pythonIterate(try evaluate(star)) }
+        if let star = arguments.starArguments {
+            let value = try evaluate(star)
+            if case .string(let s) = value { meter.charge(s.utf8.count &* RenderMeter.itemCost) } else { meter.charge(RenderMeter.size(of: value)) }
+            positional += try pythonIterate(value)
+        }
         var keywords: [(name: String, value: TemplateValue)] = try arguments.keywords.map { ($0.name, try evaluate($0.value)) }
         if let starStar = arguments.starKeywords {
             let value = try evaluate(starStar)
@@ -536,13 +599,16 @@ final class Renderer {
             return try getItem(try evaluate(base), try evaluate(key))
         case .filter(let base, let filter, let arguments):
             let value = try evaluate(base)
+            meter.charge(RenderMeter.size(of: value))
             return try applyFilter(filter, value, try evaluateArguments(arguments))
         case .test(let base, let test, let arguments, let negated):
             let value = try evaluate(base)
+            meter.charge(RenderMeter.size(of: value))
             return .bool(try applyTest(test, value, try evaluateArguments(arguments)) != negated)
         case .binary(let op, let left, let right):
             let a = try evaluate(left)
             let b = try evaluate(right)
+            meter.charge(RenderMeter.size(of: a) &+ RenderMeter.size(of: b))
             return try applyBinary(op, a, b, sizeLimit: limits.maxOutputBytes)
         case .concat(let parts):
             var text = ""
@@ -551,12 +617,16 @@ final class Renderer {
                 case .string(let s): text += s
                 case let other: text += other.pythonString
                 }
+                if text.utf8.count > limits.maxOutputBytes {
+                    throw RuntimeFailure(.limit, "string longer than \(limits.maxOutputBytes) bytes")
+                }
             }
             return .string(text)
         case .compare(let first, let operations):
             var left = try evaluate(first)
             for (op, operand) in operations {
                 let right = try evaluate(operand)
+                meter.charge(RenderMeter.size(of: left) &+ RenderMeter.size(of: right))
                 if !(try pythonCompare(op, left, right)) { return .bool(false) }
                 left = right
             }
@@ -580,6 +650,7 @@ final class Renderer {
         case .call(let callee, let arguments):
             if case .attribute(let ownerExpression, let name) = callee.kind {
                 let owner = try evaluate(ownerExpression)
+                meter.charge(RenderMeter.size(of: owner))
                 switch owner {
                 case .string, .dictionary, .array, .tuple:
                     let evaluated = try evaluateArguments(arguments)
@@ -594,6 +665,7 @@ final class Renderer {
             return try callValue(function, try evaluateArguments(arguments))
         case .slice(let base, let start, let stop, let step):
             let value = try evaluate(base)
+            meter.charge(RenderMeter.size(of: value))
             return try sliceValue(value, try start.map(evaluate), try stop.map(evaluate), try step.map(evaluate))
         case .list(let items):
             return .array(try items.map(evaluate))

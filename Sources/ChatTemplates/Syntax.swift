@@ -63,6 +63,17 @@ indirect enum ExpressionKind {
     case conditional(condition: Expression, then: Expression, otherwise: Expression?)
 }
 
+extension ExpressionKind {
+    /// Whether evaluating makes a new value (whose size the renderer charges as work), rather than
+    /// looking one up or passing an operand through.
+    var makesValue: Bool {
+        switch self {
+        case .binary, .concat, .filter, .call, .slice, .list, .tuple, .dictionary: return true
+        case .literal, .name, .attribute, .item, .test, .negate, .plus, .not, .and, .or, .compare, .conditional: return false
+        }
+    }
+}
+
 /// What `set`, `for` and `with` assign to.
 indirect enum AssignTarget {
     case name(String)

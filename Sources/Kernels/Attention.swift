@@ -5,6 +5,7 @@
 // from a KV cache (inference): a span names where its keys live and how many precede its queries.
 
 import Foundation
+import CSIMD
 
 /// Head geometry: `heads` query heads share `kvHeads` key/value heads (GQA), each `headDim` wide.
 public struct AttentionShape: Sendable {
@@ -155,10 +156,7 @@ public enum Attention {
                         for r in 0..<bq {
                             let d = VectorMath.dot(gBlk + r * qDim, out + (row0 + r) * qDim + h * hd, hd)
                             let prow = P + r * nk, drow = dP + r * nk
-                            let dv = F8(repeating: d), sv = F8(repeating: scale)
-                            var j = 0
-                            while j + 8 <= nk { store8(drow + j, load8(prow + j) * (load8(drow + j) - dv) * sv); j += 8 }
-                            while j < nk { drow[j] = prow[j] * (drow[j] - d) * scale; j += 1 }
+                            csimd_softmax_backward_row(drow, prow, d, scale, nk)
                         }
                         // dQ_blk += dS K[0..<nk]
                         Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: dP, lda: nk,

@@ -17,6 +17,7 @@
 // pairs and 8 of 1 give the same bits.
 
 import CBLAS
+import CSIMD
 
 public enum Matmul {
     /// Products below this many multiply-adds run on one thread.
@@ -187,31 +188,13 @@ public enum SmallMatmul {
         p.pointee = beta == 0 ? v : beta * p.pointee + v
     }
 
-    /// (a0·v, a1·v, a2·v, a3·v) over n elements, sharing the loads of v.
+    /// (a0·v, a1·v, a2·v, a3·v) over n elements, sharing the loads of v (CSIMD).
     @inline(__always)
     static func dot4(_ a0: UnsafePointer<Float>, _ a1: UnsafePointer<Float>, _ a2: UnsafePointer<Float>,
                      _ a3: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ n: Int) -> (Float, Float, Float, Float) {
-        var s0 = F8(), s1 = F8(), s2 = F8(), s3 = F8()
-        var t0 = F8(), t1 = F8(), t2 = F8(), t3 = F8()
-        var i = 0
-        while i + 16 <= n {
-            let vv = load8(v + i), vw = load8(v + i + 8)
-            s0.addProduct(load8(a0 + i), vv); s1.addProduct(load8(a1 + i), vv)
-            s2.addProduct(load8(a2 + i), vv); s3.addProduct(load8(a3 + i), vv)
-            t0.addProduct(load8(a0 + i + 8), vw); t1.addProduct(load8(a1 + i + 8), vw)
-            t2.addProduct(load8(a2 + i + 8), vw); t3.addProduct(load8(a3 + i + 8), vw)
-            i += 16
-        }
-        if i + 8 <= n {
-            let vv = load8(v + i)
-            s0.addProduct(load8(a0 + i), vv); s1.addProduct(load8(a1 + i), vv)
-            s2.addProduct(load8(a2 + i), vv); s3.addProduct(load8(a3 + i), vv)
-            i += 8
-        }
-        s0 += t0; s1 += t1; s2 += t2; s3 += t3
-        var r0 = s0.sum(), r1 = s1.sum(), r2 = s2.sum(), r3 = s3.sum()
-        while i < n { r0 += a0[i] * v[i]; r1 += a1[i] * v[i]; r2 += a2[i] * v[i]; r3 += a3[i] * v[i]; i += 1 }
-        return (r0, r1, r2, r3)
+        var out: (Float, Float, Float, Float) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &out) { csimd_dot4(a0, a1, a2, a3, v, n, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        return out
     }
 }
 

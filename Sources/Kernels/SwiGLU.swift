@@ -1,21 +1,15 @@
-// The SwiGLU gate of the Llama MLP: h = silu(g) ⊙ u, silu(g) = g · σ(g).
+// The SwiGLU gate of the Llama MLP: h = silu(g) ⊙ u, silu(g) = g · σ(g) (vector code in CSIMD).
+
+import CSIMD
 
 public enum SwiGLU {
-    /// out (N·F) = silu(gate) ⊙ up, elementwise over `count` values.
+    /// out (N·F) = silu(gate) ⊙ up, elementwise over `count` values; silu as torch computes it,
+    /// x / (1 + exp(−x)).
     public static func forward(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>,
                                up: UnsafePointer<Float>, count: Int) {
-        Parallel.forEachChunk(count / 8 + 1, minPerChunk: 512) { range in
-            let lo = range.lowerBound * 8, hi = Swift.min(range.upperBound * 8, count)
-            var i = lo
-            let one = F8(repeating: 1)
-            while i + 8 <= hi {
-                let g = load8(gate + i)
-                // HF: x / (1 + exp(-x)) — silu as torch computes it
-                let s = g / (one + VectorMath.exp8(-g))
-                store8(out + i, s * load8(up + i))
-                i += 8
-            }
-            while i < hi { let g = gate[i]; out[i] = g / (1 + VectorMath.exp(-g)) * up[i]; i += 1 }
+        Parallel.forEachChunk(count / 16 + 1, minPerChunk: 256) { range in
+            let lo = range.lowerBound * 16, hi = Swift.min(range.upperBound * 16, count)
+            if hi > lo { csimd_swiglu_forward(out + lo, gate + lo, up + lo, hi - lo) }
         }
     }
 
@@ -25,23 +19,9 @@ public enum SwiGLU {
     public static func backward(dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>,
                                 dOut: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                 count: Int) {
-        Parallel.forEachChunk(count / 8 + 1, minPerChunk: 512) { range in
-            let lo = range.lowerBound * 8, hi = Swift.min(range.upperBound * 8, count)
-            var i = lo
-            let one = F8(repeating: 1)
-            while i + 8 <= hi {
-                let g = load8(gate + i), u = load8(up + i), d = load8(dOut + i)
-                let sig = one / (one + VectorMath.exp8(-g))
-                store8(dGate + i, load8(dGate + i) + d * u * sig * (one + g * (one - sig)))
-                store8(dUp + i, load8(dUp + i) + d * g * sig)
-                i += 8
-            }
-            while i < hi {
-                let g = gate[i], sig = 1 / (1 + VectorMath.exp(-g))
-                dGate[i] += dOut[i] * up[i] * sig * (1 + g * (1 - sig))
-                dUp[i] += dOut[i] * g * sig
-                i += 1
-            }
+        Parallel.forEachChunk(count / 16 + 1, minPerChunk: 256) { range in
+            let lo = range.lowerBound * 16, hi = Swift.min(range.upperBound * 16, count)
+            if hi > lo { csimd_swiglu_backward(dGate + lo, dUp + lo, gate + lo, up + lo, dOut + lo, hi - lo) }
         }
     }
 }

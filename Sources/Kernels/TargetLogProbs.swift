@@ -39,12 +39,7 @@ public enum TargetLogProbs {
     }
 
     @inline(__always) static func rowMean(_ row: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = F8()
-        var i = 0
-        while i + 8 <= n { acc += load8(row + i); i += 8 }
-        var s = acc.sum()
-        while i < n { s += row[i]; i += 1 }
-        return s / Float(n)
+        VectorMath.sum(row, n) / Float(n)
     }
 
     /// Log-softmax statistics only (no probabilities kept): logp[n] = logits[n, t_n] − lse_n.
@@ -55,12 +50,7 @@ public enum TargetLogProbs {
             for n in range {
                 let row = logits + n * vocab
                 let m = VectorMath.max(row, vocab)
-                let s8 = F8(repeating: m)
-                var acc = F8()
-                var v = 0
-                while v + 8 <= vocab { acc += VectorMath.exp8(load8(row + v) - s8); v += 8 }
-                var sum = acc.sum()
-                while v < vocab { sum += VectorMath.exp(row[v] - m); v += 1 }
+                let sum = VectorMath.sumExpShifted(row, vocab, shift: m)
                 logp[n] = row[Int(targets[n])] - (m + Foundation.log(sum))
             }
         }

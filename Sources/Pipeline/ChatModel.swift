@@ -54,8 +54,8 @@ public final class ChatModel {
     public func promptTokens(_ prompt: PromptInput, maxTokens: Int) throws -> (tokens: [Int32], truncated: Int) {
         var ids: [Int32]
         switch prompt {
-        case .text(let t): ids = tokenizer.encode(t, addSpecialTokens: true)
-        case .messages(let m): ids = tokenizer.encode(try renderPrompt(m), addSpecialTokens: false)
+        case .text(let t): ids = try tokenizer.encode(t, addSpecialTokens: true)
+        case .messages(let m): ids = try tokenizer.encode(try renderPrompt(m), addSpecialTokens: false)
         }
         let cut = max(0, ids.count - maxTokens)
         if cut > 0 { ids = Array(ids.suffix(maxTokens)) }
@@ -98,7 +98,7 @@ public struct PairTokenization {
             func render(_ messages: [PromptMessage], generationPrompt: Bool) throws -> [Int32] {
                 let text = try template.render(conversation: messages.map { ($0.role, $0.content) }, addGenerationPrompt: generationPrompt,
                                                bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-                return tokenizer.encode(text, addSpecialTokens: false)
+                return try tokenizer.encode(text, addSpecialTokens: false)
             }
             p = try render(m, generationPrompt: true)
             c = try render(m + [PromptMessage(role: "assistant", content: chosen)], generationPrompt: false)
@@ -106,9 +106,9 @@ public struct PairTokenization {
         case .text(let t):
             let eos = tokenizer.eosToken ?? ""
             func ended(_ s: String) -> String { s.hasSuffix(eos) ? s : s + eos }
-            p = tokenizer.encode(t, addSpecialTokens: true)
-            c = tokenizer.encode(t + ended(chosen), addSpecialTokens: true)
-            r = tokenizer.encode(t + ended(rejected), addSpecialTokens: true)
+            p = try tokenizer.encode(t, addSpecialTokens: true)
+            c = try tokenizer.encode(t + ended(chosen), addSpecialTokens: true)
+            r = try tokenizer.encode(t + ended(rejected), addSpecialTokens: true)
         }
         func shared(_ a: [Int32], _ b: [Int32]) -> Int {
             var n = 0

@@ -398,7 +398,7 @@ public enum DemoEvaluation {
             let user = p.prompt.messages.last(where: { $0.role == "user" })?.content ?? ""
             var all = true
             for s in samples {
-                let text = policy.tokenizer.decode(s.tokens, skipSpecialTokens: true)
+                let text = try policy.tokenizer.decode(s.tokens.filter(policy.tokenizer.isKnownId), skipSpecialTokens: true)
                 let ok = SortTask.score(prompt: user, response: text) == 1
                 correct += ok ? 1 : 0; total += 1; all = all && ok
                 tokens += s.tokens.count

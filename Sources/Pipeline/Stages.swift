@@ -83,9 +83,9 @@ public enum Stages {
                 tokens += samples.reduce(0) { $0 + $1.tokens.count }
                 bar?.update((bar?.done ?? 0) + 1, extra: "\(tokens) tokens")
             }
-            let records = zip(chunk, results).enumerated().map { i, pr in
+            let records = try zip(chunk, results).enumerated().map { i, pr in
                 SampleRecord(id: pr.0.id, prompt: pr.0.prompt,
-                             responses: pr.1.map { policy.tokenizer.decode($0.tokens, skipSpecialTokens: true) },
+                             responses: try pr.1.map { try policy.tokenizer.decode($0.tokens.filter(policy.tokenizer.isKnownId), skipSpecialTokens: true) },
                              responseTokens: pr.1.map(\.tokens), finishReasons: pr.1.map(\.finishReason.rawValue),
                              promptTokensTruncated: cut[i])
             }

@@ -56,8 +56,8 @@ extension ChatModel {
         for (i, m) in example.messages.enumerated() where m.role == "assistant" {
             let before = try render(example.messages[..<i], generationPrompt: true)
             let through = try render(example.messages[...i], generationPrompt: false)
-            let context = tokenizer.encode(try suffix(of: before, after: done, what: "message \(i)'s prompt"), addSpecialTokens: false)
-            let turn = tokenizer.encode(try suffix(of: through, after: before, what: "assistant message \(i)"), addSpecialTokens: false)
+            let context = try tokenizer.encode(try suffix(of: before, after: done, what: "message \(i)'s prompt"), addSpecialTokens: false)
+            let turn = try tokenizer.encode(try suffix(of: through, after: before, what: "assistant message \(i)"), addSpecialTokens: false)
             tokens += context; trained += Array(repeating: false, count: context.count)
             tokens += turn; trained += Array(repeating: true, count: turn.count)
             done = through
@@ -75,7 +75,7 @@ extension TextJudge {
     /// else "B") — the only trained token, read where `PairwiseScorer` reads P(A).
     public func pairwiseTrainingExample(id: String, messages: [PromptMessage], a: String, b: String, aIsBetter: Bool) throws -> SupervisedExample {
         guard kind == .pairwise else { throw JudgeError("pairwise training examples need a pairwise judge") }
-        let verdict = tokenizer.encode(aIsBetter ? "A" : "B", addSpecialTokens: false)
+        let verdict = try tokenizer.encode(aIsBetter ? "A" : "B", addSpecialTokens: false)
         guard verdict.count == 1 else { throw JudgeError("\(directory.path): \"A\" and \"B\" must be single tokens") }
         let prompt = try pairwiseTokens(context: try pairwiseContext(messages), a: a, b: b)
         return SupervisedExample(id: id, tokens: prompt + verdict, trained: Array(repeating: false, count: prompt.count) + [true])

@@ -59,7 +59,7 @@ public final class TextJudge {
         case .pairwise:
             let model = try ModelDirectory.load(directory)
             try Self.plan(model, kind: kind).require("judging with the pairwise model \(directory.path)")
-            let a = tokenizer.encode("A", addSpecialTokens: false), b = tokenizer.encode("B", addSpecialTokens: false)
+            let a = try tokenizer.encode("A", addSpecialTokens: false), b = try tokenizer.encode("B", addSpecialTokens: false)
             guard a.count == 1, b.count == 1 else {
                 throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
             }
@@ -91,7 +91,7 @@ public final class TextJudge {
         // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
         // ">" is followed by a combining mark).
         if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
-        return tokenizer.encode(text, addSpecialTokens: false)
+        return try tokenizer.encode(text, addSpecialTokens: false)
     }
 
     /// The context string: the conversation in the plain pair-PM template.
@@ -104,14 +104,14 @@ public final class TextJudge {
     func conversationTokens(_ messages: [PromptMessage], response: String) throws -> [Int32] {
         let all = messages + [PromptMessage(role: "assistant", content: response)]
         guard let template else {
-            return tokenizer.encode(all.map(\.content).joined(separator: "\n"), addSpecialTokens: true)
+            return try tokenizer.encode(all.map(\.content).joined(separator: "\n"), addSpecialTokens: true)
         }
         var text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
                                        bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
         // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
         // ">" is followed by a combining mark).
         if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
-        return tokenizer.encode(text, addSpecialTokens: true)
+        return try tokenizer.encode(text, addSpecialTokens: true)
     }
 
     /// P(r1 ≻ r2) with the position swap: mean of P(A | r1 first) and 1 − P(A | r2 first).

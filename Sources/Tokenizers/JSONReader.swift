@@ -1,6 +1,7 @@
 // A small, strict JSON reader for tokenizer files: parses a whole document into `JSONValue`, keeping
 // object key order, and reports errors with the file, line and column. Faster than JSONSerialization
-// on multi-megabyte vocabularies because it builds no Foundation objects.
+// on multi-megabyte vocabularies because it builds no Foundation objects. Arrays and objects nest at
+// most `maximumDepth` levels, so a hostile file is an error, not a stack overflow.
 
 import Foundation
 
@@ -68,6 +69,10 @@ struct JSONObject {
 
 /// Recursive-descent parser over UTF-8 bytes.
 struct JSONReader {
+    /// Arrays and objects nest at most this many levels: real tokenizer files use five or six, and
+    /// 256 levels parse within 200 KiB of stack (a secondary thread may have only 512 KiB).
+    static let maximumDepth = 256
+
     /// Parses `data` (the contents of `file`, named in errors).
     static func parse(_ data: Data, file: String) throws -> JSONValue {
         try data.withUnsafeBytes { raw -> JSONValue in
@@ -85,14 +90,13 @@ struct JSONReader {
     private let file: String
     private var position = 0
     private var scratch: [UInt8] = []
-    private static let maximumDepth = 512
 
     private init(bytes: UnsafeBufferPointer<UInt8>, file: String) {
         self.bytes = bytes
         self.file = file
     }
 
-    private func error(_ message: String, at offset: Int? = nil) -> TokenizerError {
+    @inline(never) private func error(_ message: String, at offset: Int? = nil) -> TokenizerError {
         let end = min(offset ?? position, bytes.count)
         var line = 1, column = 1
         for i in 0..<end {
@@ -110,26 +114,39 @@ struct JSONReader {
         }
     }
 
+    /// Parses the value at `position`; `depth` is the number of arrays and objects around it.
     private mutating func parseValue(depth: Int) throws -> JSONValue {
         guard position < bytes.count else { throw error("unexpected end of file") }
-        if depth > JSONReader.maximumDepth { throw error("nesting deeper than \(JSONReader.maximumDepth) levels") }
         switch bytes[position] {
-        case UInt8(ascii: "{"): return .object(try parseObject(depth: depth))
-        case UInt8(ascii: "["): return .array(try parseArray(depth: depth))
+        case UInt8(ascii: "{"):
+            try checkNesting(depth)
+            return .object(try parseObject(depth: depth))
+        case UInt8(ascii: "["):
+            try checkNesting(depth)
+            return .array(try parseArray(depth: depth))
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw error("unexpected character '\(printable(bytes[position]))'")
+        default: throw unexpectedCharacter()
         }
+    }
+
+    @inline(never) private func unexpectedCharacter() -> TokenizerError {
+        error("unexpected character '\(printable(bytes[position]))'")
+    }
+
+    /// Refuses an array or object inside `depth` others when that is more than `maximumDepth` levels.
+    @inline(never) private func checkNesting(_ depth: Int) throws {
+        if depth >= JSONReader.maximumDepth { throw error("nesting deeper than \(JSONReader.maximumDepth) levels") }
     }
 
     private func printable(_ b: UInt8) -> String {
         b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : String(format: "\\x%02X", b)
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws {
+    @inline(never) private mutating func expectLiteral(_ literal: StaticString) throws {
         let start = position
         let n = literal.utf8CodeUnitCount
         let p = literal.utf8Start
@@ -138,7 +155,8 @@ struct JSONReader {
         position += n
     }
 
-    private mutating func parseObject(depth: Int) throws -> JSONObject {
+    // The containers are kept out of line so that each nesting level takes little stack.
+    @inline(never) private mutating func parseObject(depth: Int) throws -> JSONObject {
         position += 1  // {
         var object = JSONObject()
         skipWhitespace()
@@ -164,7 +182,7 @@ struct JSONReader {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws -> [JSONValue] {
+    @inline(never) private mutating func parseArray(depth: Int) throws -> [JSONValue] {
         position += 1  // [
         var array: [JSONValue] = []
         skipWhitespace()
@@ -180,7 +198,7 @@ struct JSONReader {
         }
     }
 
-    private mutating func parseNumber() throws -> JSONValue {
+    @inline(never) private mutating func parseNumber() throws -> JSONValue {
         let start = position
         var isInteger = true
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
@@ -212,7 +230,7 @@ struct JSONReader {
     }
 
     /// Parses a string starting at the opening quote; validates UTF-8 and rejects raw control characters.
-    private mutating func parseString() throws -> String {
+    @inline(never) private mutating func parseString() throws -> String {
         let start = position
         position += 1  // opening quote
         let contentStart = position

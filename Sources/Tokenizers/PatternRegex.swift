@@ -4,12 +4,443 @@
 // end of line; \s is White_Space): literals, `.`, classes with ranges and \p{…}, \s \S \d \D \w \W,
 // groups (?: ) (?i: ) (?i) ( ), atomic (?> ), lookahead (?= ) (?! ), anchors ^ $ \A \z \Z \b \B, and
 // greedy, lazy and possessive quantifiers. Slower than the scanners, but exact.
+//
+// Hostile patterns and inputs fail with an error instead of exhausting the machine: a pattern is
+// compiled to a program for a backtracking machine that keeps its choice points on a heap stack
+// (so a long input cannot overflow the call stack), groups nest at most `maximumNesting` deep, the
+// program is bounded after expanding counted repetitions, and every search has a step budget
+// linear in the input (so `(a+)+$` on "aaaa…ab" stops after about a million steps).
 
 /// A compile error of a split pattern: what is wrong and where (scalar offset in the pattern).
 struct PatternError: Error, CustomStringConvertible {
     let message: String
     let offset: Int
     var description: String { "\(message) (at character \(offset) of the pattern)" }
+}
+
+/// A search that ran out of budget: the pattern backtracks too much on this input.
+struct PatternBudgetExceeded: Error, CustomStringConvertible {
+    /// The input's length in Unicode scalars.
+    let scalarCount: Int
+    /// What ran out, in words ("its budget of 1031000 backtracking steps").
+    let exhausted: String
+    var description: String { "exceeded \(exhausted) on a \(scalarCount)-character input" }
+}
+
+/// A compiled pattern. Immutable, so one instance serves several threads, each with its own
+/// `PatternScratch`.
+final class PatternRegex {
+    /// Groups, character classes and stacked quantifiers nest at most this deep.
+    static let maximumNesting = 256
+    /// The largest count a `{n}`, `{n,}` or `{n,m}` quantifier may give (Oniguruma's limit).
+    static let maximumRepeatCount = 100_000
+    /// The largest program (in instructions, counted repetitions of groups expanded) a pattern may
+    /// compile to; real split patterns need about a hundred.
+    static let maximumProgramSize = 100_000
+    /// Steps every search may take, plus `stepsPerScalar` per scalar of input. Real patterns take
+    /// a few dozen steps per scalar; one with nested quantifiers such as `(a+)+$` takes 2ⁿ.
+    static let baseStepBudget = 1_000_000
+    static let stepsPerScalar = 1_000
+    /// Choice points a search may hold at once, plus `choicePointsPerScalar` per scalar.
+    static let baseChoicePointBudget = 1_000_000
+    static let choicePointsPerScalar = 8
+
+    /// The step budget of a search over `scalarCount` scalars.
+    static func stepBudget(scalarCount: Int) -> Int { baseStepBudget + stepsPerScalar * scalarCount }
+
+    /// The choice-point budget (backtracking memory) of a search over `scalarCount` scalars.
+    static func choicePointBudget(scalarCount: Int) -> Int { baseChoicePointBudget + choicePointsPerScalar * scalarCount }
+
+    indirect enum Node {
+        case empty
+        case scalar(ScalarSet)
+        case sequence([Node])
+        case alternation([Node])
+        case repetition(Node, min: Int, max: Int, mode: RepetitionMode)
+        case atomic(Node)
+        case lookahead(Node, negative: Bool)
+        case anchor(Anchor)
+    }
+    enum RepetitionMode { case greedy, lazy, possessive }
+    enum Anchor { case lineStart, lineEnd, textStart, textEnd, textEndBeforeNewline, wordBoundary, notWordBoundary }
+
+    /// One instruction of the backtracking machine. Targets are indices into the program.
+    enum Instruction {
+        /// Consumes one scalar of `sets[set]`.
+        case scalar(set: Int)
+        /// Consumes a run of `min...max` scalars of `sets[set]`: the longest first (greedy), the
+        /// shortest first (lazy), or only the longest (possessive).
+        case run(set: Int, min: Int, max: Int, mode: RepetitionMode)
+        /// Continues at `preferred`; when that path fails, at `alternative` from the same position.
+        case split(preferred: Int, alternative: Int)
+        case jump(Int)
+        /// Starts an optional iteration of a repeated group: remembers the position in `register`.
+        case markIteration(register: Int)
+        /// Ends an optional iteration: fails when it consumed nothing (an empty iteration beyond the
+        /// minimum cannot make progress, so the loop stops there).
+        case requireProgress(register: Int)
+        case anchor(Anchor)
+        /// Runs the sub-program that follows (it ends with `succeed`) to its first match, without
+        /// backtracking into it later, and continues at `next` from that match's end.
+        case atomic(next: Int)
+        /// Runs the sub-program that follows (it ends with `succeed`) and continues at `next` from the
+        /// same position when it matched (or, `negative`, when it did not).
+        case lookahead(negative: Bool, next: Int)
+        /// The end of the program or of an atomic or lookahead sub-program.
+        case succeed
+
+        /// The instruction moved by `delta` places (its targets with it).
+        func shifted(by delta: Int) -> Instruction {
+            switch self {
+            case .split(let preferred, let alternative): return .split(preferred: preferred + delta, alternative: alternative + delta)
+            case .jump(let target): return .jump(target + delta)
+            case .atomic(let next): return .atomic(next: next + delta)
+            case .lookahead(let negative, let next): return .lookahead(negative: negative, next: next + delta)
+            default: return self
+            }
+        }
+    }
+
+    let pattern: String
+    private let program: [Instruction]
+    private let sets: [ScalarSet]
+    private let registerCount: Int
+    private let classes = UnsafePointer(ScalarClass.basicPlane)
+
+    init(_ pattern: String) throws {
+        self.pattern = pattern
+        var parser = PatternParser(Array(pattern.unicodeScalars.map(\.value)))
+        let root = try parser.parseAll()
+        var compiler = PatternCompiler()
+        try compiler.compile(root)
+        _ = try compiler.emit(.succeed)
+        program = compiler.program
+        sets = compiler.sets
+        registerCount = compiler.registerCount
+    }
+
+    /// The number of instructions the pattern compiled to.
+    var programSize: Int { program.count }
+
+    /// Appends the non-overlapping matches in `p[start..<end]` (UTF-8), leftmost-first, to `out`.
+    /// Throws `PatternBudgetExceeded` when the search needs more steps or choice points than its
+    /// budget allows (see `stepBudget(scalarCount:)`).
+    func matches(_ p: UnsafePointer<UInt8>, start: Int, end: Int, into out: inout [Span],
+                 scratch: PatternScratch = PatternScratch()) throws {
+        scratch.load(p, start: start, end: end, classes: classes)
+        let count = scratch.scalars.count
+        var machine = Machine(program: program, sets: sets, classes: classes, scalars: scratch.scalars, flags: scratch.flags,
+                              stepBudget: PatternRegex.stepBudget(scalarCount: count),
+                              choicePointBudget: PatternRegex.choicePointBudget(scalarCount: count))
+        swap(&machine.stack, &scratch.stack)
+        swap(&machine.registers, &scratch.registers)
+        defer {
+            swap(&machine.stack, &scratch.stack)
+            swap(&machine.registers, &scratch.registers)
+        }
+        machine.stack.removeAll(keepingCapacity: true)
+        machine.registers.removeAll(keepingCapacity: true)
+        machine.registers.append(contentsOf: repeatElement(-1, count: registerCount))
+        var position = 0
+        while position <= count {
+            var found = -1, foundEnd = -1
+            var s = position
+            while s <= count {
+                let e = try machine.run(0, s)
+                if e >= 0 { found = s; foundEnd = e; break }
+                s += 1
+            }
+            if found < 0 { break }
+            out.append(Span(start: scratch.offsets[found], end: scratch.offsets[foundEnd]))
+            position = foundEnd > found ? foundEnd : foundEnd + 1
+        }
+    }
+
+    /// A saved alternative of the machine.
+    enum ChoicePoint {
+        /// Continue at `pc` from `position`.
+        case resume(pc: Int, position: Int)
+        /// A greedy run at `start` failed with `length` scalars: try one fewer (down to `min`).
+        case shorterRun(pc: Int, start: Int, length: Int, min: Int)
+        /// A lazy run at `start` failed with `length` scalars: try one more (up to `max`).
+        case longerRun(pc: Int, start: Int, length: Int, max: Int)
+        /// Undo a `markIteration`.
+        case restore(register: Int, value: Int)
+    }
+
+    /// Runs the program over one input, with its choice points on `stack`.
+    private struct Machine {
+        let program: [Instruction]
+        let sets: [ScalarSet]
+        let classes: UnsafePointer<UInt8>
+        let scalars: [UInt32]
+        let flags: [UInt8]
+        let stepBudget: Int
+        let choicePointBudget: Int
+        var steps = 0
+        var stack: [ChoicePoint] = []
+        var registers: [Int] = []
+
+        init(program: [Instruction], sets: [ScalarSet], classes: UnsafePointer<UInt8>, scalars: [UInt32], flags: [UInt8],
+             stepBudget: Int, choicePointBudget: Int) {
+            self.program = program
+            self.sets = sets
+            self.classes = classes
+            self.scalars = scalars
+            self.flags = flags
+            self.stepBudget = stepBudget
+            self.choicePointBudget = choicePointBudget
+        }
+
+        @inline(__always) private func isWord(_ i: Int) -> Bool {
+            i >= 0 && i < scalars.count && flags[i] & ScalarClass.word != 0
+        }
+
+        private func holds(_ anchor: Anchor, at i: Int) -> Bool {
+            let n = scalars.count
+            switch anchor {
+            case .lineStart: return i == 0 || scalars[i - 1] == 0x0A
+            case .lineEnd: return i == n || scalars[i] == 0x0A
+            case .textStart: return i == 0
+            case .textEnd: return i == n
+            case .textEndBeforeNewline: return i == n || (i == n - 1 && scalars[i] == 0x0A)
+            case .wordBoundary: return isWord(i - 1) != isWord(i)
+            case .notWordBoundary: return isWord(i - 1) == isWord(i)
+            }
+        }
+
+        private func budgetError() -> PatternBudgetExceeded {
+            PatternBudgetExceeded(scalarCount: scalars.count, exhausted: "its budget of \(stepBudget) backtracking steps")
+        }
+
+        @inline(__always) private mutating func push(_ point: ChoicePoint) throws {
+            if stack.count >= choicePointBudget {
+                throw PatternBudgetExceeded(scalarCount: scalars.count,
+                                            exhausted: "its budget of \(choicePointBudget) saved backtracking positions")
+            }
+            stack.append(point)
+        }
+
+        /// Runs the program from `start` at scalar `position` to the first `succeed` it reaches;
+        /// returns the position there, or -1 when every path fails. Choice points made inside are
+        /// dropped on return. Recurses only into atomic groups and lookaheads (pattern nesting).
+        mutating func run(_ start: Int, _ position: Int) throws -> Int {
+            let base = stack.count
+            let n = scalars.count
+            var pc = start, i = position
+            while true {
+                steps &+= 1
+                if steps > stepBudget { throw budgetError() }
+                var failed = false
+                switch program[pc] {
+                case .scalar(let set):
+                    if i < n && sets[set].contains(scalars[i], classes: classes) { i += 1; pc += 1 } else { failed = true }
+                case .run(let set, let min, let max, let mode):
+                    let available = Swift.min(max, n - i)
+                    var length = 0
+                    while length < available && sets[set].contains(scalars[i + length], classes: classes) { length += 1 }
+                    steps &+= length
+                    if length < min {
+                        failed = true
+                    } else {
+                        switch mode {
+                        case .greedy:
+                            if length > min { try push(.shorterRun(pc: pc + 1, start: i, length: length, min: min)) }
+                            i += length
+                        case .lazy:
+                            if length > min { try push(.longerRun(pc: pc + 1, start: i, length: min, max: length)) }
+                            i += min
+                        case .possessive:
+                            i += length
+                        }
+                        pc += 1
+                    }
+                case .split(let preferred, let alternative):
+                    try push(.resume(pc: alternative, position: i))
+                    pc = preferred
+                case .jump(let target):
+                    pc = target
+                case .markIteration(let register):
+                    try push(.restore(register: register, value: registers[register]))
+                    registers[register] = i
+                    pc += 1
+                case .requireProgress(let register):
+                    if i == registers[register] { failed = true } else { pc += 1 }
+                case .anchor(let anchor):
+                    if holds(anchor, at: i) { pc += 1 } else { failed = true }
+                case .atomic(let next):
+                    let end = try run(pc + 1, i)
+                    if end >= 0 { i = end; pc = next } else { failed = true }
+                case .lookahead(let negative, let next):
+                    let end = try run(pc + 1, i)
+                    if (end >= 0) != negative { pc = next } else { failed = true }
+                case .succeed:
+                    stack.removeSubrange(base...)
+                    return i
+                }
+                if !failed { continue }
+                // Backtrack to the newest choice point of this run.
+                var resumed = false
+                while !resumed {
+                    guard stack.count > base else { return -1 }
+                    switch stack.removeLast() {
+                    case .resume(let target, let from):
+                        pc = target; i = from; resumed = true
+                    case .shorterRun(let target, let from, let length, let min):
+                        let next = length - 1
+                        if next > min { stack.append(.shorterRun(pc: target, start: from, length: next, min: min)) }
+                        pc = target; i = from + next; resumed = true
+                    case .longerRun(let target, let from, let length, let max):
+                        let next = length + 1
+                        if next < max { stack.append(.longerRun(pc: target, start: from, length: next, max: max)) }
+                        pc = target; i = from + next; resumed = true
+                    case .restore(let register, let value):
+                        registers[register] = value
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Buffers one search reuses: the input decoded to scalars, and the machine's stack.
+final class PatternScratch {
+    var scalars: [UInt32] = []
+    /// UTF-8 offset of each scalar, and of the end.
+    var offsets: [Int] = []
+    var flags: [UInt8] = []
+    var stack: [PatternRegex.ChoicePoint] = []
+    var registers: [Int] = []
+
+    /// Decodes `p[start..<end]`.
+    func load(_ p: UnsafePointer<UInt8>, start: Int, end: Int, classes: UnsafePointer<UInt8>) {
+        scalars.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        flags.removeAll(keepingCapacity: true)
+        var i = start
+        while i < end {
+            let (v, n) = UTF8Scalars.decode(p, i)
+            scalars.append(v)
+            offsets.append(i)
+            flags.append(ScalarClass.of(v, table: classes))
+            i += n
+        }
+        offsets.append(end)
+    }
+}
+
+/// Turns a parsed pattern into a program. Counted repetitions of groups are expanded into copies
+/// (bounded by `PatternRegex.maximumProgramSize`); repetitions of one scalar stay one `run`.
+private struct PatternCompiler {
+    typealias Node = PatternRegex.Node
+    typealias Instruction = PatternRegex.Instruction
+    var program: [Instruction] = []
+    var sets: [ScalarSet] = []
+    var registerCount = 0
+
+    mutating func emit(_ instruction: Instruction) throws -> Int {
+        guard program.count < PatternRegex.maximumProgramSize else {
+            throw PatternError(message: "pattern too large: more than \(PatternRegex.maximumProgramSize) instructions after expanding counted repetitions", offset: 0)
+        }
+        program.append(instruction)
+        return program.count - 1
+    }
+
+    /// Appends a copy of the instructions in `range` (their targets moved with them).
+    mutating func emitCopy(of range: Range<Int>) throws {
+        let delta = program.count - range.lowerBound
+        for k in range { _ = try emit(program[k].shifted(by: delta)) }
+    }
+
+    mutating func compile(_ node: Node) throws {
+        switch node {
+        case .empty:
+            break
+        case .scalar(let set):
+            sets.append(set)
+            _ = try emit(.scalar(set: sets.count - 1))
+        case .sequence(let nodes):
+            for item in nodes { try compile(item) }
+        case .alternation(let nodes):
+            var jumpsToEnd: [Int] = []
+            for (k, item) in nodes.enumerated() {
+                if k == nodes.count - 1 {
+                    try compile(item)
+                    break
+                }
+                let split = try emit(.succeed)   // placeholder, patched below
+                try compile(item)
+                jumpsToEnd.append(try emit(.succeed))
+                program[split] = .split(preferred: split + 1, alternative: program.count)
+            }
+            for jump in jumpsToEnd { program[jump] = .jump(program.count) }
+        case .repetition(let inner, let min, let max, let mode):
+            if case .scalar(let set) = inner {
+                sets.append(set)
+                _ = try emit(.run(set: sets.count - 1, min: min, max: max, mode: mode))
+                return
+            }
+            if mode == .possessive {
+                try compile(.atomic(.repetition(inner, min: min, max: max, mode: .greedy)))
+                return
+            }
+            try compileRepetition(inner, min: min, max: max, greedy: mode == .greedy)
+        case .atomic(let inner):
+            let at = try emit(.succeed)   // placeholder
+            try compile(inner)
+            _ = try emit(.succeed)
+            program[at] = .atomic(next: program.count)
+        case .lookahead(let inner, let negative):
+            let at = try emit(.succeed)   // placeholder
+            try compile(inner)
+            _ = try emit(.succeed)
+            program[at] = .lookahead(negative: negative, next: program.count)
+        case .anchor(let anchor):
+            _ = try emit(.anchor(anchor))
+        }
+    }
+
+    /// `inner{min,max}` for a group: `min` plain copies, then optional iterations that must each
+    /// consume something, tried before (greedy) or after (lazy) what follows the repetition.
+    private mutating func compileRepetition(_ inner: Node, min: Int, max: Int, greedy: Bool) throws {
+        var compiled: Range<Int>? = nil
+        for _ in 0..<min { try emitCopy(of: inner, compiled: &compiled) }
+        if max == min { return }
+        let register = registerCount
+        registerCount += 1
+        if max == Int.max {
+            let loop = try emit(.succeed)   // placeholder
+            _ = try emit(.markIteration(register: register))
+            try emitCopy(of: inner, compiled: &compiled)
+            _ = try emit(.requireProgress(register: register))
+            _ = try emit(.jump(loop))
+            let exit = program.count
+            program[loop] = greedy ? .split(preferred: loop + 1, alternative: exit) : .split(preferred: exit, alternative: loop + 1)
+            return
+        }
+        var splits: [Int] = []
+        for _ in min..<max {
+            splits.append(try emit(.succeed))   // placeholder
+            _ = try emit(.markIteration(register: register))
+            try emitCopy(of: inner, compiled: &compiled)
+            _ = try emit(.requireProgress(register: register))
+        }
+        let exit = program.count
+        for split in splits {
+            program[split] = greedy ? .split(preferred: split + 1, alternative: exit) : .split(preferred: exit, alternative: split + 1)
+        }
+    }
+
+    /// Emits `inner`: compiled the first time (its instructions recorded in `compiled`), copied after.
+    private mutating func emitCopy(of inner: Node, compiled: inout Range<Int>?) throws {
+        if let compiled {
+            try emitCopy(of: compiled)
+        } else {
+            let start = program.count
+            try compile(inner)
+            compiled = start..<program.count
+        }
+    }
 }
 
 /// A predicate over one scalar.
@@ -77,156 +508,13 @@ enum CaseFolding {
     }
 }
 
-/// A compiled pattern.
-final class PatternRegex {
-    indirect enum Node {
-        case empty
-        case scalar(ScalarSet)
-        case sequence([Node])
-        case alternation([Node])
-        case repetition(Node, min: Int, max: Int, mode: RepetitionMode)
-        case atomic(Node)
-        case lookahead(Node, negative: Bool)
-        case lineStart, lineEnd, textStart, textEnd, textEndBeforeNewline, wordBoundary, notWordBoundary
-    }
-    enum RepetitionMode { case greedy, lazy, possessive }
-
-    let pattern: String
-    private let root: Node
-    private let classes = UnsafePointer(ScalarClass.basicPlane)
-
-    init(_ pattern: String) throws {
-        self.pattern = pattern
-        var parser = PatternParser(Array(pattern.unicodeScalars.map(\.value)))
-        root = try parser.parseAll()
-    }
-
-    /// Appends the non-overlapping matches in `p[start..<end]` (UTF-8), leftmost-first, to `out`.
-    func matches(_ p: UnsafePointer<UInt8>, start: Int, end: Int, into out: inout [Span]) {
-        var scalars: [UInt32] = []
-        var offsets: [Int] = []
-        var i = start
-        while i < end {
-            let (v, n) = UTF8Scalars.decode(p, i)
-            scalars.append(v)
-            offsets.append(i)
-            i += n
-        }
-        offsets.append(end)
-        let flags = scalars.map { ScalarClass.of($0, table: classes) }
-        let matcher = Matcher(scalars: scalars, flags: flags, classes: classes)
-        var position = 0
-        while position <= scalars.count {
-            var found = -1, foundEnd = -1
-            var s = position
-            while s <= scalars.count {
-                var e = -1
-                if matcher.match(root, s, { j in e = j; return true }) { found = s; foundEnd = e; break }
-                s += 1
-            }
-            if found < 0 { break }
-            out.append(Span(start: offsets[found], end: offsets[foundEnd]))
-            position = foundEnd > found ? foundEnd : foundEnd + 1
-        }
-    }
-
-    private struct Matcher {
-        let scalars: [UInt32]
-        let flags: [UInt8]
-        let classes: UnsafePointer<UInt8>
-
-        func isWord(_ i: Int) -> Bool { i >= 0 && i < scalars.count && flags[i] & ScalarClass.word != 0 }
-
-        func match(_ node: Node, _ i: Int, _ k: (Int) -> Bool) -> Bool {
-            switch node {
-            case .empty:
-                return k(i)
-            case .scalar(let set):
-                return i < scalars.count && set.contains(scalars[i], classes: classes) && k(i + 1)
-            case .sequence(let nodes):
-                return matchSequence(nodes, 0, i, k)
-            case .alternation(let nodes):
-                for n in nodes where match(n, i, k) { return true }
-                return false
-            case .repetition(let inner, let min, let max, let mode):
-                if case .scalar(let set) = inner {
-                    // One scalar at a time: count the run, then try lengths without recursion.
-                    var n = 0
-                    while n < max && i + n < scalars.count && set.contains(scalars[i + n], classes: classes) { n += 1 }
-                    if n < min { return false }
-                    switch mode {
-                    case .greedy:
-                        var c = n
-                        while c >= min { if k(i + c) { return true }; c -= 1 }
-                        return false
-                    case .lazy:
-                        for c in min...n where k(i + c) { return true }
-                        return false
-                    case .possessive:
-                        return k(i + n)
-                    }
-                }
-                switch mode {
-                case .possessive:
-                    var end = -1
-                    _ = repeatGreedy(inner, min, max, 0, i) { j in end = j; return true }
-                    return end >= 0 && k(end)
-                case .greedy: return repeatGreedy(inner, min, max, 0, i, k)
-                case .lazy: return repeatLazy(inner, min, max, 0, i, k)
-                }
-            case .atomic(let inner):
-                var end = -1
-                _ = match(inner, i) { j in end = j; return true }
-                return end >= 0 && k(end)
-            case .lookahead(let inner, let negative):
-                let found = match(inner, i) { _ in true }
-                return found != negative && k(i)
-            case .lineStart:
-                return (i == 0 || scalars[i - 1] == 0x0A) && k(i)
-            case .lineEnd:
-                return (i == scalars.count || scalars[i] == 0x0A) && k(i)
-            case .textStart:
-                return i == 0 && k(i)
-            case .textEnd:
-                return i == scalars.count && k(i)
-            case .textEndBeforeNewline:
-                return (i == scalars.count || (i == scalars.count - 1 && scalars[i] == 0x0A)) && k(i)
-            case .wordBoundary:
-                return isWord(i - 1) != isWord(i) && k(i)
-            case .notWordBoundary:
-                return isWord(i - 1) == isWord(i) && k(i)
-            }
-        }
-
-        private func matchSequence(_ nodes: [Node], _ index: Int, _ i: Int, _ k: (Int) -> Bool) -> Bool {
-            if index == nodes.count { return k(i) }
-            return match(nodes[index], i) { j in matchSequence(nodes, index + 1, j, k) }
-        }
-
-        private func repeatGreedy(_ node: Node, _ min: Int, _ max: Int, _ count: Int, _ i: Int, _ k: (Int) -> Bool) -> Bool {
-            if count < max && match(node, i, { j in
-                // An empty iteration beyond the minimum cannot make progress: stop looping.
-                if j == i && count >= min { return false }
-                return repeatGreedy(node, min, max, count + 1, j, k)
-            }) { return true }
-            return count >= min && k(i)
-        }
-
-        private func repeatLazy(_ node: Node, _ min: Int, _ max: Int, _ count: Int, _ i: Int, _ k: (Int) -> Bool) -> Bool {
-            if count >= min && k(i) { return true }
-            return count < max && match(node, i) { j in
-                if j == i && count >= min { return false }
-                return repeatLazy(node, min, max, count + 1, j, k)
-            }
-        }
-    }
-}
-
 /// Parses the pattern syntax into nodes.
 private struct PatternParser {
     let s: [UInt32]
     var i = 0
     var caseInsensitive = false
+    /// How many groups and character classes enclose the current position.
+    var nesting = 0
 
     init(_ s: [UInt32]) { self.s = s }
 
@@ -293,6 +581,7 @@ private struct PatternParser {
 
     mutating func parseQuantifiers(_ atom: PatternRegex.Node) throws -> PatternRegex.Node {
         var node = atom
+        var stacked = 0
         while !atEnd {
             var min = 0, max = Int.max
             var isInterval = false
@@ -300,8 +589,18 @@ private struct PatternParser {
             if c == 0x2A { i += 1 }                              // *
             else if c == 0x2B { min = 1; i += 1 }                // +
             else if c == 0x3F { max = 1; i += 1 }                // ?
-            else if c == 0x7B, let (lo, hi, length) = braces(at: i) { min = lo; max = hi; i += length; isInterval = true }
+            else if c == 0x7B, let (lo, hi, length) = braces(at: i) {
+                let limit = PatternRegex.maximumRepeatCount
+                if lo > limit || (hi != Int.max && hi > limit) { throw fail("repeat count larger than \(limit)") }
+                if lo > hi { throw fail("invalid repeat range {\(lo),\(hi)}: the lower bound is larger than the upper") }
+                min = lo; max = hi; i += length; isInterval = true
+            }
             else { break }
+            // Each quantifier on a quantified atom nests the pattern one level deeper.
+            stacked += 1
+            if nesting + stacked > PatternRegex.maximumNesting {
+                throw fail("quantifiers stacked deeper than \(PatternRegex.maximumNesting) levels")
+            }
             var mode = PatternRegex.RepetitionMode.greedy
             // Oniguruma's syntax: `+` after an interval is another quantifier (`\p{N}{1,3}+` is
             // `(?:\p{N}{1,3})+`, not possessive), and a fixed interval `{n}` is greedy only.
@@ -318,9 +617,13 @@ private struct PatternParser {
     /// `{n}`, `{n,}`, `{n,m}` (or `{,m}`) at `start`: bounds and length, or nil when it is a literal brace.
     func braces(at start: Int) -> (Int, Int, Int)? {
         var j = start + 1
+        /// The decimal number at `j` (saturating far above any allowed count), or nil when there is none.
         func number() -> Int? {
             var v: Int? = nil
-            while j < s.count, s[j] >= 0x30, s[j] <= 0x39 { v = (v ?? 0) * 10 + Int(s[j] - 0x30); j += 1 }
+            while j < s.count, s[j] >= 0x30, s[j] <= 0x39 {
+                v = Swift.min((v ?? 0) * 10 + Int(s[j] - 0x30), 1 << 40)
+                j += 1
+            }
             return v
         }
         let lo = number()
@@ -373,8 +676,8 @@ private struct PatternParser {
         case 0x2E:                                        // . (anything but \n)
             i += 1
             return .scalar(ScalarSet(items: [.range(0x0A, 0x0A)], negated: true))
-        case 0x5E: i += 1; return .lineStart               // ^
-        case 0x24: i += 1; return .lineEnd                 // $
+        case 0x5E: i += 1; return .anchor(.lineStart)      // ^
+        case 0x24: i += 1; return .anchor(.lineEnd)        // $
         case 0x5C: return try parseEscape()
         case 0x2A, 0x2B, 0x3F: throw fail("quantifier without anything to repeat")
         default:
@@ -383,7 +686,17 @@ private struct PatternParser {
         }
     }
 
+    /// Enters one more level of groups or classes (`what`, for the message); the caller undoes it.
+    mutating func enterNested(_ what: String) throws {
+        nesting += 1
+        if nesting > PatternRegex.maximumNesting {
+            throw fail("\(what) nested deeper than \(PatternRegex.maximumNesting) levels")
+        }
+    }
+
     mutating func group(_ wrap: (PatternRegex.Node) -> PatternRegex.Node) throws -> PatternRegex.Node {
+        try enterNested("groups")
+        defer { nesting -= 1 }
         let saved = caseInsensitive
         let inner = try parseAlternation()
         caseInsensitive = saved
@@ -401,11 +714,11 @@ private struct PatternParser {
         guard !atEnd else { throw fail("pattern ends with '\\'") }
         let c = s[i]
         switch c {
-        case 0x41: i += 1; return .textStart                 // \A
-        case 0x7A: i += 1; return .textEnd                   // \z
-        case 0x5A: i += 1; return .textEndBeforeNewline      // \Z
-        case 0x62: i += 1; return .wordBoundary              // \b
-        case 0x42: i += 1; return .notWordBoundary           // \B
+        case 0x41: i += 1; return .anchor(.textStart)              // \A
+        case 0x7A: i += 1; return .anchor(.textEnd)                // \z
+        case 0x5A: i += 1; return .anchor(.textEndBeforeNewline)   // \Z
+        case 0x62: i += 1; return .anchor(.wordBoundary)           // \b
+        case 0x42: i += 1; return .anchor(.notWordBoundary)        // \B
         default:
             let set = try parseEscapedSet()
             return .scalar(set)
@@ -483,6 +796,8 @@ private struct PatternParser {
     }
 
     mutating func parseClass() throws -> ScalarSet {
+        try enterNested("character classes")
+        defer { nesting -= 1 }
         i += 1  // [
         var set = ScalarSet(caseInsensitive: caseInsensitive)
         if peek("^") { set.negated = true; i += 1 }

@@ -15,9 +15,18 @@ enum SplitMatcher {
     /// One of the regexes with a hand-written scanner.
     case known(SplitScanner)
     /// Any other regex, run by the backtracking engine.
-    case regex(PatternRegex)
+    case regex(SplitRegex)
     /// A literal string (`pattern: {"String": …}`).
     case literal([UInt8])
+}
+
+/// A split regex for the backtracking engine, with where it was read from (for its errors).
+struct SplitRegex {
+    let regex: PatternRegex
+    /// The tokenizer file, as named in errors.
+    let file: String
+    /// The JSON field of the pattern (`pre_tokenizer.pretokenizers[0].pattern.Regex`).
+    let field: String
 }
 
 /// One pre-tokenizer step.
@@ -47,6 +56,8 @@ final class PreTokenizerScratch {
     var nextPieces: [Span] = []
     var matches: [Span] = []
     var events: [SplitEvent] = []
+    /// The regex engine's buffers.
+    let regex = PatternScratch()
 }
 
 /// The pre-tokenizer of a tokenizer: its steps, in order.
@@ -56,14 +67,15 @@ struct PreTokenizer {
 
     /// Splits `scratch.work[0..<count]` into pieces, leaving them in `scratch.pieces`. `atStart`: the
     /// text begins at the start of the input (Metaspace's "first" scheme prepends only there).
-    func run(count: Int, scratch: PreTokenizerScratch, atStart: Bool = true) {
+    /// Throws `TokenizerError.regexBudgetExceeded` when a split regex backtracks beyond its budget.
+    func run(count: Int, scratch: PreTokenizerScratch, atStart: Bool = true) throws {
         scratch.pieces.removeAll(keepingCapacity: true)
         if count > 0 { scratch.pieces.append(Span(start: 0, end: count)) }
         for step in steps {
             scratch.nextPieces.removeAll(keepingCapacity: true)
             switch step {
             case .split(let matcher, let behavior, let invert):
-                scratch.work.withUnsafeBufferPointer { buffer in
+                try scratch.work.withUnsafeBufferPointer { buffer in
                     let p = buffer.baseAddress!
                     if case .known(let scanner) = matcher, behavior == .isolated {
                         // The scanners' matches tile the piece: they are the pieces.
@@ -76,7 +88,13 @@ struct PreTokenizer {
                         scratch.matches.removeAll(keepingCapacity: true)
                         switch matcher {
                         case .known(let scanner): scanner.split(p, start: piece.start, end: piece.end, into: &scratch.matches)
-                        case .regex(let regex): regex.matches(p, start: piece.start, end: piece.end, into: &scratch.matches)
+                        case .regex(let split):
+                            do {
+                                try split.regex.matches(p, start: piece.start, end: piece.end, into: &scratch.matches, scratch: scratch.regex)
+                            } catch let exceeded as PatternBudgetExceeded {
+                                throw TokenizerError.regexBudgetExceeded(file: split.file, field: split.field, pattern: split.regex.pattern,
+                                                                         inputLength: exceeded.scalarCount, budget: exceeded.exhausted)
+                            }
                         case .literal(let literal): PreTokenizer.literalMatches(literal, p, piece, into: &scratch.matches)
                         }
                         PreTokenizer.emit(matches: scratch.matches, in: piece, behavior: behavior, invert: invert,

@@ -7,7 +7,7 @@
 ///
 /// ```swift
 /// var stream = tokenizer.makeStreamingDecoder()
-/// for id in generated { print(stream.push(id), terminator: "") }
+/// for id in generated { print(try stream.push(id), terminator: "") }
 /// print(stream.finish())
 /// ```
 public struct StreamingDecoder {
@@ -21,6 +21,8 @@ public struct StreamingDecoder {
     private var chainIds: [Int32] = []
     private var anchorScalars = 0
     private var emittedScalars = 0
+    /// Ids pushed since the start or the last `finish` (to name the position of an unknown id).
+    private var pushedCount = 0
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
@@ -28,7 +30,12 @@ public struct StreamingDecoder {
     }
 
     /// Adds one id and returns the text it completes (possibly empty).
-    public mutating func push(_ id: Int32) -> String {
+    ///
+    /// - Throws: `TokenizerError.unknownTokenId` when `id` is no token of the vocabulary (as
+    ///   `Tokenizer.decode` does); the stream is unchanged then.
+    public mutating func push(_ id: Int32) throws -> String {
+        guard tokenizer.isKnownId(id) else { throw tokenizer.unknownIdError(id, position: pushedCount) }
+        pushedCount += 1
         if case .chain = tokenizer.decoderKind {
             guard let token = tokenizer.token(for: id), !(skipSpecialTokens && tokenizer.isSpecial(id)) else { return "" }
             chainIds.append(id)
@@ -53,16 +60,17 @@ public struct StreamingDecoder {
         return text
     }
 
-    /// Adds several ids and returns the text they complete.
-    public mutating func push(_ ids: [Int32]) -> String {
+    /// Adds several ids and returns the text they complete; throws at the first unknown id (the ids
+    /// before it stay pushed).
+    public mutating func push(_ ids: [Int32]) throws -> String {
         var text = ""
-        for id in ids { text += push(id) }
+        for id in ids { text += try push(id) }
         return text
     }
 
     /// Releases whatever is held back (an unfinished character becomes U+FFFD) and resets.
     public mutating func finish() -> String {
-        defer { pending.removeAll(); emittedAny = false; chainIds.removeAll(); anchorScalars = 0; emittedScalars = 0 }
+        defer { pending.removeAll(); emittedAny = false; chainIds.removeAll(); anchorScalars = 0; emittedScalars = 0; pushedCount = 0 }
         if case .chain = tokenizer.decoderKind { return releaseChainText() }
         return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
     }
@@ -75,13 +83,13 @@ public struct StreamingDecoder {
     /// released, the text after it depends only on it and what follows: it becomes the anchor, and
     /// each release decodes just the anchor and the tokens after it (linear in the stream length).
     private mutating func releaseChainText() -> String {
-        let text = tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars
+        let text = tokenizer.decodeKnown(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars
         let released = anchorScalars + emittedScalars
         var out = String.UnicodeScalarView()
         if text.count > released { out.append(contentsOf: text.dropFirst(released)) }
         emittedScalars = max(emittedScalars, text.count - anchorScalars)
         if let last = chainIds.last, let token = tokenizer.token(for: last), byteFallbackValue(token) == nil {
-            let alone = tokenizer.decode([last], skipSpecialTokens: skipSpecialTokens).unicodeScalars.count
+            let alone = tokenizer.decodeKnown([last], skipSpecialTokens: skipSpecialTokens).unicodeScalars.count
             if alone > 0 {
                 chainIds = [last]
                 anchorScalars = alone
@@ -94,7 +102,7 @@ public struct StreamingDecoder {
     /// Whether bytes are being held back.
     public var hasPendingBytes: Bool {
         if case .chain = tokenizer.decoderKind {
-            return tokenizer.decode(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars.count > anchorScalars + emittedScalars
+            return tokenizer.decodeKnown(chainIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars.count > anchorScalars + emittedScalars
         }
         return !pending.isEmpty
     }

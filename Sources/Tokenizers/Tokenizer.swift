@@ -1,7 +1,9 @@
 // BPE tokenizer read from a Hugging Face tokenizer.json — byte-level (Llama 3, GPT-2 / SmolLM2,
 // Qwen2 families) or SentencePiece-style with byte fallback (Llama 2, Mistral, TinyLlama): encoding
 // identical to the `tokenizers` library (and to tiktoken for Llama 3, SentencePiece for Llama 2),
-// decoding, special tokens, and the settings of the model directory.
+// decoding, special tokens, and the settings of the model directory. Encoding and decoding throw
+// `TokenizerError` on input they cannot handle (a split regex over its backtracking budget, an id
+// outside the vocabulary) instead of trapping, hanging or dropping it silently.
 
 import Foundation
 
@@ -14,6 +16,8 @@ import Foundation
 public final class Tokenizer: @unchecked Sendable {
     /// The tokenizer.json this was read from.
     public let tokenizerFile: URL
+    /// The file as errors name it (the path, or the name given with the JSON data).
+    private let fileName: String
     /// Settings from the model directory (tokenizer_config.json and friends).
     public let configuration: TokenizerConfiguration
     /// One more than the largest id of the vocabulary and the added tokens.
@@ -67,18 +71,19 @@ public final class Tokenizer: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: file.path) else { throw TokenizerError.fileNotFound(path: file.path) }
         let definition = try TokenizerDefinition.parse(try readFile(file), file: file.path)
         let configuration = try TokenizerConfiguration.load(directory: file.deletingLastPathComponent())
-        self.init(definition: definition, configuration: configuration, file: file)
+        self.init(definition: definition, configuration: configuration, file: file, fileName: file.path)
     }
 
     /// Builds a tokenizer from the contents of a tokenizer.json (`name` is used in error messages).
     public convenience init(tokenizerJSON data: Data, name: String = "tokenizer.json",
                             configuration: TokenizerConfiguration = TokenizerConfiguration()) throws {
         let definition = try TokenizerDefinition.parse(data, file: name)
-        self.init(definition: definition, configuration: configuration, file: URL(fileURLWithPath: name))
+        self.init(definition: definition, configuration: configuration, file: URL(fileURLWithPath: name), fileName: name)
     }
 
-    private init(definition: TokenizerDefinition, configuration: TokenizerConfiguration, file: URL) {
+    private init(definition: TokenizerDefinition, configuration: TokenizerConfiguration, file: URL, fileName: String) {
         tokenizerFile = file
+        self.fileName = fileName
         self.configuration = configuration
         model = definition.model
         normalizer = definition.normalizer
@@ -182,21 +187,24 @@ public final class Tokenizer: @unchecked Sendable {
     ///   - addSpecialTokens: add what the post-processor adds around a sequence (the BOS token for Llama 3).
     ///   - parseSpecialTokens: turn special-token strings in the text (such as "<|eot_id|>") into their ids,
     ///     as the Hugging Face library does by default; when false they are tokenized as ordinary text.
-    public func encode(_ text: String, addSpecialTokens: Bool = false, parseSpecialTokens: Bool = true) -> [Int32] {
+    /// - Throws: `TokenizerError.regexBudgetExceeded` when a custom pre-tokenizer split regex
+    ///   backtracks beyond its budget on this text (never for the built-in GPT-2, Llama 3 and Qwen2
+    ///   patterns, which have scanners that cannot backtrack).
+    public func encode(_ text: String, addSpecialTokens: Bool = false, parseSpecialTokens: Bool = true) throws -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(text.utf8.count / 3 + prefixTokenIds.count + suffixTokenIds.count + 1)
         if addSpecialTokens { ids.append(contentsOf: prefixTokenIds) }
         var text = text
-        text.withUTF8 { buffer in
+        try text.withUTF8 { buffer in
             if let base = buffer.baseAddress, buffer.count > 0 {
-                withScratch { scratch in encodeBytes(base, buffer.count, parseSpecial: parseSpecialTokens, into: &ids, scratch: scratch) }
+                try withScratch { scratch in try encodeBytes(base, buffer.count, parseSpecial: parseSpecialTokens, into: &ids, scratch: scratch) }
             }
         }
         if addSpecialTokens { ids.append(contentsOf: suffixTokenIds) }
         return ids
     }
 
-    private func withScratch<R>(_ body: (EncoderScratch) -> R) -> R {
+    private func withScratch<R>(_ body: (EncoderScratch) throws -> R) rethrows -> R {
         poolLock.lock()
         let scratch = pool.popLast() ?? EncoderScratch()
         poolLock.unlock()
@@ -205,13 +213,13 @@ public final class Tokenizer: @unchecked Sendable {
             pool.append(scratch)
             poolLock.unlock()
         }
-        return body(scratch)
+        return try body(scratch)
     }
 
     private func encodeBytes(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, into ids: inout [Int32],
-                             scratch: EncoderScratch) {
+                             scratch: EncoderScratch) throws {
         if rawMatcher.isEmpty {
-            encodeNormalizing(p, count, parseSpecial: parseSpecial, atStart: true, into: &ids, scratch: scratch)
+            try encodeNormalizing(p, count, parseSpecial: parseSpecial, atStart: true, into: &ids, scratch: scratch)
             return
         }
         var segments = scratch.takeSegments()
@@ -221,7 +229,7 @@ public final class Tokenizer: @unchecked Sendable {
             if segment.token >= 0 {
                 ids.append(rawMatcher.tokens[segment.token].id)
             } else {
-                encodeNormalizing(p + segment.span.start, segment.span.end - segment.span.start,
+                try encodeNormalizing(p + segment.span.start, segment.span.end - segment.span.start,
                                   parseSpecial: parseSpecial, atStart: segment.span.start == 0, into: &ids, scratch: scratch)
             }
         }
@@ -230,7 +238,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// Normalizes a text segment, splits out normalized added tokens, and encodes the rest. `atStart`:
     /// the segment begins at the start of the input.
     private func encodeNormalizing(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, atStart: Bool,
-                                   into ids: inout [Int32], scratch: EncoderScratch) {
+                                   into ids: inout [Int32], scratch: EncoderScratch) throws {
         if count == 0 { return }
         if normalizer.contains(where: { if case .nfc = $0 { return false } else { return true } }) {
             // Prepend / Replace (SentencePiece style), step by step.
@@ -242,9 +250,9 @@ public final class Tokenizer: @unchecked Sendable {
                 current.withUnsafeBufferPointer { Tokenizer.normalizeBytes($0, step, into: &next) }
                 swap(&current, &next)
             }
-            current.withUnsafeBufferPointer { b in
+            try current.withUnsafeBufferPointer { b in
                 if let base = b.baseAddress, b.count > 0 {
-                    splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
+                    try splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
                 }
             }
             return
@@ -254,21 +262,21 @@ public final class Tokenizer: @unchecked Sendable {
             var normalized = scratch.takeBytes()
             defer { scratch.returnBytes(normalized) }
             if NFCNormalizer.normalize(p, count, into: &normalized) {
-                normalized.withUnsafeBufferPointer { b in
+                try normalized.withUnsafeBufferPointer { b in
                     if let base = b.baseAddress, b.count > 0 {
-                        splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
+                        try splitNormalizedTokens(base, b.count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
                     }
                 }
                 return
             }
         }
-        splitNormalizedTokens(p, count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
+        try splitNormalizedTokens(p, count, parseSpecial: parseSpecial, atStart: atStart, into: &ids, scratch: scratch)
     }
 
     private func splitNormalizedTokens(_ p: UnsafePointer<UInt8>, _ count: Int, parseSpecial: Bool, atStart: Bool,
-                                       into ids: inout [Int32], scratch: EncoderScratch) {
+                                       into ids: inout [Int32], scratch: EncoderScratch) throws {
         if normalizedMatcher.isEmpty {
-            encodePlain(p, count, atStart: atStart, into: &ids, scratch: scratch)
+            try encodePlain(p, count, atStart: atStart, into: &ids, scratch: scratch)
             return
         }
         var segments = scratch.takeSegments()
@@ -278,7 +286,7 @@ public final class Tokenizer: @unchecked Sendable {
             if segment.token >= 0 {
                 ids.append(normalizedMatcher.tokens[segment.token].id)
             } else {
-                encodePlain(p + segment.span.start, segment.span.end - segment.span.start,
+                try encodePlain(p + segment.span.start, segment.span.end - segment.span.start,
                             atStart: atStart && segment.span.start == 0, into: &ids, scratch: scratch)
             }
         }
@@ -286,12 +294,12 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Pre-tokenizes and encodes text that holds no added tokens.
     private func encodePlain(_ p: UnsafePointer<UInt8>, _ count: Int, atStart: Bool, into ids: inout [Int32],
-                             scratch: EncoderScratch) {
+                             scratch: EncoderScratch) throws {
         if count == 0 { return }
         let pre = scratch.preTokenizer
         pre.work.removeAll(keepingCapacity: true)
         pre.work.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
-        preTokenizer.run(count: count, scratch: pre, atStart: atStart)
+        try preTokenizer.run(count: count, scratch: pre, atStart: atStart)
         pre.work.withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress!
             for piece in pre.pieces {
@@ -327,9 +335,30 @@ public final class Tokenizer: @unchecked Sendable {
     // MARK: Decoding
 
     /// The text of `ids`. Byte-level tokens are joined as bytes and decoded as UTF-8, with each invalid
-    /// sequence replaced by U+FFFD. Ids outside the vocabulary are ignored, as the Hugging Face library
-    /// ignores them. No clean-up of spaces is done, so `decode(encode(text)) == text`.
-    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+    /// sequence replaced by U+FFFD. No clean-up of spaces is done, so `decode(encode(text)) == text`.
+    ///
+    /// - Throws: `TokenizerError.unknownTokenId` for the first id that is no token of the vocabulary
+    ///   (negative, at least `vocabularySize`, or unassigned). The Hugging Face library skips such
+    ///   ids silently; here they are an error, since they mean the ids came from another vocabulary.
+    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) throws -> String {
+        for (position, id) in ids.enumerated() where !isKnownId(id) {
+            throw unknownIdError(id, position: position)
+        }
+        return decodeKnown(ids, skipSpecialTokens: skipSpecialTokens)
+    }
+
+    /// Whether `id` is a token of the vocabulary (or an added token).
+    public func isKnownId(_ id: Int32) -> Bool {
+        id >= 0 && Int(id) < vocabularySize && knownIds[Int(id)]
+    }
+
+    /// The error for an unknown id at `position` of the ids being decoded.
+    func unknownIdError(_ id: Int32, position: Int) -> TokenizerError {
+        .unknownTokenId(file: fileName, id: id, position: position, vocabularySize: vocabularySize)
+    }
+
+    /// `decode` of ids already checked to be known (unknown ones would be skipped).
+    func decodeKnown(_ ids: [Int32], skipSpecialTokens: Bool) -> String {
         switch decoder {
         case .byteLevel:
             var bytes: [UInt8] = []

@@ -232,6 +232,7 @@ extension TokenizerDefinition {
 
         // Vocabulary: spelling → id. Keys are converted to raw bytes for the encoder.
         let vocab = try reader.object(o["vocab"], "model.vocab")
+        guard vocab.count > 0 else { throw reader.invalid("model.vocab", "the vocabulary is empty (a BPE model needs at least one token)") }
         var arena: [UInt8] = []
         arena.reserveCapacity(vocab.count * 8)
         var offsets: [Int] = []
@@ -392,7 +393,7 @@ extension TokenizerDefinition {
                     matcher = .known(SplitScanner(known))
                 } else {
                     do {
-                        matcher = .regex(try PatternRegex(text))
+                        matcher = .regex(SplitRegex(regex: try PatternRegex(text), file: reader.file, field: field + ".pattern.Regex"))
                     } catch let error as PatternError {
                         throw reader.unsupported(field + ".pattern.Regex", "\(error)")
                     }

@@ -67,7 +67,7 @@ struct Tokenize: ParsableCommand {
             if showPieces {
                 for id in ids { printPiece(id, tokenizer) }
             } else {
-                writeOut(tokenizer.decode(ids, skipSpecialTokens: skipSpecial))
+                writeOut(try tokenizer.decode(ids, skipSpecialTokens: skipSpecial))
             }
             return
         }
@@ -76,9 +76,9 @@ struct Tokenize: ParsableCommand {
         }
         if benchmark {
             let start = Date()
-            let count = tokenizer.encode(text, parseSpecialTokens: !noParseSpecial).count
+            let count = try tokenizer.encode(text, parseSpecialTokens: !noParseSpecial).count
             let first = Date().timeIntervalSince(start)
-            let speed = TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: text, seconds: 2)
+            let speed = try TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: text, seconds: 2)
             print(String(format: "%d bytes → %d tokens (%.2f bytes/token); first encode %.1f ms; %.1f MB/s on one thread",
                          text.utf8.count, count, Double(text.utf8.count) / Double(max(count, 1)), first * 1000, speed))
             return
@@ -87,7 +87,7 @@ struct Tokenize: ParsableCommand {
         var output = ""
         for (k, t) in texts.enumerated() {
             if lines && k == texts.count - 1 && t.isEmpty { break }   // the newline that ends the input
-            let ids = tokenizer.encode(t, addSpecialTokens: special, parseSpecialTokens: !noParseSpecial)
+            let ids = try tokenizer.encode(t, addSpecialTokens: special, parseSpecialTokens: !noParseSpecial)
             if showPieces {
                 for id in ids { printPiece(id, tokenizer) }
                 if lines { print("") }

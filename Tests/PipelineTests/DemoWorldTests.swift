@@ -139,19 +139,19 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(t.eosTokenId, DemoTokenizer.specialTokenId("<|eot_id|>"))
         for text in ["sort: 7294", "2479", "Hello, world!\n\n  tabs\tand spaces ", "Ünïcödé, 日本語 and emoji 🎉",
                      "[CONTEXT] \n\n\n<turn> user\n sort: 310\n\n\n [RESPONSE A] 013 [RESPONSE B] 031", "users assistants sorted"] {
-            let ids = t.encode(text, addSpecialTokens: false)
-            XCTAssertEqual(t.decode(ids), text)
+            let ids = try t.encode(text, addSpecialTokens: false)
+            XCTAssertEqual(try t.decode(ids), text)
             XCTAssertTrue(ids.allSatisfy { $0 >= 0 && Int($0) < DemoTokenizer.vocabularySize })
         }
-        XCTAssertEqual(t.encode("hi", addSpecialTokens: true).first, t.bosTokenId)
+        XCTAssertEqual(try t.encode("hi", addSpecialTokens: true).first, t.bosTokenId)
         for single in ["A", "B", "user", "assistant", " [", "RESPONSE", "<|eot_id|>", "<|start_header_id|>"] {
-            XCTAssertEqual(t.encode(single, addSpecialTokens: false).count, 1, single)
+            XCTAssertEqual(try t.encode(single, addSpecialTokens: false).count, 1, single)
         }
-        XCTAssertEqual(t.encode("7294", addSpecialTokens: false).count, 4, "one token per digit")
-        XCTAssertEqual(t.decode(t.encode("<|start_header_id|>user<|end_header_id|>", addSpecialTokens: false), skipSpecialTokens: true), "user")
+        XCTAssertEqual(try t.encode("7294", addSpecialTokens: false).count, 4, "one token per digit")
+        XCTAssertEqual(try t.decode(try t.encode("<|start_header_id|>user<|end_header_id|>", addSpecialTokens: false), skipSpecialTokens: true), "user")
         // The judge's prompt is short: the repeated pieces are single tokens.
         let judgeText = "[CONTEXT] \n\n\n<turn> user\n sort: 7294\n\n\n [RESPONSE A] 2479 [RESPONSE B] 2749"
-        XCTAssertLessThanOrEqual(t.encode(judgeText, addSpecialTokens: false).count, 34)
+        XCTAssertLessThanOrEqual(try t.encode(judgeText, addSpecialTokens: false).count, 34)
         XCTAssertEqual(try DemoTokenizer.tokenizerJSON(), try DemoTokenizer.tokenizerJSON())
     }
 
@@ -168,14 +168,14 @@ final class DemoWorldTests: XCTestCase {
         let response = pair.chosen
         XCTAssertEqual(example.tokens, prompt + response, "the same ids generation and DPO training see")
         XCTAssertEqual(example.trained, Array(repeating: false, count: prompt.count) + Array(repeating: true, count: response.count))
-        XCTAssertEqual(chat.tokenizer.decode(response), "2479<|eot_id|>")
+        XCTAssertEqual(try chat.tokenizer.decode(response), "2479<|eot_id|>")
 
         // Two assistant turns: both trained, the user turn between them not.
         let long = messages + [PromptMessage(role: "user", content: "sort: 310"), PromptMessage(role: "assistant", content: "013")]
         let two = try chat.supervisedExample(ChatExample(id: "y", messages: long))
-        let trainedText = chat.tokenizer.decode(zip(two.tokens, two.trained).filter(\.1).map(\.0))
+        let trainedText = try chat.tokenizer.decode(zip(two.tokens, two.trained).filter(\.1).map(\.0))
         XCTAssertEqual(trainedText, "2479<|eot_id|>013<|eot_id|>")
-        XCTAssertEqual(chat.tokenizer.decode(two.tokens), try chat.template!.render(
+        XCTAssertEqual(try chat.tokenizer.decode(two.tokens), try chat.template!.render(
             conversation: long.map { ($0.role, $0.content) }, addGenerationPrompt: false,
             bosToken: chat.tokenizer.bosToken, eosToken: chat.tokenizer.eosToken))
     }
@@ -188,7 +188,7 @@ final class DemoWorldTests: XCTestCase {
         let prompt = try judge.pairwiseTokens(context: context, a: "2479", b: "2749")
         let asA = try judge.pairwiseTrainingExample(id: "a", messages: messages, a: "2479", b: "2749", aIsBetter: true)
         let asB = try judge.pairwiseTrainingExample(id: "b", messages: messages, a: "2479", b: "2749", aIsBetter: false)
-        let tokenA = judge.tokenizer.encode("A", addSpecialTokens: false)[0], tokenB = judge.tokenizer.encode("B", addSpecialTokens: false)[0]
+        let tokenA = try judge.tokenizer.encode("A", addSpecialTokens: false)[0], tokenB = try judge.tokenizer.encode("B", addSpecialTokens: false)[0]
         XCTAssertEqual(asA.tokens, prompt + [tokenA])
         XCTAssertEqual(asB.tokens, prompt + [tokenB])
         XCTAssertEqual(asA.trained, Array(repeating: false, count: prompt.count) + [true])

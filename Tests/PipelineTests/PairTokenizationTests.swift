@@ -26,7 +26,7 @@ final class PairTokenizationTests: XCTestCase {
             if family == "llama3-tiny", case .messages = prompt {
                 // REFERENCE §9's form of the same rule for Llama 3: encode(content.strip() + "<|eot_id|>").
                 let chosen = (pair["chosen"] as! String).trimmingCharacters(in: .whitespacesAndNewlines)
-                XCTAssertEqual(ids.chosen, tokenization.tokenizer.encode(chosen + "<|eot_id|>"))
+                XCTAssertEqual(ids.chosen, try tokenization.tokenizer.encode(chosen + "<|eot_id|>"))
             }
         }
     }

@@ -42,27 +42,27 @@ final class OracleTests: XCTestCase {
             texts += 1
             bytes += text.utf8.count
             allTexts.append(text)
-            let ids = tokenizer.encode(text)
+            let ids = try tokenizer.encode(text)
             if ids != expected {
                 mismatches += 1
                 if mismatches <= 5 { reportMismatch(name, text, ids, expected, tokenizer) }
             }
             if compareTiktoken && ids != tiktoken { tiktokenMismatches += 1 }
-            if tokenizer.decode(ids) != decodedExpected {
+            if try tokenizer.decode(ids) != decodedExpected {
                 roundTripFailures += 1
                 if roundTripFailures <= 3 { XCTFail("\(name): decode(encode(x)) != x for \(text.debugDescription.prefix(200))") }
             }
             var stream = tokenizer.makeStreamingDecoder()
             var streamed = ""
-            for id in ids { streamed += stream.push(id) }
+            for id in ids { streamed += try stream.push(id) }
             streamed += stream.finish()
             if streamed != decodedExpected { streamFailures += 1 }
-            if let bosId, tokenizer.encode(text, addSpecialTokens: true) != [bosId] + expected {
+            if let bosId, try tokenizer.encode(text, addSpecialTokens: true) != [bosId] + expected {
                 XCTFail("\(name): BOS template not applied for \(text.debugDescription.prefix(80))")
             }
         }
         let corpus = allTexts.joined(separator: "\n")
-        let speed = TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: corpus, seconds: 2)
+        let speed = try TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: corpus, seconds: 2)
         print(String(format: "oracle %@: %d texts, %d bytes, %d mismatches vs the HF library, %@, %d round-trip failures, %d streaming failures; load %.2f s, encode %.1f MB/s",
                      name, texts, bytes, mismatches,
                      compareTiktoken ? "\(tiktokenMismatches) mismatches vs tiktoken" : "tiktoken not compared",

@@ -24,11 +24,11 @@ final class ScannerTests: XCTestCase {
         return s
     }
 
-    private func spans(_ text: String, _ run: (UnsafePointer<UInt8>, Int, inout [Span]) -> Void) -> [String] {
+    private func spans(_ text: String, _ run: (UnsafePointer<UInt8>, Int, inout [Span]) throws -> Void) rethrows -> [String] {
         var out: [Span] = []
         var bytes = Array(text.utf8)
         bytes.append(0)
-        bytes.withUnsafeBufferPointer { run($0.baseAddress!, text.utf8.count, &out) }
+        try bytes.withUnsafeBufferPointer { try run($0.baseAddress!, text.utf8.count, &out) }
         return out.map { String(decoding: bytes[$0.start..<$0.end], as: UTF8.self) }
     }
 
@@ -46,7 +46,7 @@ final class ScannerTests: XCTestCase {
             for _ in 0..<4000 {
                 let text = randomText(&rng)
                 let fast = spans(text) { p, n, out in scanner.split(p, start: 0, end: n, into: &out) }
-                let slow = spans(text) { p, n, out in regex.matches(p, start: 0, end: n, into: &out) }
+                let slow = try spans(text) { p, n, out in try regex.matches(p, start: 0, end: n, into: &out) }
                 XCTAssertEqual(fast, slow, "\(kind) on \(text.debugDescription)")
                 XCTAssertEqual(fast.joined(), text, "scanner matches must tile the text")
                 if fast != slow { return }
@@ -119,7 +119,7 @@ final class ScannerTests: XCTestCase {
         let byteIds = text.utf8.map { tokenizer.id(of: ByteLevelAlphabet.spelling(of: [$0]))! }
         var stream = tokenizer.makeStreamingDecoder()
         var pieces: [String] = []
-        for id in byteIds { pieces.append(stream.push(id)) }
+        for id in byteIds { pieces.append(try stream.push(id)) }
         pieces.append(stream.finish())
         XCTAssertEqual(pieces.joined(), text)
         XCTAssertTrue(pieces.allSatisfy { !$0.contains("\u{FFFD}") })
@@ -127,10 +127,10 @@ final class ScannerTests: XCTestCase {
         XCTAssertEqual(pieces[1], "é")
         // An unfinished character at the end becomes U+FFFD, as decode does.
         var cut = tokenizer.makeStreamingDecoder()
-        XCTAssertEqual(cut.push(Array(byteIds[0..<4])), "é")
+        XCTAssertEqual(try cut.push(Array(byteIds[0..<4])), "é")
         XCTAssertTrue(cut.hasPendingBytes)
         XCTAssertEqual(cut.finish(), "\u{FFFD}")
-        XCTAssertEqual(tokenizer.decode(Array(byteIds[0..<4])), "é\u{FFFD}")
+        XCTAssertEqual(try tokenizer.decode(Array(byteIds[0..<4])), "é\u{FFFD}")
     }
 }
 

@@ -15,3 +15,34 @@ void csimd_force(const char *isa);
 double csimd_fma_flops(int milliseconds);
 
 #endif
+
+#ifndef CSIMD_KERNELS_H
+#define CSIMD_KERNELS_H
+// Vector primitives of the engine, each dispatched to the widest path (see csimd_widest). Every path
+// computes in the same 16-lane order; results are deterministic for a given path.
+
+/// Σ a[i]·b[i].
+float csimd_dot(const float *a, const float *b, long n);
+/// out[j] = a_j · v for four rows a_j (sharing the loads of v).
+void csimd_dot4(const float *a0, const float *a1, const float *a2, const float *a3, const float *v, long n, float *out);
+/// y[i] += alpha · x[i].
+void csimd_axpy(float alpha, const float *x, float *y, long n);
+/// y[i] *= alpha.
+void csimd_scale(float alpha, float *y, long n);
+/// max x[i] (n ≥ 1).
+float csimd_max(const float *x, long n);
+/// Σ x[i].
+float csimd_sum(const float *x, long n);
+/// e^x through the engine's polynomial (Cephes expf; ≈ 1 ulp), inputs clamped to [-87.3, 88.7].
+float csimd_exp(float x);
+/// x[i] = e^(x[i] − shift) in place; returns Σ of the results.
+float csimd_exp_shifted_inplace(float *x, long n, float shift);
+/// Σ e^(x[i] − shift), x unchanged.
+float csimd_sum_exp_shifted(const float *x, long n, float shift);
+/// out = silu(gate) ⊙ up.
+void csimd_swiglu_forward(float *out, const float *gate, const float *up, long n);
+/// dGate += dOut ⊙ up ⊙ σ(g)(1 + g(1 − σ(g)));  dUp += dOut ⊙ silu(g).
+void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n);
+/// d[j] = p[j] · (d[j] − c) · scale  (softmax backward row).
+void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n);
+#endif

@@ -1,0 +1,175 @@
+// The engine's vector primitives (csimd.h), written once over 16-lane vectors (clang vector
+// extensions) and compiled three times — AVX-512, AVX2 + FMA, and the x86-64 baseline (SSE2) —
+// with a dispatch table chosen on first use from what the CPU reports (csimd_widest). Every path
+// performs the same lane-wise arithmetic in the same order; AVX2 and AVX-512 fuse multiply-adds,
+// the baseline does not, so bits may differ between paths but never between runs on one machine.
+#include "csimd.h"
+#include <string.h>
+#include <math.h>
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int i16v __attribute__((vector_size(64), aligned(4)));
+
+#define BODY(SUFFIX, ATTR)                                                                          \
+ATTR static inline __attribute__((always_inline)) v16 ld_##SUFFIX(const float *p) { v16 v; memcpy(&v, p, 64); return v; }          \
+ATTR static inline __attribute__((always_inline)) void st_##SUFFIX(float *p, v16 v) { memcpy(p, &v, 64); }                         \
+ATTR static inline __attribute__((always_inline)) v16 splat_##SUFFIX(float x) { return (v16){x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x}; }  \
+ATTR static inline __attribute__((always_inline)) float hsum_##SUFFIX(v16 v) {                                                     \
+    float s = 0; for (int j = 0; j < 16; j++) s += v[j]; return s; }                                \
+ATTR static inline __attribute__((always_inline)) v16 vmax_##SUFFIX(v16 a, v16 b) {                                                \
+    i16v m = a > b; return (v16)(((i16v)a & m) | ((i16v)b & ~m)); }                                 \
+ATTR static inline __attribute__((always_inline)) v16 vmin_##SUFFIX(v16 a, v16 b) {                                                \
+    i16v m = a < b; return (v16)(((i16v)a & m) | ((i16v)b & ~m)); }                                 \
+/* Cephes expf: reduce by ln 2 (two-part constant), degree-5 polynomial, scale by 2^n from the   \
+   integer that adding 1.5·2^23 leaves in the low mantissa bits. */                                \
+ATTR static inline __attribute__((always_inline)) v16 vexp_##SUFFIX(v16 x) {                                                      \
+    x = vmin_##SUFFIX(vmax_##SUFFIX(x, splat_##SUFFIX(-87.3f)), splat_##SUFFIX(88.7f));             \
+    const v16 magic = splat_##SUFFIX(12582912.0f);                                                  \
+    v16 t = x * 1.44269504088896341f + magic;                                                       \
+    v16 n = t - magic;                                                                              \
+    v16 r = x - n * 0.693359375f;                                                                   \
+    r = r - n * -2.12194440e-4f;                                                                    \
+    v16 p = splat_##SUFFIX(1.9875691500e-4f);                                                       \
+    p = p * r + 1.3981999507e-3f;                                                                   \
+    p = p * r + 8.3334519073e-3f;                                                                   \
+    p = p * r + 4.1665795894e-2f;                                                                   \
+    p = p * r + 1.6666665459e-1f;                                                                   \
+    p = p * r + 5.0000001201e-1f;                                                                   \
+    v16 y = p * (r * r) + r + 1.0f;                                                                 \
+    i16v ti = (i16v)t - (i16v)magic;                                                                \
+    v16 pow2 = (v16)((ti + 127) << 23);                                                             \
+    return y * pow2;                                                                                \
+}                                                                                                   \
+ATTR static float exp1_##SUFFIX(float x) { return vexp_##SUFFIX(splat_##SUFFIX(x))[0]; }           \
+ATTR static float dot_##SUFFIX(const float *a, const float *b, long n) {                            \
+    v16 s0 = splat_##SUFFIX(0), s1 = s0; long i = 0;                                                \
+    for (; i + 32 <= n; i += 32) {                                                                  \
+        s0 = s0 + ld_##SUFFIX(a + i) * ld_##SUFFIX(b + i);                                          \
+        s1 = s1 + ld_##SUFFIX(a + i + 16) * ld_##SUFFIX(b + i + 16); }                              \
+    if (i + 16 <= n) { s0 = s0 + ld_##SUFFIX(a + i) * ld_##SUFFIX(b + i); i += 16; }                \
+    float s = hsum_##SUFFIX(s0 + s1);                                                               \
+    for (; i < n; i++) s += a[i] * b[i];                                                            \
+    return s; }                                                                                     \
+ATTR static void dot4_##SUFFIX(const float *a0, const float *a1, const float *a2, const float *a3,   \
+                               const float *v, long n, float *out) {                                \
+    v16 s0 = splat_##SUFFIX(0), s1 = s0, s2 = s0, s3 = s0; long i = 0;                              \
+    for (; i + 16 <= n; i += 16) {                                                                  \
+        v16 w = ld_##SUFFIX(v + i);                                                                 \
+        s0 = s0 + ld_##SUFFIX(a0 + i) * w; s1 = s1 + ld_##SUFFIX(a1 + i) * w;                       \
+        s2 = s2 + ld_##SUFFIX(a2 + i) * w; s3 = s3 + ld_##SUFFIX(a3 + i) * w; }                     \
+    float r0 = hsum_##SUFFIX(s0), r1 = hsum_##SUFFIX(s1), r2 = hsum_##SUFFIX(s2), r3 = hsum_##SUFFIX(s3); \
+    for (; i < n; i++) { r0 += a0[i] * v[i]; r1 += a1[i] * v[i]; r2 += a2[i] * v[i]; r3 += a3[i] * v[i]; } \
+    out[0] = r0; out[1] = r1; out[2] = r2; out[3] = r3; }                                           \
+ATTR static void axpy_##SUFFIX(float alpha, const float *x, float *y, long n) {                    \
+    long i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) st_##SUFFIX(y + i, ld_##SUFFIX(y + i) + alpha * ld_##SUFFIX(x + i)); \
+    for (; i < n; i++) y[i] += alpha * x[i]; }                                                      \
+ATTR static void scale_##SUFFIX(float alpha, float *y, long n) {                                   \
+    long i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) st_##SUFFIX(y + i, ld_##SUFFIX(y + i) * alpha);                    \
+    for (; i < n; i++) y[i] *= alpha; }                                                             \
+ATTR static float max_##SUFFIX(const float *x, long n) {                                           \
+    float m = -INFINITY; long i = 0;                                                                \
+    if (n >= 16) { v16 acc = ld_##SUFFIX(x); for (i = 16; i + 16 <= n; i += 16) acc = vmax_##SUFFIX(ld_##SUFFIX(x + i), acc); \
+        for (int j = 0; j < 16; j++) m = acc[j] > m ? acc[j] : m; }                                 \
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;                                                     \
+    return m; }                                                                                     \
+ATTR static float sum_##SUFFIX(const float *x, long n) {                                           \
+    v16 a = splat_##SUFFIX(0), b = a; long i = 0;                                                   \
+    for (; i + 32 <= n; i += 32) { a = a + ld_##SUFFIX(x + i); b = b + ld_##SUFFIX(x + i + 16); }   \
+    float s = hsum_##SUFFIX(a + b);                                                                 \
+    for (; i < n; i++) s += x[i];                                                                   \
+    return s; }                                                                                     \
+ATTR static float expsh_##SUFFIX(float *x, long n, float shift) {                                  \
+    v16 acc = splat_##SUFFIX(0); long i = 0;                                                        \
+    for (; i + 16 <= n; i += 16) { v16 e = vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift); st_##SUFFIX(x + i, e); acc = acc + e; } \
+    float total = hsum_##SUFFIX(acc);                                                               \
+    for (; i < n; i++) { float e = exp1_##SUFFIX(x[i] - shift); x[i] = e; total += e; }             \
+    return total; }                                                                                 \
+ATTR static float sumexp_##SUFFIX(const float *x, long n, float shift) {                           \
+    v16 acc = splat_##SUFFIX(0); long i = 0;                                                        \
+    for (; i + 16 <= n; i += 16) acc = acc + vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift);             \
+    float total = hsum_##SUFFIX(acc);                                                               \
+    for (; i < n; i++) total += exp1_##SUFFIX(x[i] - shift);                                        \
+    return total; }                                                                                 \
+ATTR static void swf_##SUFFIX(float *out, const float *gate, const float *up, long n) {            \
+    long i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) { v16 g = ld_##SUFFIX(gate + i);                                   \
+        st_##SUFFIX(out + i, g / (1.0f + vexp_##SUFFIX(-g)) * ld_##SUFFIX(up + i)); }               \
+    for (; i < n; i++) { float g = gate[i]; out[i] = g / (1 + exp1_##SUFFIX(-g)) * up[i]; } }       \
+ATTR static void swb_##SUFFIX(float *dgate, float *dup, const float *gate, const float *up,        \
+                              const float *dout, long n) {                                          \
+    long i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) {                                                                  \
+        v16 g = ld_##SUFFIX(gate + i), u = ld_##SUFFIX(up + i), d = ld_##SUFFIX(dout + i);          \
+        v16 sig = 1.0f / (1.0f + vexp_##SUFFIX(-g));                                                \
+        st_##SUFFIX(dgate + i, ld_##SUFFIX(dgate + i) + d * u * sig * (1.0f + g * (1.0f - sig)));   \
+        st_##SUFFIX(dup + i, ld_##SUFFIX(dup + i) + d * g * sig); }                                 \
+    for (; i < n; i++) { float g = gate[i], sig = 1 / (1 + exp1_##SUFFIX(-g));                      \
+        dgate[i] += dout[i] * up[i] * sig * (1 + g * (1 - sig)); dup[i] += dout[i] * g * sig; } }   \
+ATTR static void smb_##SUFFIX(float *d, const float *p, float c, float scale, long n) {             \
+    long i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) st_##SUFFIX(d + i, ld_##SUFFIX(p + i) * (ld_##SUFFIX(d + i) - c) * scale); \
+    for (; i < n; i++) d[i] = p[i] * (d[i] - c) * scale; }
+
+#if defined(__x86_64__)
+BODY(avx512, __attribute__((target("avx512f"))))
+BODY(avx2, __attribute__((target("avx2,fma"))))
+#endif
+BODY(base, )
+
+/// One path's entry points.
+typedef struct {
+    float (*dot)(const float *, const float *, long);
+    void (*dot4)(const float *, const float *, const float *, const float *, const float *, long, float *);
+    void (*axpy)(float, const float *, float *, long);
+    void (*scale)(float, float *, long);
+    float (*max)(const float *, long);
+    float (*sum)(const float *, long);
+    float (*exp1)(float);
+    float (*expsh)(float *, long, float);
+    float (*sumexp)(const float *, long, float);
+    void (*swf)(float *, const float *, const float *, long);
+    void (*swb)(float *, float *, const float *, const float *, const float *, long);
+    void (*smb)(float *, const float *, float, float, long);
+} Path;
+
+#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S }
+#if defined(__x86_64__)
+static const Path path_avx512 = PATH(avx512), path_avx2 = PATH(avx2);
+#endif
+static const Path path_base = PATH(base);
+static const Path *active = 0;
+static const char *active_name = 0;
+
+/// The path for csimd_widest(), re-chosen when a test forces another one.
+static inline const Path *path(void) {
+    const char *want = csimd_widest();
+    if (active && active_name == want) return active;
+#if defined(__x86_64__)
+    if (strcmp(want, "avx512") == 0) active = &path_avx512;
+    else if (strcmp(want, "avx2") == 0) active = &path_avx2;
+    else active = &path_base;
+#else
+    active = &path_base;
+#endif
+    active_name = want;
+    return active;
+}
+
+float csimd_dot(const float *a, const float *b, long n) { return path()->dot(a, b, n); }
+void csimd_dot4(const float *a0, const float *a1, const float *a2, const float *a3, const float *v, long n, float *out) {
+    path()->dot4(a0, a1, a2, a3, v, n, out);
+}
+void csimd_axpy(float alpha, const float *x, float *y, long n) { path()->axpy(alpha, x, y, n); }
+void csimd_scale(float alpha, float *y, long n) { path()->scale(alpha, y, n); }
+float csimd_max(const float *x, long n) { return path()->max(x, n); }
+float csimd_sum(const float *x, long n) { return path()->sum(x, n); }
+float csimd_exp(float x) { return path()->exp1(x); }
+float csimd_exp_shifted_inplace(float *x, long n, float shift) { return path()->expsh(x, n, shift); }
+float csimd_sum_exp_shifted(const float *x, long n, float shift) { return path()->sumexp(x, n, shift); }
+void csimd_swiglu_forward(float *out, const float *gate, const float *up, long n) { path()->swf(out, gate, up, n); }
+void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n) {
+    path()->swb(dgate, dup, gate, up, dout, n);
+}
+void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n) { path()->smb(d, p, c, scale, n); }
