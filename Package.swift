@@ -6,9 +6,10 @@
 import PackageDescription
 
 /// Numeric kernels: ordinary -O with bounds checks on — `-Ounchecked` measured no faster
-/// (BENCHMARKS.md, "Build settings"). The Swift kernels still target Haswell (AVX2 + FMA); CPU
-/// selection is moving to run-time dispatch (CSIMD, Step 8).
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell"])]
+/// (BENCHMARKS.md, "Build settings") — and no -target-cpu: the vector code lives in CSIMD, compiled
+/// for AVX-512, AVX2 + FMA and the x86-64 baseline and chosen at run time, so one binary runs on
+/// any x86-64 (or arm64) CPU.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
 /// Code that reads files a user (or an attacker) hands us: ordinary -O, bounds checks on, even in
 /// debug builds (so the test suite runs the parsers at speed).
 let parserSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]

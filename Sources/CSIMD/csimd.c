@@ -3,9 +3,22 @@
 #include <string.h>
 #include <time.h>
 
+static char forced_name[16];
 static const char *forced = 0;
+static int generation = 1;
 
-void csimd_force(const char *isa) { forced = (isa && *isa) ? isa : 0; }
+void csimd_force(const char *isa) {
+    if (isa && *isa) {
+        strncpy(forced_name, isa, sizeof forced_name - 1);
+        forced = forced_name;
+    } else {
+        forced = 0;
+    }
+    generation++;
+}
+
+/// Changes whenever csimd_force is called (the dispatch table re-reads csimd_widest then).
+int csimd_generation(void) { return generation; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -140,12 +140,14 @@ static const Path path_avx512 = PATH(avx512), path_avx2 = PATH(avx2);
 #endif
 static const Path path_base = PATH(base);
 static const Path *active = 0;
-static const char *active_name = 0;
+static int active_generation = 0;
+int csimd_generation(void);
 
-/// The path for csimd_widest(), re-chosen when a test forces another one.
+/// The path for csimd_widest(), chosen on first use and again after csimd_force.
 static inline const Path *path(void) {
+    int g = csimd_generation();
+    if (active && active_generation == g) return active;
     const char *want = csimd_widest();
-    if (active && active_name == want) return active;
 #if defined(__x86_64__)
     if (strcmp(want, "avx512") == 0) active = &path_avx512;
     else if (strcmp(want, "avx2") == 0) active = &path_avx2;
@@ -153,7 +155,7 @@ static inline const Path *path(void) {
 #else
     active = &path_base;
 #endif
-    active_name = want;
+    active_generation = g;
     return active;
 }
 

@@ -9,6 +9,19 @@ import TestSupport
 final class KernelGradientTests: XCTestCase {
     override class func setUp() { Parallel.setThreads(2) }
 
+    /// Every kernel check again on each narrower SIMD path this CPU has (AVX2 + FMA, SSE2 baseline;
+    /// the widest is what the other tests run on): the run-time dispatch is right on every path.
+    func testEveryKernelOnEveryNarrowerSIMDPath() throws {
+        defer { MachineLimits.forceSIMDPath(nil) }
+        for path in MachineLimits.availableSIMDPaths.dropFirst() {
+            MachineLimits.forceSIMDPath(path)
+            XCTAssertEqual(MachineLimits.simdPath, path)
+            try testAttentionBlockedLongSequences(); try testAttentionPackedGQA(); try testEmbedding()
+            try testFastExpAccuracy(); try testLinear(); try testRMSNorm(); try testRoPE(); try testSwiGLU()
+            try testTargetLogProbs()
+        }
+    }
+
     func assertClose<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(_ a: [A], _ b: [B], _ tol: Double, _ what: String,
                                                                       file: StaticString = #filePath, line: UInt = #line) {
         let c = compare(a, b)
