@@ -9,13 +9,21 @@
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int i16v __attribute__((vector_size(64), aligned(4)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v2 __attribute__((vector_size(8)));
 
 #define BODY(SUFFIX, ATTR)                                                                          \
 ATTR static inline __attribute__((always_inline)) v16 ld_##SUFFIX(const float *p) { v16 v; memcpy(&v, p, 64); return v; }          \
 ATTR static inline __attribute__((always_inline)) void st_##SUFFIX(float *p, v16 v) { memcpy(p, &v, 64); }                         \
 ATTR static inline __attribute__((always_inline)) v16 splat_##SUFFIX(float x) { return (v16){x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x}; }  \
-ATTR static inline __attribute__((always_inline)) float hsum_##SUFFIX(v16 v) {                                                     \
-    float s = 0; for (int j = 0; j < 16; j++) s += v[j]; return s; }                                \
+/* Horizontal sum as a fixed tree (halves added lane-wise): log-depth, the same order on every path. */ \
+ATTR static inline __attribute__((always_inline)) float hsum_##SUFFIX(v16 v) {                    \
+    v8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)                                   \
+          + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);                            \
+    v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7); \
+    v2 h2 = __builtin_shufflevector(h4, h4, 0, 1) + __builtin_shufflevector(h4, h4, 2, 3);          \
+    return h2[0] + h2[1]; }                                                                         \
 ATTR static inline __attribute__((always_inline)) v16 vmax_##SUFFIX(v16 a, v16 b) {                                                \
     i16v m = a > b; return (v16)(((i16v)a & m) | ((i16v)b & ~m)); }                                 \
 ATTR static inline __attribute__((always_inline)) v16 vmin_##SUFFIX(v16 a, v16 b) {                                                \
