@@ -88,17 +88,24 @@ ATTR static float sum_##SUFFIX(const float *x, long n) {                        
     float s = hsum_##SUFFIX(a + b);                                                                 \
     for (; i < n; i++) s += x[i];                                                                   \
     return s; }                                                                                     \
-ATTR static float expsh_##SUFFIX(float *x, long n, float shift) {                                  \
-    v16 acc = splat_##SUFFIX(0); long i = 0;                                                        \
-    for (; i + 16 <= n; i += 16) { v16 e = vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift); st_##SUFFIX(x + i, e); acc = acc + e; } \
-    float total = hsum_##SUFFIX(acc);                                                               \
-    for (; i < n; i++) { float e = exp1_##SUFFIX(x[i] - shift); x[i] = e; total += e; }             \
+/* Sums of exponentials over a vocabulary (up to 128k terms): float lanes within blocks of 256   \
+   elements, block sums added in double, so the error stays at float rounding of 256-term partial \
+   sums instead of growing with the vocabulary. */                                                \
+ATTR static double expsh_##SUFFIX(float *x, long n, float shift) {                                 \
+    double total = 0; long i = 0;                                                                   \
+    while (i + 16 <= n) {                                                                           \
+        v16 acc = splat_##SUFFIX(0); long end = i + 256 < n ? i + 256 : n;                          \
+        for (; i + 16 <= end; i += 16) { v16 e = vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift); st_##SUFFIX(x + i, e); acc = acc + e; } \
+        total += (double)hsum_##SUFFIX(acc); }                                                      \
+    for (; i < n; i++) { float e = exp1_##SUFFIX(x[i] - shift); x[i] = e; total += (double)e; }     \
     return total; }                                                                                 \
-ATTR static float sumexp_##SUFFIX(const float *x, long n, float shift) {                           \
-    v16 acc = splat_##SUFFIX(0); long i = 0;                                                        \
-    for (; i + 16 <= n; i += 16) acc = acc + vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift);             \
-    float total = hsum_##SUFFIX(acc);                                                               \
-    for (; i < n; i++) total += exp1_##SUFFIX(x[i] - shift);                                        \
+ATTR static double sumexp_##SUFFIX(const float *x, long n, float shift) {                          \
+    double total = 0; long i = 0;                                                                   \
+    while (i + 16 <= n) {                                                                           \
+        v16 acc = splat_##SUFFIX(0); long end = i + 256 < n ? i + 256 : n;                          \
+        for (; i + 16 <= end; i += 16) acc = acc + vexp_##SUFFIX(ld_##SUFFIX(x + i) - shift);       \
+        total += (double)hsum_##SUFFIX(acc); }                                                      \
+    for (; i < n; i++) total += (double)exp1_##SUFFIX(x[i] - shift);                                \
     return total; }                                                                                 \
 ATTR static void swf_##SUFFIX(float *out, const float *gate, const float *up, long n) {            \
     long i = 0;                                                                                     \
@@ -135,8 +142,8 @@ typedef struct {
     float (*max)(const float *, long);
     float (*sum)(const float *, long);
     float (*exp1)(float);
-    float (*expsh)(float *, long, float);
-    float (*sumexp)(const float *, long, float);
+    double (*expsh)(float *, long, float);
+    double (*sumexp)(const float *, long, float);
     void (*swf)(float *, const float *, const float *, long);
     void (*swb)(float *, float *, const float *, const float *, const float *, long);
     void (*smb)(float *, const float *, float, float, long);
@@ -176,8 +183,8 @@ void csimd_scale(float alpha, float *y, long n) { path()->scale(alpha, y, n); }
 float csimd_max(const float *x, long n) { return path()->max(x, n); }
 float csimd_sum(const float *x, long n) { return path()->sum(x, n); }
 float csimd_exp(float x) { return path()->exp1(x); }
-float csimd_exp_shifted_inplace(float *x, long n, float shift) { return path()->expsh(x, n, shift); }
-float csimd_sum_exp_shifted(const float *x, long n, float shift) { return path()->sumexp(x, n, shift); }
+double csimd_exp_shifted_inplace(float *x, long n, float shift) { return path()->expsh(x, n, shift); }
+double csimd_sum_exp_shifted(const float *x, long n, float shift) { return path()->sumexp(x, n, shift); }
 void csimd_swiglu_forward(float *out, const float *gate, const float *up, long n) { path()->swf(out, gate, up, n); }
 void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n) {
     path()->swb(dgate, dup, gate, up, dout, n);

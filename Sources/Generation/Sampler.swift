@@ -40,7 +40,7 @@ public final class Sampler {
         let sum: Double = probs.withUnsafeMutableBufferPointer { p in
             let base = p.baseAddress!
             for v in 0..<V { base[v] = logits[v] * invT }
-            return Double(VectorMath.expShiftedInPlace(base, V, shift: m * invT))
+            return VectorMath.expShiftedInPlace(base, V, shift: m * invT)
         }
         let u = Double(rng.nextUnitFloat())
         if parameters.topK <= 0 && parameters.topP >= 1 {

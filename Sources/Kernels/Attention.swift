@@ -72,7 +72,7 @@ public enum Attention {
                             let keys = span.start + i + 1
                             for j in 0..<keys { S[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
                             let m = VectorMath.max(S, keys)
-                            let sum = VectorMath.expShiftedInPlace(S, keys, shift: m)
+                            let sum = Float(VectorMath.expShiftedInPlace(S, keys, shift: m))
                             let inv = 1 / sum
                             let o = out + row * qDim + h * hd
                             o.initialize(repeating: 0, count: hd)
@@ -94,7 +94,7 @@ public enum Attention {
                         for r in 0..<bq {
                             let keys = span.start + i0 + r + 1, srow = S + r * nk
                             let m = VectorMath.max(srow, keys)
-                            let sum = VectorMath.expShiftedInPlace(srow, keys, shift: m)
+                            let sum = Float(VectorMath.expShiftedInPlace(srow, keys, shift: m))
                             VectorMath.scale(1 / sum, srow, keys)
                             if keys < nk { (srow + keys).initialize(repeating: 0, count: nk - keys) }
                             lse[(row0 + r) * H + h] = m + Foundation.log(sum)

@@ -17,9 +17,9 @@ public enum TargetLogProbs {
                 let target = row[Int(targets[n])]
                 let m = VectorMath.max(row, vocab)
                 let sum = VectorMath.expShiftedInPlace(row, vocab, shift: m)
-                let lse = m + Foundation.log(sum)
-                logp[n] = target - lse
-                VectorMath.scale(1 / sum, row, vocab)
+                // lse and the difference in Double: logp carries one float32 rounding.
+                logp[n] = Float(Double(target) - (Double(m) + Foundation.log(sum)))
+                VectorMath.scale(Float(1 / sum), row, vocab)
             }
         }
     }
@@ -51,7 +51,7 @@ public enum TargetLogProbs {
                 let row = logits + n * vocab
                 let m = VectorMath.max(row, vocab)
                 let sum = VectorMath.sumExpShifted(row, vocab, shift: m)
-                logp[n] = row[Int(targets[n])] - (m + Foundation.log(sum))
+                logp[n] = Float(Double(row[Int(targets[n])]) - (Double(m) + Foundation.log(sum)))
             }
         }
     }

@@ -33,15 +33,17 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ x: Float) -> Float { csimd_exp(x) }
 
-    /// x[i] = e^(x[i] − shift) in place; returns Σ of the results.
+    /// x[i] = e^(x[i] − shift) in place; returns Σ of the results — float lanes within blocks of 256,
+    /// the blocks summed in Double, so a 128k-term sum keeps float32 rounding accuracy.
     @inline(__always)
-    public static func expShiftedInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+    public static func expShiftedInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Double {
         csimd_exp_shifted_inplace(x, n, shift)
     }
 
-    /// Σ e^(x[i] − shift), x unchanged (the log-sum-exp of a row after its max is known).
+    /// Σ e^(x[i] − shift), x unchanged (the log-sum-exp of a row after its max is known), summed as
+    /// `expShiftedInPlace` sums.
     @inline(__always)
-    public static func sumExpShifted(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+    public static func sumExpShifted(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Double {
         csimd_sum_exp_shifted(x, n, shift)
     }
 }

@@ -35,10 +35,10 @@ float csimd_max(const float *x, long n);
 float csimd_sum(const float *x, long n);
 /// e^x through the engine's polynomial (Cephes expf; ≈ 1 ulp), inputs clamped to [-87.3, 88.7].
 float csimd_exp(float x);
-/// x[i] = e^(x[i] − shift) in place; returns Σ of the results.
-float csimd_exp_shifted_inplace(float *x, long n, float shift);
-/// Σ e^(x[i] − shift), x unchanged.
-float csimd_sum_exp_shifted(const float *x, long n, float shift);
+/// x[i] = e^(x[i] − shift) in place; returns Σ of the results (blocks of 256 summed in double).
+double csimd_exp_shifted_inplace(float *x, long n, float shift);
+/// Σ e^(x[i] − shift), x unchanged (blocks of 256 summed in double).
+double csimd_sum_exp_shifted(const float *x, long n, float shift);
 /// out = silu(gate) ⊙ up.
 void csimd_swiglu_forward(float *out, const float *gate, const float *up, long n);
 /// dGate += dOut ⊙ up ⊙ σ(g)(1 + g(1 − σ(g)));  dUp += dOut ⊙ silu(g).
