@@ -13,10 +13,12 @@ public enum Embedding {
 
     /// Backward of `out[n] = table[tokens[n]]`:  dTable[tokens[n], :] += dOut[n, :]  for n in `rows`, in
     /// order, touching only table rows in `tableRows` (so threads owning disjoint table rows can run
-    /// it side by side).
+    /// it side by side). Lookups of `paddingToken` send no gradient, as PyTorch's
+    /// `nn.Embedding(padding_idx=pad_token_id)` in transformers' Llama.
     public static func backward(dTable: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                                tokens: UnsafePointer<Int32>, rows: Range<Int>, tableRows: Range<Int>, dim: Int) {
-        for n in rows where tableRows.contains(Int(tokens[n])) {
+                                tokens: UnsafePointer<Int32>, rows: Range<Int>, tableRows: Range<Int>, dim: Int,
+                                paddingToken: Int32? = nil) {
+        for n in rows where tableRows.contains(Int(tokens[n])) && tokens[n] != paddingToken {
             VectorMath.axpy(1, dOut + n * dim, dTable + Int(tokens[n]) * dim, dim)
         }
     }

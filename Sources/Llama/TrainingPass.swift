@@ -341,13 +341,15 @@ extension LlamaModel {
         }
         // x = embed[tokens]  and  logits = normF Wheadᵀ (dW_head): segment by segment, the embedding's
         // scatter-add first, so a tied matrix receives its two contributions in the same order
-        // whatever the batch composition. Threads own blocks of vocabulary rows.
+        // whatever the batch composition. Threads own blocks of vocabulary rows. The pad token's row
+        // gets no lookup gradient (transformers' nn.Embedding(padding_idx=pad_token_id)).
         let dEmbedding = grad + layout.embedding
+        let padding = c.padTokenID.flatMap { $0 >= 0 && $0 < V ? Int32($0) : nil }
         ws.packedTokens.withUnsafeBufferPointer { tok in
             Linear.weightGradient(dWeight: grad + layout.lmHead, dy: ws.probs.pointer, x: ws.normF.pointer, segments: seg,
                                   inFeatures: D, outFeatures: V) { s, vocabRows in
                 Embedding.backward(dTable: dEmbedding, dOut: dX, tokens: tok.baseAddress!, rows: seg[s],
-                                   tableRows: vocabRows, dim: D)
+                                   tableRows: vocabRows, dim: D, paddingToken: padding)
             }
         }
     }
