@@ -71,6 +71,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var temperature: Double = 1.0
         /// GPM temperature τ in P(i ≻ j) = σ(s / τ).
         public var tau: Double = 0.1
+        /// Which BOS strings the judge removes from its rendered input: every one (`all`, RLHFlow's
+        /// `.replace(bos, "")`, the default when absent) or only a leading one (`leading`, for chat
+        /// templates whose BOS token is also their turn marker, e.g. ChatML's <|im_start|>).
+        public var stripBOS: BOSStripping?
+        enum CodingKeys: String, CodingKey { case model, kind, ranking, temperature, tau, stripBOS = "strip_bos" }
         public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
             self.model = model; self.kind = kind
             self.ranking = ranking ?? (kind == .pairwise ? .knockout : .scores)

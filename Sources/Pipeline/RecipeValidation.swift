@@ -34,7 +34,7 @@ struct RecipeReader {
                           "training", "evaluation", "sweep"]
     static let sectionKeys: [String: [String]] = [
         "run": ["name", "output_root", "seed"],
-        "judge": ["model", "kind", "ranking", "temperature", "tau"],
+        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos"],
         "prompts": ["file", "files", "max_prompt_tokens"],
         "generation": ["k", "temperature", "top_p", "top_k", "max_new_tokens"],
         "pairs": ["selection", "length_penalty"],
@@ -135,6 +135,7 @@ struct RecipeReader {
             judge.ranking = enumValue(s, "ranking", RankingMethod.self) ?? (judge.kind == .pairwise ? .knockout : .scores)
             judge.temperature = number(s, "temperature", at: "> 0", { $0 > 0 }) ?? judge.temperature
             judge.tau = number(s, "tau", at: "> 0", { $0 > 0 }) ?? judge.tau
+            judge.stripBOS = enumValue(s, "strip_bos", BOSStripping.self)
         }
 
         // prompts

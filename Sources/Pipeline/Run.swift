@@ -197,7 +197,8 @@ public final class RunDriver {
     func loadJudge() throws -> TextJudge {
         if let judge { return judge }
         let j = try TextJudge(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
-                              temperature: recipe.judge.temperature, tau: recipe.judge.tau)
+                              temperature: recipe.judge.temperature, tau: recipe.judge.tau,
+                              stripBOS: recipe.judge.stripBOS ?? .all)
         judge = j
         return j
     }

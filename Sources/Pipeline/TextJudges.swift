@@ -19,6 +19,14 @@ public struct JudgeError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// Which BOS strings a judge removes from its rendered input (see `TextJudge.removingBOS`).
+public enum BOSStripping: String, Codable, CaseIterable, Sendable {
+    /// Every occurrence, as RLHFlow's `text.replace(tokenizer.bos_token, "")` (the seed procedure).
+    case all
+    /// Only an occurrence at the very start of the text.
+    case leading
+}
+
 /// One prompt's ranking and, for pairwise judges, the per-response SPPO targets p̂; for GPM the
 /// GPO targets ĝ (row means of s/τ).
 public struct JudgedPrompt {
@@ -49,11 +57,17 @@ public final class TextJudge {
         return plan
     }
 
-    public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1) throws {
-        self.kind = kind; self.directory = directory
+    public let stripBOS: BOSStripping
+
+    public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
+                stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warn($0) }) throws {
+        self.kind = kind; self.directory = directory; self.stripBOS = stripBOS
         tokenizer = try Tokenizer(url: directory)
         template = try tokenizer.configuration.chatTemplate.map {
             try ChatTemplate(source: $0, name: directory.appendingPathComponent("tokenizer_config.json").path + " chat_template")
+        }
+        if stripBOS == .all, let warning = try Self.bosTurnMarkerWarning(template: template, tokenizer: tokenizer, directory: directory) {
+            warnings(warning)
         }
         switch kind {
         case .pairwise:
@@ -86,12 +100,31 @@ public final class TextJudge {
     /// The PM's input ids for context and responses shown as A and B (seed 001, REFERENCE §2).
     public func pairwiseTokens(context: String, a: String, b: String) throws -> [Int32] {
         let prompt = "[CONTEXT] \(context) [RESPONSE A] \(a) [RESPONSE B] \(b) \n"
-        var text = try template!.render(conversation: [("user", prompt)], addGenerationPrompt: false,
+        let text = try template!.render(conversation: [("user", prompt)], addGenerationPrompt: false,
                                         bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-        // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
-        // ">" is followed by a combining mark).
-        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
-        return try tokenizer.encode(text, addSpecialTokens: false)
+        return try tokenizer.encode(removingBOS(text), addSpecialTokens: false)
+    }
+
+    /// `text` without the BOS string: every occurrence (`.all`, the seed's `str.replace`) or a leading
+    /// one (`.leading`). Removed by code points, like Python's str.replace (Character matching would
+    /// miss a BOS whose ">" is followed by a combining mark).
+    func removingBOS(_ text: String) -> String {
+        guard let bos = tokenizer.bosToken, !bos.isEmpty else { return text }
+        switch stripBOS {
+        case .all: return text.replacingOccurrences(of: bos, with: "", options: .literal)
+        case .leading: return text.unicodeScalars.starts(with: bos.unicodeScalars) ? String(text.unicodeScalars.dropFirst(bos.unicodeScalars.count)) : text
+        }
+    }
+
+    /// A warning when the judge's chat template uses its BOS token as a turn marker (it appears more
+    /// than once in a rendered two-turn conversation): the seed procedure deletes every occurrence.
+    static func bosTurnMarkerWarning(template: ChatTemplate?, tokenizer: Tokenizer, directory: URL) throws -> String? {
+        guard let template, let bos = tokenizer.bosToken, !bos.isEmpty else { return nil }
+        let text = try template.render(conversation: [("user", "a"), ("assistant", "b")], addGenerationPrompt: false,
+                                       bosToken: bos, eosToken: tokenizer.eosToken)
+        let count = text.components(separatedBy: bos).count - 1
+        guard count > 1 else { return nil }
+        return "the judge \(directory.path) uses its BOS token \(bos) as a turn marker (\(count) times in a two-turn conversation); RLHFlow's procedure, followed here, deletes every occurrence from the judge's input. Set judge.strip_bos: leading (idpo judge --strip-bos leading) to remove only a leading one."
     }
 
     /// The context string: the conversation in the plain pair-PM template.
@@ -106,12 +139,9 @@ public final class TextJudge {
         guard let template else {
             return try tokenizer.encode(all.map(\.content).joined(separator: "\n"), addSpecialTokens: true)
         }
-        var text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
+        let text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
                                        bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
-        // Remove by code points, like Python's str.replace (Character matching would miss a BOS whose
-        // ">" is followed by a combining mark).
-        if let bos = tokenizer.bosToken, !bos.isEmpty { text = text.replacingOccurrences(of: bos, with: "", options: .literal) }
-        return try tokenizer.encode(text, addSpecialTokens: true)
+        return try tokenizer.encode(removingBOS(text), addSpecialTokens: true)
     }
 
     /// P(r1 ≻ r2) with the position swap: mean of P(A | r1 first) and 1 − P(A | r2 first).

@@ -66,6 +66,7 @@ struct Generate: ParsableCommand {
 extension RankingMethod: ExpressibleByArgument {}
 extension PairSelection: ExpressibleByArgument {}
 extension JudgeKind: ExpressibleByArgument {}
+extension BOSStripping: ExpressibleByArgument {}
 extension PreferenceLossKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
@@ -96,6 +97,9 @@ struct Judge: ParsableCommand {
     @Option(name: .customLong("length-penalty"), help: "λ of max_min_length_penalty (score − λ·tokens).") var lengthPenalty: Double = 0
     @Option(help: "Softmax temperature of the pairwise model.") var temperature: Double = 1.0
     @Option(help: "τ of the general preference model.") var tau: Double = 0.1
+    @Option(name: .customLong("strip-bos"),
+            help: "Remove every BOS string from the judge's input (all, RLHFlow's procedure) or only a leading one (leading).")
+    var stripBOS: BOSStripping = .all
     @Option(help: "Samples file (from idpo generate).") var samples: String
     @Option(help: "Judgments output (JSONL).") var out: String
     @Option(help: "Preference pairs output (TRL JSONL).") var pairs: String
@@ -110,7 +114,8 @@ struct Judge: ParsableCommand {
     func run() throws {
         compute.apply()
         let method = ranking ?? (kind == .pairwise ? .knockout : .scores)
-        let judge = try TextJudge(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau)
+        let judge = try TextJudge(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
+                                  stripBOS: stripBOS)
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,

@@ -66,6 +66,7 @@ final class RecipeTests: XCTestCase {
         var judge = Recipe.JudgeSection(model: path("models/pm"), kind: .pairwise, ranking: .roundRobin)
         judge.temperature = 0.5
         judge.tau = 0.2
+        judge.stripBOS = .leading
         XCTAssertEqual(r.judge, judge)
         XCTAssertEqual(r.prompts, Recipe.PromptSection(files: [path("data/iter1.jsonl"), path("data/iter2.jsonl")],
                                                        maxPromptTokens: 512))

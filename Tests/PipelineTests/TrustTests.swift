@@ -164,3 +164,27 @@ extension TrustTests {
         XCTAssertEqual(csvField("plain"), "plain")
     }
 }
+
+extension TrustTests {
+    /// A judge whose BOS token is also its turn marker: the seed procedure (strip every BOS) is kept
+    /// by default but warned about once; `strip_bos: leading` keeps the turn markers.
+    func testBOSUsedAsTurnMarkerIsWarnedAndLeadingKeepsTheMarkers() throws {
+        let tmp = try TinyModels.temporaryDirectory("trust-bos")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let dir = tmp.appendingPathComponent("pm")
+        try TinyModels.make(at: dir, seed: 2, layers: 1)
+        let config: [String: Any] = ["bos_token": "<|start_header_id|>", "eos_token": "<|eot_id|>", "chat_template": TinyModels.llama3Template]
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        var warnings: [String] = []
+        let all = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .all) { warnings.append($0) }
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.contains("turn marker") == true && warnings.first?.contains("strip_bos: leading") == true, "\(warnings)")
+        let leading = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .leading) { warnings.append($0) }
+        XCTAssertEqual(warnings.count, 1, "no warning once the user chose")
+        let marker = try all.tokenizer.encode("<|start_header_id|>", addSpecialTokens: false)
+        let a = try all.pairwiseTokens(context: "c", a: "x", b: "y"), b = try leading.pairwiseTokens(context: "c", a: "x", b: "y")
+        func count(_ ids: [Int32]) -> Int { ids.filter { marker.contains($0) }.count }
+        XCTAssertEqual(count(a), 0, "every BOS removed, as RLHFlow does")
+        XCTAssertGreaterThan(count(b), 0, "leading: the turn markers stay")
+    }
+}
