@@ -232,8 +232,9 @@ public enum TrainStage {
         var lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
         lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self) + "\n"
         try AtomicFile.write(Data(lines.utf8), to: metricsOut)
-        try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
-                                                       metadataJSON: "{\"steps\":\(total)}"),
+        // π(t) is saved as weights only — the size of the model. The optimizer's moments belong to this
+        // training run's resumable state, which is removed below once π(t) is safely on disk.
+        try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, metadataJSON: "{\"steps\":\(total)}"),
                                       to: outDirectory, tokenizerSource: policyDirectory)
         if options.exportHuggingFace {
             let tensors = policy.model.layout.entries.map {
@@ -242,6 +243,9 @@ public enum TrainStage {
             try SafetensorsWriter.write(tensors, dtype: .f32, to: outDirectory.appendingPathComponent("model.safetensors"))
         }
         try? FileManager.default.removeItem(at: stateFile)
+        if (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory.path))?.isEmpty == true {
+            try? FileManager.default.removeItem(at: stateDirectory)
+        }
         return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds,
                                 skippedIdentical: skippedIdentical)
     }

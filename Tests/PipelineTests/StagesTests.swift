@@ -102,7 +102,9 @@ final class StagesTests: XCTestCase {
                                         stateDirectory: tmp.appendingPathComponent("state"), outDirectory: out)
         XCTAssertEqual(result.steps.first?.loss ?? 0, log(2.0), accuracy: 1e-6)
         let trained = try ModelDirectory.loadCheckpoint(out)
-        XCTAssertEqual(trained.optimizer?.step, result.steps.count)
+        XCTAssertNil(trained.optimizer, "π(t) is saved as weights only")
+        XCTAssertEqual(trained.metadataJSON, "{\"steps\":\(result.steps.count)}")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("state").path), "the training state is removed")
         XCTAssertNotNil(try? Tokenizers_check(out))
     }
 
