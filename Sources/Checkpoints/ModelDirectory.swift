@@ -98,6 +98,47 @@ public enum ModelDirectory {
 
     static func configURL(_ directory: URL) -> URL { directory.appendingPathComponent("config.json") }
 
+    /// What a model directory holds, read from headers only (nothing is loaded): its config, the
+    /// weight files with their sizes, and how many tensors of each dtype ("F32", "BF16", …).
+    public struct Description {
+        public var config: LlamaConfig
+        public var format: WeightsFormat
+        public var files: [(name: String, bytes: Int)]
+        public var dtypes: [String: Int]
+    }
+
+    public static func describe(_ url: URL) throws -> Description {
+        let format = try weightsFormat(url)
+        let config: LlamaConfig
+        var dtypes: [String: Int] = [:]
+        var names: Set<String> = []
+        switch format {
+        case .hdf5:
+            config = try loadCheckpointConfig(url)
+            dtypes["F32"] = ParameterLayout(config: config).entries.count
+            names = ["model.h5"]
+        case .safetensors, .shardedSafetensors:
+            config = try readConfig(url)
+            let files = try safetensorsFiles(url)
+            for (tensor, file) in files {
+                dtypes[file.tensors[tensor]!.dtype.rawValue, default: 0] += 1
+                names.insert(URL(fileURLWithPath: file.path).lastPathComponent)
+            }
+            if format == .shardedSafetensors { names.insert("model.safetensors.index.json") }
+        }
+        let sizes = names.sorted().map { name -> (String, Int) in
+            let size = (try? FileManager.default.attributesOfItem(atPath: url.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+            return (name, size ?? 0)
+        }
+        return Description(config: config, format: format, files: sizes, dtypes: dtypes)
+    }
+
+    /// The config of a directory holding model.h5: config.json when present, else the embedded one.
+    static func loadCheckpointConfig(_ url: URL) throws -> LlamaConfig {
+        if FileManager.default.fileExists(atPath: configURL(url).path) { return try readConfig(url) }
+        return try loadCheckpoint(url).model.config
+    }
+
     /// Reads and validates `config.json` of `directory`: an unreadable file is a CheckpointError
     /// ("cannot read config.json: is a directory"), a bad field a ConfigError naming the field and file.
     static func readConfig(_ directory: URL) throws -> LlamaConfig {

@@ -22,7 +22,7 @@ struct IDPO: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, SFT.self, TrainJudge.self,
-                      DemoWorldCommand.self, DemoEval.self, Bench.self, Doctor.self])
+                      DemoWorldCommand.self, DemoEval.self, Bench.self, Doctor.self, Inspect.self])
 
     /// Picks OpenBLAS's kernels for this CPU before anything computes, then runs the command.
     static func main() {

@@ -5,6 +5,7 @@
 import Foundation
 import XCTest
 import Kernels
+import TestSupport
 
 final class DoctorTests: XCTestCase {
     let xeon = CPUInfo(modelName: "Intel Xeon", vendor: "GenuineIntel", family: 6, model: 207,
@@ -48,5 +49,23 @@ final class DoctorTests: XCTestCase {
         let respected = try Harness.run(["doctor"], timeLimit: 30, in: folder, environment: env)
         XCTAssertTrue(respected.output.contains("OpenBLAS core Haswell (OPENBLAS_CORETYPE=Haswell from the environment)"), respected.output)
         XCTAssertTrue(respected.output.contains("row tile: 12"), "the batch-invariance tile is probed after the choice: \(respected.output)")
+    }
+}
+
+final class InspectTests: XCTestCase {
+    /// `idpo inspect` reads headers only and prints the architecture, dtypes and a plan per stage.
+    func testInspectPrintsArchitectureDtypesAndPlans() throws {
+        let dir = try TinyModels.temporaryDirectory("inspect")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyModels.make(at: dir.appendingPathComponent("m"), seed: 1)
+        let out = try Harness.run(["inspect", dir.appendingPathComponent("m").path, "--k", "4"], timeLimit: 30, in: dir)
+        XCTAssertEqual(out.status, 0, out.output)
+        for expected in ["hidden 64, 2 layers, 4 heads / 2 KV heads", "dtypes F32 ×", "model.safetensors", "generate (k = 4",
+                         "judge (pairwise", "train (full fine-tune", "fits"] {
+            XCTAssertTrue(out.output.contains(expected), "missing '\(expected)' in:\n\(out.output)")
+        }
+        let bad = try Harness.run(["inspect", dir.appendingPathComponent("m").path, "--k", "0"], timeLimit: 30, in: dir)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--k"), bad.output)
     }
 }
