@@ -105,11 +105,14 @@ public final class Generator {
         plan.add("KV cache", KVCache.estimatedBytes(config: model.config, slots: groups * slotsPerGroup,
                                                     maxLength: longest + settings.maxNewTokens))
         plan.add("inference scratch", InferenceSession.estimatedBytes(config: model.config, maxRows: max(longest, groups * slotsPerGroup),
-                                                                      maxKeys: longest + settings.maxNewTokens))
+                                                                      maxKeys: longest + settings.maxNewTokens,
+                                                                      logitRows: groups * slotsPerGroup))
         plan.add("samplers", MemoryPlan.product(Parallel.maxThreads, V, 12))
         try plan.require("generation with k = \(k) samples of up to \(settings.maxNewTokens) new tokens after \(longest)-token prompts")
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
-        let session = InferenceSession(model: model, cache: cache, maxRows: max(longest, groups * slotsPerGroup))
+        // Logits are read one row per slot (a prefill's last token, then one per decoded sample).
+        let session = InferenceSession(model: model, cache: cache, maxRows: max(longest, groups * slotsPerGroup),
+                                       logitRows: groups * slotsPerGroup)
         // One sampler (scratch space) per worker thread: rows are sampled in parallel.
         let samplers = (0..<Parallel.maxThreads).map { _ in Sampler(parameters: settings.sampling, vocabularySize: V) }
         let sampler = samplers[0]

@@ -155,7 +155,7 @@ public enum EngineBenchmark {
             case "decode1", "decode8":
                 let B = w == "decode1" ? 1 : 8, prompt = 32, newTokens = 128
                 let cache = KVCache(config: c, slots: B, maxLength: prompt + newTokens)
-                let session = InferenceSession(model: model, cache: cache, maxRows: B * prompt)
+                let session = InferenceSession(model: model, cache: cache, maxRows: B * prompt, logitRows: B)
                 let prompts = (0..<B).map { _ in tokens(prompt) }
                 let V = c.vocabSize
                 let generate = {

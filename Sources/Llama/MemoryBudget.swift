@@ -102,9 +102,11 @@ extension KVCache {
 
 extension InferenceSession {
     /// Bytes of a session's scratch for up to `maxRows` new tokens per call (logits included).
-    public static func estimatedBytes(config c: LlamaConfig, maxRows R: Int, maxKeys: Int) -> Int {
-        let perRow = 3 * c.hiddenSize + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * c.intermediateSize + c.vocabSize + 1
-        return MemoryPlan.sum(MemoryPlan.product(R, perRow, 4), MemoryPlan.product(Attention.scratchCount(maxKeys: min(maxKeys, c.maxPositionEmbeddings)), 4))
+    public static func estimatedBytes(config c: LlamaConfig, maxRows R: Int, maxKeys: Int, logitRows: Int? = nil) -> Int {
+        let perRow = 3 * c.hiddenSize + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * c.intermediateSize + 1
+        let logits = MemoryPlan.product(min(R, logitRows ?? R), c.vocabSize, 4)
+        return MemoryPlan.sum(MemoryPlan.sum(MemoryPlan.product(R, perRow, 4), logits),
+                              MemoryPlan.product(Attention.scratchCount(maxKeys: min(maxKeys, c.maxPositionEmbeddings)), 4))
     }
 }
 

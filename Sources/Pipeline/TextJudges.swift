@@ -53,7 +53,8 @@ public final class TextJudge {
         var plan = MemoryPlan()
         plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
         plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: length))
-        plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: rows, maxKeys: length))
+        plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: rows, maxKeys: length,
+                                                                      logitRows: kind == .pairwise ? 2 : 0))
         return plan
     }
 

@@ -27,7 +27,8 @@ public final class PairwiseScorer {
         self.model = model; self.tokenA = tokenA; self.tokenB = tokenB; self.temperature = temperature
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 3, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: 2 * length)   // both orders in one call
+        // both orders in one call; only each order's last row of logits is read (2 rows, not 2 × length)
+        session = InferenceSession(model: model, cache: cache, maxRows: 2 * length, logitRows: 2)
     }
 
     /// Makes `tokens` the shared prefix (slot 0) for the following `probabilityA` calls of one prompt.
@@ -82,7 +83,7 @@ public final class RewardScorer {
         self.model = model; head = scoreWeight
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 1, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: length)
+        session = InferenceSession(model: model, cache: cache, maxRows: length, logitRows: 1)   // no lm_head: hidden states only
     }
 
     /// The reward of a full (prompt + response) token sequence: the head on the last token's final hidden state.
@@ -111,7 +112,7 @@ public final class GeneralPreferenceScorer {
         self.model = model; head = headWeight; dimension = headWeight.count / D; self.tau = tau
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 1, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: length)
+        session = InferenceSession(model: model, cache: cache, maxRows: length, logitRows: 1)   // no lm_head: hidden states only
     }
 
     /// The unit preference embedding of a full token sequence.

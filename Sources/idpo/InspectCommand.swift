@@ -61,7 +61,7 @@ struct Inspect: ParsableCommand {
         var judge = load
         let length = min(4096, c.maxPositionEmbeddings)
         judge.add("KV cache", KVCache.estimatedBytes(config: c, slots: 3, maxLength: length))
-        judge.add("scratch", InferenceSession.estimatedBytes(config: c, maxRows: 2 * length, maxKeys: length))
+        judge.add("scratch", InferenceSession.estimatedBytes(config: c, maxRows: 2 * length, maxKeys: length, logitRows: 2))
         show("judge (pairwise, inputs up to \(length) tokens)", judge)
         var train = load
         train.add("gradients", weights)
