@@ -78,6 +78,26 @@ public final class Generator {
     public private(set) var prefillTokens = 0
     public private(set) var decodedTokens = 0
 
+    /// Sequences decoded together: whole prompts' k samples, at most `SmallMatmul.maxRows` rows.
+    static func slots(requests: Int, settings: GenerationSettings) -> Int {
+        let k = max(1, settings.samplesPerPrompt)
+        let groupsCapacity = max(1, min(settings.maxBatchSlots, SmallMatmul.maxRows) / k)
+        return min(groupsCapacity, max(1, requests)) * k
+    }
+
+    /// What `generate` allocates for `requests` prompts of at most `longestPrompt` tokens: the
+    /// weights it holds, the KV cache, the inference scratch and the samplers' buffers.
+    public func memoryPlan(longestPrompt: Int, requests: Int, settings: GenerationSettings) -> MemoryPlan {
+        let c = model.config, slots = Self.slots(requests: requests, settings: settings)
+        var plan = MemoryPlan()
+        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
+        plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: longestPrompt + settings.maxNewTokens))
+        plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: max(longestPrompt, slots),
+                                                                      maxKeys: longestPrompt + settings.maxNewTokens, logitRows: slots))
+        plan.add("samplers", MemoryPlan.product(Parallel.maxThreads, c.vocabSize, 12))
+        return plan
+    }
+
     /// Generates `settings.samplesPerPrompt` samples for every request. Results are in request order,
     /// samples in index order. `onPromptDone(requestIndex, samples)` is called as each prompt completes
     /// (in completion order) — for progress bars and incremental, resumable output.
@@ -86,8 +106,7 @@ public final class Generator {
         let k = settings.samplesPerPrompt
         guard k >= 1 else { throw GenerationError.invalidSettings("samples per prompt must be at least 1") }
         guard settings.maxNewTokens >= 1 else { throw GenerationError.invalidSettings("max new tokens must be at least 1") }
-        let groupsCapacity = max(1, min(settings.maxBatchSlots, SmallMatmul.maxRows) / k)
-        let groups = min(groupsCapacity, max(1, requests.count))
+        let groups = Self.slots(requests: requests.count, settings: settings) / k
         let slotsPerGroup = k
         let limit = model.config.maxPositionEmbeddings
         var longest = 1
@@ -100,14 +119,7 @@ public final class Generator {
         }
         let V = model.config.vocabSize
         // Refuse before allocating what this machine cannot hold (k = 10⁶ would ask for terabytes).
-        var plan = MemoryPlan()
-        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
-        plan.add("KV cache", KVCache.estimatedBytes(config: model.config, slots: groups * slotsPerGroup,
-                                                    maxLength: longest + settings.maxNewTokens))
-        plan.add("inference scratch", InferenceSession.estimatedBytes(config: model.config, maxRows: max(longest, groups * slotsPerGroup),
-                                                                      maxKeys: longest + settings.maxNewTokens,
-                                                                      logitRows: groups * slotsPerGroup))
-        plan.add("samplers", MemoryPlan.product(Parallel.maxThreads, V, 12))
+        let plan = memoryPlan(longestPrompt: longest, requests: requests.count, settings: settings)
         try plan.require("generation with k = \(k) samples of up to \(settings.maxNewTokens) new tokens after \(longest)-token prompts")
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
         // Logits are read one row per slot (a prefill's last token, then one per decoded sample).

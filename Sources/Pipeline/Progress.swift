@@ -46,6 +46,11 @@ public final class ProgressBar {
     }
 }
 
+/// Information printed to standard error (one line each), e.g. a stage's memory plan.
+public func note(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
 /// Warnings printed to standard error (one line each).
 public func warn(_ message: String) {
     FileHandle.standardError.write(Data("warning: \(message)\n".utf8))

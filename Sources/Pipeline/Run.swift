@@ -198,7 +198,7 @@ public final class RunDriver {
         if let judge { return judge }
         let j = try TextJudge(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
                               temperature: recipe.judge.temperature, tau: recipe.judge.tau,
-                              stripBOS: recipe.judge.stripBOS ?? .all)
+                              stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
         judge = j
         return j
     }
@@ -247,6 +247,7 @@ public final class RunDriver {
             summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
+            judge = nil   // released before training: no two models' memory held at once
             let reasons = js.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped\(reasons.isEmpty ? "" : "; " + reasons))")
         }
@@ -340,6 +341,7 @@ public final class RunDriver {
         summary.klFromInitial = try klFromInitial(t, samples: current)
         summary.winRateVsInitial = try winRate(current, initial)
         summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial
+        judge = nil   // released: the next iteration generates with the policy first
         if let name = recipe.evaluation?.oracle {
             guard let oracle = Oracles.named(name) else { throw RunError("unknown evaluation oracle '\(name)' (known: \(Oracles.names.joined(separator: ", ")))") }
             func accuracy(_ samples: [SampleRecord]) -> Double {

@@ -69,6 +69,9 @@ public enum Stages {
         let generator = Generator(model: policy.model)
         let settings = GenerationSettings(samplesPerPrompt: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens, sampling: s.sampling,
                                           stopTokens: policy.stopTokens, seed: s.seed)
+        if !quiet {
+            note("generate memory plan (prompts up to \(limit) tokens): \(generator.memoryPlan(longestPrompt: limit, requests: s.batchPrompts, settings: settings))")
+        }
         var truncatedPrompts = 0
         var tokens = 0
         for b in 0..<batches where !output.has(b) {

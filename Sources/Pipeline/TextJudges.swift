@@ -60,8 +60,10 @@ public final class TextJudge {
 
     public let stripBOS: BOSStripping
 
+    /// Loads the judge; `warnings` receives the BOS warning, `notes` the memory plan it checked.
     public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
-                stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warn($0) }) throws {
+                stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warn($0) },
+                notes: (String) -> Void = { _ in }) throws {
         self.kind = kind; self.directory = directory; self.stripBOS = stripBOS
         tokenizer = try Tokenizer(url: directory)
         template = try tokenizer.configuration.chatTemplate.map {
@@ -73,7 +75,9 @@ public final class TextJudge {
         switch kind {
         case .pairwise:
             let model = try ModelDirectory.load(directory)
-            try Self.plan(model, kind: kind).require("judging with the pairwise model \(directory.path)")
+            let plan = Self.plan(model, kind: kind)
+            try plan.require("judging with the pairwise model \(directory.path)")
+            notes("judge memory plan: \(plan)")
             let a = try tokenizer.encode("A", addSpecialTokens: false), b = try tokenizer.encode("B", addSpecialTokens: false)
             guard a.count == 1, b.count == 1 else {
                 throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
@@ -84,12 +88,16 @@ public final class TextJudge {
         case .reward:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]])
             guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
-            try Self.plan(model, kind: kind).require("judging with the reward model \(directory.path)")
+            let plan = Self.plan(model, kind: kind)
+            try plan.require("judging with the reward model \(directory.path)")
+            notes("judge memory plan: \(plan)")
             reward = RewardScorer(model: model, scoreWeight: heads[0].values)
             pairwise = nil; gpm = nil
         case .gpm:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]])
-            try Self.plan(model, kind: kind).require("judging with the general preference model \(directory.path)")
+            let plan = Self.plan(model, kind: kind)
+            try plan.require("judging with the general preference model \(directory.path)")
+            notes("judge memory plan: \(plan)")
             gpm = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)
             pairwise = nil; reward = nil
         }

@@ -157,8 +157,9 @@ public enum TrainStage {
         if let long = pairs.first(where: { $0.prompt.count + max($0.chosen.count, $0.rejected.count) > positions }) {
             throw TrainingError.invalid("pair '\(long.id)' has \(long.prompt.count + max(long.chosen.count, long.rejected.count)) tokens after truncation to max_length \(s.limits.maxLength), more than the policy's max_position_embeddings (\(positions)); set max_length to at most \(positions)")
         }
-        try trainingPlan(policy.model, pairs: pairs, settings: s).require(
-            "training with micro-batches of \(s.microBatchSize) pairs up to \(s.limits.maxLength) tokens")
+        let plan = trainingPlan(policy.model, pairs: pairs, settings: s)
+        try plan.require("training with micro-batches of \(s.microBatchSize) pairs up to \(s.limits.maxLength) tokens")
+        if !options.quiet { note("train memory plan: \(plan)") }
         let t0 = Date()
         let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory,
                                               tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,

@@ -115,7 +115,7 @@ struct Judge: ParsableCommand {
         compute.apply()
         let method = ranking ?? (kind == .pairwise ? .knockout : .scores)
         let judge = try TextJudge(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
-                                  stripBOS: stripBOS)
+                                  stripBOS: stripBOS, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,

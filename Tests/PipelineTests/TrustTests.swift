@@ -176,10 +176,10 @@ extension TrustTests {
         let config: [String: Any] = ["bos_token": "<|start_header_id|>", "eos_token": "<|eot_id|>", "chat_template": TinyModels.llama3Template]
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
         var warnings: [String] = []
-        let all = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .all) { warnings.append($0) }
+        let all = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .all, warnings: { warnings.append($0) })
         XCTAssertEqual(warnings.count, 1)
         XCTAssertTrue(warnings.first?.contains("turn marker") == true && warnings.first?.contains("strip_bos: leading") == true, "\(warnings)")
-        let leading = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .leading) { warnings.append($0) }
+        let leading = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .leading, warnings: { warnings.append($0) })
         XCTAssertEqual(warnings.count, 1, "no warning once the user chose")
         let marker = try all.tokenizer.encode("<|start_header_id|>", addSpecialTokens: false)
         let a = try all.pairwiseTokens(context: "c", a: "x", b: "y"), b = try leading.pairwiseTokens(context: "c", a: "x", b: "y")
