@@ -145,7 +145,7 @@ final class FullDiskTests: XCTestCase {
         let tensors = model.layout.entries.map {
             SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: model.parameters.pointer + $0.offset)
         }
-        XCTAssertThrowsError(try SafetensorsWriter.write(tensors, dtype: .f32, to: target)) { error in
+        XCTAssertThrowsError(try withExtendedLifetime(model) { try SafetensorsWriter.write(tensors, dtype: .f32, to: target) }) { error in
             XCTAssertTrue(error is CheckpointError, "\(error)")
             XCTAssertTrue("\(error)".hasPrefix(target.path + ": "), "\(error)")
             XCTAssertTrue("\(error)".contains("cannot write: no space left on device"), "\(error)")

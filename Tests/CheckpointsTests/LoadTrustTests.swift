@@ -37,8 +37,16 @@ final class LoadTrustTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
     }
 
+    /// Pointers into `model`'s parameters: valid only while `model` is alive (see `write`).
     func tensors(_ model: LlamaModel, where keep: (ParameterEntry) -> Bool = { _ in true }) -> [SafetensorsWriter.Tensor] {
         model.layout.entries.filter(keep).map { .init(name: $0.name, shape: $0.shape, data: model.parameters.pointer + $0.offset) }
+    }
+
+    /// Writes `model`'s tensors (those `keep` selects) as safetensors, keeping the model alive until
+    /// the file is written — `write(tensors(try fixtureModel()), …)` would read freed memory.
+    func write(_ model: LlamaModel, where keep: (ParameterEntry) -> Bool = { _ in true }, dtype: SafetensorsWriter.DType = .f32,
+               to url: URL) throws {
+        try withExtendedLifetime(model) { try SafetensorsWriter.write(tensors(model, where: keep), dtype: dtype, to: url) }
     }
 
     func assertThrows(_ expression: @autoclosure () throws -> Any, contains fragments: [String],
@@ -64,7 +72,7 @@ final class LoadTrustTests: XCTestCase {
     func testNonFiniteWeightsInSafetensorsAreRefusedNamingTensorAndFile() throws {
         for (dtype, value, shown) in [(SafetensorsWriter.DType.f32, Float.nan, "nan"), (.bf16, Float.infinity, "inf")] {
             let dir = try directory("st-\(dtype.rawValue)")
-            try SafetensorsWriter.write(tensors(try poisoned(value)), dtype: dtype, to: dir.appendingPathComponent("model.safetensors"))
+            try write(try poisoned(value), dtype: dtype, to: dir.appendingPathComponent("model.safetensors"))
             assertThrows(try ModelDirectory.load(dir),
                          contains: ["tensor '\(victim)' holds non-finite values (first at element 1234: \(shown))",
                                     dir.appendingPathComponent("model.safetensors").path])
@@ -100,8 +108,7 @@ final class LoadTrustTests: XCTestCase {
         var map: [String: String] = [:]
         for (i, part) in [Array(entries[..<4]), Array(entries[4...])].enumerated() {
             let name = "model-0000\(i + 1)-of-00002.safetensors"
-            try SafetensorsWriter.write(tensors(model, where: { e in part.contains { $0.name == e.name } }), dtype: .f32,
-                                        to: dir.appendingPathComponent(name))
+            try write(model, where: { e in part.contains { $0.name == e.name } }, to: dir.appendingPathComponent(name))
             for e in part { map[e.name] = name }
         }
         try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(to: dir.appendingPathComponent("model.safetensors.index.json"))
@@ -113,10 +120,12 @@ final class LoadTrustTests: XCTestCase {
         let dir = try directory("reward")
         var score = [Float](repeating: 0.5, count: 64)
         score[3] = .nan
-        var list = tensors(model, where: { $0.name != "lm_head.weight" })
-        try score.withUnsafeBufferPointer { s in
-            list.append(.init(name: "score.weight", shape: [1, 64], data: s.baseAddress!))
-            try SafetensorsWriter.write(list, dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
+        try withExtendedLifetime(model) {
+            var list = tensors(model, where: { $0.name != "lm_head.weight" })
+            try score.withUnsafeBufferPointer { s in
+                list.append(.init(name: "score.weight", shape: [1, 64], data: s.baseAddress!))
+                try SafetensorsWriter.write(list, dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
+            }
         }
         assertThrows(try ModelDirectory.loadWithHead(dir, head: [["score.weight"]]),
                      contains: ["tensor 'score.weight' holds non-finite values (first at element 3: nan)"])
@@ -151,7 +160,7 @@ final class LoadTrustTests: XCTestCase {
 
     func testHugeHiddenSizeIsRefusedBeforeAllocating() throws {
         let dir = try directory("huge-hidden")
-        try SafetensorsWriter.write(tensors(try fixtureModel()), dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
+        try write(try fixtureModel(), to: dir.appendingPathComponent("model.safetensors"))
         try rewriteConfig(dir, ["hidden_size": 1_000_000_000, "head_dim": 250_000_000])
         assertThrows(try ModelDirectory.load(dir), contains: ["needs about", "GB; this machine has", dir.appendingPathComponent("config.json").path])
         assertThrows(try ModelDirectory.loadWithHead(dir, head: [["lm_head.weight"]]), contains: ["needs about"])
@@ -159,7 +168,7 @@ final class LoadTrustTests: XCTestCase {
 
     func testLayerCountMustMatchTheCheckpoint() throws {
         let dir = try directory("layers")
-        try SafetensorsWriter.write(tensors(try fixtureModel()), dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
+        try write(try fixtureModel(), to: dir.appendingPathComponent("model.safetensors"))
         try rewriteConfig(dir, ["num_hidden_layers": 3])
         assertThrows(try ModelDirectory.load(dir),
                      contains: ["num_hidden_layers = 3, but model.safetensors holds 2 layers (model.layers.0 to model.layers.1)", "config.json"])
@@ -302,7 +311,7 @@ final class LoadTrustTests: XCTestCase {
 
     func testModelDirectoryFilesThatAreNotFilesAreNamed() throws {
         let dir = try directory("odd")
-        try SafetensorsWriter.write(tensors(try fixtureModel()), dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
+        try write(try fixtureModel(), to: dir.appendingPathComponent("model.safetensors"))
         let config = dir.appendingPathComponent("config.json")
         try FileManager.default.removeItem(at: config)
         try FileManager.default.createDirectory(at: config, withIntermediateDirectories: false)
