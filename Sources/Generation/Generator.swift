@@ -87,10 +87,10 @@ public final class Generator {
 
     /// What `generate` allocates for `requests` prompts of at most `longestPrompt` tokens: the
     /// weights it holds, the KV cache, the inference scratch and the samplers' buffers.
-    public func memoryPlan(longestPrompt: Int, requests: Int, settings: GenerationSettings) -> MemoryPlan {
-        let c = model.config, slots = Self.slots(requests: requests, settings: settings)
+    public static func memoryPlan(config c: LlamaConfig, longestPrompt: Int, requests: Int, settings: GenerationSettings) -> MemoryPlan {
+        let slots = Self.slots(requests: requests, settings: settings)
         var plan = MemoryPlan()
-        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
+        plan.add("weights", c.parameterBytes)
         plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: longestPrompt + settings.maxNewTokens))
         plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: max(longestPrompt, slots),
                                                                       maxKeys: longestPrompt + settings.maxNewTokens, logitRows: slots))
@@ -119,7 +119,7 @@ public final class Generator {
         }
         let V = model.config.vocabSize
         // Refuse before allocating what this machine cannot hold (k = 10⁶ would ask for terabytes).
-        let plan = memoryPlan(longestPrompt: longest, requests: requests.count, settings: settings)
+        let plan = Self.memoryPlan(config: model.config, longestPrompt: longest, requests: requests.count, settings: settings)
         try plan.require("generation with k = \(k) samples of up to \(settings.maxNewTokens) new tokens after \(longest)-token prompts")
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
         // Logits are read one row per slot (a prefill's last token, then one per decoded sample).

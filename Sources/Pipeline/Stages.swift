@@ -70,7 +70,7 @@ public enum Stages {
         let settings = GenerationSettings(samplesPerPrompt: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens, sampling: s.sampling,
                                           stopTokens: policy.stopTokens, seed: s.seed)
         if !quiet {
-            note("generate memory plan (prompts up to \(limit) tokens): \(generator.memoryPlan(longestPrompt: limit, requests: s.batchPrompts, settings: settings))")
+            note("generate memory plan (prompts up to \(limit) tokens): \(Generator.memoryPlan(config: policy.model.config, longestPrompt: limit, requests: s.batchPrompts, settings: settings))")
         }
         var truncatedPrompts = 0
         var tokens = 0

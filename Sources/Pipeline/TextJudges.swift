@@ -47,11 +47,11 @@ public final class TextJudge {
 
     /// Peak memory of judging with `model`: its weights, the KV cache and the inference scratch the
     /// scorer allocates (the pairwise model holds both orders of a comparison: 3 cache slots, 2 × L rows).
-    static func plan(_ model: LlamaModel, kind: JudgeKind, maxLength: Int = 4096) -> MemoryPlan {
-        let c = model.config, length = min(maxLength, c.maxPositionEmbeddings)
+    public static func plan(config c: LlamaConfig, kind: JudgeKind, maxLength: Int = 4096) -> MemoryPlan {
+        let length = min(maxLength, c.maxPositionEmbeddings)
         let slots = kind == .pairwise ? 3 : 1, rows = kind == .pairwise ? 2 * length : length
         var plan = MemoryPlan()
-        plan.add("weights", MemoryPlan.product(model.parameters.count, 4))
+        plan.add("weights", MemoryPlan.product(c.parameterCount(languageModelHead: kind == .pairwise), 4))
         plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: length))
         plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: rows, maxKeys: length,
                                                                       logitRows: kind == .pairwise ? 2 : 0))
@@ -75,7 +75,7 @@ public final class TextJudge {
         switch kind {
         case .pairwise:
             let model = try ModelDirectory.load(directory)
-            let plan = Self.plan(model, kind: kind)
+            let plan = Self.plan(config: model.config, kind: kind)
             try plan.require("judging with the pairwise model \(directory.path)")
             notes("judge memory plan: \(plan)")
             let a = try tokenizer.encode("A", addSpecialTokens: false), b = try tokenizer.encode("B", addSpecialTokens: false)
@@ -88,14 +88,14 @@ public final class TextJudge {
         case .reward:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]])
             guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
-            let plan = Self.plan(model, kind: kind)
+            let plan = Self.plan(config: model.config, kind: kind)
             try plan.require("judging with the reward model \(directory.path)")
             notes("judge memory plan: \(plan)")
             reward = RewardScorer(model: model, scoreWeight: heads[0].values)
             pairwise = nil; gpm = nil
         case .gpm:
             let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]])
-            let plan = Self.plan(model, kind: kind)
+            let plan = Self.plan(config: model.config, kind: kind)
             try plan.require("judging with the general preference model \(directory.path)")
             notes("judge memory plan: \(plan)")
             gpm = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)

@@ -55,8 +55,7 @@ public enum TrainStage {
             h.update("file \(name)\n")
             try h.update(file: url)
         }
-        let format = try ModelDirectory.weightsFormat(referenceDirectory)
-        for name in ["config.json"] + (try weightFileNames(referenceDirectory, format: format)) {
+        for name in ["config.json"] + (try ModelDirectory.describe(referenceDirectory).files.map(\.name)) {
             try file(referenceDirectory, name)
         }
         for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"] { try file(tokenizerDirectory, name) }
@@ -73,32 +72,22 @@ public enum TrainStage {
 
     /// Peak memory of preference training: fp32 weights, gradients and the optimizer's moments, plus
     /// the activations of the largest micro-batch (its pairs' two sequences, each at most max_length).
-    static func trainingPlan(_ model: LlamaModel, pairs: [TokenizedPair], settings s: TrainerSettings) -> MemoryPlan {
-        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
-        let micro = min(s.microBatchSize, pairs.count)
+    public static func trainingPlan(config c: LlamaConfig, microBatchPairs micro: Int, longest: Int,
+                                    optimizer: OptimizerKind) -> MemoryPlan {
         let rows = MemoryPlan.product(2 * micro, Matmul.paddedRows(longest))
         var plan = MemoryPlan()
-        let parameterBytes = MemoryPlan.product(model.parameters.count, 4)
-        plan.add("weights", parameterBytes)
-        plan.add("gradients", parameterBytes)
-        plan.add("optimizer moments", MemoryPlan.product(parameterBytes, s.optimizer.kind == .adamw ? 2 : 1))
-        plan.add("activations", TrainingWorkspace.estimatedBytes(config: model.config, capacity: rows, maxSequenceLength: longest, training: true))
+        plan.add("weights", c.parameterBytes)
+        plan.add("gradients", c.parameterBytes)
+        plan.add("optimizer moments", MemoryPlan.product(c.parameterBytes, optimizer == .adamw ? 2 : 1))
+        plan.add("activations", TrainingWorkspace.estimatedBytes(config: c, capacity: rows, maxSequenceLength: longest, training: true))
         return plan
     }
 
-    /// The files holding a model directory's weights (a sharded checkpoint: its index and every shard).
-    static func weightFileNames(_ directory: URL, format: ModelDirectory.WeightsFormat) throws -> [String] {
-        switch format {
-        case .hdf5: return ["model.h5"]
-        case .safetensors: return ["model.safetensors"]
-        case .shardedSafetensors:
-            let index = directory.appendingPathComponent("model.safetensors.index.json")
-            let object = try? JSONSerialization.jsonObject(with: try Data(contentsOf: index))
-            guard let map = (object as? [String: Any])?["weight_map"] as? [String: String] else {
-                throw TrainingError.invalid("\(index.path): missing 'weight_map' object of tensor name → file name")
-            }
-            return ["model.safetensors.index.json"] + Set(map.values).sorted()
-        }
+    /// The plan for these (truncated) pairs: the largest micro-batch at the longest pair.
+    static func trainingPlan(_ model: LlamaModel, pairs: [TokenizedPair], settings s: TrainerSettings) -> MemoryPlan {
+        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
+        return trainingPlan(config: model.config, microBatchPairs: min(s.microBatchSize, pairs.count), longest: longest,
+                            optimizer: s.optimizer.kind)
     }
 
     /// Reference log-probs for `pairs`: read from `cache` when its key matches (`referenceCacheKey`),

@@ -8,6 +8,8 @@ import Kernels
 import Llama
 import Checkpoints
 import Pipeline
+import Generation
+import Optimization
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,20 +56,11 @@ struct Inspect: ParsableCommand {
         print("memory estimates (this machine: \(MemoryPlan.gigabytes(MemoryBudget.physicalBytes))):")
         var load = MemoryPlan(); load.add("weights (float32)", weights)
         show("load", load)
-        var generate = load
-        generate.add("KV cache", KVCache.estimatedBytes(config: c, slots: k, maxLength: promptTokens + newTokens))
-        generate.add("scratch", InferenceSession.estimatedBytes(config: c, maxRows: max(promptTokens, k), maxKeys: promptTokens + newTokens))
-        show("generate (k = \(k), \(promptTokens) + \(newTokens) tokens)", generate)
-        var judge = load
-        let length = min(4096, c.maxPositionEmbeddings)
-        judge.add("KV cache", KVCache.estimatedBytes(config: c, slots: 3, maxLength: length))
-        judge.add("scratch", InferenceSession.estimatedBytes(config: c, maxRows: 2 * length, maxKeys: length, logitRows: 2))
-        show("judge (pairwise, inputs up to \(length) tokens)", judge)
-        var train = load
-        train.add("gradients", weights)
-        train.add("AdamW moments", MemoryPlan.product(2, weights))
-        let rows = MemoryPlan.product(2 * microBatch, Matmul.paddedRows(maxLength))
-        train.add("activations", TrainingWorkspace.estimatedBytes(config: c, capacity: rows, maxSequenceLength: maxLength, training: true))
-        show("train (full fine-tune, AdamW, \(microBatch) pairs × \(maxLength) tokens per micro-batch)", train)
+        let sampling = GenerationSettings(samplesPerPrompt: k, maxNewTokens: newTokens, sampling: SamplingParameters(), stopTokens: [], seed: 0)
+        show("generate (k = \(k), \(promptTokens) + \(newTokens) tokens)",
+             Generator.memoryPlan(config: c, longestPrompt: promptTokens, requests: 1, settings: sampling))
+        show("judge (pairwise, inputs up to \(min(4096, positions)) tokens)", TextJudge.plan(config: c, kind: .pairwise))
+        show("train (full fine-tune, AdamW, \(microBatch) pairs × \(maxLength) tokens per micro-batch)",
+             TrainStage.trainingPlan(config: c, microBatchPairs: microBatch, longest: maxLength, optimizer: .adamw))
     }
 }
