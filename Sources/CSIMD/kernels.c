@@ -127,11 +127,50 @@ ATTR static void smb_##SUFFIX(float *d, const float *p, float c, float scale, lo
     for (; i + 16 <= n; i += 16) st_##SUFFIX(d + i, ld_##SUFFIX(p + i) * (ld_##SUFFIX(d + i) - c) * scale); \
     for (; i < n; i++) d[i] = p[i] * (d[i] - c) * scale; }
 
+
+/* xwt tiles: OB rows of w × MB rows of x, accumulators in registers. */
+#define XWT_TILE(S, ATTR, OB, MB)                                                                     \
+ATTR static inline __attribute__((always_inline)) void xwt_##OB##x##MB##_##S(                         \
+        float *y, long ldy, const float *x, const float *w, long I, float beta) {                     \
+    v16 acc[OB][MB];                                                                                  \
+    for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) acc[a][b] = splat_##S(0);              \
+    long i = 0;                                                                                       \
+    for (; i + 16 <= I; i += 16) {                                                                    \
+        v16 xv[MB];                                                                                   \
+        for (int b = 0; b < MB; b++) xv[b] = ld_##S(x + b * I + i);                                   \
+        for (int a = 0; a < OB; a++) {                                                                \
+            v16 wv = ld_##S(w + a * I + i);                                                           \
+            for (int b = 0; b < MB; b++) acc[a][b] = acc[a][b] + xv[b] * wv; } }                      \
+    for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) {                                       \
+        float r = hsum_##S(acc[a][b]);                                                                \
+        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];                                \
+        float *p = y + b * ldy + a;                                                                   \
+        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; } } }
+
+/* y (M, ldy) columns o0..<o1 = x (M, I) · W[o0..<o1]ᵀ in OB × MB register tiles (edges in smaller   \
+   tiles of the same per-output order).                                                            */
+#define XWT(S, ATTR, OB, MB)                                                                          \
+XWT_TILE(S, ATTR, OB, MB) XWT_TILE(S, ATTR, OB, 1) XWT_TILE(S, ATTR, 1, MB) XWT_TILE(S, ATTR, 1, 1)   \
+ATTR static void xwt_##S(float *y, long ldy, const float *x, long M, const float *w, long I,           \
+                         long o0, long o1, float beta) {                                              \
+    long o = o0;                                                                                      \
+    for (; o + OB <= o1; o += OB) {                                                                   \
+        long m = 0;                                                                                   \
+        for (; m + MB <= M; m += MB) xwt_##OB##x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
+        for (; m < M; m++) xwt_##OB##x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); }  \
+    for (; o < o1; o++) {                                                                             \
+        long m = 0;                                                                                   \
+        for (; m + MB <= M; m += MB) xwt_1x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
+        for (; m < M; m++) xwt_1x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); } }
+
 #if defined(__x86_64__)
 BODY(avx512, __attribute__((target("avx512f"))))
 BODY(avx2, __attribute__((target("avx2,fma"))))
+XWT(avx512, __attribute__((target("avx512f"))), 4, 6)   /* 24 accumulators of the 32 zmm registers */
+XWT(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
 #endif
 BODY(base, )
+XWT(base, , 2, 2)
 
 /// One path's entry points.
 typedef struct {
@@ -147,9 +186,10 @@ typedef struct {
     void (*swf)(float *, const float *, const float *, long);
     void (*swb)(float *, float *, const float *, const float *, const float *, long);
     void (*smb)(float *, const float *, float, float, long);
+    void (*xwt)(float *, long, const float *, long, const float *, long, long, long, float);
 } Path;
 
-#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S }
+#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S, xwt_##S }
 #if defined(__x86_64__)
 static const Path path_avx512 = PATH(avx512), path_avx2 = PATH(avx2);
 #endif
@@ -190,3 +230,6 @@ void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const fl
     path()->swb(dgate, dup, gate, up, dout, n);
 }
 void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n) { path()->smb(d, p, c, scale, n); }
+void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta) {
+    path()->xwt(y, ldy, x, m, w, n, o0, o1, beta);
+}

@@ -78,17 +78,21 @@ public final class Generator {
     public private(set) var prefillTokens = 0
     public private(set) var decodedTokens = 0
 
-    /// Sequences decoded together: whole prompts' k samples, at most `SmallMatmul.maxRows` rows.
-    static func slots(requests: Int, settings: GenerationSettings) -> Int {
+    /// Sequences decoded together: whole prompts' k samples, at most `SmallMatmul.maxRows` rows, and
+    /// no more than keep the KV cache within a quarter of this machine's memory (at least one prompt's
+    /// k samples; `memoryPlan` then says whether that fits at all).
+    static func slots(config c: LlamaConfig, maxLength: Int, requests: Int, settings: GenerationSettings) -> Int {
         let k = max(1, settings.samplesPerPrompt)
-        let groupsCapacity = max(1, min(settings.maxBatchSlots, SmallMatmul.maxRows) / k)
+        let perGroup = max(1, KVCache.estimatedBytes(config: c, slots: k, maxLength: maxLength))
+        let memoryGroups = MemoryBudget.physicalBytes / 4 / perGroup
+        let groupsCapacity = max(1, min(min(settings.maxBatchSlots, SmallMatmul.maxRows) / k, memoryGroups))
         return min(groupsCapacity, max(1, requests)) * k
     }
 
     /// What `generate` allocates for `requests` prompts of at most `longestPrompt` tokens: the
     /// weights it holds, the KV cache, the inference scratch and the samplers' buffers.
     public static func memoryPlan(config c: LlamaConfig, longestPrompt: Int, requests: Int, settings: GenerationSettings) -> MemoryPlan {
-        let slots = Self.slots(requests: requests, settings: settings)
+        let slots = Self.slots(config: c, maxLength: longestPrompt + settings.maxNewTokens, requests: requests, settings: settings)
         var plan = MemoryPlan()
         plan.add("weights", c.parameterBytes)
         plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: longestPrompt + settings.maxNewTokens))
@@ -106,8 +110,6 @@ public final class Generator {
         let k = settings.samplesPerPrompt
         guard k >= 1 else { throw GenerationError.invalidSettings("samples per prompt must be at least 1") }
         guard settings.maxNewTokens >= 1 else { throw GenerationError.invalidSettings("max new tokens must be at least 1") }
-        let groups = Self.slots(requests: requests.count, settings: settings) / k
-        let slotsPerGroup = k
         let limit = model.config.maxPositionEmbeddings
         var longest = 1
         for r in requests {
@@ -117,6 +119,9 @@ public final class Generator {
             }
             longest = max(longest, r.tokens.count)
         }
+        let groups = Self.slots(config: model.config, maxLength: longest + settings.maxNewTokens,
+                                requests: requests.count, settings: settings) / k
+        let slotsPerGroup = k
         let V = model.config.vocabSize
         // Refuse before allocating what this machine cannot hold (k = 10⁶ would ask for terabytes).
         let plan = Self.memoryPlan(config: model.config, longestPrompt: longest, requests: requests.count, settings: settings)

@@ -143,58 +143,22 @@ public enum Matmul {
 
 }
 
-/// y (M, O) = beta · y + x (M, I) · Wᵀ for few rows (M ≤ `maxRows`, decode): each row of W is read
-/// once from memory and multiplied with all M rows of x (which stay in L1), so the product runs at
-/// memory bandwidth instead of paying sgemm's packing of W. Rows of W are split across threads.
-/// Every output is one `dot` of a row of x with a row of W in the same operation order whatever M is,
-/// so a row's result never depends on which other rows share the batch (generation relies on this).
+/// y (M, O) = beta · y + x (M, I) · Wᵀ for few rows (M ≤ `maxRows`: decode, short prefills): rows
+/// of W are split across threads, and each thread multiplies its rows of W with all M rows of x in
+/// register tiles (`csimd_xwt`: 4 × 6 on AVX-512), so W is read from memory once per call and
+/// without sgemm's packing. Every output is one dot product in the order of `csimd_dot4` whatever M,
+/// the tiling or the thread split, so a row's result never depends on which other rows share the
+/// batch or where it sits in it (generation relies on this).
 public enum SmallMatmul {
-    public static let maxRows = 32
+    public static let maxRows = 128
 
     public static func xWt(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                            rows M: Int, inFeatures I: Int, outFeatures O: Int, beta: Float) {
-        Parallel.forEachChunk(O, minPerChunk: 128) { range in
-            var o = range.lowerBound
-            let end = range.upperBound
-            if M == 1 {
-                // four weight rows against one x row
-                while o + 4 <= end {
-                    let w0 = weight + o * I
-                    let (d0, d1, d2, d3) = dot4(w0, w0 + I, w0 + 2 * I, w0 + 3 * I, x, I)
-                    store(y + o, d0, beta); store(y + o + 1, d1, beta); store(y + o + 2, d2, beta); store(y + o + 3, d3, beta)
-                    o += 4
-                }
-                while o < end { store(y + o, VectorMath.dot(weight + o * I, x, I), beta); o += 1 }
-                return
-            }
-            while o < end {
-                // one weight row against groups of four x rows
-                let w = weight + o * I
-                var m = 0
-                while m + 4 <= M {
-                    let xm = x + m * I
-                    let (d0, d1, d2, d3) = dot4(xm, xm + I, xm + 2 * I, xm + 3 * I, w, I)
-                    store(y + m * O + o, d0, beta); store(y + (m + 1) * O + o, d1, beta)
-                    store(y + (m + 2) * O + o, d2, beta); store(y + (m + 3) * O + o, d3, beta)
-                    m += 4
-                }
-                while m < M { store(y + m * O + o, VectorMath.dot(x + m * I, w, I), beta); m += 1 }
-                o += 1
-            }
+        // Chunks of whole 4-row tiles of W; enough of them per thread to balance.
+        let tiles = (O + 3) / 4
+        Parallel.forEachChunk(tiles, minPerChunk: max(1, 32 / max(1, M))) { range in
+            csimd_xwt(y, O, x, M, weight, I, range.lowerBound * 4, min(O, range.upperBound * 4), beta)
         }
-    }
-
-    @inline(__always) static func store(_ p: UnsafeMutablePointer<Float>, _ v: Float, _ beta: Float) {
-        p.pointee = beta == 0 ? v : beta * p.pointee + v
-    }
-
-    /// (a0·v, a1·v, a2·v, a3·v) over n elements, sharing the loads of v (CSIMD).
-    @inline(__always)
-    static func dot4(_ a0: UnsafePointer<Float>, _ a1: UnsafePointer<Float>, _ a2: UnsafePointer<Float>,
-                     _ a3: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ n: Int) -> (Float, Float, Float, Float) {
-        var out: (Float, Float, Float, Float) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &out) { csimd_dot4(a0, a1, a2, a3, v, n, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
-        return out
     }
 }
 

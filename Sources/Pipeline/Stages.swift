@@ -17,8 +17,10 @@ public struct GenerationStageSettings: Sendable {
     public var maxNewTokens = 256
     public var maxPromptTokens = 1024
     public var seed: UInt64 = 42
-    /// Prompts per resumable batch.
-    public var batchPrompts = 16
+    /// Prompts per resumable batch (default: enough prompts to fill the decoder's
+    /// `SmallMatmul.maxRows` rows with their k samples, at least 16). Samples do not depend on it.
+    public var batchPrompts: Int?
+    var promptsPerBatch: Int { batchPrompts ?? max(16, SmallMatmul.maxRows / max(1, samplesPerPrompt)) }
     public init() {}
 }
 
@@ -64,18 +66,19 @@ public enum Stages {
         guard limit >= 1 else {
             throw ChatModelError("max_new_tokens \(s.maxNewTokens) leaves no room for a prompt in max_position_embeddings \(policy.model.config.maxPositionEmbeddings)")
         }
-        let batches = (prompts.count + s.batchPrompts - 1) / s.batchPrompts
+        let perBatch = s.promptsPerBatch
+        let batches = (prompts.count + perBatch - 1) / perBatch
         let bar = quiet ? nil : ProgressBar("generate", total: prompts.count, unit: "prompts")
         let generator = Generator(model: policy.model)
         let settings = GenerationSettings(samplesPerPrompt: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens, sampling: s.sampling,
                                           stopTokens: policy.stopTokens, seed: s.seed)
         if !quiet {
-            note("generate memory plan (prompts up to \(limit) tokens): \(Generator.memoryPlan(config: policy.model.config, longestPrompt: limit, requests: s.batchPrompts, settings: settings))")
+            note("generate memory plan (prompts up to \(limit) tokens): \(Generator.memoryPlan(config: policy.model.config, longestPrompt: limit, requests: perBatch, settings: settings))")
         }
         var truncatedPrompts = 0
         var tokens = 0
         for b in 0..<batches where !output.has(b) {
-            let chunk = Array(prompts[(b * s.batchPrompts)..<min(prompts.count, (b + 1) * s.batchPrompts)])
+            let chunk = Array(prompts[(b * perBatch)..<min(prompts.count, (b + 1) * perBatch)])
             var requests: [GenerationRequest] = [], cut: [Int] = []
             for p in chunk {
                 let (ids, truncated) = try policy.promptTokens(p.prompt, maxTokens: limit)

@@ -8,6 +8,7 @@ import Checkpoints
 import Generation
 import Optimization
 import Preference
+import Pipeline
 
 @main
 struct IDPO: ParsableCommand {
@@ -88,6 +89,10 @@ struct Bench: ParsableCommand {
         dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached),
         judge / judge-naive (knockout of k = 8 responses with the pairwise A/B model, context shared
         through the KV cache or recomputed per comparison).
+        iteration: one whole `idpo iterate` iteration on a real model (--model; it is also its own
+        pairwise judge unless --judge): 32 chat prompts, k = 4 samples of 96 new tokens, knockout,
+        4 DPO steps, evaluation on 5 prompts; per-stage seconds. The command printed at the end runs
+        the same iteration with transformers + TRL (Scripts/bench_iteration_pytorch.py).
         Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
         and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
         """)
@@ -97,7 +102,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Model shape: stories15M, stories110M, smollm2-135M, llama-1b, or all (the first two).")
     var shape: String = "stories15M"
 
-    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo, judge, judge-naive.")
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo, judge, judge-naive, iteration.")
     var workloads: String = "train,forward,decode1,decode8"
 
     @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
@@ -106,14 +111,66 @@ struct Bench: ParsableCommand {
     @Option(help: "Also write the results as a JSON list to this file.")
     var json: String?
 
+    @Option(help: "iteration workload: the policy model directory (also the pairwise judge unless --judge).")
+    var model: String?
+
+    @Option(help: "iteration workload: the pairwise judge's model directory.")
+    var judge: String?
+
+    @Option(name: .customLong("iteration-prompts"), help: "iteration workload: training prompts.")
+    var iterationPrompts = 32
+
+    @Option(name: .customLong("iteration-k"), help: "iteration workload: samples per prompt.")
+    var iterationK = 4
+
+    @Option(name: .customLong("iteration-new-tokens"), help: "iteration workload: max new tokens per sample.")
+    var iterationNewTokens = 96
+
+    @Option(name: .customLong("iteration-steps"), help: "iteration workload: DPO optimizer steps.")
+    var iterationSteps = 4
+
+    @Option(name: .customLong("work-dir"), help: "iteration workload: folder for its prompts, recipe and run.")
+    var workDir = "runs/bench-iteration"
+
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
         let known = EngineBenchmark.workloadNames + GenerationBenchmark.workloadNames + OptimizationBenchmark.workloadNames
-            + PreferenceBenchmark.workloadNames
+            + PreferenceBenchmark.workloadNames + ["iteration"]
+        if workloadList.contains("iteration") && model == nil {
+            throw ValidationError("the iteration workload needs --model DIR (a real chat model, e.g. SmolLM2-135M-Instruct)")
+        }
+        if iterationPrompts < 1 || iterationK < 2 || iterationNewTokens < 1 || iterationSteps < 1 {
+            throw ValidationError("--iteration-prompts, --iteration-new-tokens and --iteration-steps must be ≥ 1 and --iteration-k ≥ 2")
+        }
         for w in workloadList where !known.contains(w) {
             throw ValidationError("unknown workload '\(w)'; choose from \(known.joined(separator: ", "))")
         }
         for s in shapeList { _ = try BenchmarkShape.named(s) }
+    }
+
+    /// One `idpo iterate` iteration on a real model, timed per stage.
+    func runIteration(model: String) throws {
+        var s = IterationBenchmark.Settings(policy: URL(fileURLWithPath: model).standardizedFileURL)
+        s.judge = judge.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        s.prompts = iterationPrompts; s.k = iterationK; s.maxNewTokens = iterationNewTokens; s.steps = iterationSteps
+        let work = URL(fileURLWithPath: workDir).standardizedFileURL
+        let r = try IterationBenchmark.run(s, work: work)
+        print("iteration (\(s.prompts) prompts, k = \(s.k), \(s.maxNewTokens) new tokens, \(s.steps) DPO steps, \(Parallel.threads) thread(s)):")
+        for name in ["generate", "judge", "train", "evaluate"] {
+            if let v = r.stages[name] { print(String(format: "  %-9@ %8.1f s", name, v)) }
+        }
+        print(String(format: "  %-9@ %8.1f s   peak RSS %.0f MB   %d pairs", "total", r.total, Double(r.peak_rss_bytes) / 1e6, r.pairs ?? 0))
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        print("iteration-json: " + String(decoding: try e.encode(r), as: UTF8.self))
+        print("""
+        same iteration with transformers + TRL:
+          python3 Scripts/bench_iteration_pytorch.py --policy \(s.policy.path) --judge \((s.judge ?? s.policy).path) \\
+            --prompts \(work.path)/prompts.jsonl --eval-prompts \(work.path)/eval-prompts.jsonl --k \(s.k) \\
+            --max-new-tokens \(s.maxNewTokens) --steps \(s.steps) --batch-size \(s.prompts / s.steps) \\
+            --micro-batch-size \(s.prompts / s.steps) --lr 1e-6 --scheduler constant --warmup-ratio 0 --strip-bos leading \\
+            --max-prompt-tokens 256 --max-length \(256 + s.maxNewTokens) --max-prompt-length 256 \\
+            --threads \(Parallel.threads) --out \(work.path)/pytorch
+        """)
     }
 
     var workloadList: [String] { workloads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -127,7 +184,7 @@ struct Bench: ParsableCommand {
         print(String(format: "machine limits with %d thread(s): FMA peak %.1f GFLOP/s (%@), sgemm %.1f GFLOP/s, streaming read %.1f GB/s",
                      Parallel.threads, limits.fmaGFLOPS, MachineLimits.simdPath, peak, limits.bandwidthGBps))
         var all: [BenchmarkResult] = []
-        for s in shapeList {
+        for s in shapeList where workloadList.contains(where: { $0 != "iteration" }) {
             let shape = try BenchmarkShape.named(s)
             let engine = workloadList.filter { EngineBenchmark.workloadNames.contains($0) }
             all += try EngineBenchmark.run(shape: shape, workloads: engine, repeats: repeats, limits: limits) { print($0) }
@@ -141,6 +198,7 @@ struct Bench: ParsableCommand {
                 all += try OptimizationBenchmark.run(shape: shape, repeats: repeats) { print($0) }
             }
         }
+        if workloadList.contains("iteration"), let model { try runIteration(model: model) }
         if let json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

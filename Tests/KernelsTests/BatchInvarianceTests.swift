@@ -69,6 +69,46 @@ final class BatchInvarianceTests: XCTestCase {
         }
     }
 
+    /// The decode product (`SmallMatmul`, register tiles of 4 × 6 on AVX-512): every row of
+    /// x · Wᵀ has the same bits computed alone, among 1…128 other rows, at any position, and with
+    /// beta = 1 — on every SIMD path — and is within float rounding of a Double product.
+    func testSmallMatmulRowsDoNotDependOnTheBatch() {
+        defer { MachineLimits.forceSIMDPath(nil) }
+        var r = TestRandom(seed: 5)
+        for path in MachineLimits.availableSIMDPaths {
+            MachineLimits.forceSIMDPath(path)
+            for (I, O) in [(37, 13), (64, 50), (576, 193)] {
+                let M = SmallMatmul.maxRows
+                let x = r.gaussian(M * I), w = r.gaussian(O * I)
+                var all = [Float](repeating: 0, count: M * O)
+                SmallMatmul.xWt(y: &all, x: x, weight: w, rows: M, inFeatures: I, outFeatures: O, beta: 0)
+                for (rows, first) in [(1, 0), (1, 77), (5, 3), (7, 120), (13, 40), (M, 0)] where first + rows <= M {
+                    var part = [Float](repeating: 0, count: rows * O)
+                    x.withUnsafeBufferPointer { xp in
+                        SmallMatmul.xWt(y: &part, x: xp.baseAddress! + first * I, weight: w, rows: rows, inFeatures: I, outFeatures: O, beta: 0)
+                    }
+                    for i in 0..<(rows * O) where part[i].bitPattern != all[first * O + i].bitPattern {
+                        XCTFail("\(path) I \(I) O \(O): row \(first + i / O) column \(i % O) alone-in-\(rows) \(part[i]) vs \(all[first * O + i])")
+                        return
+                    }
+                }
+                var worst = 0.0
+                for m in stride(from: 0, to: M, by: 9) {
+                    for o in 0..<O {
+                        var exact = 0.0, scale = 0.0
+                        for i in 0..<I { exact += Double(x[m * I + i]) * Double(w[o * I + i]); scale += abs(Double(x[m * I + i]) * Double(w[o * I + i])) }
+                        worst = max(worst, abs(Double(all[m * O + o]) - exact) / scale)
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-5, "\(path) I \(I) O \(O)")
+                // beta = 1 accumulates: y + x·Wᵀ
+                var acc = all
+                SmallMatmul.xWt(y: &acc, x: x, weight: w, rows: M, inFeatures: I, outFeatures: O, beta: 1)
+                for i in stride(from: 0, to: M * O, by: 31) { XCTAssertEqual(acc[i], all[i] + all[i], "\(path) beta 1") }
+            }
+        }
+    }
+
     func testRMSNormWeightGradientIsSummedSegmentBySegment() {
         var r = TestRandom(seed: 3)
         let D = 288, rows = 40

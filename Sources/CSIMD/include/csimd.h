@@ -45,4 +45,7 @@ void csimd_swiglu_forward(float *out, const float *gate, const float *up, long n
 void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dout, long n);
 /// d[j] = p[j] · (d[j] − c) · scale  (softmax backward row).
 void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n);
+/// y[r·ldy + o] = beta·y + x_r · w_o for rows r < m of x (m, n) and rows o0 ≤ o < o1 of w (·, n), in
+/// register tiles; every output is summed in the order of csimd_dot4 (independent of m and tiling).
+void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta);
 #endif
