@@ -32,8 +32,13 @@ public enum ModelDirectory {
         throw CheckpointError(file: url.path, reason: "no weights: expected model.safetensors, model.safetensors.index.json or model.h5")
     }
 
-    /// Whether `url` is a GGUF file (read by its magic number, whatever its name).
-    public static func isGGUF(_ url: URL) -> Bool { GGUFFile.hasMagic(url) }
+    /// Whether `url` is a file taken as GGUF: named *.gguf (a bad one is then refused by the GGUF
+    /// reader, which says why), or starting with the GGUF magic number whatever its name.
+    public static func isGGUF(_ url: URL) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return false }
+        return url.pathExtension.lowercased() == "gguf" || GGUFFile.hasMagic(url)
+    }
 
     /// Tensor names that may appear in HF checkpoints but carry no parameters.
     static func isIgnorable(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }
