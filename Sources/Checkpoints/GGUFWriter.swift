@@ -168,18 +168,25 @@ public struct GGUFWriter {
             ("general.type", .string("model")),
         ]
         if let name { w.metadata.append(("general.name", .string(name))) }
+        /// llama.cpp reads these keys as UINT32.
+        func u32(_ value: Int, _ field: String) throws -> GGUFValue {
+            guard let v = UInt32(exactly: value) else {
+                throw CheckpointError(file: "GGUF", reason: "\(field) = \(value) does not fit the UINT32 llama.cpp reads")
+            }
+            return .uint32(v)
+        }
         w.metadata += [
             ("general.file_type", .uint32(fileType)),
-            ("llama.block_count", .uint32(UInt32(c.numHiddenLayers))),
-            ("llama.context_length", .uint32(UInt32(c.maxPositionEmbeddings))),
-            ("llama.embedding_length", .uint32(UInt32(c.hiddenSize))),
-            ("llama.feed_forward_length", .uint32(UInt32(c.intermediateSize))),
-            ("llama.attention.head_count", .uint32(UInt32(c.numAttentionHeads))),
-            ("llama.attention.head_count_kv", .uint32(UInt32(c.numKeyValueHeads))),
+            ("llama.block_count", try u32(c.numHiddenLayers, "num_hidden_layers")),
+            ("llama.context_length", try u32(c.maxPositionEmbeddings, "max_position_embeddings")),
+            ("llama.embedding_length", try u32(c.hiddenSize, "hidden_size")),
+            ("llama.feed_forward_length", try u32(c.intermediateSize, "intermediate_size")),
+            ("llama.attention.head_count", try u32(c.numAttentionHeads, "num_attention_heads")),
+            ("llama.attention.head_count_kv", try u32(c.numKeyValueHeads, "num_key_value_heads")),
             ("llama.rope.freq_base", .float32(Float(c.ropeTheta))),
             ("llama.attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps))),
-            ("llama.vocab_size", .uint32(UInt32(c.vocabSize))),
-            ("llama.rope.dimension_count", .uint32(UInt32(c.headDim))),
+            ("llama.vocab_size", try u32(c.vocabSize, "vocab_size")),
+            ("llama.rope.dimension_count", try u32(c.headDim, "head_dim")),
         ]
         if weights == .q8_0 { w.metadata.append(("general.quantization_version", .uint32(2))) }
         if let tokenizer { w.metadata += try tokenizer.metadata(vocabularySize: c.vocabSize, config: c) }
