@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["idpo", "Kernels", "Checkpoints", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Llama", "Tokenizers", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PreferenceTests", dependencies: ["Preference", "Llama", "Checkpoints", "TestSupport"]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Llama", "Checkpoints", "TestSupport"]),

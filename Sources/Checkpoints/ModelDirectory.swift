@@ -2,7 +2,9 @@
 // safetensors (model.safetensors.index.json), or idpo's model.h5. One loader for all of them —
 // checking the config against memory and the checkpoint's headers before allocating, refusing
 // NaN/±Inf weights, and requiring config.json to agree with model.h5 — and writers for both the
-// Hugging Face layout and idpo's own.
+// Hugging Face layout and idpo's own. A GGUF file (llama.cpp's format) is accepted wherever a
+// directory is: its config, weights and tokenizer come from the one file (GGUFLlama.swift,
+// GGUFTokenizer.swift).
 
 import Foundation
 import Kernels
@@ -13,19 +15,29 @@ public enum ModelDirectory {
     public static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                         "generation_config.json", "chat_template.jinja"]
 
-    public enum WeightsFormat: String, Sendable { case safetensors, shardedSafetensors = "sharded-safetensors", hdf5 }
+    public enum WeightsFormat: String, Sendable { case safetensors, shardedSafetensors = "sharded-safetensors", hdf5, gguf }
 
-    /// Which weights file a directory holds (model.h5 first, then sharded, then single safetensors).
+    /// Which weights file a directory holds (model.h5 first, then sharded, then single safetensors),
+    /// or `.gguf` when `url` is a GGUF file.
     public static func weightsFormat(_ url: URL) throws -> WeightsFormat {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
-            throw CheckpointError(file: url.path, reason: "not a model directory")
+            if fm.fileExists(atPath: url.path) && isGGUF(url) { return .gguf }
+            throw CheckpointError(file: url.path, reason: fm.fileExists(atPath: url.path) ? "not a model directory (nor a GGUF file)" : "not a model directory")
         }
         if fm.fileExists(atPath: url.appendingPathComponent("model.h5").path) { return .hdf5 }
         if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors.index.json").path) { return .shardedSafetensors }
         if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return .safetensors }
         throw CheckpointError(file: url.path, reason: "no weights: expected model.safetensors, model.safetensors.index.json or model.h5")
+    }
+
+    /// Whether `url` is a file taken as GGUF: named *.gguf (a bad one is then refused by the GGUF
+    /// reader, which says why), or starting with the GGUF magic number whatever its name.
+    public static func isGGUF(_ url: URL) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return false }
+        return url.pathExtension.lowercased() == "gguf" || GGUFFile.hasMagic(url)
     }
 
     /// Tensor names that may appear in HF checkpoints but carry no parameters.
@@ -43,6 +55,7 @@ public enum ModelDirectory {
     public static func load(_ url: URL) throws -> LlamaModel {
         switch try weightsFormat(url) {
         case .hdf5: return try loadCheckpoint(url).model
+        case .gguf: return try GGUFFile(url: url).loadLlama()
         case .safetensors, .shardedSafetensors:
             let config = try readConfig(url)
             try ModelMemory.requireFits(config: config, file: configURL(url).path)
@@ -59,8 +72,13 @@ public enum ModelDirectory {
     /// alternatives is used; a missing head is an error naming the alternatives. Checked as `load`.
     public static func loadWithHead(_ url: URL, head alternatives: [[String]]) throws
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
-        guard try weightsFormat(url) != .hdf5 else {
+        switch try weightsFormat(url) {
+        case .hdf5:
             throw CheckpointError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
+        case .gguf:
+            throw CheckpointError(file: url.path, reason: "a GGUF file holds no reward/preference head (expected one of \(alternatives.map { $0.joined(separator: ", ") }.joined(separator: "; "))); use the model's safetensors directory")
+        case .safetensors, .shardedSafetensors:
+            break
         }
         let config = try readConfig(url)
         try ModelMemory.requireFits(config: config, languageModelHead: false, file: configURL(url).path)
@@ -113,6 +131,12 @@ public enum ModelDirectory {
         var dtypes: [String: Int] = [:]
         var names: Set<String> = []
         switch format {
+        case .gguf:
+            let file = try GGUFFile(url: url)
+            config = try file.llamaConfig()
+            for info in file.tensors.values { dtypes[info.type.name, default: 0] += 1 }
+            let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            return Description(config: config, format: format, files: [(url.lastPathComponent, size)], dtypes: dtypes)
         case .hdf5:
             config = try loadCheckpointConfig(url)
             dtypes["F32"] = ParameterLayout(config: config).entries.count
@@ -204,17 +228,19 @@ public enum ModelDirectory {
         }
     }
 
-    /// Writes a Hugging Face model directory: config.json, model.safetensors (F32 or BF16; lm_head
-    /// omitted when tied), and the tokenizer files copied from `tokenizerSource` when given.
+    /// Writes a Hugging Face model directory: config.json, model.safetensors (F32, BF16 or F16;
+    /// lm_head omitted when tied), and the tokenizer files copied from `tokenizerSource` when given
+    /// (made from the metadata when it is a GGUF file).
     public static func saveHuggingFace(_ model: LlamaModel, to url: URL, dtype: SafetensorsWriter.DType = .f32,
                                        tokenizerSource: URL? = nil) throws {
+        let tokenizer = try tokenizerFileContents(from: tokenizerSource, to: url)
         try AtomicFile.createDirectory(at: url)
         let tensors = model.layout.entries.map {
             SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: UnsafePointer(model.parameters.pointer + $0.offset))
         }
         try SafetensorsWriter.write(tensors, dtype: dtype, to: url.appendingPathComponent("model.safetensors"))
         try writeConfig(model.config, to: url)
-        try copyTokenizerFiles(from: tokenizerSource, to: url)
+        try writeTokenizerFiles(tokenizer, to: url)
         // A stale model.h5 or shard index would take precedence over the new weights.
         for stale in ["model.h5", "model.safetensors.index.json"] {
             try? FileManager.default.removeItem(at: url.appendingPathComponent(stale))
@@ -223,22 +249,34 @@ public enum ModelDirectory {
 
     /// Writes idpo's directory layout: config.json, model.h5 (with optimizer/RNG state), tokenizer files.
     public static func saveNative(_ checkpoint: NativeCheckpoint, to url: URL, tokenizerSource: URL? = nil) throws {
+        let tokenizer = try tokenizerFileContents(from: tokenizerSource, to: url)
         try AtomicFile.createDirectory(at: url)
         try checkpoint.write(to: url.appendingPathComponent("model.h5"))
         try writeConfig(checkpoint.model.config, to: url)
-        try copyTokenizerFiles(from: tokenizerSource, to: url)
+        try writeTokenizerFiles(tokenizer, to: url)
     }
 
     static func writeConfig(_ config: LlamaConfig, to url: URL) throws {
         try AtomicFile.write(try JSONEncoder.sortedPretty.encode(config), to: url.appendingPathComponent("config.json"))
     }
 
-    static func copyTokenizerFiles(from source: URL?, to destination: URL) throws {
-        guard let source, source.standardizedFileURL != destination.standardizedFileURL else { return }
-        for name in tokenizerFiles {
-            let from = source.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: from.path) else { continue }
-            try AtomicFile.write(try FileRead.data(at: from, what: name), to: destination.appendingPathComponent(name))
+    /// The tokenizer files of directory `source` (those of `tokenizerFiles` that exist), or
+    /// tokenizer.json and tokenizer_config.json made from the metadata of GGUF file `source`. Read
+    /// before anything is written, so a tokenizer that cannot be converted leaves no partial output.
+    static func tokenizerFileContents(from source: URL?, to destination: URL) throws -> [(name: String, data: Data)] {
+        guard let source, source.standardizedFileURL != destination.standardizedFileURL else { return [] }
+        if (try? weightsFormat(source)) == .gguf {
+            let files = try GGUFFile(url: source).huggingFaceTokenizer()
+            return [("tokenizer.json", files.tokenizerJSON), ("tokenizer_config.json", files.tokenizerConfigJSON)]
         }
+        return try tokenizerFiles.compactMap { name in
+            let from = source.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: from.path) else { return nil }
+            return (name, try FileRead.data(at: from, what: name))
+        }
+    }
+
+    static func writeTokenizerFiles(_ files: [(name: String, data: Data)], to destination: URL) throws {
+        for file in files { try AtomicFile.write(file.data, to: destination.appendingPathComponent(file.name)) }
     }
 }

@@ -1,10 +1,10 @@
-// safetensors writing (F32 or BF16), in the layout Hugging Face writes: an 8-byte little-endian
+// safetensors writing (F32, BF16 or F16), in the layout Hugging Face writes: an 8-byte little-endian
 // header length, a JSON header padded with spaces to 8 bytes, then the tensors back to back.
 
 import Foundation
 
 public enum SafetensorsWriter {
-    public enum DType: String, Sendable { case f32 = "F32", bf16 = "BF16" }
+    public enum DType: String, Sendable { case f32 = "F32", bf16 = "BF16", f16 = "F16" }
 
     /// One tensor to write: its name, shape and `count` Floats at `data`.
     public struct Tensor {
@@ -49,6 +49,11 @@ public enum SafetensorsWriter {
             case .bf16:
                 var halves = [UInt16](repeating: 0, count: count)
                 for i in 0..<count { halves[i] = bfloat16Bits(t.data[i]).littleEndian }
+                halves.withUnsafeBytes { out.append(contentsOf: $0) }
+            case .f16:
+                // Round to nearest even (exact for weights that were float16 to begin with).
+                var halves = [UInt16](repeating: 0, count: count)
+                for i in 0..<count { halves[i] = Float16(t.data[i]).bitPattern.littleEndian }
                 halves.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         }

@@ -23,9 +23,9 @@ public final class ChatModel {
     public init(directory: URL, model: LlamaModel? = nil) throws {
         self.directory = directory
         self.model = try model ?? ModelDirectory.load(directory)
-        tokenizer = try Tokenizer(url: directory)
+        tokenizer = try Tokenizer(model: directory)
         template = try tokenizer.configuration.chatTemplate.map {
-            try ChatTemplate(source: $0, name: directory.appendingPathComponent("tokenizer_config.json").path + " chat_template")
+            try ChatTemplate(source: $0, name: Tokenizer.chatTemplateName(model: directory))
         }
         guard tokenizer.vocabularySize <= self.model.config.vocabSize else {
             throw ChatModelError("\(directory.path): the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(self.model.config.vocabSize)")

@@ -5,6 +5,7 @@
 
 import Foundation
 import Yams
+import Checkpoints
 import Generation
 import Optimization
 import Preference
@@ -560,8 +561,10 @@ struct RecipeReader {
             return nil
         }
         guard isDirectory.boolValue else {
-            fail(path, at: node.mark, "\(path) names '\(given)', which is a file, not a model directory (resolved to \(resolved))",
-                 hint: "name the folder that holds config.json and the weights")
+            // A GGUF file holds the config, the weights and the tokenizer in one.
+            if ModelDirectory.isGGUF(URL(fileURLWithPath: resolved)) { return resolved }
+            fail(path, at: node.mark, "\(path) names '\(given)', which is a file, not a model directory or GGUF file (resolved to \(resolved))",
+                 hint: "name the folder that holds config.json and the weights, or a .gguf file")
             return nil
         }
         if needsConfig && !FileManager.default.fileExists(atPath: resolved + "/config.json") {

@@ -65,9 +65,9 @@ public final class TextJudge {
                 stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warn($0) },
                 notes: (String) -> Void = { _ in }) throws {
         self.kind = kind; self.directory = directory; self.stripBOS = stripBOS
-        tokenizer = try Tokenizer(url: directory)
+        tokenizer = try Tokenizer(model: directory)
         template = try tokenizer.configuration.chatTemplate.map {
-            try ChatTemplate(source: $0, name: directory.appendingPathComponent("tokenizer_config.json").path + " chat_template")
+            try ChatTemplate(source: $0, name: Tokenizer.chatTemplateName(model: directory))
         }
         if stripBOS == .all, let warning = try Self.bosTurnMarkerWarning(template: template, tokenizer: tokenizer, directory: directory) {
             warnings(warning)

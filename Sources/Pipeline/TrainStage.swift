@@ -55,10 +55,23 @@ public enum TrainStage {
             h.update("file \(name)\n")
             try h.update(file: url)
         }
-        for name in ["config.json"] + (try ModelDirectory.describe(referenceDirectory).files.map(\.name)) {
-            try file(referenceDirectory, name)
+        if try ModelDirectory.weightsFormat(referenceDirectory) == .gguf {
+            h.update("file \(referenceDirectory.lastPathComponent)\n")   // config, weights and tokenizer in one
+            try h.update(file: referenceDirectory)
+        } else {
+            for name in ["config.json"] + (try ModelDirectory.describe(referenceDirectory).files.map(\.name)) {
+                try file(referenceDirectory, name)
+            }
         }
-        for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"] { try file(tokenizerDirectory, name) }
+        if (try? ModelDirectory.weightsFormat(tokenizerDirectory)) == .gguf {
+            let files = try GGUFFile(url: tokenizerDirectory).huggingFaceTokenizer()
+            for (name, data) in [("tokenizer.json", files.tokenizerJSON), ("tokenizer_config.json", files.tokenizerConfigJSON)] {
+                h.update("file \(name)\n")
+                h.update(data)
+            }
+        } else {
+            for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"] { try file(tokenizerDirectory, name) }
+        }
         h.update("limits \(limits.maxLength) \(limits.maxPromptLength)\n")
         for p in pairs {
             h.update("pair \(p.id)\n")

@@ -29,36 +29,41 @@ public struct TokenizerConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// Reads the settings of a tokenizer_config.json held in memory (`name` is used in error messages).
+    public init(tokenizerConfigJSON data: Data, name: String = "tokenizer_config.json") throws {
+        let reader = FieldReader(file: name)
+        let root = try reader.object(try JSONReader.parse(data, file: name), "(top level)")
+        bosToken = try Self.tokenText(root["bos_token"], "bos_token", reader)
+        eosToken = try Self.tokenText(root["eos_token"], "eos_token", reader)
+        padToken = try Self.tokenText(root["pad_token"], "pad_token", reader)
+        unknownToken = try Self.tokenText(root["unk_token"], "unk_token", reader)
+        if let value = root["add_bos_token"], !value.isNull { addBosToken = try reader.bool(value, "add_bos_token", default: false) }
+        if let value = root["add_eos_token"], !value.isNull { addEosToken = try reader.bool(value, "add_eos_token", default: false) }
+        if let length = root["model_max_length"]?.doubleValue, length >= 1, length < 1e12 { modelMaxLength = Int(length) }
+        switch root["chat_template"] {
+        case .string(let template)?:
+            chatTemplate = template
+        case .array(let list)?:
+            for (k, item) in list.enumerated() {
+                let entry = try reader.object(item, "chat_template[\(k)]")
+                let templateName = try reader.string(entry["name"], "chat_template[\(k)].name")
+                namedChatTemplates[templateName] = try reader.string(entry["template"], "chat_template[\(k)].template")
+            }
+            chatTemplate = namedChatTemplates["default"]
+        case nil, .null?:
+            break
+        case let other?:
+            throw reader.invalid("chat_template", "expected a string or a list of {name, template}, found \(other.kindDescription)")
+        }
+    }
+
     /// Reads whichever of the three files exist in `directory`.
     static func load(directory: URL) throws -> TokenizerConfiguration {
         var configuration = TokenizerConfiguration()
         let fileManager = FileManager.default
         let configURL = directory.appendingPathComponent("tokenizer_config.json")
         if fileManager.fileExists(atPath: configURL.path) {
-            let reader = FieldReader(file: configURL.path)
-            let root = try reader.object(try JSONReader.parse(try readFile(configURL), file: configURL.path), "(top level)")
-            configuration.bosToken = try tokenText(root["bos_token"], "bos_token", reader)
-            configuration.eosToken = try tokenText(root["eos_token"], "eos_token", reader)
-            configuration.padToken = try tokenText(root["pad_token"], "pad_token", reader)
-            configuration.unknownToken = try tokenText(root["unk_token"], "unk_token", reader)
-            if let value = root["add_bos_token"], !value.isNull { configuration.addBosToken = try reader.bool(value, "add_bos_token", default: false) }
-            if let value = root["add_eos_token"], !value.isNull { configuration.addEosToken = try reader.bool(value, "add_eos_token", default: false) }
-            if let length = root["model_max_length"]?.doubleValue, length >= 1, length < 1e12 { configuration.modelMaxLength = Int(length) }
-            switch root["chat_template"] {
-            case .string(let template)?:
-                configuration.chatTemplate = template
-            case .array(let list)?:
-                for (k, item) in list.enumerated() {
-                    let entry = try reader.object(item, "chat_template[\(k)]")
-                    let name = try reader.string(entry["name"], "chat_template[\(k)].name")
-                    configuration.namedChatTemplates[name] = try reader.string(entry["template"], "chat_template[\(k)].template")
-                }
-                configuration.chatTemplate = configuration.namedChatTemplates["default"]
-            case nil, .null?:
-                break
-            case let other?:
-                throw reader.invalid("chat_template", "expected a string or a list of {name, template}, found \(other.kindDescription)")
-            }
+            configuration = try TokenizerConfiguration(tokenizerConfigJSON: try readFile(configURL), name: configURL.path)
         }
         let jinjaURL = directory.appendingPathComponent("chat_template.jinja")
         if fileManager.fileExists(atPath: jinjaURL.path) {

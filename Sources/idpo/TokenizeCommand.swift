@@ -28,7 +28,7 @@ struct Tokenize: ParsableCommand {
           idpo tokenize --model M --benchmark < corpus.txt
         """)
 
-    @Option(help: "Model directory (or a tokenizer.json file).")
+    @Option(help: "Model directory, a tokenizer.json file, or a GGUF file (its tokenizer.ggml.* metadata).")
     var model: String
 
     @Flag(help: "Decode: read token ids from standard input and print their text.")
@@ -60,7 +60,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try Tokenizer(url: URL(fileURLWithPath: model))
+        let tokenizer = try Tokenizer(model: URL(fileURLWithPath: model))
         let input = FileHandle.standardInput.readDataToEndOfFile()
         if decode {
             let ids = try parseIds(input)

@@ -1,6 +1,6 @@
 // The committed bad-input suite: malformed recipes, prompts/samples/pairs JSONL, model directories
-// (config.json, safetensors headers and data, shapes), tokenizer.json, chat templates, HDF5
-// checkpoints and CLI arguments. Every case is generated here (small files), run through the real
+// (config.json, safetensors headers and data, shapes), GGUF files, tokenizer.json, chat templates,
+// HDF5 checkpoints and CLI arguments. Every case is generated here (small files), run through the real
 // executable by `BadInputTests`, and must end with a clear, located error.
 
 import Foundation
@@ -8,7 +8,7 @@ import Checkpoints
 
 enum BadInputCases {
     static func all() -> [BadInput] {
-        recipes() + promptFiles() + sampleFiles() + pairFiles() + configs() + safetensors() + tokenizers()
+        recipes() + promptFiles() + sampleFiles() + pairFiles() + configs() + safetensors() + gguf() + tokenizers()
             + templates() + checkpoints() + arguments()
     }
 
@@ -178,6 +178,74 @@ enum BadInputCases {
                      setup: { f, w in try World.copy(w, "model-h5", to: f)
                          try World.editConfig(f.appendingPathComponent("model-h5")) { $0["num_hidden_layers"] = 4 } },
                      mentions: ["num_hidden_layers", "model.h5"], absent: ["out/model.safetensors"]),
+        ]
+    }
+
+    // MARK: GGUF files (idpo convert --from model.gguf, idpo tokenize --model model.gguf)
+
+    static func gguf() -> [BadInput] {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/gguf/tiny-llama3.gguf")
+        let convert = ["convert", "--from", "@/m.gguf", "--to", "@/out", "--format", "hf"]
+        func bytes(_ name: String, mentions: [String], _ edit: @escaping (inout Data) -> Void) -> BadInput {
+            BadInput(name: "gguf \(name)", arguments: convert, setup: { f, _ in
+                var data = try Data(contentsOf: fixture)
+                edit(&data)
+                try data.write(to: f.appendingPathComponent("m.gguf"))
+            }, mentions: ["@/m.gguf"] + mentions, absent: ["out/model.safetensors", "out/tokenizer.json"])
+        }
+        /// The fixture re-written with its metadata and tensors edited.
+        func variant(_ name: String, mentions: [String], arguments: [String]? = nil, patch: ((inout Data) -> Void)? = nil,
+                     _ edit: @escaping (inout GGUFWriter) -> Void) -> BadInput {
+            BadInput(name: "gguf \(name)", arguments: arguments ?? convert, setup: { f, _ in
+                let file = try GGUFFile(url: fixture)
+                var w = GGUFWriter()
+                w.metadata = file.metadataKeys.map { ($0, file.metadata[$0]!) }
+                for t in file.tensorNames {
+                    let info = file.tensors[t]!
+                    w.tensors.append(.init(name: t, type: info.type, dimensions: info.dimensions, bytes: Array(try file.rawBytes(t))))
+                }
+                edit(&w)
+                var data = try w.data()
+                patch?(&data)
+                try data.write(to: f.appendingPathComponent("m.gguf"))
+            }, mentions: ["@/m.gguf"] + mentions, absent: ["out/model.safetensors", "out/tokenizer.json"], stdin: "hello")
+        }
+        func set(_ w: inout GGUFWriter, _ key: String, _ value: GGUFValue) {
+            w.metadata.removeAll { $0.key == key }
+            w.metadata.append((key, value))
+        }
+        func patch(_ data: inout Data, at offset: Int, _ value: UInt64) {
+            withUnsafeBytes(of: value.littleEndian) { data.replaceSubrange(offset..<(offset + 8), with: $0) }
+        }
+        return [
+            bytes("bad magic", mentions: ["not a GGUF file"]) { $0.replaceSubrange(0..<4, with: Array("GGML".utf8)) },
+            bytes("version 1", mentions: ["GGUF version 1"]) { $0[4] = 1 },
+            bytes("cut in the header", mentions: ["more than"]) { $0 = $0.prefix(300) },
+            bytes("cut in the tokens", mentions: ["tokenizer.ggml.tokens"]) { $0 = $0.prefix(2000) },
+            bytes("cut in the tensor data", mentions: ["data section"]) { $0 = $0.prefix($0.count - 5000) },
+            bytes("absurd tensor count", mentions: ["claims 1152921504606846976 tensors"]) { patch(&$0, at: 8, 1 << 60) },
+            bytes("absurd metadata count", mentions: ["metadata entries, more than"]) { patch(&$0, at: 16, UInt64.max) },
+            bytes("absurd key length", mentions: ["runs past the end"]) { patch(&$0, at: 24, 1 << 50) },
+            variant("absurd array length", mentions: ["'x.list' claims 4611686018427387904 elements"], patch: { data in
+                // x.list: key, value type (ARRAY), element type, then the count to make absurd.
+                let key = data.range(of: Data("x.list".utf8))!
+                patch(&data, at: key.upperBound + 8, 1 << 62)
+            }) { w in w.metadata.insert(("x.list", .array(.uint32([7]))), at: 0) },
+            variant("Q5_0 weights", mentions: ["blk.0.attn_q.weight", "Q5_0"]) { w in
+                let i = w.tensors.firstIndex { $0.name == "blk.0.attn_q.weight" }!
+                w.tensors[i].type = GGMLType(rawValue: 6)
+                w.tensors[i].bytes = [UInt8](repeating: 0, count: 32 * 22)
+            },
+            variant("architecture qwen2", mentions: ["general.architecture", "qwen2"]) { set(&$0, "general.architecture", .string("qwen2")) },
+            variant("rope scaling yarn", mentions: ["llama.rope.scaling.type", "yarn"]) { set(&$0, "llama.rope.scaling.type", .string("yarn")) },
+            variant("block count a million", mentions: ["1000000"]) { set(&$0, "llama.block_count", .uint32(1_000_000)) },
+            variant("missing tensor", mentions: ["blk.0.ffn_up.weight"]) { w in w.tensors.removeAll { $0.name == "blk.0.ffn_up.weight" } },
+            variant("unknown pre-tokenizer", mentions: ["tokenizer.ggml.pre", "qwen2"]) { set(&$0, "tokenizer.ggml.pre", .string("qwen2")) },
+            variant("SentencePiece tokenizer", mentions: ["tokenizer.ggml.model", "'llama'"],
+                    arguments: ["tokenize", "--model", "@/m.gguf"]) { set(&$0, "tokenizer.ggml.model", .string("llama")) },
+            variant("merge of unknown tokens", mentions: ["tokenizer.ggml.merges[0]"],
+                    arguments: ["tokenize", "--model", "@/m.gguf"]) { set(&$0, "tokenizer.ggml.merges", .array(.string(["qq zz"]))) },
         ]
     }
 
@@ -384,6 +452,8 @@ enum BadInputCases {
             cli("missing required option", ["generate", "--model", "@/model"], mentions: ["--prompts"]),
             cli("convert to an unknown format", ["convert", "--from", "@/model", "--to", "@/out", "--format", "onnx"], mentions: ["onnx"]),
             cli("convert onto its source", ["convert", "--from", "@/model", "--to", "@/model/", "--format", "hf"], mentions: ["same directory"]),
+            cli("q8_0 safetensors", ["convert", "--from", "@/model", "--to", "@/out", "--format", "hf", "--dtype", "q8_0"], mentions: ["q8_0"],
+                absent: ["out/model.safetensors"]),
             cli("pairs show of a missing run", ["pairs", "show", "@/norun", "3"], mentions: ["norun"]),
             cli("pairs show of a missing pair", ["pairs", "show", "@/pairs.jsonl", "77"], mentions: ["77"]),
         ]
