@@ -6,6 +6,9 @@
 #include "csimd.h"
 #include <string.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int i16v __attribute__((vector_size(64), aligned(4)));
@@ -149,8 +152,9 @@ ATTR static inline __attribute__((always_inline)) void xwt_##OB##x##MB##_##S(   
 
 /* y (M, ldy) columns o0..<o1 = x (M, I) · W[o0..<o1]ᵀ in OB × MB register tiles (edges in smaller   \
    tiles of the same per-output order).                                                            */
-#define XWT(S, ATTR, OB, MB)                                                                          \
-XWT_TILE(S, ATTR, OB, MB) XWT_TILE(S, ATTR, OB, 1) XWT_TILE(S, ATTR, 1, MB) XWT_TILE(S, ATTR, 1, 1)   \
+#define XWT(S, ATTR, OB, MB) XWT_TILE(S, ATTR, OB, MB) XWT_EDGES(S, ATTR, OB, MB)
+#define XWT_EDGES(S, ATTR, OB, MB)                                                                    \
+XWT_TILE(S, ATTR, OB, 1) XWT_TILE(S, ATTR, 1, MB) XWT_TILE(S, ATTR, 1, 1)                             \
 ATTR static void xwt_##S(float *y, long ldy, const float *x, long M, const float *w, long I,           \
                          long o0, long o1, float beta) {                                              \
     long o = o0;                                                                                      \
@@ -166,7 +170,35 @@ ATTR static void xwt_##S(float *y, long ldy, const float *x, long M, const float
 #if defined(__x86_64__)
 BODY(avx512, __attribute__((target("avx512f"))))
 BODY(avx2, __attribute__((target("avx2,fma"))))
-XWT(avx512, __attribute__((target("avx512f"))), 4, 6)   /* 24 accumulators of the 32 zmm registers */
+/* The AVX-512 main tile in intrinsics: 24 accumulators in zmm registers (the generic array form
+   spills them). acc = fma(x, w, acc) is exactly the contracted `acc + x * w` of the generic tiles and
+   of dot4, so every output keeps their order and bits. */
+__attribute__((target("avx512f"), noinline))
+static void xwt_4x6_avx512(float *y, long ldy, const float *x, const float *w, long I, float beta) {
+    __m512 c[4][6];
+    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) c[a][b] = _mm512_setzero_ps();
+    const float *x0 = x, *x1 = x + I, *x2 = x + 2 * I, *x3 = x + 3 * I, *x4 = x + 4 * I, *x5 = x + 5 * I;
+    const float *w0 = w, *w1 = w + I, *w2 = w + 2 * I, *w3 = w + 3 * I;
+    long i = 0;
+    for (; i + 16 <= I; i += 16) {
+        __m512 a0 = _mm512_loadu_ps(x0 + i), a1 = _mm512_loadu_ps(x1 + i), a2 = _mm512_loadu_ps(x2 + i);
+        __m512 a3 = _mm512_loadu_ps(x3 + i), a4 = _mm512_loadu_ps(x4 + i), a5 = _mm512_loadu_ps(x5 + i);
+#define ROW(A, WP) { __m512 wv = _mm512_loadu_ps(WP + i);                                              \
+        c[A][0] = _mm512_fmadd_ps(a0, wv, c[A][0]); c[A][1] = _mm512_fmadd_ps(a1, wv, c[A][1]);        \
+        c[A][2] = _mm512_fmadd_ps(a2, wv, c[A][2]); c[A][3] = _mm512_fmadd_ps(a3, wv, c[A][3]);        \
+        c[A][4] = _mm512_fmadd_ps(a4, wv, c[A][4]); c[A][5] = _mm512_fmadd_ps(a5, wv, c[A][5]); }
+        ROW(0, w0) ROW(1, w1) ROW(2, w2) ROW(3, w3)
+#undef ROW
+    }
+    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) {
+        v16 v; memcpy(&v, &c[a][b], 64);
+        float r = hsum_avx512(v);
+        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];
+        float *p = y + b * ldy + a;
+        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }
+    }
+}
+XWT_EDGES(avx512, __attribute__((target("avx512f"))), 4, 6)    /* xwt_4x6_avx512 above: 24 accumulators of 32 zmm registers */
 XWT(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
 #endif
 BODY(base, )

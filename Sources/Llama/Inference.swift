@@ -39,15 +39,17 @@ public final class KVCache {
     /// Forgets positions beyond `length` in a slot.
     public func truncate(slot: Int, to length: Int) { lengths[slot] = min(lengths[slot], length) }
 
-    /// Makes `destination` continue exactly like `source` (copies its cached positions).
-    public func fork(from source: Int, to destination: Int) {
-        guard source != destination else { return }
-        let n = lengths[source] * kvDim
+    /// Makes `destination` continue exactly like `source` (copies its cached positions, or only the
+    /// first `length` of them).
+    public func fork(from source: Int, to destination: Int, length: Int? = nil) {
+        guard source != destination else { lengths[destination] = min(lengths[source], length ?? .max); return }
+        let kept = min(lengths[source], length ?? .max)
+        let n = kept * kvDim
         for l in 0..<layers {
             keyBase(layer: l, slot: destination).update(from: keyBase(layer: l, slot: source), count: n)
             valueBase(layer: l, slot: destination).update(from: valueBase(layer: l, slot: source), count: n)
         }
-        lengths[destination] = lengths[source]
+        lengths[destination] = kept
     }
 
     func advance(slot: Int, by n: Int) { lengths[slot] += n }

@@ -166,6 +166,14 @@ public final class PreferenceTrainer {
             throw LossError.missingTargets(settings.loss.kind).withPair(bad.id)
         }
         let total = totalSteps(pairCount: pairs.count)
+        // Size the workspace once: the largest micro-batch holds at most the `microBatchSize` largest
+        // pair segments (chosen + rejected rows, padded to the row tile), its longest sequence the longest.
+        let segments = pairs.map { p in Matmul.paddedRows(p.prompt.count + p.chosen.count - 1 + p.prompt.count + p.rejected.count - 1) }
+        let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) - 1 }.max() ?? 1
+        if optimizer.step < total {
+            workspaces.reserve(config: policy.config, tokens: segments.sorted(by: >).prefix(settings.microBatchSize).reduce(0, +),
+                               longest: longest)
+        }
         while optimizer.step < total {
             let completed = optimizer.step
             try onStep(try step(pairs: pairs, reference: reference, indices: batchIndices(step: completed, pairCount: pairs.count),

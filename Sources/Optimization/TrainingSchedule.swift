@@ -30,6 +30,15 @@ struct EpochSchedule {
 final class GrowingWorkspace {
     private var current: TrainingWorkspace?
 
+    /// Allocates once for the largest batch a run will see (a fresh workspace costs a page fault per
+    /// 4 kB — seconds for a real model — so growing step by step is slow).
+    func reserve(config: LlamaConfig, tokens need: Int, longest: Int) {
+        if let ws = current, ws.capacity >= need, ws.maxSequenceLength >= longest { return }
+        let capacity = max(need, current?.capacity ?? 0), length = max(longest, current?.maxSequenceLength ?? 0)
+        current = nil   // freed before the new one is allocated
+        current = TrainingWorkspace(config: config, capacity: capacity, maxSequenceLength: length)
+    }
+
     func workspace(config: LlamaConfig, tokens need: Int, longest: Int) -> TrainingWorkspace {
         if let ws = current, ws.capacity >= need, ws.maxSequenceLength >= longest { return ws }
         let ws = TrainingWorkspace(config: config, capacity: max(need + need / 4, current?.capacity ?? 0),

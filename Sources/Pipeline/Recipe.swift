@@ -134,12 +134,37 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var maxLength: Int = 2048
         public var maxPromptLength: Int = 1024
         public var maxGradNorm: Double = 1.0
+        /// Seconds of training between saves of the resumable state (0: before every update). A save
+        /// writes weights and AdamW moments (3× the model), so saving every step of a real model
+        /// costs more than the step; the outputs do not depend on it.
+        public var saveIntervalSeconds: Double = 300
         public init() {}
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = TrainingSection()
+            loss = try c.decodeIfPresent(PreferenceLossKind.self, forKey: .loss) ?? d.loss
+            beta = try c.decodeIfPresent(Double.self, forKey: .beta) ?? d.beta
+            labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? d.labelSmoothing
+            nllWeight = try c.decodeIfPresent(Double.self, forKey: .nllWeight) ?? d.nllWeight
+            learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
+            optimizer = try c.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? d.optimizer
+            weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+            scheduler = try c.decodeIfPresent(ScheduleKind.self, forKey: .scheduler) ?? d.scheduler
+            warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? d.warmupRatio
+            epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+            batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+            microBatchSize = try c.decodeIfPresent(Int.self, forKey: .microBatchSize) ?? d.microBatchSize
+            maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
+            maxPromptLength = try c.decodeIfPresent(Int.self, forKey: .maxPromptLength) ?? d.maxPromptLength
+            maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
+            saveIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .saveIntervalSeconds) ?? d.saveIntervalSeconds
+        }
         enum CodingKeys: String, CodingKey {
             case loss, beta, labelSmoothing = "label_smoothing", nllWeight = "nll_weight"
             case learningRate = "learning_rate", optimizer, weightDecay = "weight_decay", scheduler
             case warmupRatio = "warmup_ratio", epochs, batchSize = "batch_size", microBatchSize = "micro_batch_size"
             case maxLength = "max_length", maxPromptLength = "max_prompt_length", maxGradNorm = "max_grad_norm"
+            case saveIntervalSeconds = "save_interval_seconds"
         }
     }
 

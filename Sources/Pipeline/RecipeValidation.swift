@@ -41,7 +41,7 @@ struct RecipeReader {
         "pairs": ["selection", "length_penalty"],
         "training": ["loss", "beta", "label_smoothing", "nll_weight", "learning_rate", "optimizer", "weight_decay",
                      "scheduler", "warmup_ratio", "epochs", "batch_size", "micro_batch_size", "max_length",
-                     "max_prompt_length", "max_grad_norm"],
+                     "max_prompt_length", "max_grad_norm", "save_interval_seconds"],
         "evaluation": ["prompts", "max_new_tokens", "oracle"],
         "sweep": ["beta", "learning_rate", "loss"],
     ]
@@ -200,6 +200,8 @@ struct RecipeReader {
             training.maxPromptLength = integer(s, "max_prompt_length", at: "≥ 1", { $0 >= 1 }) ?? training.maxPromptLength
             training.maxGradNorm = number(s, "max_grad_norm", at: "≥ 0", { $0 >= 0 },
                                           hint: "0 disables gradient clipping") ?? training.maxGradNorm
+            training.saveIntervalSeconds = number(s, "save_interval_seconds", at: "≥ 0", { $0 >= 0 },
+                                                  hint: "0 saves the resumable state before every update") ?? training.saveIntervalSeconds
         }
 
         // evaluation

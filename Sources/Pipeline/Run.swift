@@ -120,7 +120,7 @@ public final class RunDriver {
         let recipeFile = self.directory.appendingPathComponent("recipe.json")
         if let data = try? Data(contentsOf: recipeFile) {
             let previous = try Recipe.fromCanonicalJSON(data)
-            let changed = recipe.changedKeys(from: previous).filter { $0 != "run.output_root" && !$0.hasPrefix("sweep") }
+            let changed = recipe.changedKeys(from: previous).filter { !Self.outputNeutralKeys.contains($0) && !$0.hasPrefix("sweep") }
             if !changed.isEmpty && !force {
                 throw RunError("\(self.directory.path) was started with a different recipe (changed: \(changed.joined(separator: ", "))); use --force to continue with the new one, or choose another run.name")
             }
@@ -134,6 +134,9 @@ public final class RunDriver {
             for s in list { summaries[s.iteration] = s }
         }
     }
+
+    /// Recipe keys that change how a run works but not what it writes: changing them needs no --force.
+    static let outputNeutralKeys: Set<String> = ["run.output_root", "training.save_interval_seconds"]
 
     func iterationDirectory(_ t: Int) -> URL { directory.appendingPathComponent("iter-\(t)") }
     func policyDirectory(after t: Int) -> URL { t == 0 ? recipe.policyURL : iterationDirectory(t).appendingPathComponent("policy") }
@@ -256,6 +259,7 @@ public final class RunDriver {
             guard !pairs.isEmpty else { throw RunError("iteration \(t) produced no preference pairs (see \(judgmentsURL.path)); nothing to train on") }
             var options = TrainStageOptions()
             options.settings = recipe.trainerSettings
+            options.checkpointSeconds = recipe.training.saveIntervalSeconds
             options.settings.seed = recipe.run.seed &+ UInt64(t)
             options.quiet = quiet
             options.recordTimings = false

@@ -45,16 +45,21 @@ public final class TextJudge {
     let gpm: GeneralPreferenceScorer?
     let plainContext = try! ChatTemplate(source: ChatTemplate.pairPMPlain, name: "pair-PM plain context template")
 
-    /// Peak memory of judging with `model`: its weights, the KV cache and the inference scratch the
-    /// scorer allocates (the pairwise model holds both orders of a comparison: 3 cache slots, 2 × L rows).
+    /// Peak memory of judging with `model` inputs of up to `maxLength` tokens: its weights, the KV
+    /// cache and the inference scratch the scorer allocates (the pairwise model keeps several scored
+    /// sequences to continue from — see `PairwiseScorer.keptSlots` — and reads 2 rows of logits).
     public static func plan(config c: LlamaConfig, kind: JudgeKind, maxLength: Int = 4096) -> MemoryPlan {
         let length = min(maxLength, c.maxPositionEmbeddings)
-        let slots = kind == .pairwise ? 3 : 1, rows = kind == .pairwise ? 2 * length : length
         var plan = MemoryPlan()
         plan.add("weights", MemoryPlan.product(c.parameterCount(languageModelHead: kind == .pairwise), 4))
-        plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: length))
-        plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: rows, maxKeys: length,
-                                                                      logitRows: kind == .pairwise ? 2 : 0))
+        if kind == .pairwise {
+            let (cache, scratch) = PairwiseScorer.estimatedBytes(config: c, length: length)
+            plan.add("KV cache", cache)
+            plan.add("inference scratch", scratch)
+        } else {
+            plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: 1, maxLength: length))
+            plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: length, maxKeys: length, logitRows: 0))
+        }
         return plan
     }
 

@@ -1,6 +1,6 @@
 // The training stage on files: TRL pairs → token ids (TRL's conversational tokenization), cached
 // reference log-probs (computed once, the reference model then released), the preference trainer
-// with a resumable checkpoint after every `checkpointEvery` steps, metrics.jsonl, and the trained
+// with a resumable checkpoint every `checkpointEvery` steps and `checkpointSeconds` seconds, metrics.jsonl, and the trained
 // policy written as a model directory.
 
 import Foundation
@@ -12,8 +12,12 @@ import Support
 
 public struct TrainStageOptions {
     public var settings = TrainerSettings()
-    /// Save the resumable state every this many optimizer steps (0: never).
+    /// Save the resumable state every this many optimizer steps (0: never) …
     public var checkpointEvery = 1
+    /// … and only once this many seconds of training have passed since the last save (or the start;
+    /// 0: every time). A save writes weights and moments (3× the model), so saving every step of a
+    /// real model would cost more than the step. Outputs never depend on when the state was saved.
+    public var checkpointSeconds: Double = 300
     /// Also write model.safetensors (the output directory then holds both).
     public var exportHuggingFace = false
     public var quiet = false
@@ -192,15 +196,18 @@ public enum TrainStage {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var keptStep = trainer.optimizer.step
+        var lastSave = Date()
         do {
             // The state is saved just before an update, once that step's loss and gradients are known to
             // be finite: a saved state is always one whose loss and gradients were finite.
             try trainer.train(pairs: pairs, reference: reference, beforeUpdate: { completed in
                 guard options.checkpointEvery > 0, completed > 0, completed % options.checkpointEvery == 0,
-                      completed > keptStep || !FileManager.default.fileExists(atPath: stateFile.path) else { return }
+                      completed > keptStep || !FileManager.default.fileExists(atPath: stateFile.path),
+                      Date().timeIntervalSince(lastSave) >= options.checkpointSeconds else { return }
                 try NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
                                      metadataJSON: "{\"step\":\(completed)}").write(to: stateFile)
                 keptStep = completed
+                lastSave = Date()
                 FaultInjection.checkpoint("train-step")
             }) { measured in
                 var m = measured

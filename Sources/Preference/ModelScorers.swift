@@ -19,48 +19,133 @@ public final class PairwiseScorer {
     public private(set) var computedTokens = 0
     public private(set) var naiveTokens = 0
 
+    /// Longest input this scorer accepts (min of the model's positions and `maxLength`).
+    public let lengthLimit: Int
+    /// KV slots kept: slot 0 holds the shared prefix of the current prompt, the others the most
+    /// recently scored sequences. Every new sequence continues from the kept one it shares the
+    /// longest prefix with: "[CONTEXT] c [RESPONSE A] r_i [RESPONSE B]" is computed once per
+    /// response r_i shown as A, not once per comparison (a knockout of k shows each response as A
+    /// in several comparisons).
+    public private(set) var keptSlots: Int
+    private let desiredSlots: Int
     private var cache: KVCache
     private var session: InferenceSession
-    private var prefix: [Int32] = []
+    /// What each slot holds (token ids) and when it was last used.
+    private var held: [[Int32]]
+    private var lastUse: [Int]
+    private var clock = 0
 
-    public init(model: LlamaModel, tokenA: Int32, tokenB: Int32, temperature: Double = 1, maxLength: Int = 4096) {
+    /// The KV slots kept for inputs of up to `length` tokens: `desired`, capped so that the cache
+    /// stays within a sixteenth of this machine's memory; below 5 only the shared prefix is reused
+    /// (3 slots: the prefix and the two orders of a comparison).
+    static func slots(config c: LlamaConfig, length: Int, desired: Int) -> Int {
+        let perSlot = max(1, KVCache.estimatedBytes(config: c, slots: 1, maxLength: length))
+        let fit = min(desired, MemoryBudget.physicalBytes / 16 / perSlot)
+        return fit >= 5 ? fit : 3
+    }
+
+    /// The cache and scratch start at 512 positions and grow to the longest input seen.
+    public init(model: LlamaModel, tokenA: Int32, tokenB: Int32, temperature: Double = 1, maxLength: Int = 4096,
+                keptSlots: Int = 17) {
         self.model = model; self.tokenA = tokenA; self.tokenB = tokenB; self.temperature = temperature
-        let length = min(maxLength, model.config.maxPositionEmbeddings)
-        cache = KVCache(config: model.config, slots: 3, maxLength: length)
+        lengthLimit = min(maxLength, model.config.maxPositionEmbeddings)
+        desiredSlots = max(5, keptSlots)
+        let length = min(512, lengthLimit)
+        self.keptSlots = Self.slots(config: model.config, length: length, desired: desiredSlots)
+        cache = KVCache(config: model.config, slots: self.keptSlots, maxLength: length)
         // both orders in one call; only each order's last row of logits is read (2 rows, not 2 × length)
         session = InferenceSession(model: model, cache: cache, maxRows: 2 * length, logitRows: 2)
+        held = Array(repeating: [], count: self.keptSlots)
+        lastUse = Array(repeating: 0, count: self.keptSlots)
+    }
+
+    /// Peak bytes of the cache and scratch once inputs of `length` tokens have been scored.
+    public static func estimatedBytes(config c: LlamaConfig, length: Int, keptSlots: Int = 17) -> (cache: Int, scratch: Int) {
+        let limit = min(length, c.maxPositionEmbeddings)
+        return (KVCache.estimatedBytes(config: c, slots: slots(config: c, length: limit, desired: max(5, keptSlots)), maxLength: limit),
+                InferenceSession.estimatedBytes(config: c, maxRows: 2 * limit, maxKeys: limit, logitRows: 2))
+    }
+
+    /// Grows the cache and scratch (by a quarter more than asked) to hold `length` positions; the
+    /// kept sequences are dropped, the shared prefix is computed again.
+    private func reserve(length: Int) throws {
+        guard length > cache.maxLength else { return }
+        guard length <= lengthLimit else {
+            throw InferenceError.cacheFull(slot: 0, needed: length, capacity: lengthLimit)
+        }
+        let prefix = held[0]
+        let grown = min(lengthLimit, max(length, cache.maxLength + cache.maxLength / 4, length + length / 4))
+        keptSlots = Self.slots(config: model.config, length: grown, desired: desiredSlots)
+        cache = KVCache(config: model.config, slots: keptSlots, maxLength: grown)
+        session = InferenceSession(model: model, cache: cache, maxRows: 2 * grown, logitRows: 2)
+        held = Array(repeating: [], count: keptSlots)
+        lastUse = Array(repeating: 0, count: keptSlots)
+        if !prefix.isEmpty {
+            try session.extend(slots: [0], tokens: [prefix])
+            computedTokens += prefix.count
+            held[0] = prefix
+        }
     }
 
     /// Makes `tokens` the shared prefix (slot 0) for the following `probabilityA` calls of one prompt.
+    /// The sequences kept from the previous prompt are dropped even when the prefix is the same, so a
+    /// prompt's probabilities never depend on which prompt came before it (a resumed run judges
+    /// from a batch boundary).
     public func setSharedPrefix(_ tokens: [Int32]) throws {
-        guard tokens != prefix else { return }
-        prefix = []
-        cache.reset(slot: 0)
+        for s in 1..<keptSlots { held[s] = []; cache.reset(slot: s) }
+        guard tokens != held[0] else { return }
+        held[0] = []; cache.reset(slot: 0)
         if !tokens.isEmpty {
+            try reserve(length: tokens.count)
             try session.extend(slots: [0], tokens: [tokens])
             computedTokens += tokens.count
         }
-        prefix = tokens
+        held[0] = tokens
     }
 
-    /// P(A) for each full prompt sequence (each must hold at least one token beyond its common
-    /// prefix with the shared prefix). Both sequences are continued from forks of the shared prefix
-    /// and run in one batch.
+    /// Length of the common prefix of `a` and `b`, at most `limit`.
+    @inline(__always) static func commonPrefix(_ a: [Int32], _ b: [Int32], limit: Int) -> Int {
+        var n = 0
+        let m = min(limit, a.count, b.count)
+        while n < m && a[n] == b[n] { n += 1 }
+        return n
+    }
+
+    /// P(A) for each full prompt sequence (each computes at least its last token). Both sequences
+    /// continue from the kept slots they share the longest prefixes with and run in one batch.
     public func probabilityA(_ sequences: [[Int32]]) throws -> [Double] {
         precondition(sequences.count <= 2, "at most two sequences per call (the two orders of a comparison)")
-        var slots: [Int] = [], suffixes: [[Int32]] = []
+        try reserve(length: sequences.map(\.count).max() ?? 0)
+        clock += 1
+        // Sources first (they must not be overwritten in this call), then the least recently used
+        // other slots as targets (never slot 0, the shared prefix).
+        var sources: [(slot: Int, common: Int)] = []
+        for seq in sequences {
+            var best = (slot: 0, common: Self.commonPrefix(held[0], seq, limit: seq.count - 1))
+            for s in 1..<keptSlots where keptSlots >= 5 && !held[s].isEmpty {
+                let c = Self.commonPrefix(held[s], seq, limit: seq.count - 1)
+                if c > best.common { best = (s, c) }
+            }
+            sources.append(best)
+            lastUse[best.slot] = clock
+        }
+        var targets: [Int] = []
+        for _ in sequences {
+            let busy = Set(sources.map(\.slot) + targets)
+            let target = (1..<keptSlots).filter { !busy.contains($0) }.min { lastUse[$0] < lastUse[$1] }!
+            targets.append(target)
+        }
+        var suffixes: [[Int32]] = []
         for (i, seq) in sequences.enumerated() {
-            let slot = i + 1
-            var common = 0
-            while common < min(prefix.count, seq.count - 1) && prefix[common] == seq[common] { common += 1 }
-            cache.fork(from: 0, to: slot)
-            cache.truncate(slot: slot, to: common)
-            slots.append(slot)
+            let (source, common) = sources[i]
+            cache.fork(from: source, to: targets[i], length: common)
+            held[targets[i]] = seq
+            lastUse[targets[i]] = clock
             suffixes.append(Array(seq[common...]))
             computedTokens += seq.count - common
             naiveTokens += seq.count
         }
-        try session.extend(slots: slots, tokens: suffixes)
+        try session.extend(slots: targets, tokens: suffixes)
         let V = model.config.vocabSize
         return (0..<sequences.count).map { row in
             let l = session.logits.pointer + row * V

@@ -172,7 +172,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-prompt-length"), help: "Longest prompt (longer ones keep their end).") var maxPromptLength: Int = 1024
     @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (0 disables).") var maxGradNorm: Double = 1.0
     @Option(help: "Random seed (batch order).") var seed: UInt64 = 42
-    @Option(name: .customLong("checkpoint-every"), help: "Save resumable state every N steps (0: never).") var checkpointEvery: Int = 1
+    @Option(name: .customLong("checkpoint-every"), help: "Save resumable state every N steps (0: never) …") var checkpointEvery: Int = 1
+    @Option(name: .customLong("checkpoint-seconds"), help: "… once this many seconds of training have passed since the last save (0: every N steps). A save writes weights and AdamW moments, 3× the model.") var checkpointSeconds: Double = 300
     @Flag(name: .customLong("export-hf"), help: "Also write model.safetensors into the output directory.") var exportHF = false
 
     var settings: TrainerSettings {
@@ -190,6 +191,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         do { try settings.validate() } catch { throw ValidationError("\(error)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be ≥ 0") }
+        guard checkpointSeconds >= 0, checkpointSeconds.isFinite else { throw ValidationError("--checkpoint-seconds must be a finite number ≥ 0") }
     }
 
     func run() throws {
@@ -198,7 +200,8 @@ struct Train: ParsableCommand {
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         let records = try PairRecord.read(URL(fileURLWithPath: pairs))
         var options = TrainStageOptions()
-        options.settings = settings; options.checkpointEvery = checkpointEvery; options.exportHuggingFace = exportHF
+        options.settings = settings; options.checkpointEvery = checkpointEvery; options.checkpointSeconds = checkpointSeconds
+        options.exportHuggingFace = exportHF
         let t0 = Date()
         let result = try TrainStage.run(policyDirectory: URL(fileURLWithPath: policy),
                                         referenceDirectory: URL(fileURLWithPath: reference ?? policy), pairs: records,

@@ -52,6 +52,7 @@ final class IterateTests: XCTestCase {
           epochs: 2
           max_length: 22
           max_prompt_length: 16
+          save_interval_seconds: 0      # the kill-and-resume test kills right after a save
         evaluation:
           prompts: eval.jsonl
           max_new_tokens: 6

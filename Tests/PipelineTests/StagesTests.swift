@@ -93,6 +93,7 @@ final class StagesTests: XCTestCase {
         guard !pairRecords.isEmpty else { return }
         var options = TrainStageOptions()
         options.quiet = true
+        options.checkpointSeconds = 0
         options.settings.batchSize = 2; options.settings.microBatchSize = 1; options.settings.epochs = 2
         options.settings.optimizer.learningRate = 1e-3; options.settings.limits = SequenceLimits(maxLength: 256, maxPromptLength: 128)
         let out = tmp.appendingPathComponent("trained")

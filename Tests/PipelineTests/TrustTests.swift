@@ -26,6 +26,7 @@ final class TrustTests: XCTestCase {
     func options(lr: Double = 1e-3) -> TrainStageOptions {
         var o = TrainStageOptions()
         o.quiet = true
+        o.checkpointSeconds = 0
         o.settings.batchSize = 4; o.settings.microBatchSize = 2; o.settings.epochs = 1
         o.settings.optimizer.learningRate = lr
         o.settings.limits = SequenceLimits(maxLength: 64, maxPromptLength: 48)

@@ -40,8 +40,15 @@ final class ModelScorerTests: XCTestCase {
                 XCTAssertEqual(p[k], exp(a) / (exp(a) + exp(b)), accuracy: 1e-5)
             }
         }
-        // The 12 header tokens were computed once instead of six times.
-        XCTAssertEqual(scorer.naiveTokens - (scorer.computedTokens - 12), 6 * 12)
+        // The 12 header tokens were computed once instead of six times, and the third comparison's
+        // sequences continue from kept ones showing the same response as A (header + A + separator:
+        // 19 tokens each) — (1, 3) from (1, 0), (3, 1) from (3, 2).
+        XCTAssertEqual(scorer.naiveTokens - (scorer.computedTokens - 12), 4 * 12 + 2 * 19)
+        // A new prompt with the same header starts from the header alone (nothing kept from before).
+        try scorer.setSharedPrefix(header)
+        let before = scorer.computedTokens
+        _ = try scorer.probabilityA([prompt(responses[1], responses[3])])
+        XCTAssertEqual(scorer.computedTokens - before, 5 + 2 + 5 + 3)
     }
 
     func testRewardAndGeneralPreferenceHeadsMatchTheTrainingPath() throws {
