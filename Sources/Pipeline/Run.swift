@@ -339,13 +339,20 @@ public final class RunDriver {
     }
 
     func evaluate(_ t: Int) throws {
+        var clock = Date(), parts: [String] = []
+        func lap(_ name: String) { parts.append(String(format: "%@ %.1f s", name, Date().timeIntervalSince(clock))); clock = Date() }
         let current = try evaluationResponses(policyAfter: t)
+        lap("samples of π(\(t))")
         let initial = try evaluationResponses(policyAfter: 0)
+        lap("samples of π0")
         var summary = summaries[t] ?? IterationSummary(iteration: t)
         summary.klFromInitial = try klFromInitial(t, samples: current)
+        lap("KL")
         summary.winRateVsInitial = try winRate(current, initial)
         summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial
+        lap("win rates")
         judge = nil   // released: the next iteration generates with the policy first
+        log("iteration \(t): evaluate: " + parts.joined(separator: ", "))
         if let name = recipe.evaluation?.oracle {
             guard let oracle = Oracles.named(name) else { throw RunError("unknown evaluation oracle '\(name)' (known: \(Oracles.names.joined(separator: ", ")))") }
             func accuracy(_ samples: [SampleRecord]) -> Double {

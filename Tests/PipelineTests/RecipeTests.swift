@@ -201,6 +201,10 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(firstError(head + "sweep: {}\n")?.message, "sweep lists no keys")
         XCTAssertEqual(firstError(head + "iterations: 1e400\n")?.message, "iterations must be a whole number (got 1e400)")
         XCTAssertEqual(firstError(head + "training: {beta: .inf}\n")?.message, "training.beta must be a finite number (got .inf)")
+        XCTAssertTrue(firstError(head + "training: {save_interval_seconds: -1}\n")?.message.hasPrefix("training.save_interval_seconds must be ≥ 0") ?? false)
+        XCTAssertEqual(Recipe.parse(yaml: head + "training: {save_interval_seconds: 0}\n", file: "t.yaml", folder: folder)
+                        .recipe?.training.saveIntervalSeconds, 0)
+        XCTAssertEqual(Recipe.parse(yaml: head, file: "t.yaml", folder: folder).recipe?.training.saveIntervalSeconds, 300)
         XCTAssertEqual(firstError(head + "policy: data/prompts.jsonl\n")?.keyPath, "policy")   // duplicate beats type
         let tab = firstError(head + "generation:\n\tk: 4\n")
         XCTAssertTrue(tab?.message.hasPrefix("invalid YAML:") ?? false, "\(String(describing: tab))")
