@@ -290,7 +290,7 @@ public final class RunDriver {
 
     /// A policy's sampled responses to the evaluation prompts (cached per policy directory): it is
     /// evaluated as it behaves when it generates training data, not only at its greedy mode.
-    func evaluationResponses(policyAfter t: Int) throws -> [SampleRecord] {
+    func evaluationResponses(policyAfter t: Int, models: EvaluationModels? = nil) throws -> [SampleRecord] {
         guard let evaluation = recipe.evaluation else { return [] }
         let out = (t == 0 ? directory.appendingPathComponent("iter-0") : iterationDirectory(t)).appendingPathComponent("eval-samples.jsonl")
         if let cached = try? SampleRecord.read(out) { return cached }
@@ -298,8 +298,21 @@ public final class RunDriver {
         var s = generationSettings
         s.samplesPerPrompt = Self.evaluationSamples; s.maxNewTokens = evaluation.maxNewTokens
         s.seed = recipe.run.seed ^ 0xE7A1
-        return try Stages.generate(policy: try ChatModel(directory: policyDirectory(after: t)),
-                                   prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)), settings: s, out: out, quiet: quiet)
+        let policy = try models?.policy(policyDirectory(after: t)) ?? ChatModel(directory: policyDirectory(after: t))
+        return try Stages.generate(policy: policy, prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)),
+                                   settings: s, out: out, quiet: quiet)
+    }
+
+    /// The policies one evaluation uses, each loaded once (π(t) samples and is scored for the KL, π0
+    /// likewise), released together when the evaluation no longer needs them.
+    final class EvaluationModels {
+        private var loaded: [String: ChatModel] = [:]
+        func policy(_ directory: URL) throws -> ChatModel {
+            if let m = loaded[directory.standardizedFileURL.path] { return m }
+            let m = try ChatModel(directory: directory)
+            loaded[directory.standardizedFileURL.path] = m
+            return m
+        }
     }
 
     /// Win rate of `a` over `b` by the judge: sample j of one policy against sample j of the other
@@ -322,9 +335,9 @@ public final class RunDriver {
     /// TRL's objective/kl on π(t)'s evaluation samples: the mean over samples of
     /// Σ_i [log π(t)(y_i | x, y_<i) − log π0(y_i | x, y_<i)] over the generated tokens (the stop token
     /// excluded) — a Monte-Carlo estimate of KL(π(t) ‖ π0). Prompts are cut as generation cut them.
-    func klFromInitial(_ t: Int, samples: [SampleRecord]) throws -> Double? {
+    func klFromInitial(_ t: Int, samples: [SampleRecord], models: EvaluationModels) throws -> Double? {
         guard let evaluation = recipe.evaluation else { return nil }
-        let policy = try ChatModel(directory: policyDirectory(after: t))
+        let policy = try models.policy(policyDirectory(after: t))
         let limit = max(1, min(generationSettings.maxPromptTokens, policy.model.config.maxPositionEmbeddings - evaluation.maxNewTokens))
         var sequences: [(prompt: [Int32], response: [Int32])] = []
         for s in samples {
@@ -333,7 +346,7 @@ public final class RunDriver {
         }
         guard !sequences.isEmpty else { return nil }
         let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 16)
-        let initial = try SequenceScoring.responseLogProbs(model: try ModelDirectory.load(policyDirectory(after: 0)),
+        let initial = try SequenceScoring.responseLogProbs(model: try models.policy(policyDirectory(after: 0)).model,
                                                            sequences: sequences, microBatch: 16)
         return zip(now, initial).reduce(0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
     }
@@ -341,12 +354,14 @@ public final class RunDriver {
     func evaluate(_ t: Int) throws {
         var clock = Date(), parts: [String] = []
         func lap(_ name: String) { parts.append(String(format: "%@ %.1f s", name, Date().timeIntervalSince(clock))); clock = Date() }
-        let current = try evaluationResponses(policyAfter: t)
+        var models: EvaluationModels? = EvaluationModels()
+        let current = try evaluationResponses(policyAfter: t, models: models)
         lap("samples of π(\(t))")
-        let initial = try evaluationResponses(policyAfter: 0)
+        let initial = try evaluationResponses(policyAfter: 0, models: models)
         lap("samples of π0")
         var summary = summaries[t] ?? IterationSummary(iteration: t)
-        summary.klFromInitial = try klFromInitial(t, samples: current)
+        summary.klFromInitial = try klFromInitial(t, samples: current, models: models!)
+        models = nil   // released before the judge is loaded
         lap("KL")
         summary.winRateVsInitial = try winRate(current, initial)
         summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial

@@ -112,7 +112,8 @@ public enum TrainStage {
     /// `cache`. The pairs must already be truncated: the policy is trained on exactly these tokens.
     public static func referenceLogProbs(pairs: [TokenizedPair], referenceDirectory: URL, tokenizerDirectory: URL,
                                          limits: SequenceLimits, cache: URL,
-                                         microBatch: Int, quiet: Bool) throws -> [(chosen: Double, rejected: Double)] {
+                                         microBatch: Int, quiet: Bool,
+                                         loadedReference: LlamaModel? = nil) throws -> [(chosen: Double, rejected: Double)] {
         let key = try referenceCacheKey(pairs, referenceDirectory: referenceDirectory, tokenizerDirectory: tokenizerDirectory,
                                         limits: limits)
         func cached() -> [(chosen: Double, rejected: Double)]? {
@@ -122,7 +123,7 @@ public enum TrainStage {
             return values.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) ? values : nil
         }
         if let values = cached() { return values }
-        let reference = try ModelDirectory.load(referenceDirectory)
+        let reference = try loadedReference ?? ModelDirectory.load(referenceDirectory)
         let bar = quiet ? nil : ProgressBar("reference log-probs", total: pairs.count, unit: "pairs")
         let values = try SequenceScoring.logProbs(model: reference, pairs: pairs, microBatch: microBatch) { bar?.update($0) }
         if let bad = zip(pairs, values).first(where: { !$0.1.chosen.isFinite || !$0.1.rejected.isFinite }) {
@@ -134,6 +135,10 @@ public enum TrainStage {
         // Train on the values as stored, so a run that resumes from the cache computes the same bits.
         guard let stored = cached() else { throw TrainingError.invalid("cannot read back \(cache.path)") }
         return stored
+    }
+
+    static func sameDirectory(_ a: URL, _ b: URL) -> Bool {
+        a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path
     }
 
     /// Trains the policy at `policyDirectory` on `pairs`, writing metrics to `metricsOut`, a resumable
@@ -169,7 +174,9 @@ public enum TrainStage {
         let t0 = Date()
         let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory,
                                               tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,
-                                              microBatch: s.microBatchSize, quiet: options.quiet)
+                                              microBatch: s.microBatchSize, quiet: options.quiet,
+                                              // the same checkpoint: the policy, not yet updated, is the reference
+                                              loadedReference: sameDirectory(referenceDirectory, policyDirectory) ? policy.model : nil)
         let referenceSeconds = Date().timeIntervalSince(t0)
         let trainer = try PreferenceTrainer(policy: policy.model, settings: s)
         // Resume from the last saved step, if any (after removing what an interrupted writer left).
