@@ -29,7 +29,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        .target(name: "Support", swiftSettings: parserSettings),
+        .target(name: "Support", dependencies: ["CSIMD"], swiftSettings: parserSettings),
         .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O2", "-Wno-psabi"])]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CSIMD"], swiftSettings: kernelSettings),
         .target(name: "Llama", dependencies: ["Kernels"], swiftSettings: kernelSettings),
@@ -60,6 +60,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ChatTemplates", "TestSupport"]),
+        .testTarget(name: "RealModelTests", dependencies: ["Pipeline", "Optimization", "Generation", "Preference", "Checkpoints",
+                                                        "Llama", "Kernels", "Tokenizers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

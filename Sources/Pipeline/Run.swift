@@ -14,6 +14,7 @@
 // out of the same directory.
 
 import Foundation
+import Support
 import Kernels
 import Llama
 import Checkpoints
@@ -62,12 +63,10 @@ public struct Manifest: Codable, Equatable {
     }
 }
 
-/// FNV-1a 64 of a file's bytes (content hashes in the manifest).
+/// SHA-256 of a file's bytes, streamed (content hashes in the manifest; a stage's output may be a
+/// whole checkpoint).
 public func contentHash(_ url: URL) -> String? {
-    guard let data = try? Data(contentsOf: url) else { return nil }
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-    return String(format: "%016llx", h)
+    try? SHA256.hex(file: url)
 }
 
 /// Per-iteration figures (summary.json and the terminal).

@@ -2,6 +2,7 @@
 // resume checks (a cache is reused only when the SHA-256 of everything it was made from matches).
 
 import Foundation
+import CSIMD
 
 /// Incremental SHA-256.
 ///
@@ -27,8 +28,24 @@ public struct SHA256 {
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 &- n)) }
 
-    /// Compresses `blocks` whole 64-byte blocks starting at `p`.
+    /// Uses the CPU's SHA extensions when it has them (true by default; tests turn them off to check
+    /// the portable code).
+    nonisolated(unsafe) public static var useCPUExtensions = true {
+        didSet { csimd_sha256_disable(useCPUExtensions ? 0 : 1) }
+    }
+
+    /// Compresses `blocks` whole 64-byte blocks starting at `p` (SHA extensions, else portable code).
     private mutating func compress(_ p: UnsafePointer<UInt8>, blocks: Int) {
+        var words = state   // eight UInt32s, contiguous
+        let done = withUnsafeMutableBytes(of: &words) { raw in
+            csimd_sha256_blocks(raw.baseAddress!.assumingMemoryBound(to: UInt32.self), p, blocks)
+        }
+        if done != 0 { state = words; return }
+        compressPortable(p, blocks: blocks)
+    }
+
+    /// FIPS 180-4 §6.2.2, one block after another.
+    private mutating func compressPortable(_ p: UnsafePointer<UInt8>, blocks: Int) {
         var (h0, h1, h2, h3, h4, h5, h6, h7) = state
         Self.k.withUnsafeBufferPointer { kp in
             let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)

@@ -14,6 +14,19 @@ final class SHA256Tests: XCTestCase {
                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    /// The portable code gives the same digests (the SHA-extension path is what the other tests
+    /// run where the CPU has it), and both agree on random data of every length up to 3 blocks.
+    func testPortableCodeAndCPUExtensionsAgree() {
+        defer { SHA256.useCPUExtensions = true }
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<200).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var withExtensions: [String] = []
+        for n in 0...bytes.count { withExtensions.append(SHA256.hex(Data(bytes[0..<n]))) }
+        SHA256.useCPUExtensions = false
+        for n in 0...bytes.count { XCTAssertEqual(SHA256.hex(Data(bytes[0..<n])), withExtensions[n], "\(n) bytes") }
+        testKnownVectors()
+    }
+
     func testChunkingDoesNotChangeTheDigest() throws {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<10_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
