@@ -131,10 +131,46 @@ ATTR static void smb_##SUFFIX(float *d, const float *p, float c, float scale, lo
     for (; i < n; i++) d[i] = p[i] * (d[i] - c) * scale; }
 
 
-/* xwt tiles: OB rows of w × MB rows of x, accumulators in registers. */
-#define XWT_TILE(S, ATTR, OB, MB)                                                                     \
-ATTR static inline __attribute__((always_inline)) void xwt_##OB##x##MB##_##S(                         \
-        float *y, long ldy, const float *x, const float *w, long I, float beta) {                     \
+/* Weights stored in 16 bits are widened to float32 as they are read. Both conversions are exact
+   (bfloat16: the high half of a float32; float16: exponent rebias by a multiplication by 2^112,
+   exact for subnormals too, Inf/NaN kept), so every product over 16-bit weights has the bits of the
+   same product over float32 copies of them. */
+typedef unsigned short u16x16 __attribute__((vector_size(32), aligned(2)));
+typedef unsigned int u32x16 __attribute__((vector_size(64)));
+#define WIDEN(S, ATTR)                                                                                \
+ATTR static inline __attribute__((always_inline)) v16 wld_f32_##S(const float *p) { return ld_##S(p); } \
+ATTR static inline __attribute__((always_inline)) v16 wld_bf16_##S(const unsigned short *p) {         \
+    u16x16 h; memcpy(&h, p, 32); return (v16)(__builtin_convertvector(h, u32x16) << 16); }            \
+ATTR static inline __attribute__((always_inline)) v16 wld_f16_##S(const unsigned short *p) {          \
+    u16x16 h; memcpy(&h, p, 32);                                                                      \
+    u32x16 e = __builtin_convertvector(h, u32x16), em = e & 0x7fff;                                   \
+    u32x16 scaled = (u32x16)((v16)(em << 13) * 0x1p112f);                                             \
+    u32x16 special = (u32x16)(em >= 0x7c00);                       /* Inf, NaN: all ones */           \
+    u32x16 bits = (scaled & ~special) | (((em << 13) | 0x7f800000u) & special);                       \
+    return (v16)(bits | ((e & 0x8000) << 16)); }                                                      \
+ATTR static void widen_bf16_##S(float *d, const unsigned short *p, long n) {                          \
+    long i = 0; for (; i + 16 <= n; i += 16) st_##S(d + i, wld_bf16_##S(p + i));                      \
+    for (; i < n; i++) d[i] = wsc_bf16(p[i]); }                                                        \
+ATTR static void widen_f16_##S(float *d, const unsigned short *p, long n) {                           \
+    long i = 0; for (; i + 16 <= n; i += 16) st_##S(d + i, wld_f16_##S(p + i));                       \
+    for (; i < n; i++) d[i] = wsc_f16(p[i]); }
+
+/* Scalar forms of the same conversions (tails). */
+static inline float wsc_f32(float w) { return w; }
+static inline float wsc_bf16(unsigned short h) { unsigned int u = (unsigned int)h << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline float wsc_f16(unsigned short h) {
+    unsigned int em = h & 0x7fffu, bits;
+    if (em >= 0x7c00u) bits = (em << 13) | 0x7f800000u;
+    else { unsigned int t = em << 13; float f; memcpy(&f, &t, 4); f *= 0x1p112f; memcpy(&bits, &f, 4); }
+    bits |= (unsigned int)(h & 0x8000u) << 16;
+    float r; memcpy(&r, &bits, 4); return r;
+}
+
+/* xwt tiles: OB rows of w × MB rows of x, accumulators in registers; K is the weight element kind
+   (f32, bf16, f16) and WT its C type. */
+#define XWT_TILE(S, ATTR, K, WT, OB, MB)                                                              \
+ATTR static inline __attribute__((always_inline)) void xwt_##K##_##OB##x##MB##_##S(                   \
+        float *y, long ldy, const float *x, const WT *w, long I, float beta) {                        \
     v16 acc[OB][MB];                                                                                  \
     for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) acc[a][b] = splat_##S(0);              \
     long i = 0;                                                                                       \
@@ -142,67 +178,77 @@ ATTR static inline __attribute__((always_inline)) void xwt_##OB##x##MB##_##S(   
         v16 xv[MB];                                                                                   \
         for (int b = 0; b < MB; b++) xv[b] = ld_##S(x + b * I + i);                                   \
         for (int a = 0; a < OB; a++) {                                                                \
-            v16 wv = ld_##S(w + a * I + i);                                                           \
+            v16 wv = wld_##K##_##S(w + a * I + i);                                                    \
             for (int b = 0; b < MB; b++) acc[a][b] = acc[a][b] + xv[b] * wv; } }                      \
     for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) {                                       \
         float r = hsum_##S(acc[a][b]);                                                                \
-        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];                                \
+        for (long j = i; j < I; j++) r += x[b * I + j] * wsc_##K(w[a * I + j]);                        \
         float *p = y + b * ldy + a;                                                                   \
         if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; } } }
 
 /* y (M, ldy) columns o0..<o1 = x (M, I) · W[o0..<o1]ᵀ in OB × MB register tiles (edges in smaller   \
    tiles of the same per-output order).                                                            */
-#define XWT(S, ATTR, OB, MB) XWT_TILE(S, ATTR, OB, MB) XWT_EDGES(S, ATTR, OB, MB)
-#define XWT_EDGES(S, ATTR, OB, MB)                                                                    \
-XWT_TILE(S, ATTR, OB, 1) XWT_TILE(S, ATTR, 1, MB) XWT_TILE(S, ATTR, 1, 1)                             \
-ATTR static void xwt_##S(float *y, long ldy, const float *x, long M, const float *w, long I,           \
-                         long o0, long o1, float beta) {                                              \
+#define XWT(S, ATTR, K, WT, OB, MB) XWT_TILE(S, ATTR, K, WT, OB, MB) XWT_EDGES(S, ATTR, K, WT, OB, MB)
+#define XWT_EDGES(S, ATTR, K, WT, OB, MB)                                                             \
+XWT_TILE(S, ATTR, K, WT, OB, 1) XWT_TILE(S, ATTR, K, WT, 1, MB) XWT_TILE(S, ATTR, K, WT, 1, 1)        \
+ATTR static void xwt_##K##_##S(float *y, long ldy, const float *x, long M, const WT *w, long I,       \
+                               long o0, long o1, float beta) {                                        \
     long o = o0;                                                                                      \
     for (; o + OB <= o1; o += OB) {                                                                   \
         long m = 0;                                                                                   \
-        for (; m + MB <= M; m += MB) xwt_##OB##x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
-        for (; m < M; m++) xwt_##OB##x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); }  \
+        for (; m + MB <= M; m += MB) xwt_##K##_##OB##x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
+        for (; m < M; m++) xwt_##K##_##OB##x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); }  \
     for (; o < o1; o++) {                                                                             \
         long m = 0;                                                                                   \
-        for (; m + MB <= M; m += MB) xwt_1x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
-        for (; m < M; m++) xwt_1x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); } }
+        for (; m + MB <= M; m += MB) xwt_##K##_1x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
+        for (; m < M; m++) xwt_##K##_1x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); } }
+/* Every weight kind on one path. */
+#define XWT_ALL(S, ATTR, OB, MB) WIDEN(S, ATTR) XWT(S, ATTR, f32, float, OB, MB)                      \
+    XWT(S, ATTR, bf16, unsigned short, OB, MB) XWT(S, ATTR, f16, unsigned short, OB, MB)
 
 #if defined(__x86_64__)
 BODY(avx512, __attribute__((target("avx512f"))))
 BODY(avx2, __attribute__((target("avx2,fma"))))
+WIDEN(avx512, __attribute__((target("avx512f"))))
 /* The AVX-512 main tile in intrinsics: 24 accumulators in zmm registers (the generic array form
    spills them). acc = fma(x, w, acc) is exactly the contracted `acc + x * w` of the generic tiles and
-   of dot4, so every output keeps their order and bits. */
-__attribute__((target("avx512f"), noinline))
-static void xwt_4x6_avx512(float *y, long ldy, const float *x, const float *w, long I, float beta) {
-    __m512 c[4][6];
-    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) c[a][b] = _mm512_setzero_ps();
-    const float *x0 = x, *x1 = x + I, *x2 = x + 2 * I, *x3 = x + 3 * I, *x4 = x + 4 * I, *x5 = x + 5 * I;
-    const float *w0 = w, *w1 = w + I, *w2 = w + 2 * I, *w3 = w + 3 * I;
-    long i = 0;
-    for (; i + 16 <= I; i += 16) {
-        __m512 a0 = _mm512_loadu_ps(x0 + i), a1 = _mm512_loadu_ps(x1 + i), a2 = _mm512_loadu_ps(x2 + i);
-        __m512 a3 = _mm512_loadu_ps(x3 + i), a4 = _mm512_loadu_ps(x4 + i), a5 = _mm512_loadu_ps(x5 + i);
-#define ROW(A, WP) { __m512 wv = _mm512_loadu_ps(WP + i);                                              \
+   of dot4, so every output keeps their order and bits; 16-bit weights are widened as they load. */
+#define XWT_4x6_AVX512(K, WT)                                                                         \
+__attribute__((target("avx512f"), noinline))                                                          \
+static void xwt_##K##_4x6_avx512(float *y, long ldy, const float *x, const WT *w, long I, float beta) { \
+    __m512 c[4][6];                                                                                   \
+    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) c[a][b] = _mm512_setzero_ps();           \
+    const float *x0 = x, *x1 = x + I, *x2 = x + 2 * I, *x3 = x + 3 * I, *x4 = x + 4 * I, *x5 = x + 5 * I; \
+    const WT *w0 = w, *w1 = w + I, *w2 = w + 2 * I, *w3 = w + 3 * I;                                  \
+    long i = 0;                                                                                       \
+    for (; i + 16 <= I; i += 16) {                                                                    \
+        __m512 a0 = _mm512_loadu_ps(x0 + i), a1 = _mm512_loadu_ps(x1 + i), a2 = _mm512_loadu_ps(x2 + i); \
+        __m512 a3 = _mm512_loadu_ps(x3 + i), a4 = _mm512_loadu_ps(x4 + i), a5 = _mm512_loadu_ps(x5 + i); \
+        XWT_ROW(K, 0, w0) XWT_ROW(K, 1, w1) XWT_ROW(K, 2, w2) XWT_ROW(K, 3, w3)                       \
+    }                                                                                                 \
+    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) {                                         \
+        v16 v; memcpy(&v, &c[a][b], 64);                                                              \
+        float r = hsum_avx512(v);                                                                     \
+        for (long j = i; j < I; j++) r += x[b * I + j] * wsc_##K(w[a * I + j]);                        \
+        float *p = y + b * ldy + a;                                                                   \
+        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }                              \
+    }                                                                                                 \
+}
+#define XWT_ROW(K, A, WP) { __m512 wv = (__m512)wld_##K##_avx512(WP + i);                             \
         c[A][0] = _mm512_fmadd_ps(a0, wv, c[A][0]); c[A][1] = _mm512_fmadd_ps(a1, wv, c[A][1]);        \
         c[A][2] = _mm512_fmadd_ps(a2, wv, c[A][2]); c[A][3] = _mm512_fmadd_ps(a3, wv, c[A][3]);        \
         c[A][4] = _mm512_fmadd_ps(a4, wv, c[A][4]); c[A][5] = _mm512_fmadd_ps(a5, wv, c[A][5]); }
-        ROW(0, w0) ROW(1, w1) ROW(2, w2) ROW(3, w3)
-#undef ROW
-    }
-    for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) {
-        v16 v; memcpy(&v, &c[a][b], 64);
-        float r = hsum_avx512(v);
-        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];
-        float *p = y + b * ldy + a;
-        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }
-    }
-}
-XWT_EDGES(avx512, __attribute__((target("avx512f"))), 4, 6)    /* xwt_4x6_avx512 above: 24 accumulators of 32 zmm registers */
-XWT(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
+XWT_4x6_AVX512(f32, float)
+XWT_4x6_AVX512(bf16, unsigned short)
+XWT_4x6_AVX512(f16, unsigned short)
+#define AVX512 __attribute__((target("avx512f")))
+XWT_EDGES(avx512, AVX512, f32, float, 4, 6)    /* the 4×6 tiles above: 24 accumulators of 32 zmm registers */
+XWT_EDGES(avx512, AVX512, bf16, unsigned short, 4, 6)
+XWT_EDGES(avx512, AVX512, f16, unsigned short, 4, 6)
+XWT_ALL(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
 #endif
 BODY(base, )
-XWT(base, , 2, 2)
+XWT_ALL(base, , 2, 2)
 
 /// One path's entry points.
 typedef struct {
@@ -219,9 +265,13 @@ typedef struct {
     void (*swb)(float *, float *, const float *, const float *, const float *, long);
     void (*smb)(float *, const float *, float, float, long);
     void (*xwt)(float *, long, const float *, long, const float *, long, long, long, float);
+    void (*xwt_bf16)(float *, long, const float *, long, const unsigned short *, long, long, long, float);
+    void (*xwt_f16)(float *, long, const float *, long, const unsigned short *, long, long, long, float);
+    void (*widen_bf16)(float *, const unsigned short *, long);
+    void (*widen_f16)(float *, const unsigned short *, long);
 } Path;
 
-#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S, xwt_##S }
+#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S, xwt_f32_##S, xwt_bf16_##S, xwt_f16_##S, widen_bf16_##S, widen_f16_##S }
 #if defined(__x86_64__)
 static const Path path_avx512 = PATH(avx512), path_avx2 = PATH(avx2);
 #endif
@@ -264,4 +314,13 @@ void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const fl
 void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n) { path()->smb(d, p, c, scale, n); }
 void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta) {
     path()->xwt(y, ldy, x, m, w, n, o0, o1, beta);
+}
+void csimd_xwt16(float *y, long ldy, const float *x, long m, const uint16_t *w, long n, long o0, long o1, float beta,
+                 int kind) {
+    if (kind == CSIMD_BF16) path()->xwt_bf16(y, ldy, x, m, w, n, o0, o1, beta);
+    else path()->xwt_f16(y, ldy, x, m, w, n, o0, o1, beta);
+}
+void csimd_widen16(float *dst, const uint16_t *src, long n, int kind) {
+    if (kind == CSIMD_BF16) path()->widen_bf16(dst, src, n);
+    else path()->widen_f16(dst, src, n);
 }

@@ -35,8 +35,8 @@ enum ModelMemory {
     /// The estimate for a model of `config` (see `ModelSize.estimatedBytes`), plus `extraBuffers`
     /// more float32 copies of the parameters (optimizer moments), refused when it exceeds memory.
     static func requireFits(config: LlamaConfig, languageModelHead: Bool = true, extraBuffers: Int = 0,
-                            file: String) throws {
-        let bytes = ModelSize.estimatedBytes(config: config, languageModelHead: languageModelHead)
+                            bytesPerWeight: Int = 4, file: String) throws {
+        let bytes = ModelSize.estimatedBytes(config: config, languageModelHead: languageModelHead, bytesPerWeight: bytesPerWeight)
             + 4 * ModelSize.parameterCount(config: config, languageModelHead: languageModelHead) * Double(extraBuffers)
         let moments = extraBuffers > 0 ? " and \(extraBuffers) optimizer moment\(extraBuffers == 1 ? "" : "s")" : ""
         try requireFits(bytes: bytes,
@@ -62,12 +62,13 @@ enum ModelSize {
         Double(c.parameterCount(languageModelHead: languageModelHead))
     }
 
-    /// Bytes `LlamaModel(config:languageModelHead:)` allocates up front: the float32 parameters, the
-    /// RoPE cos/sin tables and the layout's bookkeeping (about 256 bytes a tensor).
-    static func estimatedBytes(config c: LlamaConfig, languageModelHead: Bool = true) -> Double {
+    /// Bytes a loaded model occupies: the parameters (float32, or 2 bytes each for a 16-bit frozen
+    /// model, whose mapped pages count once resident), the RoPE cos/sin tables and the layout's
+    /// bookkeeping (about 256 bytes a tensor).
+    static func estimatedBytes(config c: LlamaConfig, languageModelHead: Bool = true, bytesPerWeight: Int = 4) -> Double {
         let rope = Double(c.maxPositionEmbeddings) * Double(c.headDim / 2) * 2 * 4
         let bookkeeping = Double(tensorCount(config: c, languageModelHead: languageModelHead)) * 256
-        return 4 * parameterCount(config: c, languageModelHead: languageModelHead) + rope + bookkeeping
+        return Double(bytesPerWeight) * parameterCount(config: c, languageModelHead: languageModelHead) + rope + bookkeeping
     }
 }
 

@@ -52,25 +52,61 @@ public enum ModelDirectory {
     /// checkpoint's tensor headers (layer count, every name and shape); while reading, NaN and ±Inf
     /// weights are refused. For model.h5, a config.json beside it must agree with the embedded config.
     /// Every failure names the file and what was expected.
-    public static func load(_ url: URL) throws -> LlamaModel {
+    ///
+    /// - Parameter frozen: the model will not be trained (judge, reference, sampling copy): a
+    ///   safetensors checkpoint whose matrices are BF16 or F16 is then kept that way, read in place
+    ///   from the mapped file and widened as the kernels read it (results bit-identical to a float32
+    ///   copy, half the memory). Other formats load as float32 either way.
+    public static func load(_ url: URL, frozen: Bool = false) throws -> LlamaModel {
         switch try weightsFormat(url) {
         case .hdf5: return try loadCheckpoint(url).model
         case .gguf: return try GGUFFile(url: url).loadLlama()
         case .safetensors, .shardedSafetensors:
             let config = try readConfig(url)
-            try ModelMemory.requireFits(config: config, file: configURL(url).path)
             let files = try safetensorsFiles(url)
+            let sixteenBit = frozen && matricesAreSixteenBit(files)
+            try ModelMemory.requireFits(config: config, bytesPerWeight: sixteenBit ? 2 : 4, file: configURL(url).path)
             try checkSafetensorsHeaders(files, config: config, directory: url)
+            if sixteenBit { return try frozenSixteenBitModel(files, config: config, languageModelHead: true, directory: url) }
             let model = LlamaModel(config: config)
             try readSafetensorsWeights(files, into: model, directory: url)
             return model
         }
     }
 
+    /// Whether every matrix (2-D tensor) of the files is BF16 or F16.
+    static func matricesAreSixteenBit(_ files: [String: SafetensorsFile]) -> Bool {
+        let matrices = files.compactMap { name, file in file.tensors[name].flatMap { $0.shape.count == 2 ? $0 : nil } }
+        return !matrices.isEmpty && matrices.allSatisfy { $0.dtype == .bf16 || $0.dtype == .f16 }
+    }
+
+    /// A frozen model over the files' 16-bit matrices in place (checked for NaN/±Inf), 1-D tensors
+    /// widened to float32; the model keeps the mapped files alive.
+    static func frozenSixteenBitModel(_ files: [String: SafetensorsFile], config: LlamaConfig, languageModelHead: Bool,
+                                      directory: URL) throws -> LlamaModel {
+        let layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
+        var matrices: [Int: WeightMatrix] = [:], vectors: [Int: FloatBuffer] = [:]
+        for entry in layout.entries {
+            guard let file = files[entry.name] else { throw CheckpointError(file: directory.path, reason: "missing tensor '\(entry.name)'") }
+            if entry.shape.count == 2, let matrix = try file.sixteenBitMatrix(entry.name) {
+                matrices[entry.offset] = matrix
+            } else {
+                let values = FloatBuffer(count: entry.count)
+                try file.readFloats(entry.name, into: values.pointer, count: entry.count, requireFinite: true)
+                if entry.shape.count == 2 { matrices[entry.offset] = WeightMatrix(values.pointer) }
+                vectors[entry.offset] = values
+            }
+        }
+        var owners: [AnyObject] = [], seen = Set<ObjectIdentifier>()
+        for file in files.values where seen.insert(ObjectIdentifier(file)).inserted { owners.append(file) }
+        return LlamaModel(config: config, languageModelHead: languageModelHead,
+                          frozen16: Frozen16Weights(matrices: matrices, vectors: vectors, owners: owners))
+    }
+
     /// Loads a backbone without lm_head plus the named head tensors (e.g. `score.weight` of a
     /// LlamaForSequenceClassification reward model). The first name found among each entry's
     /// alternatives is used; a missing head is an error naming the alternatives. Checked as `load`.
-    public static func loadWithHead(_ url: URL, head alternatives: [[String]]) throws
+    public static func loadWithHead(_ url: URL, head alternatives: [[String]], frozen: Bool = false) throws
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
         switch try weightsFormat(url) {
         case .hdf5:
@@ -81,8 +117,10 @@ public enum ModelDirectory {
             break
         }
         let config = try readConfig(url)
-        try ModelMemory.requireFits(config: config, languageModelHead: false, file: configURL(url).path)
         let files = try safetensorsFiles(url)
+        let sixteenBit = frozen && matricesAreSixteenBit(files)
+        try ModelMemory.requireFits(config: config, languageModelHead: false, bytesPerWeight: sixteenBit ? 2 : 4,
+                                    file: configURL(url).path)
         var headNames: [String] = []
         for names in alternatives {
             guard let name = names.first(where: { files[$0] != nil }) else {
@@ -96,6 +134,9 @@ public enum ModelDirectory {
         for name in headNames {
             let file = files[name]!
             heads.append((name, file.tensors[name]!.shape, try file.floats(name, requireFinite: true)))
+        }
+        if sixteenBit {
+            return (try frozenSixteenBitModel(files, config: config, languageModelHead: false, directory: url), heads)
         }
         let model = LlamaModel(config: config, languageModelHead: false)
         try readSafetensorsWeights(files, into: model, directory: url)
@@ -233,6 +274,7 @@ public enum ModelDirectory {
     /// (made from the metadata when it is a GGUF file).
     public static func saveHuggingFace(_ model: LlamaModel, to url: URL, dtype: SafetensorsWriter.DType = .f32,
                                        tokenizerSource: URL? = nil) throws {
+        precondition(model.isFloat32, "a 16-bit frozen model is not written out")
         let tokenizer = try tokenizerFileContents(from: tokenizerSource, to: url)
         try AtomicFile.createDirectory(at: url)
         let tensors = model.layout.entries.map {

@@ -5,6 +5,7 @@
 // Model weights can be read with `requireFinite`, refusing NaN/±Inf in the same pass that converts.
 
 import Foundation
+import Kernels
 
 /// A checkpoint or weights file that cannot be used: the file and what is wrong with it.
 public struct CheckpointError: Error, CustomStringConvertible {
@@ -161,6 +162,35 @@ public final class SafetensorsFile: @unchecked Sendable {
         if requireFinite && smallest == 0 {
             try NonFiniteValues.check(UnsafePointer(destination), count: count, tensor: name, file: path)
         }
+    }
+
+    /// Tensor `name` kept as stored, for a frozen 16-bit model: a `WeightMatrix` over the mapped
+    /// bytes of a BF16 or F16 tensor (after refusing NaN/±Inf in it), or nil for other dtypes. The
+    /// pointer lives as long as this file object.
+    public func sixteenBitMatrix(_ name: String, requireFinite: Bool = true) throws -> WeightMatrix? {
+        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        let element: WeightMatrix.Element
+        switch info.dtype {
+        case .bf16: element = .bfloat16
+        case .f16: element = .float16
+        default: return nil
+        }
+        let base = mapping.base + dataStart + info.dataRange.lowerBound
+        if requireFinite {
+            // a non-finite bfloat16 has exponent bits 0x7F80 all set, a float16 0x7C00
+            let exponent: UInt16 = element == .bfloat16 ? 0x7F80 : 0x7C00
+            var smallest = exponent
+            for i in 0..<info.count {
+                smallest = min(smallest, exponent & ~base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            }
+            if smallest == 0 {
+                let first = (0..<info.count).first { exponent & ~base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self) == 0 }!
+                let bits = base.loadUnaligned(fromByteOffset: 2 * first, as: UInt16.self)
+                let value = element == .bfloat16 ? Float(bitPattern: UInt32(bits) << 16) : Float(Float16(bitPattern: bits))
+                throw CheckpointError(file: path, reason: "tensor '\(name)' holds non-finite values (first at element \(first): \(value))")
+            }
+        }
+        return WeightMatrix(base: base, element: element)
     }
 
     /// Tensor `name` as Floats (`requireFinite` as in `readFloats`).

@@ -90,11 +90,13 @@ public final class Generator {
     }
 
     /// What `generate` allocates for `requests` prompts of at most `longestPrompt` tokens: the
-    /// weights it holds, the KV cache, the inference scratch and the samplers' buffers.
-    public static func memoryPlan(config c: LlamaConfig, longestPrompt: Int, requests: Int, settings: GenerationSettings) -> MemoryPlan {
+    /// weights it holds (`weightBytes`, default float32), the KV cache, the inference scratch and the
+    /// samplers' buffers.
+    public static func memoryPlan(config c: LlamaConfig, longestPrompt: Int, requests: Int, settings: GenerationSettings,
+                                  weightBytes: Int? = nil) -> MemoryPlan {
         let slots = Self.slots(config: c, maxLength: longestPrompt + settings.maxNewTokens, requests: requests, settings: settings)
         var plan = MemoryPlan()
-        plan.add("weights", c.parameterBytes)
+        plan.add("weights", weightBytes ?? c.parameterBytes)
         plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: slots, maxLength: longestPrompt + settings.maxNewTokens))
         plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: max(longestPrompt, slots),
                                                                       maxKeys: longestPrompt + settings.maxNewTokens, logitRows: slots))
@@ -124,7 +126,8 @@ public final class Generator {
         let slotsPerGroup = k
         let V = model.config.vocabSize
         // Refuse before allocating what this machine cannot hold (k = 10⁶ would ask for terabytes).
-        let plan = Self.memoryPlan(config: model.config, longestPrompt: longest, requests: requests.count, settings: settings)
+        let plan = Self.memoryPlan(config: model.config, longestPrompt: longest, requests: requests.count, settings: settings,
+                                   weightBytes: model.weightBytes)
         try plan.require("generation with k = \(k) samples of up to \(settings.maxNewTokens) new tokens after \(longest)-token prompts")
         let cache = KVCache(config: model.config, slots: groups * slotsPerGroup, maxLength: longest + settings.maxNewTokens)
         // Logits are read one row per slot (a prefill's last token, then one per decoded sample).

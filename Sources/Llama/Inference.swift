@@ -138,14 +138,14 @@ public final class InferenceSession {
         }
         if N == 0 { return 0 }
         flat.withUnsafeBufferPointer { tok in
-            Embedding.forward(out: x.pointer, table: m.weight(lay.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
+            Embedding.forward(out: x.pointer, table: m.matrix(lay.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
         for l in 0..<c.numHiddenLayers {
             let W = lay.layers[l]
-            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.weight(W.inputNorm), rows: N, dim: D, eps: eps)
-            Linear.forward(y: q.pointer, x: norm.pointer, weight: m.weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.forward(y: k.pointer, x: norm.pointer, weight: m.weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.forward(y: v.pointer, x: norm.pointer, weight: m.weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.inputNorm), rows: N, dim: D, eps: eps)
+            Linear.forward(y: q.pointer, x: norm.pointer, weight: m.matrix(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.forward(y: k.pointer, x: norm.pointer, weight: m.matrix(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.forward(y: v.pointer, x: norm.pointer, weight: m.matrix(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
             positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: m.rope)
                 RoPE.apply(k.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: m.rope)
@@ -162,12 +162,12 @@ public final class InferenceSession {
             }
             Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape,
                               scratch: attScratch.pointer, maxKeys: cache.maxLength)
-            Linear.forward(y: x.pointer, x: att.pointer, weight: m.weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
-            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.weight(W.postNorm), rows: N, dim: D, eps: eps)
-            Linear.forward(y: gate.pointer, x: norm.pointer, weight: m.weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.forward(y: up.pointer, x: norm.pointer, weight: m.weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.forward(y: x.pointer, x: att.pointer, weight: m.matrix(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps)
+            Linear.forward(y: gate.pointer, x: norm.pointer, weight: m.matrix(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.forward(y: up.pointer, x: norm.pointer, weight: m.matrix(W.upProj), rows: N, inFeatures: D, outFeatures: F)
             SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F)
-            Linear.forward(y: x.pointer, x: act.pointer, weight: m.weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+            Linear.forward(y: x.pointer, x: act.pointer, weight: m.matrix(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
         }
         for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
         // Final norm and lm_head, only on the rows whose logits are wanted.
@@ -185,9 +185,9 @@ public final class InferenceSession {
                 (lastRows.pointer + i * D).update(from: x.pointer + (offsets[i + 1] - 1) * D, count: D)
             }
         }
-        RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.weight(lay.finalNorm), rows: rows, dim: D, eps: eps)
+        RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(lay.finalNorm), rows: rows, dim: D, eps: eps)
         if hiddenOnly || !m.hasLanguageModelHead { return rows }
-        Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.weight(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
+        Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.matrix(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
         return rows
     }
 }

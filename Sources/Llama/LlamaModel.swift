@@ -6,8 +6,14 @@ import Kernels
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let layout: ParameterLayout
-    /// Every parameter, laid out by `layout`.
+    /// Every parameter, laid out by `layout` (float32 models; empty for a 16-bit frozen model,
+    /// whose tensors are in `frozen16`).
     public let parameters: FloatBuffer
+    /// A frozen model kept in its checkpoint's 16-bit dtype (judges, references, sampling copies):
+    /// matrices read in place, widened as the kernels read them; 1-D tensors (norms) widened once.
+    public let frozen16: Frozen16Weights?
+    /// Whether every parameter is a float32 in `parameters` (trainable, writable).
+    public var isFloat32: Bool { frozen16 == nil }
     public let rope: RoPETable
     public var attentionShape: AttentionShape {
         AttentionShape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)
@@ -22,16 +28,53 @@ public final class LlamaModel: @unchecked Sendable {
         hasLanguageModelHead = languageModelHead
         layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
         parameters = FloatBuffer(count: layout.count)
+        frozen16 = nil
         rope = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: config.maxPositionEmbeddings)
     }
 
-    /// Pointer to the parameter tensor at `offset` (from `layout`).
-    @inline(__always) public func weight(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.pointer + offset }
+    /// A frozen model over tensors kept in 16 bits (`weights` covers every entry of the layout).
+    public init(config: LlamaConfig, languageModelHead: Bool = true, frozen16 weights: Frozen16Weights) {
+        self.config = config
+        hasLanguageModelHead = languageModelHead
+        layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
+        parameters = FloatBuffer(count: 0)
+        frozen16 = weights
+        rope = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: config.maxPositionEmbeddings)
+    }
+
+    /// Pointer to the float32 parameter tensor at `offset` (from `layout`); float32 models only.
+    @inline(__always) public func weight(_ offset: Int) -> UnsafeMutablePointer<Float> {
+        precondition(frozen16 == nil, "a 16-bit frozen model has no float32 parameter buffer")
+        return parameters.pointer + offset
+    }
+
+    /// The matrix (or embedding table) at `offset`, in whatever storage the model keeps it.
+    @inline(__always) public func matrix(_ offset: Int) -> WeightMatrix {
+        if let f = frozen16 { return f.matrices[offset]! }
+        return WeightMatrix(parameters.pointer + offset)
+    }
+
+    /// The float32 values of the 1-D tensor (norm weight) at `offset`.
+    @inline(__always) public func vector(_ offset: Int) -> UnsafePointer<Float> {
+        if let f = frozen16 { return UnsafePointer(f.vectors[offset]!.pointer) }
+        return UnsafePointer(parameters.pointer + offset)
+    }
+
+    /// Bytes the weights occupy in memory (16-bit matrices at 2 bytes).
+    public var weightBytes: Int {
+        guard let f = frozen16 else { return parameters.count * 4 }
+        var seen = Set<Int>(), bytes = 0
+        for e in layout.entries where seen.insert(e.offset).inserted {
+            bytes += e.shape.count == 1 ? e.count * 4 : e.count * (f.matrices[e.offset]?.element.bytes ?? 4)
+        }
+        return bytes
+    }
 
     /// Deterministic random initialisation: matrices ~ N(0, std²) (embeddings `embeddingStd`),
     /// norm weights 1 (or uniform in `normRange` when given). Used for benchmarks and tests.
     public func randomize(seed: UInt64, std: Float = 0.02, embeddingStd: Float? = nil,
                           normRange: ClosedRange<Float>? = nil) {
+        precondition(frozen16 == nil, "randomize needs a float32 model")
         var rng = SplitMix64(seed: seed)
         for e in layout.entries {
             let p = parameters.pointer + e.offset
@@ -45,6 +88,18 @@ public final class LlamaModel: @unchecked Sendable {
                 for i in 0..<e.count { p[i] = s * rng.nextGaussian() }
             }
         }
+    }
+}
+
+/// The tensors of a 16-bit frozen model: matrices by layout offset (pointing into `owners`' memory,
+/// e.g. a memory-mapped safetensors file), 1-D tensors widened to float32.
+public final class Frozen16Weights: @unchecked Sendable {
+    public let matrices: [Int: WeightMatrix]
+    public let vectors: [Int: FloatBuffer]
+    /// Whatever keeps the matrices' memory alive (mapped files, buffers).
+    let owners: [AnyObject]
+    public init(matrices: [Int: WeightMatrix], vectors: [Int: FloatBuffer], owners: [AnyObject]) {
+        self.matrices = matrices; self.vectors = vectors; self.owners = owners
     }
 }
 

@@ -170,7 +170,7 @@ extension LlamaModel {
         let shape = attentionShape
         var x = ws.xOut.pointer  // embedding written into layer 0's xIn below
         ws.packedTokens.withUnsafeBufferPointer { tok in
-            Embedding.forward(out: ws.xIn.pointer, table: weight(layout.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
+            Embedding.forward(out: ws.xIn.pointer, table: matrix(layout.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
         x = ws.xIn.pointer
         for l in 0..<c.numHiddenLayers {
@@ -187,11 +187,11 @@ extension LlamaModel {
             let act = ws.act.pointer + s * ws.capacity * F
 
             // n1 = rmsnorm(x) ⊙ w_in
-            RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: weight(W.inputNorm), rows: N, dim: D, eps: eps)
+            RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
-            Linear.batchInvariantForward(y: q, x: n1, weight: weight(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.batchInvariantForward(y: k, x: n1, weight: weight(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.batchInvariantForward(y: v, x: n1, weight: weight(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantForward(y: q, x: n1, weight: matrix(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
+            Linear.batchInvariantForward(y: k, x: n1, weight: matrix(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            Linear.batchInvariantForward(y: v, x: n1, weight: matrix(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
             // q, k = rope(q), rope(k)
             ws.positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
@@ -202,24 +202,24 @@ extension LlamaModel {
                               scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
             // xMid = x + att Woᵀ
             xMid.update(from: xIn, count: N * D)
-            Linear.batchInvariantForward(y: xMid, x: att, weight: weight(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            Linear.batchInvariantForward(y: xMid, x: att, weight: matrix(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
             // n2 = rmsnorm(xMid) ⊙ w_post
-            RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: weight(W.postNorm), rows: N, dim: D, eps: eps)
+            RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps)
             // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
-            Linear.batchInvariantForward(y: gate, x: n2, weight: weight(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.batchInvariantForward(y: up, x: n2, weight: weight(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantForward(y: gate, x: n2, weight: matrix(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
+            Linear.batchInvariantForward(y: up, x: n2, weight: matrix(W.upProj), rows: N, inFeatures: D, outFeatures: F)
             SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
             // xOut = xMid + act Wdᵀ   (next layer's input)
             let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.capacity * D : ws.xOut.pointer
             next.update(from: xMid, count: N * D)
-            Linear.batchInvariantForward(y: next, x: act, weight: weight(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+            Linear.batchInvariantForward(y: next, x: act, weight: matrix(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
             x = next
         }
         if x != ws.xOut.pointer { ws.xOut.pointer.update(from: x, count: N * D) }
         // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF Wheadᵀ
         RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
-                        weight: weight(layout.finalNorm), rows: N, dim: D, eps: eps)
-        Linear.batchInvariantForward(y: ws.probs.pointer, x: ws.normF.pointer, weight: weight(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+                        weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps)
+        Linear.batchInvariantForward(y: ws.probs.pointer, x: ws.normF.pointer, weight: matrix(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
         if let logits {   // sequences one after another, without the alignment rows
             var row = 0
             for b in 0..<batch.batchSize {

@@ -20,9 +20,11 @@ public final class ChatModel {
     public let tokenizer: Tokenizer
     public let template: ChatTemplate?
 
-    public init(directory: URL, model: LlamaModel? = nil) throws {
+    /// - Parameter frozen: the model is only run, never trained (sampling, evaluation): a 16-bit
+    ///   safetensors checkpoint stays 16-bit in memory (`ModelDirectory.load(_:frozen:)`).
+    public init(directory: URL, model: LlamaModel? = nil, frozen: Bool = false) throws {
         self.directory = directory
-        self.model = try model ?? ModelDirectory.load(directory)
+        self.model = try model ?? ModelDirectory.load(directory, frozen: frozen)
         tokenizer = try Tokenizer(model: directory)
         template = try tokenizer.configuration.chatTemplate.map {
             try ChatTemplate(source: $0, name: Tokenizer.chatTemplateName(model: directory))

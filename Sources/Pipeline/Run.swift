@@ -229,7 +229,7 @@ public final class RunDriver {
         try stage(t, "generate", output: samplesURL) {
             let prompts = try self.prompts(iteration: t)
             try JSONLines.write(prompts.map { ["id": $0.id, "prompt": $0.prompt.json] }, to: dir.appendingPathComponent("prompts.jsonl"))
-            let policy = try ChatModel(directory: policyDirectory(after: t - 1))
+            let policy = try ChatModel(directory: policyDirectory(after: t - 1), frozen: true)
             var s = generationSettings
             s.seed = recipe.run.seed &+ UInt64(t)
             try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
@@ -297,7 +297,7 @@ public final class RunDriver {
         var s = generationSettings
         s.samplesPerPrompt = Self.evaluationSamples; s.maxNewTokens = evaluation.maxNewTokens
         s.seed = recipe.run.seed ^ 0xE7A1
-        let policy = try models?.policy(policyDirectory(after: t)) ?? ChatModel(directory: policyDirectory(after: t))
+        let policy = try models?.policy(policyDirectory(after: t)) ?? ChatModel(directory: policyDirectory(after: t), frozen: true)
         return try Stages.generate(policy: policy, prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)),
                                    settings: s, out: out, quiet: quiet)
     }
@@ -308,7 +308,7 @@ public final class RunDriver {
         private var loaded: [String: ChatModel] = [:]
         func policy(_ directory: URL) throws -> ChatModel {
             if let m = loaded[directory.standardizedFileURL.path] { return m }
-            let m = try ChatModel(directory: directory)
+            let m = try ChatModel(directory: directory, frozen: true)
             loaded[directory.standardizedFileURL.path] = m
             return m
         }

@@ -48,10 +48,10 @@ public final class TextJudge {
     /// Peak memory of judging with `model` inputs of up to `maxLength` tokens: its weights, the KV
     /// cache and the inference scratch the scorer allocates (the pairwise model keeps several scored
     /// sequences to continue from — see `PairwiseScorer.keptSlots` — and reads 2 rows of logits).
-    public static func plan(config c: LlamaConfig, kind: JudgeKind, maxLength: Int = 4096) -> MemoryPlan {
+    public static func plan(config c: LlamaConfig, kind: JudgeKind, maxLength: Int = 4096, bytesPerWeight: Int = 4) -> MemoryPlan {
         let length = min(maxLength, c.maxPositionEmbeddings)
         var plan = MemoryPlan()
-        plan.add("weights", MemoryPlan.product(c.parameterCount(languageModelHead: kind == .pairwise), 4))
+        plan.add("weights", MemoryPlan.product(c.parameterCount(languageModelHead: kind == .pairwise), bytesPerWeight))
         if kind == .pairwise {
             let (cache, scratch) = PairwiseScorer.estimatedBytes(config: c, length: length)
             plan.add("KV cache", cache)
@@ -79,8 +79,8 @@ public final class TextJudge {
         }
         switch kind {
         case .pairwise:
-            let model = try ModelDirectory.load(directory)
-            let plan = Self.plan(config: model.config, kind: kind)
+            let model = try ModelDirectory.load(directory, frozen: true)
+            let plan = Self.plan(config: model.config, kind: kind, bytesPerWeight: model.isFloat32 ? 4 : 2)
             try plan.require("judging with the pairwise model \(directory.path)")
             notes("judge memory plan: \(plan)")
             let a = try tokenizer.encode("A", addSpecialTokens: false), b = try tokenizer.encode("B", addSpecialTokens: false)
@@ -91,16 +91,16 @@ public final class TextJudge {
             pairwise = PairwiseScorer(model: model, tokenA: a[0], tokenB: b[0], temperature: temperature)
             reward = nil; gpm = nil
         case .reward:
-            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]])
+            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]], frozen: true)
             guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
-            let plan = Self.plan(config: model.config, kind: kind)
+            let plan = Self.plan(config: model.config, kind: kind, bytesPerWeight: model.isFloat32 ? 4 : 2)
             try plan.require("judging with the reward model \(directory.path)")
             notes("judge memory plan: \(plan)")
             reward = RewardScorer(model: model, scoreWeight: heads[0].values)
             pairwise = nil; gpm = nil
         case .gpm:
-            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]])
-            let plan = Self.plan(config: model.config, kind: kind)
+            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]], frozen: true)
+            let plan = Self.plan(config: model.config, kind: kind, bytesPerWeight: model.isFloat32 ? 4 : 2)
             try plan.require("judging with the general preference model \(directory.path)")
             notes("judge memory plan: \(plan)")
             gpm = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)

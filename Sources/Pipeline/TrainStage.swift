@@ -123,7 +123,7 @@ public enum TrainStage {
             return values.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) ? values : nil
         }
         if let values = cached() { return values }
-        let reference = try loadedReference ?? ModelDirectory.load(referenceDirectory)
+        let reference = try loadedReference ?? ModelDirectory.load(referenceDirectory, frozen: true)
         let bar = quiet ? nil : ProgressBar("reference log-probs", total: pairs.count, unit: "pairs")
         let values = try SequenceScoring.logProbs(model: reference, pairs: pairs, microBatch: microBatch) { bar?.update($0) }
         if let bad = zip(pairs, values).first(where: { !$0.1.chosen.isFinite || !$0.1.rejected.isFinite }) {
@@ -135,6 +135,15 @@ public enum TrainStage {
         // Train on the values as stored, so a run that resumes from the cache computes the same bits.
         guard let stored = cached() else { throw TrainingError.invalid("cannot read back \(cache.path)") }
         return stored
+    }
+
+    /// The dtype π(t) is written in: the input checkpoint's when every tensor of it is BF16 (or every
+    /// one F16), float32 otherwise (model.h5, GGUF, float32 or mixed safetensors).
+    static func exportDType(of directory: URL) -> SafetensorsWriter.DType {
+        guard let d = try? ModelDirectory.describe(directory), d.format == .safetensors || d.format == .shardedSafetensors else { return .f32 }
+        if Set(d.dtypes.keys) == ["BF16"] { return .bf16 }
+        if Set(d.dtypes.keys) == ["F16"] { return .f16 }
+        return .f32
     }
 
     static func sameDirectory(_ a: URL, _ b: URL) -> Bool {
@@ -249,11 +258,19 @@ public enum TrainStage {
         var lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
         lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self) + "\n"
         try AtomicFile.write(Data(lines.utf8), to: metricsOut)
-        // π(t) is saved as weights only — the size of the model. The optimizer's moments belong to this
-        // training run's resumable state, which is removed below once π(t) is safely on disk.
-        try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, metadataJSON: "{\"steps\":\(total)}"),
-                                      to: outDirectory, tokenizerSource: policyDirectory)
-        if options.exportHuggingFace {
+        // π(t) is saved as weights only — the size of the model — in the input checkpoint's dtype: a
+        // float32 policy as model.h5, a bf16/f16 one as model.safetensors of that dtype (trained in
+        // float32 master weights, rounded once here), which the next iteration samples from in 16 bits.
+        // The optimizer's moments belong to this training run's resumable state, removed below once
+        // π(t) is safely on disk.
+        let exportDType = Self.exportDType(of: policyDirectory)
+        if exportDType == .f32 {
+            try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, metadataJSON: "{\"steps\":\(total)}"),
+                                          to: outDirectory, tokenizerSource: policyDirectory)
+        } else {
+            try ModelDirectory.saveHuggingFace(policy.model, to: outDirectory, dtype: exportDType, tokenizerSource: policyDirectory)
+        }
+        if options.exportHuggingFace && exportDType == .f32 {
             let tensors = policy.model.layout.entries.map {
                 SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: policy.model.parameters.pointer + $0.offset)
             }

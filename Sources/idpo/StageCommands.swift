@@ -48,7 +48,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let policy = try ChatModel(directory: URL(fileURLWithPath: model))
+        let policy = try ChatModel(directory: URL(fileURLWithPath: model), frozen: true)
         let records = try PromptFile.read(URL(fileURLWithPath: prompts))
         var s = GenerationStageSettings()
         s.samplesPerPrompt = k; s.sampling = SamplingParameters(temperature: temperature, topP: topP, topK: topK)
@@ -141,8 +141,11 @@ struct Train: ParsableCommand {
         Reference log-probs are computed once (the reference model is then released) and cached next
         to the output as reference-logps.jsonl. Writes metrics.jsonl (TRL names: loss, grad_norm,
         learning_rate, rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-        logps/*, logits/*, tokens_per_s) and the trained policy (config.json, model.h5 with optimizer
-        state, tokenizer files; --export-hf adds model.safetensors). A NaN/Inf loss or gradient stops
+        logps/*, logits/*, tokens_per_s) and the trained policy (config.json, tokenizer files and
+        the weights in the policy's own dtype: model.h5 for a float32 policy, --export-hf adding
+        model.safetensors; model.safetensors in bf16/f16 for a bf16/f16 policy, trained in float32
+        master weights). The reference, when it is a bf16/f16 checkpoint, is run in 16 bits (half the
+        memory, the same results as a float32 copy). A NaN/Inf loss or gradient stops
         with an error and keeps the last good state. Rerun the same command to resume.
 
         Example:

@@ -55,6 +55,30 @@ final class TrustTests: XCTestCase {
         XCTAssertEqual(first.rewardsRejected, 0)
     }
 
+    /// A bf16 policy and a separate bf16 reference copy: the reference runs in 16 bits, the policy in
+    /// float32 master weights widened from the same bf16 values, so step 1's loss is still ln 2
+    /// exactly; π(t) is written back as bf16 safetensors (the input's dtype), loadable in 16 bits.
+    func testBF16PolicyTrainsAgainstA16BitReferenceAndIsSavedAsBF16() throws {
+        let tmp = try TinyModels.temporaryDirectory("trust-bf16")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try TinyModels.make(at: tmp.appendingPathComponent("f32"), seed: 3)
+        for name in ["policy", "reference"] {
+            let dir = tmp.appendingPathComponent(name)
+            try ModelDirectory.saveHuggingFace(try ModelDirectory.load(tmp.appendingPathComponent("f32")), to: dir, dtype: .bf16,
+                                               tokenizerSource: tmp.appendingPathComponent("f32"))
+        }
+        XCTAssertFalse(try ModelDirectory.load(tmp.appendingPathComponent("reference"), frozen: true).isFloat32)
+        let result = try train(tmp, pairs(), options: options(), reference: "reference")
+        let first = try XCTUnwrap(result.steps.first)
+        XCTAssertEqual(first.loss, log(2.0), "16-bit reference and float32 policy over the same bf16 values: ln 2 exactly")
+        XCTAssertEqual(first.rewardsChosen, 0)
+        let out = tmp.appendingPathComponent("trained")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.h5").path))
+        XCTAssertEqual(try ModelDirectory.describe(out).dtypes, ["BF16": try ModelDirectory.describe(tmp.appendingPathComponent("policy")).dtypes["BF16"]!])
+        let trained = try ModelDirectory.load(out, frozen: true)
+        XCTAssertFalse(trained.isFloat32)
+    }
+
     /// A different reference checkpoint of the same shape (same file sizes) is recomputed, not reused;
     /// changed pairs are recomputed; the same inputs reuse the cache.
     func testReferenceCacheIsKeyedByContent() throws {

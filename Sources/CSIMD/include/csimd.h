@@ -7,6 +7,15 @@
 /// The widest instruction set the dispatcher uses on this CPU: "avx512", "avx2", "sse2" or "neon".
 const char *csimd_widest(void);
 
+#include <stdint.h>
+
+/// SHA-256 compression of `blocks` 64-byte blocks into `state` (a..h) with the CPU's SHA extensions;
+/// returns 0 (and does nothing) when the CPU has none or they are disabled — the caller then uses
+/// its portable code.
+int csimd_sha256_blocks(uint32_t state[8], const uint8_t *data, long blocks);
+/// Disables (1) or re-enables (0) the SHA-extension path (tests of the portable code).
+void csimd_sha256_disable(int disabled);
+
 /// Forces a narrower path for testing ("avx2", "sse2"; NULL or "" restores automatic choice).
 void csimd_force(const char *isa);
 
@@ -48,4 +57,13 @@ void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, 
 /// y[r·ldy + o] = beta·y + x_r · w_o for rows r < m of x (m, n) and rows o0 ≤ o < o1 of w (·, n), in
 /// register tiles; every output is summed in the order of csimd_dot4 (independent of m and tiling).
 void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta);
+
+/// Weights stored in 16 bits, widened exactly to float32 as the kernels read them.
+enum { CSIMD_BF16 = 1, CSIMD_F16 = 2 };
+/// csimd_xwt over 16-bit weights (`kind` CSIMD_BF16 or CSIMD_F16): the bits of csimd_xwt over
+/// float32 copies of w.
+void csimd_xwt16(float *y, long ldy, const float *x, long m, const uint16_t *w, long n, long o0, long o1, float beta,
+                 int kind);
+/// dst[i] = src[i] widened to float32 (exact).
+void csimd_widen16(float *dst, const uint16_t *src, long n, int kind);
 #endif
