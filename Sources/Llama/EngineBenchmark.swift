@@ -68,7 +68,7 @@ public struct BenchmarkResult: Codable, Sendable {
 }
 
 public enum EngineBenchmark {
-    public static let workloadNames = ["train", "forward", "decode1", "decode8"]
+    public static let workloadNames = ["train", "forward", "decode1", "decode8", "decode1-bf16", "decode8-bf16"]
 
     /// Best-of sgemm GFLOP/s over the product shapes training uses (NN, NT, TN at 2048×768×288-ish
     /// sizes) plus a square 1024³ product; each timed for ≥ 0.25 s.
@@ -152,8 +152,10 @@ public enum EngineBenchmark {
                                                peak_fraction: gflops / sgemmPeak, peak_rss_bytes: peakRSS(),
                                                cpu_utilization: lastUtilization))
                 results[results.count - 1].fma_peak_fraction = gflops / limits.fmaGFLOPS
-            case "decode1", "decode8":
-                let B = w == "decode1" ? 1 : 8, prompt = 32, newTokens = 128
+            case "decode1", "decode8", "decode1-bf16", "decode8-bf16":
+                let B = w.hasPrefix("decode1") ? 1 : 8, prompt = 32, newTokens = 128
+                // -bf16: the same weights rounded to bfloat16, kept 16-bit as a frozen model is
+                let model = w.hasSuffix("-bf16") ? model.frozenSixteenBitCopy(.bfloat16) : model
                 let cache = KVCache(config: c, slots: B, maxLength: prompt + newTokens)
                 let session = InferenceSession(model: model, cache: cache, maxRows: B * prompt, logitRows: B)
                 let prompts = (0..<B).map { _ in tokens(prompt) }
@@ -178,7 +180,7 @@ public enum EngineBenchmark {
                                                peak_fraction: nil, peak_rss_bytes: peakRSS(),
                                                cpu_utilization: lastUtilization))
                 // Each decode step streams every weight once: the bandwidth limit in steps per second.
-                let stepsPerSecondLimit = limits.bandwidthGBps * 1e9 / Double(model.parameters.count * 4)
+                let stepsPerSecondLimit = limits.bandwidthGBps * 1e9 / Double(model.weightBytes)
                 results[results.count - 1].bandwidth_fraction = Double(newTokens) / secs / stepsPerSecondLimit
             default:
                 throw ConfigError(field: "workloads", reason: "unknown workload '\(w)' (\(workloadNames.joined(separator: ", ")))")

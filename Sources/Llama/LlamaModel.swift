@@ -60,6 +60,36 @@ public final class LlamaModel: @unchecked Sendable {
         return UnsafePointer(parameters.pointer + offset)
     }
 
+    /// A frozen copy with every matrix rounded to `element` (bfloat16: to nearest even; float16:
+    /// `Float16(x)`) and 1-D tensors kept in float32 — for benchmarks and tests of the 16-bit path.
+    public func frozenSixteenBitCopy(_ element: WeightMatrix.Element) -> LlamaModel {
+        precondition(frozen16 == nil && element != .float32)
+        let storage = HalfStorage(count: layout.count)
+        var matrices: [Int: WeightMatrix] = [:], vectors: [Int: FloatBuffer] = [:]
+        for e in layout.entries {
+            let src = parameters.pointer + e.offset
+            if e.shape.count == 1 {
+                let v = FloatBuffer(count: e.count)
+                v.pointer.update(from: src, count: e.count)
+                vectors[e.offset] = v
+            } else {
+                let dst = storage.pointer + e.offset
+                for i in 0..<e.count {
+                    if element == .bfloat16 {
+                        let b = src[i].bitPattern
+                        dst[i] = src[i].isNaN ? UInt16(b >> 16) | 0x40 : UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+                    } else {
+                        dst[i] = Float16(src[i]).bitPattern
+                    }
+                }
+                matrices[e.offset] = WeightMatrix(base: UnsafeRawPointer(dst), element: element)
+            }
+        }
+        if layout.lmHead != layout.embedding, matrices[layout.lmHead] == nil { matrices[layout.lmHead] = matrices[layout.embedding] }
+        return LlamaModel(config: config, languageModelHead: hasLanguageModelHead,
+                          frozen16: Frozen16Weights(matrices: matrices, vectors: vectors, owners: [storage]))
+    }
+
     /// Bytes the weights occupy in memory (16-bit matrices at 2 bytes).
     public var weightBytes: Int {
         guard let f = frozen16 else { return parameters.count * 4 }
@@ -101,6 +131,13 @@ public final class Frozen16Weights: @unchecked Sendable {
     public init(matrices: [Int: WeightMatrix], vectors: [Int: FloatBuffer], owners: [AnyObject]) {
         self.matrices = matrices; self.vectors = vectors; self.owners = owners
     }
+}
+
+/// Owned 16-bit storage (`frozenSixteenBitCopy`).
+final class HalfStorage {
+    let pointer: UnsafeMutablePointer<UInt16>
+    init(count: Int) { pointer = .allocate(capacity: max(1, count)); pointer.initialize(repeating: 0, count: max(1, count)) }
+    deinit { pointer.deallocate() }
 }
 
 /// Small, fast, reproducible generator (SplitMix64) for initialisation and tests.

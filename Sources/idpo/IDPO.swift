@@ -84,6 +84,8 @@ struct Bench: ParsableCommand {
         discussion: """
         Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch),
         decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache),
+        decode1-bf16 / decode8-bf16 (the same with the weights rounded to bfloat16 and kept 16-bit,
+        as a frozen bf16 checkpoint is: half the bytes per token),
         sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each,
         temperature 1; the prompt prefill shared by the 8 samples, or repeated for each),
         dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached),
@@ -102,7 +104,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Model shape: stories15M, stories110M, smollm2-135M, llama-1b, or all (the first two).")
     var shape: String = "stories15M"
 
-    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, sample8, sample8-noshare, dpo, judge, judge-naive, iteration.")
+    @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, decode1-bf16, decode8-bf16, sample8, sample8-noshare, dpo, judge, judge-naive, iteration.")
     var workloads: String = "train,forward,decode1,decode8"
 
     @Option(help: "Timed repetitions per workload (after one warm-up); the median is reported.")
