@@ -44,7 +44,12 @@ public final class PairwiseScorer {
         return fit >= 5 ? fit : 3
     }
 
-    /// The cache and scratch start at 512 positions and grow to the longest input seen.
+    /// New tokens one model call processes per sequence: longer prefills run in several calls, so the
+    /// inference scratch stays at 2 × this many rows whatever the input length (an 8B judge's
+    /// activations for 2 × 1,100 rows at once were 0.7 GB).
+    public static let rowsPerCall = 256
+
+    /// The cache starts at 512 positions and grows to the longest input seen.
     public init(model: LlamaModel, tokenA: Int32, tokenB: Int32, temperature: Double = 1, maxLength: Int = 4096,
                 keptSlots: Int = 17) {
         self.model = model; self.tokenA = tokenA; self.tokenB = tokenB; self.temperature = temperature
@@ -54,7 +59,7 @@ public final class PairwiseScorer {
         self.keptSlots = Self.slots(config: model.config, length: length, desired: desiredSlots)
         cache = KVCache(config: model.config, slots: self.keptSlots, maxLength: length)
         // both orders in one call; only each order's last row of logits is read (2 rows, not 2 × length)
-        session = InferenceSession(model: model, cache: cache, maxRows: 2 * length, logitRows: 2)
+        session = InferenceSession(model: model, cache: cache, maxRows: 2 * Self.rowsPerCall, logitRows: 2)
         held = Array(repeating: [], count: self.keptSlots)
         lastUse = Array(repeating: 0, count: self.keptSlots)
     }
@@ -63,7 +68,7 @@ public final class PairwiseScorer {
     public static func estimatedBytes(config c: LlamaConfig, length: Int, keptSlots: Int = 17) -> (cache: Int, scratch: Int) {
         let limit = min(length, c.maxPositionEmbeddings)
         return (KVCache.estimatedBytes(config: c, slots: slots(config: c, length: limit, desired: max(5, keptSlots)), maxLength: limit),
-                InferenceSession.estimatedBytes(config: c, maxRows: 2 * limit, maxKeys: limit, logitRows: 2))
+                InferenceSession.estimatedBytes(config: c, maxRows: 2 * min(limit, rowsPerCall), maxKeys: limit, logitRows: 2))
     }
 
     /// Grows the cache and scratch (by a quarter more than asked) to hold `length` positions; the
@@ -76,14 +81,41 @@ public final class PairwiseScorer {
         let prefix = held[0]
         let grown = min(lengthLimit, max(length, cache.maxLength + cache.maxLength / 4, length + length / 4))
         keptSlots = Self.slots(config: model.config, length: grown, desired: desiredSlots)
+        // the old cache is released before the new one is allocated (never both at once)
+        session = InferenceSession(model: model, cache: KVCache(config: model.config, slots: 1, maxLength: 1), maxRows: 1, logitRows: 1)
+        cache = KVCache(config: model.config, slots: 1, maxLength: 1)
         cache = KVCache(config: model.config, slots: keptSlots, maxLength: grown)
-        session = InferenceSession(model: model, cache: cache, maxRows: 2 * grown, logitRows: 2)
+        session = InferenceSession(model: model, cache: cache, maxRows: 2 * Self.rowsPerCall, logitRows: 2)
         held = Array(repeating: [], count: keptSlots)
         lastUse = Array(repeating: 0, count: keptSlots)
         if !prefix.isEmpty {
-            try session.extend(slots: [0], tokens: [prefix])
+            _ = try extend(slots: [0], tokens: [prefix])
             computedTokens += prefix.count
             held[0] = prefix
+        }
+    }
+
+    /// Appends `tokens[i]` to slot `slots[i]` in calls of at most `rowsPerCall` tokens per slot;
+    /// returns (P(A) read off) each sequence's last-token logits.
+    private func extend(slots: [Int], tokens: [[Int32]]) throws -> [Double] {
+        var done = Array(repeating: 0, count: slots.count)
+        var probabilities = Array(repeating: Double.nan, count: slots.count)
+        let V = model.config.vocabSize
+        while true {
+            var callSlots: [Int] = [], callTokens: [[Int32]] = [], members: [Int] = []
+            for i in slots.indices where done[i] < tokens[i].count {
+                let n = min(Self.rowsPerCall, tokens[i].count - done[i])
+                callSlots.append(slots[i]); callTokens.append(Array(tokens[i][done[i]..<(done[i] + n)])); members.append(i)
+                done[i] += n
+            }
+            if callSlots.isEmpty { return probabilities }
+            try session.extend(slots: callSlots, tokens: callTokens)
+            for (row, i) in members.enumerated() where done[i] == tokens[i].count {
+                let l = session.logits.pointer + row * V
+                let a = Double(l[Int(tokenA)]) / temperature, b = Double(l[Int(tokenB)]) / temperature
+                let m = max(a, b)
+                probabilities[i] = exp(a - m) / (exp(a - m) + exp(b - m))
+            }
         }
     }
 
@@ -97,7 +129,7 @@ public final class PairwiseScorer {
         held[0] = []; cache.reset(slot: 0)
         if !tokens.isEmpty {
             try reserve(length: tokens.count)
-            try session.extend(slots: [0], tokens: [tokens])
+            _ = try extend(slots: [0], tokens: [tokens])
             computedTokens += tokens.count
         }
         held[0] = tokens
@@ -145,14 +177,7 @@ public final class PairwiseScorer {
             computedTokens += seq.count - common
             naiveTokens += seq.count
         }
-        try session.extend(slots: targets, tokens: suffixes)
-        let V = model.config.vocabSize
-        return (0..<sequences.count).map { row in
-            let l = session.logits.pointer + row * V
-            let a = Double(l[Int(tokenA)]) / temperature, b = Double(l[Int(tokenB)]) / temperature
-            let m = max(a, b)
-            return exp(a - m) / (exp(a - m) + exp(b - m))
-        }
+        return try extend(slots: targets, tokens: suffixes)
     }
 }
 

@@ -54,12 +54,22 @@ struct Inspect: ParsableCommand {
             print("  \(name): \(plan) — \(fits)")
         }
         print("memory estimates (this machine: \(MemoryPlan.gigabytes(MemoryBudget.physicalBytes))):")
+        // Frozen stages (sampling, judging, the reference) keep a BF16/F16 safetensors checkpoint in
+        // 16 bits (ModelDirectory.load(_:frozen:)); training holds float32 master weights.
+        let sixteenBit = (d.format == .safetensors || d.format == .shardedSafetensors)
+            && !d.dtypes.isEmpty && d.dtypes.keys.allSatisfy { $0 == "BF16" || $0 == "F16" }
+        let frozenBytes = sixteenBit ? c.parameterBytes / 2 : weights
         var load = MemoryPlan(); load.add("weights (float32)", weights)
-        show("load", load)
+        show("load for training", load)
+        if sixteenBit {
+            var frozen = MemoryPlan(); frozen.add("weights (16-bit, read in place)", frozenBytes)
+            show("load frozen (judge, reference, sampling)", frozen)
+        }
         let sampling = GenerationSettings(samplesPerPrompt: k, maxNewTokens: newTokens, sampling: SamplingParameters(), stopTokens: [], seed: 0)
         show("generate (k = \(k), \(promptTokens) + \(newTokens) tokens)",
-             Generator.memoryPlan(config: c, longestPrompt: promptTokens, requests: 1, settings: sampling))
-        show("judge (pairwise, inputs up to \(min(4096, positions)) tokens)", TextJudge.plan(config: c, kind: .pairwise))
+             Generator.memoryPlan(config: c, longestPrompt: promptTokens, requests: 1, settings: sampling, weightBytes: frozenBytes))
+        show("judge (pairwise, inputs up to \(min(4096, positions)) tokens)",
+             TextJudge.plan(config: c, kind: .pairwise, bytesPerWeight: sixteenBit ? 2 : 4))
         show("train (full fine-tune, AdamW, \(microBatch) pairs × \(maxLength) tokens per micro-batch)",
              TrainStage.trainingPlan(config: c, microBatchPairs: microBatch, longest: maxLength, optimizer: .adamw))
     }

@@ -51,6 +51,29 @@ final class ModelScorerTests: XCTestCase {
         XCTAssertEqual(scorer.computedTokens - before, 5 + 2 + 5 + 3)
     }
 
+    /// Inputs longer than one model call (`PairwiseScorer.rowsPerCall`): a long shared prefix, and
+    /// the two orders of a comparison ending in different calls, each read at its own last token.
+    func testLongInputsRunInSeveralCallsAndEachOrderIsReadAtItsLastToken() throws {
+        let dir = try TinyModels.temporaryDirectory("pm-long")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyModels.make(at: dir, seed: 8)   // 512 positions
+        let m = try ModelDirectory.load(dir)
+        var r = TestRandom(seed: 9)
+        for (headerLength, long, short) in [(PairwiseScorer.rowsPerCall + 4, 40, 6), (20, PairwiseScorer.rowsPerCall + 44, 9)] {
+            let scorer = PairwiseScorer(model: m, tokenA: 32, tokenB: 33)
+            let header = r.tokens(headerLength, below: 900), sep = r.tokens(2, below: 900), tail = r.tokens(3, below: 900)
+            let a = r.tokens(long, below: 900), b = r.tokens(short, below: 900)
+            let seqs = [header + a + sep + b + tail, header + b + sep + a + tail]
+            try scorer.setSharedPrefix(header)
+            let p = try scorer.probabilityA(seqs)
+            for (k, seq) in seqs.enumerated() {
+                let l = try lastLogits(m, seq)
+                XCTAssertEqual(p[k], exp(Double(l[32])) / (exp(Double(l[32])) + exp(Double(l[33]))), accuracy: 1e-5,
+                               "header \(headerLength), order \(k)")
+            }
+        }
+    }
+
     func testRewardAndGeneralPreferenceHeadsMatchTheTrainingPath() throws {
         let base = try ModelDirectory.load(Fixtures.url("llama-mha"))
         let D = base.config.hiddenSize
