@@ -108,6 +108,17 @@ public final class InferenceSession {
         positions = Array(repeating: 0, count: R)
     }
 
+    /// Appends a sequence of any length to one slot in calls of at most `maxRows` tokens; the outputs
+    /// (`logits`, `hidden`) are then those of its last token.
+    public func extendInCalls(slot: Int, tokens: [Int32], hiddenOnly: Bool = false) throws {
+        var start = 0
+        repeat {
+            let end = min(tokens.count, start + maxRows)
+            try extend(slots: [slot], tokens: [Array(tokens[start..<end])], hiddenOnly: hiddenOnly)
+            start = end
+        } while start < tokens.count
+    }
+
     /// Appends `tokens[i]` to cache slot `slots[i]` for every i, running the model once over all
     /// new tokens. Returns the number of logits rows written to `logits`: with `allLogits` one row
     /// per new token (slot order, then position order), otherwise one row per slot (its last token).

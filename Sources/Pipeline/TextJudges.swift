@@ -58,7 +58,7 @@ public final class TextJudge {
             plan.add("inference scratch", scratch)
         } else {
             plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: 1, maxLength: length))
-            plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: length, maxKeys: length, logitRows: 0))
+            plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: min(length, PairwiseScorer.rowsPerCall), maxKeys: length, logitRows: 0))
         }
         return plan
     }

@@ -193,13 +193,13 @@ public final class RewardScorer {
         self.model = model; head = scoreWeight
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 1, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: length, logitRows: 1)   // no lm_head: hidden states only
+        session = InferenceSession(model: model, cache: cache, maxRows: min(length, PairwiseScorer.rowsPerCall), logitRows: 1)   // no lm_head: hidden states only
     }
 
     /// The reward of a full (prompt + response) token sequence: the head on the last token's final hidden state.
     public func reward(_ tokens: [Int32]) throws -> Double {
         cache.reset(slot: 0)
-        try session.extend(slots: [0], tokens: [tokens], hiddenOnly: true)
+        try session.extendInCalls(slot: 0, tokens: tokens, hiddenOnly: true)
         let D = model.config.hiddenSize
         return head.withUnsafeBufferPointer { Double(VectorMath.dot($0.baseAddress!, session.hidden, D)) }
     }
@@ -222,13 +222,13 @@ public final class GeneralPreferenceScorer {
         self.model = model; head = headWeight; dimension = headWeight.count / D; self.tau = tau
         let length = min(maxLength, model.config.maxPositionEmbeddings)
         cache = KVCache(config: model.config, slots: 1, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: length, logitRows: 1)   // no lm_head: hidden states only
+        session = InferenceSession(model: model, cache: cache, maxRows: min(length, PairwiseScorer.rowsPerCall), logitRows: 1)   // no lm_head: hidden states only
     }
 
     /// The unit preference embedding of a full token sequence.
     public func embedding(_ tokens: [Int32]) throws -> [Double] {
         cache.reset(slot: 0)
-        try session.extend(slots: [0], tokens: [tokens], hiddenOnly: true)
+        try session.extendInCalls(slot: 0, tokens: tokens, hiddenOnly: true)
         let D = model.config.hiddenSize
         var v = head.withUnsafeBufferPointer { w in (0..<dimension).map { Double(VectorMath.dot(w.baseAddress! + $0 * D, session.hidden, D)) } }
         let norm = max(1e-12, v.reduce(0) { $0 + $1 * $1 }.squareRoot())

@@ -42,6 +42,21 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// A sequence longer than the session's rows goes in several calls; the last token's logits
+    /// equal the full forward's (reward models and the pairwise judge read them so).
+    func testLongSequencesRunInSeveralCalls() throws {
+        let model = try ModelDirectory.load(Fixtures.url("llama-mha"))
+        let V = model.config.vocabSize
+        var r = TestRandom(seed: 23)
+        let tokens = r.tokens(50, below: V)
+        let full = try fullLogits(model, tokens)
+        let session = InferenceSession(model: model, cache: KVCache(config: model.config, slots: 1, maxLength: 64), maxRows: 16)
+        try session.extendInCalls(slot: 0, tokens: tokens)
+        XCTAssertEqual(session.cache.lengths[0], 50)
+        let c = compare(Array(session.logits.buffer[0..<V]), Array(full[49 * V..<50 * V]))
+        XCTAssertLessThanOrEqual(c.relativeError, 1e-5, "\(c)")
+    }
+
     func testBatchedSlotsAtDifferentPositionsAndForks() throws {
         let model = try ModelDirectory.load(Fixtures.url("llama-gqa-tied"))
         let V = model.config.vocabSize
