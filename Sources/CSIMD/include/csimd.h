@@ -9,9 +9,8 @@ const char *csimd_widest(void);
 
 #include <stdint.h>
 
-/// SHA-256 compression of `blocks` 64-byte blocks into `state` (a..h) with the CPU's SHA extensions;
-/// returns 0 (and does nothing) when the CPU has none or they are disabled — the caller then uses
-/// its portable code.
+/// SHA-256 compression of `blocks` 64-byte blocks into `state` (a..h): with the CPU's SHA
+/// extensions (returns 1), or portable code when the CPU has none or they are disabled (returns 0).
 int csimd_sha256_blocks(uint32_t state[8], const uint8_t *data, long blocks);
 /// Disables (1) or re-enables (0) the SHA-extension path (tests of the portable code).
 void csimd_sha256_disable(int disabled);
