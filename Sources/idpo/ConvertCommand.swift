@@ -12,7 +12,8 @@ struct Convert: ParsableCommand {
         A model directory holds config.json, tokenizer files and weights (model.safetensors, sharded
         safetensors with model.safetensors.index.json, or model.h5). The tokenizer files are copied.
         Converting HF → idpo → HF reproduces the weights bit for bit (F32), and the exported directory
-        loads in transformers (LlamaForCausalLM.from_pretrained) and vLLM.
+        loads in transformers (LlamaForCausalLM.from_pretrained) and vLLM. Without --dtype, --format hf
+        keeps the source's type when all its tensors are BF16 (or all F16), else writes f32.
 
         --from may also name a GGUF file (llama.cpp; architecture llama; tensors F32, F16, BF16, Q8_0,
         Q4_0, Q4_1, Q4_K, Q5_K or Q6_K). Its weights are dequantized exactly as llama.cpp does and
@@ -46,7 +47,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Destination format: hf (config.json + model.safetensors), idpo (config.json + model.h5) or gguf (one file). Default: hf from idpo or GGUF, else idpo.")
     var format: Format?
 
-    @Option(help: "Weight type: f32, f16 or bf16 for --format hf (default f32; from a GGUF file, its own type when all matrices are F16 or BF16); f32, f16, bf16 or q8_0 for --format gguf (default f32).")
+    @Option(help: "Weight type: f32, f16 or bf16 for --format hf (default: the source's own type when all its tensors are BF16 or all F16 — for a GGUF file, all its matrices — else f32); f32, f16, bf16 or q8_0 for --format gguf (default f32).")
     var dtype: DType?
 
     func validate() throws {
@@ -67,6 +68,11 @@ struct Convert: ParsableCommand {
         switch target {
         case .hf:
             if dtype == nil && sourceFormat == .gguf { written = try Self.naturalType(of: GGUFFile(url: from)) }
+            if dtype == nil && (sourceFormat == .safetensors || sourceFormat == .shardedSafetensors) {
+                // the input's own type when every tensor is BF16 (or every one F16), as π(t) is saved
+                let dtypes = Set(try ModelDirectory.describe(from).dtypes.keys)
+                written = dtypes == ["BF16"] ? .bf16 : dtypes == ["F16"] ? .f16 : .f32
+            }
             let model = try ModelDirectory.load(from)
             let types: [DType: SafetensorsWriter.DType] = [.f32: .f32, .f16: .f16, .bf16: .bf16]
             try ModelDirectory.saveHuggingFace(model, to: to, dtype: types[written]!, tokenizerSource: from)
