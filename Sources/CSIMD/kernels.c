@@ -5,6 +5,7 @@
 // the baseline does not, so bits may differ between paths but never between runs on one machine.
 #include "csimd.h"
 #include <string.h>
+#include <stdlib.h>
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -148,6 +149,23 @@ ATTR static inline __attribute__((always_inline)) v16 wld_f16_##S(const unsigned
     u32x16 special = (u32x16)(em >= 0x7c00);                       /* Inf, NaN: all ones */           \
     u32x16 bits = (scaled & ~special) | (((em << 13) | 0x7f800000u) & special);                       \
     return (v16)(bits | ((e & 0x8000) << 16)); }                                                      \
+/* Two vectors from 32 consecutive weights: the even-indexed ones and the odd-indexed ones. */      \
+ATTR static inline __attribute__((always_inline)) void wpair_f32_##S(const float *p, v16 *e, v16 *o) {  \
+    v16 a = ld_##S(p), b = ld_##S(p + 16);                                                            \
+    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);    \
+    *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); }  \
+ATTR static inline __attribute__((always_inline)) void wpair_bf16_##S(const unsigned short *p, v16 *e, v16 *o) { \
+    u32x16 v; memcpy(&v, p, 64);        /* word k: element 2k in its low half, 2k + 1 in its high half */ \
+    *e = (v16)(v << 16); *o = (v16)(v & 0xffff0000u); }                                               \
+ATTR static inline __attribute__((always_inline)) v16 f16bits_##S(u32x16 e) {                         \
+    u32x16 em = e & 0x7fff;                                                                           \
+    u32x16 scaled = (u32x16)((v16)(em << 13) * 0x1p112f);                                             \
+    u32x16 special = (u32x16)(em >= 0x7c00);                                                          \
+    u32x16 bits = (scaled & ~special) | (((em << 13) | 0x7f800000u) & special);                       \
+    return (v16)(bits | ((e & 0x8000) << 16)); }                                                      \
+ATTR static inline __attribute__((always_inline)) void wpair_f16_##S(const unsigned short *p, v16 *e, v16 *o) { \
+    u32x16 v; memcpy(&v, p, 64);                                                                      \
+    *e = f16bits_##S(v & 0xffff); *o = f16bits_##S(v >> 16); }                                        \
 ATTR static void widen_bf16_##S(float *d, const unsigned short *p, long n) {                          \
     long i = 0; for (; i + 16 <= n; i += 16) st_##S(d + i, wld_bf16_##S(p + i));                      \
     for (; i < n; i++) d[i] = wsc_bf16(p[i]); }                                                        \
@@ -167,19 +185,30 @@ static inline float wsc_f16(unsigned short h) {
 }
 
 /* xwt tiles: OB rows of w × MB rows of x, accumulators in registers; K is the weight element kind
-   (f32, bf16, f16) and WT its C type. */
+   (f32, bf16, f16) and WT its C type. The order of every output's sum ("pair-interleaved"): the
+   inputs in blocks of 32, lane l adding x[2l]·w[2l] then x[2l+1]·w[2l+1] of each block — so 16-bit
+   weights widen with one AND or shift per 16, and float32 ones take a shuffle, where bandwidth is
+   the limit — then a last block of 16 in natural order, the 16-lane tree sum, and the scalar tail.
+   x comes pre-arranged (`xwt_arrange`): each block of 32 as its 16 even then its 16 odd elements. */
 #define XWT_TILE(S, ATTR, K, WT, OB, MB)                                                              \
 ATTR static inline __attribute__((always_inline)) void xwt_##K##_##OB##x##MB##_##S(                   \
         float *y, long ldy, const float *x, const WT *w, long I, float beta) {                        \
     v16 acc[OB][MB];                                                                                  \
     for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) acc[a][b] = splat_##S(0);              \
     long i = 0;                                                                                       \
-    for (; i + 16 <= I; i += 16) {                                                                    \
+    for (; i + 32 <= I; i += 32) {                                                                    \
+        v16 xe[MB], xo[MB];                                                                           \
+        for (int b = 0; b < MB; b++) { xe[b] = ld_##S(x + b * I + i); xo[b] = ld_##S(x + b * I + i + 16); } \
+        for (int a = 0; a < OB; a++) {                                                                \
+            v16 we, wo; wpair_##K##_##S(w + a * I + i, &we, &wo);                                     \
+            for (int b = 0; b < MB; b++) { acc[a][b] = acc[a][b] + xe[b] * we; acc[a][b] = acc[a][b] + xo[b] * wo; } } } \
+    if (i + 16 <= I) {                                                                                \
         v16 xv[MB];                                                                                   \
         for (int b = 0; b < MB; b++) xv[b] = ld_##S(x + b * I + i);                                   \
         for (int a = 0; a < OB; a++) {                                                                \
             v16 wv = wld_##K##_##S(w + a * I + i);                                                    \
-            for (int b = 0; b < MB; b++) acc[a][b] = acc[a][b] + xv[b] * wv; } }                      \
+            for (int b = 0; b < MB; b++) acc[a][b] = acc[a][b] + xv[b] * wv; }                        \
+        i += 16; }                                                                                    \
     for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) {                                       \
         float r = hsum_##S(acc[a][b]);                                                                \
         for (long j = i; j < I; j++) r += x[b * I + j] * wsc_##K(w[a * I + j]);                        \
@@ -221,10 +250,16 @@ static void xwt_##K##_4x6_avx512(float *y, long ldy, const float *x, const WT *w
     const float *x0 = x, *x1 = x + I, *x2 = x + 2 * I, *x3 = x + 3 * I, *x4 = x + 4 * I, *x5 = x + 5 * I; \
     const WT *w0 = w, *w1 = w + I, *w2 = w + 2 * I, *w3 = w + 3 * I;                                  \
     long i = 0;                                                                                       \
-    for (; i + 16 <= I; i += 16) {                                                                    \
-        __m512 a0 = _mm512_loadu_ps(x0 + i), a1 = _mm512_loadu_ps(x1 + i), a2 = _mm512_loadu_ps(x2 + i); \
-        __m512 a3 = _mm512_loadu_ps(x3 + i), a4 = _mm512_loadu_ps(x4 + i), a5 = _mm512_loadu_ps(x5 + i); \
-        XWT_ROW(K, 0, w0) XWT_ROW(K, 1, w1) XWT_ROW(K, 2, w2) XWT_ROW(K, 3, w3)                       \
+    for (; i + 32 <= I; i += 32) {                                                                    \
+        v16 we[4], wo[4];                                                                             \
+        wpair_##K##_avx512(w0 + i, &we[0], &wo[0]); wpair_##K##_avx512(w1 + i, &we[1], &wo[1]);       \
+        wpair_##K##_avx512(w2 + i, &we[2], &wo[2]); wpair_##K##_avx512(w3 + i, &we[3], &wo[3]);       \
+        XWT_HALF(i, we) XWT_HALF(i + 16, wo)                                                          \
+    }                                                                                                 \
+    if (i + 16 <= I) {                                                                                \
+        v16 wn[4] = { wld_##K##_avx512(w0 + i), wld_##K##_avx512(w1 + i), wld_##K##_avx512(w2 + i), wld_##K##_avx512(w3 + i) }; \
+        XWT_HALF(i, wn)                                                                               \
+        i += 16;                                                                                      \
     }                                                                                                 \
     for (int a = 0; a < 4; a++) for (int b = 0; b < 6; b++) {                                         \
         v16 v; memcpy(&v, &c[a][b], 64);                                                              \
@@ -234,10 +269,14 @@ static void xwt_##K##_4x6_avx512(float *y, long ldy, const float *x, const WT *w
         if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }                              \
     }                                                                                                 \
 }
-#define XWT_ROW(K, A, WP) { __m512 wv = (__m512)wld_##K##_avx512(WP + i);                             \
-        c[A][0] = _mm512_fmadd_ps(a0, wv, c[A][0]); c[A][1] = _mm512_fmadd_ps(a1, wv, c[A][1]);        \
-        c[A][2] = _mm512_fmadd_ps(a2, wv, c[A][2]); c[A][3] = _mm512_fmadd_ps(a3, wv, c[A][3]);        \
-        c[A][4] = _mm512_fmadd_ps(a4, wv, c[A][4]); c[A][5] = _mm512_fmadd_ps(a5, wv, c[A][5]); }
+/* c[a][b] = fma(x_b at `at`, w_a, c[a][b]) over the 4 × 6 tile (the generic tiles' contracted `acc + x * w`). */
+#define XWT_HALF(at, WV) {                                                                            \
+        __m512 a0 = _mm512_loadu_ps(x0 + (at)), a1 = _mm512_loadu_ps(x1 + (at)), a2 = _mm512_loadu_ps(x2 + (at)); \
+        __m512 a3 = _mm512_loadu_ps(x3 + (at)), a4 = _mm512_loadu_ps(x4 + (at)), a5 = _mm512_loadu_ps(x5 + (at)); \
+        for (int a = 0; a < 4; a++) { __m512 wr = (__m512)WV[a];                                      \
+        c[a][0] = _mm512_fmadd_ps(a0, wr, c[a][0]); c[a][1] = _mm512_fmadd_ps(a1, wr, c[a][1]);        \
+        c[a][2] = _mm512_fmadd_ps(a2, wr, c[a][2]); c[a][3] = _mm512_fmadd_ps(a3, wr, c[a][3]);        \
+        c[a][4] = _mm512_fmadd_ps(a4, wr, c[a][4]); c[a][5] = _mm512_fmadd_ps(a5, wr, c[a][5]); } }
 XWT_4x6_AVX512(f32, float)
 XWT_4x6_AVX512(bf16, unsigned short)
 XWT_4x6_AVX512(f16, unsigned short)
@@ -312,13 +351,35 @@ void csimd_swiglu_backward(float *dgate, float *dup, const float *gate, const fl
     path()->swb(dgate, dup, gate, up, dout, n);
 }
 void csimd_softmax_backward_row(float *d, const float *p, float c, float scale, long n) { path()->smb(d, p, c, scale, n); }
+/* x (m, n) in the tiles' order: each block of 32 as its 16 even then its 16 odd elements, the rest
+   as is; into a per-thread buffer kept between calls (grown, never shrunk). */
+static const float *xwt_arrange(const float *x, long m, long n) {
+    static __thread float *buffer = 0;
+    static __thread long capacity = 0;
+    if (m * n > capacity) {
+        free(buffer);
+        capacity = m * n;
+        buffer = (float *)malloc(sizeof(float) * (size_t)capacity);
+        if (!buffer) abort();
+    }
+    for (long r = 0; r < m; r++) {
+        const float *src = x + r * n;
+        float *dst = buffer + r * n;
+        long i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int l = 0; l < 16; l++) { dst[i + l] = src[i + 2 * l]; dst[i + 16 + l] = src[i + 2 * l + 1]; }
+        for (; i < n; i++) dst[i] = src[i];
+    }
+    return buffer;
+}
 void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta) {
-    path()->xwt(y, ldy, x, m, w, n, o0, o1, beta);
+    path()->xwt(y, ldy, xwt_arrange(x, m, n), m, w, n, o0, o1, beta);
 }
 void csimd_xwt16(float *y, long ldy, const float *x, long m, const uint16_t *w, long n, long o0, long o1, float beta,
                  int kind) {
-    if (kind == CSIMD_BF16) path()->xwt_bf16(y, ldy, x, m, w, n, o0, o1, beta);
-    else path()->xwt_f16(y, ldy, x, m, w, n, o0, o1, beta);
+    const float *xa = xwt_arrange(x, m, n);
+    if (kind == CSIMD_BF16) path()->xwt_bf16(y, ldy, xa, m, w, n, o0, o1, beta);
+    else path()->xwt_f16(y, ldy, xa, m, w, n, o0, o1, beta);
 }
 void csimd_widen16(float *dst, const uint16_t *src, long n, int kind) {
     if (kind == CSIMD_BF16) path()->widen_bf16(dst, src, n);

@@ -73,7 +73,7 @@ public enum Stages {
         let settings = GenerationSettings(samplesPerPrompt: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens, sampling: s.sampling,
                                           stopTokens: policy.stopTokens, seed: s.seed)
         if !quiet {
-            note("generate memory plan (prompts up to \(limit) tokens): \(Generator.memoryPlan(config: policy.model.config, longestPrompt: limit, requests: perBatch, settings: settings))")
+            note("generate memory plan (prompts up to \(limit) tokens): \(Generator.memoryPlan(config: policy.model.config, longestPrompt: limit, requests: min(perBatch, prompts.count), settings: settings, weightBytes: policy.model.weightBytes))")
         }
         var truncatedPrompts = 0
         var tokens = 0

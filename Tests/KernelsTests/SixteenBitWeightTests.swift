@@ -59,7 +59,8 @@ final class SixteenBitWeightTests: XCTestCase {
     /// `Linear.batchInvariantForward` over 16-bit weights == the same calls over float32 copies.
     func testProductsHaveTheBitsOfTheFloat32Products() {
         // (in, out): a small matrix, a vocabulary-wide one (column split), one widened in several chunks
-        let shapes = [(72, 40), (64, 2304), (1100, 4000)]
+        // 88 = two pair-interleaved blocks of 32, one natural block of 16 and a scalar tail of 8
+        let shapes = [(88, 40), (64, 2304), (1100, 4000)]
         for (shapeIndex, (I, O)) in shapes.enumerated() {
             let w = Self.weights(O * I, seed: UInt64(10 + shapeIndex))
             var r = TestRandom(seed: UInt64(20 + shapeIndex))
@@ -80,6 +81,13 @@ final class SixteenBitWeightTests: XCTestCase {
                                                rows: rows, inFeatures: I, outFeatures: O, beta: 1)
                             }
                             assertSameBits(actual, expected, "forward \(element) \(rows)×\(I)→\(O), \(threads) threads, \(MachineLimits.simdPath)")
+                            if shapeIndex == 0 {   // and the products themselves are right (in Double)
+                                for row in 0..<rows { for o in 0..<O {
+                                    var d = 0.25
+                                    for i in 0..<I { d += Double(x[row * I + i]) * Double(wide[o * I + i]) }
+                                    XCTAssertEqual(Double(actual[row * O + o]), d, accuracy: 1e-5 * max(1, abs(d)))
+                                } }
+                            }
                         }
                         for rows in [Matmul.paddedRows(1), Matmul.paddedRows(150)] {
                             var expected = [Float](repeating: 0, count: rows * O), actual = expected
