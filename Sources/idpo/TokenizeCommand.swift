@@ -71,7 +71,8 @@ struct Tokenize: ParsableCommand {
             }
             return
         }
-        guard let text = String(data: input, encoding: .utf8) else {
+        // strict UTF-8 that keeps a leading U+FEFF (Foundation's String(data:encoding:) drops it)
+        guard let text = String(validating: input, as: UTF8.self) else {
             throw TokenizeInputError(message: "standard input is not valid UTF-8")
         }
         if benchmark {
