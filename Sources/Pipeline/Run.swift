@@ -51,7 +51,8 @@ public final class RunLock {
 public struct Manifest: Codable, Equatable {
     public struct Stage: Codable, Equatable {
         public var done: Bool
-        /// FNV-1a 64 of the stage's main output file(s).
+        /// SHA-256 of the stage's main output (for a model directory: of its weight files), checked
+        /// when a resumed run reuses the stage.
         public var hash: String?
     }
     public var formatVersion = 1
@@ -64,9 +65,18 @@ public struct Manifest: Codable, Equatable {
 }
 
 /// SHA-256 of a file's bytes, streamed (content hashes in the manifest; a stage's output may be a
-/// whole checkpoint).
+/// whole checkpoint); for a model directory, of its config and weight files' hashes in name order.
 public func contentHash(_ url: URL) -> String? {
-    try? SHA256.hex(file: url)
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return nil }
+    guard isDirectory.boolValue else { return try? SHA256.hex(file: url) }
+    guard let files = try? ModelDirectory.describe(url).files else { return nil }
+    var h = SHA256()
+    for name in (["config.json"] + files.map(\.name).sorted()) {
+        guard let file = try? SHA256.hex(file: url.appendingPathComponent(name)) else { return nil }
+        h.update(Data((name + " " + file + "\n").utf8))
+    }
+    return h.finalize().hex
 }
 
 /// Per-iteration figures (summary.json and the terminal).
@@ -103,6 +113,8 @@ public final class RunDriver {
     public private(set) var judgedPrompts = 0
 
     let lock: RunLock
+    /// Continue although the recipe or a finished stage's output changed.
+    let force: Bool
     var manifest = Manifest()
     var summaries: [Int: IterationSummary] = [:]
 
@@ -110,6 +122,7 @@ public final class RunDriver {
     /// refused unless `force`, naming the keys that changed.
     public init(recipe: Recipe, force: Bool = false, directory: URL? = nil) throws {
         self.recipe = recipe
+        self.force = force
         self.directory = directory ?? recipe.run.directory
         lock = try RunLock(directory: self.directory)
         // A killed run leaves its half-written temporaries (`.<file>.tmp-<pid>`); we hold the lock now,
@@ -159,8 +172,26 @@ public final class RunDriver {
     }
 
     /// Runs `stage` of iteration t unless the manifest says it is done; records its hash and time.
+    /// A done stage is reused only when its output still has the recorded SHA-256 (an edited
+    /// pairs.jsonl or replaced π(t) is refused, naming the file, unless `force`; then the new content
+    /// is recorded and used).
     func stage(_ t: Int, _ name: String, output: URL?, _ body: () throws -> Void) throws {
-        if manifest.isDone(t, name) { return }
+        if manifest.isDone(t, name) {
+            if let output, let recorded = manifest.iterations["\(t)"]?[name]?.hash, recorded.count == 64 {
+                let now = contentHash(output)
+                if now != recorded {
+                    let what = now == nil ? "is missing" : "changed since the \(name) stage of iteration \(t) wrote it (SHA-256 \(recorded.prefix(12))…, now \(now!.prefix(12))…)"
+                    guard force else {
+                        throw RunError("\(output.path) \(what); the later stages were made from the recorded one. Restore it, delete iteration \(t)'s directory to redo it, or rerun with --force to continue from the file as it is")
+                    }
+                    guard let now else { throw RunError("\(output.path) \(what)") }
+                    warn("\(output.path) \(what); continuing from it as it is (--force)")
+                    manifest.mark(t, name, hash: now)
+                    try saveManifest()
+                }
+            }
+            return
+        }
         log("iteration \(t): \(name) …")
         let t0 = Date()
         try body()
@@ -253,7 +284,7 @@ public final class RunDriver {
             let reasons = js.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped\(reasons.isEmpty ? "" : "; " + reasons))")
         }
-        try stage(t, "train", output: dir.appendingPathComponent("policy/model.h5")) {
+        try stage(t, "train", output: dir.appendingPathComponent("policy")) {
             let pairs = try PairRecord.read(pairsURL)
             guard !pairs.isEmpty else { throw RunError("iteration \(t) produced no preference pairs (see \(judgmentsURL.path)); nothing to train on") }
             var options = TrainStageOptions()

@@ -162,6 +162,33 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual(try iterate(root: "r", extra: ["--force", "--only-iteration", "2"]).status, 0)
     }
 
+    /// A finished stage is reused only when its output still has the recorded SHA-256: an edited
+    /// pairs.jsonl or π(1) is refused naming the file, and used as it is with --force.
+    func testEditedStageOutputsAreRefusedUnlessForced() throws {
+        XCTAssertEqual(try iterate(root: "e", extra: ["--iterations", "1"]).status, 0)
+        XCTAssertEqual(try iterate(root: "e", extra: ["--iterations", "1"]).status, 0, "unchanged outputs are reused")
+        let iter = tmp.appendingPathComponent("e/tiny/iter-1")
+        let pairs = iter.appendingPathComponent("pairs.jsonl")
+        let original = try Data(contentsOf: pairs)
+        let lines = String(decoding: original, as: UTF8.self).split(separator: "\n")
+        try (lines.dropLast().joined(separator: "\n") + "\n").write(to: pairs, atomically: true, encoding: .utf8)
+        let refused = try iterate(root: "e", extra: ["--iterations", "1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains(pairs.path) && refused.stderr.contains("changed since the judge stage"), refused.stderr)
+        let forced = try iterate(root: "e", extra: ["--iterations", "1", "--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertTrue(forced.stderr.contains("--force"), forced.stderr)
+        XCTAssertEqual(try iterate(root: "e", extra: ["--iterations", "1"]).status, 0, "the new content is recorded")
+        // a replaced π(1) checkpoint is refused too
+        let weights = iter.appendingPathComponent("policy/model.h5")
+        var bytes = try Data(contentsOf: weights)
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: weights)
+        let replaced = try iterate(root: "e", extra: ["--iterations", "1"])
+        XCTAssertNotEqual(replaced.status, 0)
+        XCTAssertTrue(replaced.stderr.contains("policy") && replaced.stderr.contains("changed since the train stage"), replaced.stderr)
+    }
+
     func testMalformedRecipeChangesNothing() throws {
         try recipe(beta: -1).write(to: tmp.appendingPathComponent("recipe.yaml"), atomically: true, encoding: .utf8)
         let r = try iterate(root: "bad")
