@@ -55,3 +55,14 @@ public func note(_ message: String) {
 public func warn(_ message: String) {
     FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }
+
+private let warnedLock = NSLock()
+nonisolated(unsafe) private var warnedMessages = Set<String>()
+
+/// `warn`, but each distinct message once per process (a model loaded again by a later stage).
+public func warnOnce(_ message: String) {
+    warnedLock.lock()
+    let first = warnedMessages.insert(message).inserted
+    warnedLock.unlock()
+    if first { warn(message) }
+}

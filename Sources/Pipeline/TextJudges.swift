@@ -67,7 +67,7 @@ public final class TextJudge {
 
     /// Loads the judge; `warnings` receives the BOS warning, `notes` the memory plan it checked.
     public init(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
-                stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warn($0) },
+                stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
                 notes: (String) -> Void = { _ in }) throws {
         self.kind = kind; self.directory = directory; self.stripBOS = stripBOS
         tokenizer = try Tokenizer(model: directory)
