@@ -162,12 +162,12 @@ public final class RunDriver {
     }
 
     func saveManifest() throws {
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try e.encode(manifest), to: directory.appendingPathComponent("manifest.json"))
     }
 
     func saveSummaries() throws {
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try e.encode(summaries.keys.sorted().map { summaries[$0]! }), to: directory.appendingPathComponent("summary.json"))
     }
 
@@ -414,7 +414,7 @@ public final class RunDriver {
         if let a = summary.oracleAccuracy { o["oracle_accuracy"] = a }
         if let a = summary.initialOracleAccuracy { o["initial_oracle_accuracy"] = a }
         if let k = summary.klFromInitial { o["objective/kl"] = k }
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted]),
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]),
                              to: iterationDirectory(t).appendingPathComponent("evaluation.json"))
     }
 

@@ -256,7 +256,7 @@ public enum TrainStage {
             summary["final_rewards/margins"] = last.rewardsMargins
         }
         var lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
-        lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
         try AtomicFile.write(Data(lines.utf8), to: metricsOut)
         // π(t) is saved as weights only — the size of the model — in the input checkpoint's dtype: a
         // float32 policy as model.h5, a bf16/f16 one as model.safetensors of that dtype (trained in

@@ -168,7 +168,7 @@ struct DemoEval: ParsableCommand {
             results["judge"] = ["agreement": r.agreement, "pairs": r.pairs, "mean_probability": r.meanProbability, "by_mistake": r.byMistake]
         }
         if let json {
-            try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted])
+            try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
                 .write(to: URL(fileURLWithPath: json), options: .atomic)
         }
     }

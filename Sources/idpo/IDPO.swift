@@ -162,7 +162,7 @@ struct Bench: ParsableCommand {
             if let v = r.stages[name] { print(String(format: "  %-9@ %8.1f s", name, v)) }
         }
         print(String(format: "  %-9@ %8.1f s   peak RSS %.0f MB   %d pairs", "total", r.total, Double(r.peak_rss_bytes) / 1e6, r.pairs ?? 0))
-        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         print("iteration-json: " + String(decoding: try e.encode(r), as: UTF8.self))
         print("""
         same iteration with transformers + TRL:

@@ -63,7 +63,7 @@ func runSupervised(model: LlamaModel, examples: [SupervisedExample], settings: S
     let finalEpochStart = total - trainer.stepsPerEpoch(exampleCount: examples.count)
     let bar = ProgressBar(label, total: total, unit: "steps")
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     var lines = Data(), summary = SupervisedSummary()
     var lossSum = 0.0, accuracySum = 0.0, tokens = 0
     try trainer.train(examples: examples) { m in

@@ -53,6 +53,10 @@ final class TrustTests: XCTestCase {
         XCTAssertEqual(first.loss, log(2.0), "loss at policy == reference must be ln 2 exactly")
         XCTAssertEqual(first.rewardsChosen, 0)
         XCTAssertEqual(first.rewardsRejected, 0)
+        // the summary line writes TRL's names as the step lines do, slashes unescaped
+        let summary = try XCTUnwrap(try String(contentsOf: tmp.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").last)
+        XCTAssertTrue(summary.contains("\"final_rewards/accuracies\"") && !summary.contains("\\/"), String(summary))
     }
 
     /// A bf16 policy and a separate bf16 reference copy: the reference runs in 16 bits, the policy in
