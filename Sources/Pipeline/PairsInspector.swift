@@ -80,8 +80,10 @@ public final class PairsInspector {
         var lines = ["iter  id     margin   words c/r  prompt                          chosen                    rejected"]
         for p in list {
             let r = p.record
-            lines.append(String(format: "%4d  %-5d  %7@  %4d/%-4d  ", r.iteration, r.id, r.margin.map { String(format: "%.3f", $0) } ?? "–",
-                                p.chosenTokens, p.rejectedTokens)
+            // the margin cell padded by characters ("–" is one column, three UTF-8 bytes)
+            let margin = r.margin.map { String(format: "%.3f", $0) } ?? "–"
+            lines.append(String(format: "%4d  %-5d  ", r.iteration, r.id) + String(repeating: " ", count: max(0, 7 - margin.count)) + margin
+                         + String(format: "  %4d/%-4d  ", p.chosenTokens, p.rejectedTokens)
                          + Self.oneLine(r.prompt.last?.content ?? "", 30) + "  " + Self.oneLine(r.chosen, 24) + "  " + Self.oneLine(r.rejected, 24))
         }
         return lines.joined(separator: "\n")

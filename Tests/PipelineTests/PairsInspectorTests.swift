@@ -33,7 +33,10 @@ final class PairsInspectorTests: XCTestCase {
 
         let ins = try PairsInspector(path: driver.directory)
         XCTAssertFalse(ins.pairs.isEmpty)
-        XCTAssertTrue(ins.listTable(ins.filtered(sortBy: .margin, descending: true)).contains("iter"))
+        let table = ins.listTable(ins.filtered(sortBy: .margin, descending: true))
+        XCTAssertTrue(table.contains("iter"))
+        // fixed-width rows (4+2+5+2 + margin 7 + 2+4+1+4+2 + 30+2+24+2+24 characters), "–" margins included
+        for row in table.split(separator: "\n").dropFirst() { XCTAssertEqual(row.count, 115, String(row)) }
         let shown = try ins.show(id: ins.pairs[0].record.id, iteration: 1)
         XCTAssertTrue(shown.contains("★") && shown.contains("✗") && shown.contains("vs"))
         let stats = ins.stats()
