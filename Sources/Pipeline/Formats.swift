@@ -133,7 +133,9 @@ func refuseDuplicateIDs(_ records: [(id: Int, line: Int)], file: String) throws 
 
 public enum PromptFile {
     /// Reads a TRL prompt-only file: {"prompt": "…"} or {"prompt": [messages]}, optional integer "id"
-    /// (default: the record's index in the file). Two records with one id are refused.
+    /// (default: the record's index in the file). Two records with one id are refused. A TRL
+    /// conversational record {"messages": [...]} (SFT data) gives the conversation up to its last
+    /// user turn as the prompt.
     public static func read(_ url: URL) throws -> [PromptRecord] {
         let records = try parse(url)
         guard !records.isEmpty else { throw DataFileError(file: url.path, line: 0, message: "no prompts in the file") }
@@ -143,10 +145,19 @@ public enum PromptFile {
 
     static func parse(_ url: URL) throws -> [PromptRecord] {
         try JSONLines.read(url).enumerated().map { index, entry in
-            guard entry.object["prompt"] != nil else {
-                throw DataFileError(file: url.path, line: entry.line, message: "missing 'prompt'")
+            let prompt: PromptInput
+            if entry.object["prompt"] != nil {
+                prompt = try PromptInput.parse(entry.object["prompt"], file: url.path, line: entry.line)
+            } else if let messages = entry.object["messages"] {
+                guard case .messages(let all) = try PromptInput.parse(messages, file: url.path, line: entry.line),
+                      let lastUser = all.lastIndex(where: { $0.role == "user" }) else {
+                    throw DataFileError(file: url.path, line: entry.line, message: "'messages' must be a list of {role, content} with at least one user turn")
+                }
+                prompt = .messages(Array(all[...lastUser]))
+            } else {
+                throw DataFileError(file: url.path, line: entry.line,
+                                    message: "missing 'prompt' (accepted: {\"prompt\": \"text\"}, {\"prompt\": [messages]}, or {\"messages\": [messages]} whose last user turn ends the prompt)")
             }
-            let prompt = try PromptInput.parse(entry.object["prompt"], file: url.path, line: entry.line)
             var id = index
             if let v = entry.object["id"] {
                 guard let i = v as? Int else { throw DataFileError(file: url.path, line: entry.line, message: "'id' must be an integer") }

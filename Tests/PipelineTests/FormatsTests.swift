@@ -24,6 +24,22 @@ final class FormatsTests: XCTestCase {
         XCTAssertEqual(parsed["text"] as? String, "a\"b\\c\nd\u{1}é/🎉")
     }
 
+    /// TRL's conversational {"messages": [...]} records give the conversation up to the last user turn.
+    func testMessagesRecordsBecomePromptsUpToTheLastUserTurn() throws {
+        let dir = try TinyModels.temporaryDirectory("messages")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("p.jsonl")
+        let turns = #"[{"role": "system", "content": "s"}, {"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]"#
+        try (#"{"messages": \#(turns)}"# + "\n").write(to: url, atomically: true, encoding: .utf8)
+        let records = try PromptFile.read(url)
+        guard case .messages(let m) = records[0].prompt else { return XCTFail("not a conversation") }
+        XCTAssertEqual(m.map(\.content), ["s", "u1", "a1", "u2"])
+        try (#"{"messages": [{"role": "assistant", "content": "a"}]}"# + "\n").write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PromptFile.read(url)) { XCTAssertTrue("\($0)".contains("at least one user turn"), "\($0)") }
+        try (#"{"text": "x"}"# + "\n").write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PromptFile.read(url)) { XCTAssertTrue("\($0)".contains("accepted") && "\($0)".contains("p.jsonl"), "\($0)") }
+    }
+
     func testReadErrorsNameFileAndLine() throws {
         let tmp = try TinyModels.temporaryDirectory("formats")
         defer { try? FileManager.default.removeItem(at: tmp) }
