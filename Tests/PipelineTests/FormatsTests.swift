@@ -40,6 +40,25 @@ final class FormatsTests: XCTestCase {
         XCTAssertThrowsError(try PromptFile.read(url)) { XCTAssertTrue("\($0)".contains("accepted") && "\($0)".contains("p.jsonl"), "\($0)") }
     }
 
+    /// TRL implicit-prompt pairs: the shared leading messages are the prompt.
+    func testImplicitPromptPairsSplitAtTheSharedMessages() throws {
+        let dir = try TinyModels.temporaryDirectory("implicit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("pairs.jsonl")
+        let head = #"{"role": "system", "content": "s"}, {"role": "user", "content": "q"}"#
+        try (#"{"chosen": [\#(head), {"role": "assistant", "content": "good"}], "rejected": [\#(head), {"role": "assistant", "content": "bad"}]}"# + "\n")
+            .write(to: url, atomically: true, encoding: .utf8)
+        let pair = try XCTUnwrap(try PairRecord.read(url).first)
+        XCTAssertEqual(pair.prompt.map(\.content), ["s", "q"])
+        XCTAssertEqual(pair.chosen, "good")
+        XCTAssertEqual(pair.rejected, "bad")
+        try (#"{"chosen": [\#(head), {"role": "assistant", "content": "a"}, {"role": "user", "content": "more"}], "rejected": [\#(head), {"role": "assistant", "content": "b"}]}"# + "\n")
+            .write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PairRecord.read(url)) { XCTAssertTrue("\($0)".contains("'chosen' must be the shared prompt turns"), "\($0)") }
+        try (#"{"chosen": "a", "rejected": "b"}"# + "\n").write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PairRecord.read(url)) { XCTAssertTrue("\($0)".contains("missing 'prompt'") && "\($0)".contains("pairs.jsonl:1"), "\($0)") }
+    }
+
     func testReadErrorsNameFileAndLine() throws {
         let tmp = try TinyModels.temporaryDirectory("formats")
         defer { try? FileManager.default.removeItem(at: tmp) }
