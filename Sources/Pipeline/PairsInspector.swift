@@ -151,8 +151,14 @@ public final class PairsInspector {
 
     public func statsText(iteration: Int? = nil) -> String {
         let s = stats(iteration: iteration)
-        var out = ["prompts judged: \(s.prompts)", "pairs kept:     \(s.pairs)",
+        var out: [String]
+        if judgments.isEmpty {   // a bare pairs file says nothing of the prompts the judge dropped
+            out = ["pairs kept:     \(s.pairs)",
+                   "dropped:        unknown (a pairs file lists kept pairs only; give the run directory to see the judgments)"]
+        } else {
+            out = ["prompts judged: \(s.prompts)", "pairs kept:     \(s.pairs)",
                    "dropped:        \(s.dropped.values.reduce(0, +))" + (s.dropped.isEmpty ? "" : " (" + s.dropped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")")]
+        }
         out.append(String(format: "length (words): chosen %.1f, rejected %.1f; chosen longer in %.0f%% of pairs",
                           s.meanChosenWords, s.meanRejectedWords, 100 * s.chosenLongerFraction))
         if s.lengthBiasWarning {

@@ -43,6 +43,10 @@ final class PairsInspectorTests: XCTestCase {
         XCTAssertEqual(stats.prompts, 6)
         XCTAssertEqual(stats.pairs + stats.dropped.values.reduce(0, +), 6)
         XCTAssertTrue(ins.statsText().contains("pairs kept"))
+        // a bare pairs file cannot know what the judge dropped, and says so
+        let bare = try PairsInspector(path: driver.directory.appendingPathComponent("iter-1/pairs.jsonl"))
+        XCTAssertTrue(bare.statsText().contains("dropped:        unknown"), bare.statsText())
+        XCTAssertFalse(bare.statsText().contains("prompts judged"))
         XCTAssertThrowsError(try ins.show(id: 999, iteration: nil))
 
         let report = tmp.appendingPathComponent("report.html")
