@@ -11,6 +11,18 @@ public struct InspectedPair {
     public var judgment: [String: Any]?
     public var chosenTokens: Int { record.chosen.split(whereSeparator: \.isWhitespace).count }
     public var rejectedTokens: Int { record.rejected.split(whereSeparator: \.isWhitespace).count }
+    /// A pairwise judge's P(chosen ≻ rejected): its comparison of the two (the knockout's final
+    /// check), from the judgment line; nil without one.
+    public var judgeConfidence: Double? {
+        guard let comparisons = judgment?["comparisons"] as? [[String: Any]] else { return nil }
+        let c = record.chosenIndex, r = record.rejectedIndex
+        for x in comparisons.reversed() {
+            guard let f = x["first"] as? Int, let s = x["second"] as? Int, let p = number(x["p_first_better"]) else { continue }
+            if f == c && s == r { return p }
+            if f == r && s == c { return 1 - p }
+        }
+        return nil
+    }
 }
 
 public final class PairsInspector {
@@ -50,7 +62,7 @@ public final class PairsInspector {
            let list = (try? JSONSerialization.jsonObject(with: data)).map(JSONLines.normalized) as? [[String: Any]] { summaries = list }
     }
 
-    public enum SortKey: String, CaseIterable { case id, iteration, margin, length }
+    public enum SortKey: String, CaseIterable { case id, iteration, margin, confidence, length }
 
     public func filtered(iteration: Int? = nil, minMargin: Double? = nil, contains text: String? = nil,
                          sortBy: SortKey = .iteration, descending: Bool = false) -> [InspectedPair] {
@@ -65,6 +77,7 @@ public final class PairsInspector {
             case .id: return (a.record.iteration, a.record.id) < (b.record.iteration, b.record.id)
             case .iteration: return (a.record.iteration, a.record.id) < (b.record.iteration, b.record.id)
             case .margin: return (a.record.margin ?? -.infinity) < (b.record.margin ?? -.infinity)
+            case .confidence: return (a.judgeConfidence ?? -.infinity) < (b.judgeConfidence ?? -.infinity)
             case .length: return a.chosenTokens - a.rejectedTokens < b.chosenTokens - b.rejectedTokens
             }
         }

@@ -20,14 +20,21 @@ struct Pairs: ParsableCommand {
         @Option(help: "Only this iteration.") var iteration: Int?
         @Option(name: .customLong("min-margin"), help: "Only pairs with at least this margin.") var minMargin: Double?
         @Option(help: "Only pairs whose prompt or responses contain this text.") var contains: String?
-        @Option(help: "Sort by: id, iteration, margin, length (chosen − rejected words).") var sort: String = "iteration"
+        @Option(help: "Sort by: id, iteration, margin (reward margin of a scoring judge), confidence (a pairwise judge's P(chosen ≻ rejected)), length (chosen − rejected words).") var sort: String = "iteration"
         @Flag(help: "Largest first.") var descending = false
         @Option(help: "Show at most this many rows.") var limit: Int = 50
         func validate() throws {
-            guard PairsInspector.SortKey(rawValue: sort) != nil else { throw ValidationError("--sort must be one of id, iteration, margin, length") }
+            guard PairsInspector.SortKey(rawValue: sort) != nil else { throw ValidationError("--sort must be one of id, iteration, margin, confidence, length") }
         }
         func run() throws {
             let ins = try source.inspector()
+            // margins exist only for scoring judges (reward model, GPM): say so instead of sorting by nothing
+            if (sort == "margin" || minMargin != nil) && !ins.pairs.contains(where: { $0.record.margin != nil }) {
+                throw ValidationError("these pairs have no reward margin (a pairwise judge ranks by comparisons, not scores); use --sort confidence for its P(chosen ≻ rejected)")
+            }
+            if sort == "confidence" && !ins.pairs.contains(where: { $0.judgeConfidence != nil }) {
+                throw ValidationError("no pairwise comparisons for these pairs (a scoring judge, or a bare pairs file without judgments.jsonl); use --sort margin")
+            }
             let list = ins.filtered(iteration: iteration, minMargin: minMargin, contains: contains,
                                     sortBy: PairsInspector.SortKey(rawValue: sort)!, descending: descending)
             print(ins.listTable(Array(list.prefix(limit))))

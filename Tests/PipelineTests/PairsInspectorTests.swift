@@ -43,6 +43,11 @@ final class PairsInspectorTests: XCTestCase {
         XCTAssertEqual(stats.prompts, 6)
         XCTAssertEqual(stats.pairs + stats.dropped.values.reduce(0, +), 6)
         XCTAssertTrue(ins.statsText().contains("pairs kept"))
+        // the pairwise judge's P(chosen ≻ rejected), read from its comparisons, sorts the pairs
+        let byConfidence = ins.filtered(sortBy: .confidence, descending: true).map { try? XCTUnwrap($0.judgeConfidence) }
+        XCTAssertFalse(byConfidence.contains { $0 == nil })
+        XCTAssertEqual(byConfidence.map { $0! }, byConfidence.map { $0! }.sorted(by: >))
+        XCTAssertTrue(byConfidence.allSatisfy { $0! >= 0.5 }, "chosen is the judge's winner")
         // a bare pairs file cannot know what the judge dropped, and says so
         let bare = try PairsInspector(path: driver.directory.appendingPathComponent("iter-1/pairs.jsonl"))
         XCTAssertTrue(bare.statsText().contains("dropped:        unknown"), bare.statsText())
