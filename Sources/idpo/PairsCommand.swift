@@ -30,10 +30,10 @@ struct Pairs: ParsableCommand {
             let ins = try source.inspector()
             // margins exist only for scoring judges (reward model, GPM): say so instead of sorting by nothing
             if (sort == "margin" || minMargin != nil) && !ins.pairs.contains(where: { $0.record.margin != nil }) {
-                throw ValidationError("these pairs have no reward margin (a pairwise judge ranks by comparisons, not scores); use --sort confidence for its P(chosen ≻ rejected)")
+                throw RunError("these pairs have no reward margin (a pairwise judge ranks by comparisons, not scores); use --sort confidence for its P(chosen ≻ rejected)")
             }
             if sort == "confidence" && !ins.pairs.contains(where: { $0.judgeConfidence != nil }) {
-                throw ValidationError("no pairwise comparisons for these pairs (a scoring judge, or a bare pairs file without judgments.jsonl); use --sort margin")
+                throw RunError("no pairwise comparisons for these pairs (a scoring judge, or a bare pairs file without judgments.jsonl); use --sort margin")
             }
             let list = ins.filtered(iteration: iteration, minMargin: minMargin, contains: contains,
                                     sortBy: PairsInspector.SortKey(rawValue: sort)!, descending: descending)
