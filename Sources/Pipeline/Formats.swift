@@ -207,27 +207,6 @@ public struct SampleRecord: Equatable, Sendable {
         try refuseDuplicateIDs(zip(records, lines).map { ($0.id, $1) }, file: url.path)
         return records
     }
-
-    /// TRL's implicit prompt: the longest shared leading run of messages of "chosen" and "rejected"
-    /// becomes "prompt", and each side keeps what follows — one assistant message.
-    static func extractImplicitPrompt(_ o: inout [String: Any], file: String, line: Int) throws {
-        guard let chosen = o["chosen"] as? [[String: Any]], let rejected = o["rejected"] as? [[String: Any]] else {
-            throw DataFileError(file: file, line: line, message: "missing 'prompt' (a pair without one needs 'chosen' and 'rejected' as whole conversations, lists of {role, content}, sharing their prompt turns)")
-        }
-        func same(_ a: [String: Any], _ b: [String: Any]) -> Bool {
-            (a["role"] as? String) == (b["role"] as? String) && (a["content"] as? String) == (b["content"] as? String)
-        }
-        var shared = 0
-        while shared < min(chosen.count, rejected.count) - 1 && same(chosen[shared], rejected[shared]) { shared += 1 }
-        for (key, side) in [("chosen", chosen), ("rejected", rejected)] {
-            guard shared > 0, side.count == shared + 1, (side[shared]["role"] as? String) == "assistant" else {
-                throw DataFileError(file: file, line: line, message: "'\(key)' must be the shared prompt turns followed by one assistant message (implicit prompt: \(shared) shared message(s), then \(side.count - shared))")
-            }
-        }
-        o["prompt"] = Array(chosen[..<shared])
-        o["chosen"] = [chosen[shared]]
-        o["rejected"] = [rejected[shared]]
-    }
 }
 
 /// A preference pair in TRL's conversational form with an explicit prompt, plus what OpenRLHF and
