@@ -283,6 +283,7 @@ public final class RunDriver {
             judge = nil   // released before training: no two models' memory held at once
             let reasons = js.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped\(reasons.isEmpty ? "" : "; " + reasons))")
+            for example in js.dropExamples ?? [] { log("iteration \(t): dropped \(example)") }
         }
         try stage(t, "train", output: dir.appendingPathComponent("policy")) {
             let pairs = try PairRecord.read(pairsURL)

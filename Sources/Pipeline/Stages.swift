@@ -109,6 +109,9 @@ public enum Stages {
         public var pairs = 0
         public var dropped = 0
         public var dropReasons: [String: Int] = [:]
+        /// The first few dropped prompts with their full reason and figure ("prompt 12: final check
+        /// failed: P(best ≻ worst) = 0.4731"), for the terminal and events.log.
+        public var dropExamples: [String]? = nil
         public var comparisons = 0
         public var tokensComputed = 0
         public var tokensNaive = 0
@@ -177,6 +180,9 @@ public enum Stages {
             guard let c = o["chosen_index"] as? Int, let r = o["rejected_index"] as? Int else {
                 summary.dropped += 1
                 summary.dropReasons[(o["drop_reason"] as? String).map(Self.reasonKind) ?? "other", default: 0] += 1
+                if (summary.dropExamples?.count ?? 0) < Self.dropExamplesShown {
+                    summary.dropExamples = (summary.dropExamples ?? []) + ["prompt \(id): \((o["drop_reason"] as? String) ?? "no pair")"]
+                }
                 continue
             }
             let scores = numbers(o["scores"]), targets = numbers(o["targets"])
@@ -194,6 +200,9 @@ public enum Stages {
         summary.tokensComputed = counts.computed; summary.tokensNaive = counts.naive
         return summary
     }
+
+    /// How many dropped prompts a judge summary names with their reasons.
+    static let dropExamplesShown = 3
 
     static func reasonKind(_ reason: String) -> String {
         if reason.hasPrefix("final check failed") { return "final check failed" }

@@ -130,6 +130,8 @@ struct Judge: ParsableCommand {
                            100 * Double(summary.tokensComputed) / Double(summary.tokensNaive), summary.tokensNaive)
         }
         print(line)
+        for example in summary.dropExamples ?? [] { print("  dropped \(example)") }
+        if summary.dropped > (summary.dropExamples?.count ?? 0) { print("  (every drop reason is in \(out))") }
     }
 }
 

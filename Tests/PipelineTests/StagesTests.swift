@@ -77,6 +77,17 @@ final class StagesTests: XCTestCase {
                 XCTAssertEqual(p, (a + 1 - b) / 2, accuracy: 1e-12)
             }
         }
+        // A prompt whose responses are all the same is dropped, and the summary names it with its reason.
+        var same = samples[0]
+        same.responses = Array(repeating: same.responses[0], count: same.responses.count)
+        same.responseTokens = Array(repeating: same.responseTokens[0], count: same.responseTokens.count)
+        let dropped = try Stages.judge(judge: judge, samples: [same], method: .knockout, selection: .maxMin,
+                                       judgmentsOut: tmp.appendingPathComponent("j-same.jsonl"), pairsOut: tmp.appendingPathComponent("p-same.jsonl"),
+                                       batchPrompts: 2, quiet: true)
+        XCTAssertEqual(dropped.dropped, 1)
+        let example = try XCTUnwrap(dropped.dropExamples?.first)
+        let reason = try XCTUnwrap(JSONLines.read(tmp.appendingPathComponent("j-same.jsonl"))[0].object["drop_reason"] as? String)
+        XCTAssertEqual(example, "prompt \(same.id): \(reason)")
         let pairRecords = try PairRecord.read(pairs)
         XCTAssertEqual(pairRecords.count, summary.pairs)
         for p in pairRecords {
