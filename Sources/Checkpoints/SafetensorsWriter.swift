@@ -2,6 +2,7 @@
 // header length, a JSON header padded with spaces to 8 bytes, then the tensors back to back.
 
 import Foundation
+import Kernels
 
 public enum SafetensorsWriter {
     public enum DType: String, Sendable { case f32 = "F32", bf16 = "BF16", f16 = "F16" }
@@ -18,12 +19,7 @@ public enum SafetensorsWriter {
 
     /// Float → bfloat16 bits, rounding to nearest even (NaN stays NaN).
     @inline(__always)
-    public static func bfloat16Bits(_ f: Float) -> UInt16 {
-        let bits = f.bitPattern
-        if f.isNaN { return UInt16(bits >> 16) | 0x0040 }
-        let rounding = 0x7FFF + ((bits >> 16) & 1)
-        return UInt16((bits &+ rounding) >> 16)
-    }
+    public static func bfloat16Bits(_ f: Float) -> UInt16 { WeightMatrix.bfloat16Bits(f) }
 
     /// Serialises `tensors` (written in the order given) with `metadata` (e.g. ["format": "pt"]).
     public static func data(_ tensors: [Tensor], dtype: DType, metadata: [String: String] = ["format": "pt"]) throws -> Data {

@@ -34,6 +34,14 @@ public struct WeightMatrix: @unchecked Sendable {
     }
     @inline(__always) var halves: UnsafePointer<UInt16> { base.assumingMemoryBound(to: UInt16.self) }
 
+    /// Float → bfloat16 bits, rounding to nearest even (NaN stays NaN, quiet).
+    @inline(__always)
+    public static func bfloat16Bits(_ f: Float) -> UInt16 {
+        let bits = f.bitPattern
+        if f.isNaN { return UInt16(bits >> 16) | 0x0040 }
+        return UInt16((bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    }
+
     /// dst[i] = element `first + i` as float32, for i < count (exact).
     public func widen(into dst: UnsafeMutablePointer<Float>, first: Int, count: Int) {
         if let f = float32 { dst.update(from: f + first, count: count); return }

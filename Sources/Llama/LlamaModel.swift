@@ -75,12 +75,7 @@ public final class LlamaModel: @unchecked Sendable {
             } else {
                 let dst = storage.pointer + e.offset
                 for i in 0..<e.count {
-                    if element == .bfloat16 {
-                        let b = src[i].bitPattern
-                        dst[i] = src[i].isNaN ? UInt16(b >> 16) | 0x40 : UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-                    } else {
-                        dst[i] = Float16(src[i]).bitPattern
-                    }
+                    dst[i] = element == .bfloat16 ? WeightMatrix.bfloat16Bits(src[i]) : Float16(src[i]).bitPattern
                 }
                 matrices[e.offset] = WeightMatrix(base: UnsafeRawPointer(dst), element: element)
             }

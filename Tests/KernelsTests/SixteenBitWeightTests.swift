@@ -10,16 +10,11 @@ import TestSupport
 final class SixteenBitWeightTests: XCTestCase {
     override func tearDown() { MachineLimits.forceSIMDPath(nil); Parallel.setThreads(2) }
 
-    static func bfloat16(_ f: Float) -> UInt16 {   // round to nearest even (test data only)
-        let b = f.bitPattern
-        return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-    }
-
     /// Random weights in both 16-bit forms and their exact float32 values.
     static func weights(_ count: Int, seed: UInt64) -> (bf16: [UInt16], f16: [UInt16], bf16Wide: [Float], f16Wide: [Float]) {
         var r = TestRandom(seed: seed)
         let values = r.gaussian(count, std: 0.05)
-        let bf = values.map(bfloat16), h = values.map { Float16($0).bitPattern }
+        let bf = values.map(WeightMatrix.bfloat16Bits), h = values.map { Float16($0).bitPattern }
         return (bf, h, bf.map { Float(bitPattern: UInt32($0) << 16) }, h.map { Float(Float16(bitPattern: $0)) })
     }
 
