@@ -4,6 +4,8 @@
 // their key order (it shows in `tojson` output); it refuses arrays and objects nested deeper than
 // `maximumDepth` levels, so hostile JSON is an error, not a stack overflow.
 
+import Support
+
 /// Options of Python's `json.dumps` that templates pass to `tojson`.
 struct JSONDumpOptions {
     var ensureASCII = false
@@ -101,43 +103,6 @@ private func layout(_ options: JSONDumpOptions, level: Int, sizeLimit: Int, into
     let inner = "\n" + String(repeating: indent, count: level + 1)
     out += inner
     return (options.itemSeparator + inner, "\n" + String(repeating: indent, count: level))
-}
-
-/// A JSON string literal as Python writes it: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other
-/// control characters as `\u00XX`; with `ensureASCII` also every non-ASCII scalar (and DEL) as
-/// `\uXXXX`, using surrogate pairs above U+FFFF.
-public func writeJSONString(_ s: String, ensureASCII: Bool, into out: inout String) {
-    // Built as UTF-8 bytes: a printable scalar (most text) is one comparison and an append.
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(s.utf8.count + 2)
-    bytes.append(0x22)
-    for scalar in s.unicodeScalars {
-        let v = scalar.value
-        if v >= 0x20 && v != 0x22 && v != 0x5C && (v < 0x7F || !ensureASCII) {
-            if v < 0x80 { bytes.append(UInt8(v)) } else { UTF8.encode(scalar) { bytes.append($0) } }
-            continue
-        }
-        let escape: String
-        switch v {
-        case 0x22: escape = "\\\""
-        case 0x5C: escape = "\\\\"
-        case 0x0A: escape = "\\n"
-        case 0x0D: escape = "\\r"
-        case 0x09: escape = "\\t"
-        case 0x08: escape = "\\b"
-        case 0x0C: escape = "\\f"
-        default:
-            if v > 0xFFFF {
-                let u = v - 0x10000
-                escape = "\\u" + paddedHex(0xD800 + (u >> 10), width: 4) + "\\u" + paddedHex(0xDC00 + (u & 0x3FF), width: 4)
-            } else {
-                escape = "\\u" + paddedHex(v, width: 4)
-            }
-        }
-        bytes.append(contentsOf: escape.utf8)
-    }
-    bytes.append(0x22)
-    out += String(decoding: bytes, as: UTF8.self)
 }
 
 // MARK: - Parsing

@@ -225,8 +225,9 @@ public struct DemoConversation: Equatable, Sendable {
     public var answer: String
     /// The mistake made, nil when the answer is correct.
     public var mistake: SortMistake?
-    public var json: [String: Any] {
-        ["id": id, "messages": [["role": "user", "content": prompt], ["role": "assistant", "content": answer]]]
+    /// The SFT record (TRL's conversational form).
+    public var record: ChatExample {
+        ChatExample(id: String(id), messages: [PromptMessage(role: "user", content: prompt), PromptMessage(role: "assistant", content: answer)])
     }
 }
 
@@ -237,11 +238,22 @@ public struct DemoPair: Equatable, Sendable {
     public var better: String
     public var worse: String
     public var mistakes: [SortMistake]
-    /// TRL conversational preference pair (chosen = the oracle's choice).
-    public var json: [String: Any] {
-        ["id": id, "prompt": [["role": "user", "content": prompt]],
-         "chosen": [["role": "assistant", "content": better]], "rejected": [["role": "assistant", "content": worse]],
-         "chosen_reward": 1.0, "rejected_reward": 0.0, "mistakes": mistakes.map(\.rawValue)]
+    /// TRL conversational preference pair (chosen = the oracle's choice) with the mistakes made.
+    public var record: Line {
+        Line(pair: PairRecord(id: id, iteration: 0, prompt: [PromptMessage(role: "user", content: prompt)], chosen: better, rejected: worse,
+                              chosenIndex: 0, rejectedIndex: 1, chosenReward: 1, rejectedReward: 0, responses: [better, worse], scores: nil),
+             mistakes: mistakes.map(\.rawValue))
+    }
+
+    public struct Line: Encodable {
+        var pair: PairRecord
+        var mistakes: [String]
+        enum CodingKeys: String, CodingKey { case mistakes }
+        public func encode(to encoder: Encoder) throws {
+            try pair.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(mistakes, forKey: .mistakes)
+        }
     }
 }
 
@@ -341,19 +353,19 @@ public struct DemoWorld {
         let fm = FileManager.default
         try fm.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
         func url(_ path: String) -> URL { directory.appendingPathComponent(path) }
-        func prompts(_ list: [(id: Int, prompt: String)]) -> [[String: Any]] {
-            list.map { ["id": $0.id, "prompt": [["role": "user", "content": $0.prompt]]] }
+        func prompts(_ list: [(id: Int, prompt: String)]) -> [PromptRecord] {
+            list.map { PromptRecord(id: $0.id, prompt: .messages([PromptMessage(role: "user", content: $0.prompt)])) }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(settings), to: url(Layout.settings))
-        try JSONLines.write(sft.map(\.json), to: url(Layout.sft))
+        try JSONLines.write(sft.map(\.record), to: url(Layout.sft))
         try JSONLines.write(prompts(evaluationPrompts), to: url(Layout.evaluationPrompts))
         for (i, split) in iterationPrompts.enumerated() {
             try JSONLines.write(prompts(split), to: url(Layout.iterationPrompts(i + 1)))
         }
-        try JSONLines.write(judgeTraining.map(\.json), to: url(Layout.judgeTraining))
-        try JSONLines.write(judgeEvaluation.map(\.json), to: url(Layout.judgeEvaluation))
+        try JSONLines.write(judgeTraining.map(\.record), to: url(Layout.judgeTraining))
+        try JSONLines.write(judgeEvaluation.map(\.record), to: url(Layout.judgeEvaluation))
         try DemoTokenizer.write(to: url(Layout.tokenizer))
         try Self.writeInitialModel(settings.policy, seed: settings.seed &+ 1, to: url(Layout.policyInit), tokenizer: url(Layout.tokenizer))
         try Self.writeInitialModel(settings.judge, seed: settings.seed &+ 2, to: url(Layout.judgeInit), tokenizer: url(Layout.tokenizer))
@@ -427,7 +439,7 @@ public enum DemoEvaluation {
 
     /// Agreement of a pairwise judge with the oracle on pairs whose `chosen` the oracle prefers,
     /// with the judge's own procedure (the seed's prompt, both orders averaged).
-    public static func judgeAgreement(judge: TextJudge, pairs: [PairRecord]) throws -> JudgeReport {
+    public static func judgeAgreement(judge: PairwiseJudge, pairs: [PairRecord]) throws -> JudgeReport {
         var agree = 0, asA = 0, asB = 0, sum = 0.0
         var byMistake: [String: [Int]] = [:]
         for p in pairs {

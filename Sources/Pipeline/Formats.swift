@@ -4,8 +4,9 @@
 // Every read error names the file and line; every write is atomic.
 
 import Foundation
+import Support
 import Checkpoints
-import ChatTemplates
+import Preference
 
 /// A bad line in a data file.
 public struct DataFileError: Error, CustomStringConvertible {
@@ -24,7 +25,8 @@ public struct PromptMessage: Codable, Equatable, Sendable {
 }
 
 /// A prompt: plain text (used as is) or a conversation (rendered with the policy's chat template).
-public enum PromptInput: Equatable, Sendable {
+/// In JSON: a string, or a list of {role, content} messages.
+public enum PromptInput: Equatable, Sendable, Codable {
     case text(String)
     case messages([PromptMessage])
 
@@ -33,89 +35,127 @@ public enum PromptInput: Equatable, Sendable {
         switch self { case .text(let t): return [PromptMessage(role: "user", content: t)]; case .messages(let m): return m }
     }
 
-    var json: Any {
-        switch self {
-        case .text(let t): return t
-        case .messages(let m): return m.map { ["role": $0.role, "content": $0.content] }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer(), field = decoder.fieldPath
+        if let s = try? c.decode(String.self) { self = .text(s); return }
+        let list: [PromptMessage]
+        do { list = try c.decode([PromptMessage].self) } catch let DecodingError.typeMismatch(_, context) where context.codingPath.count == decoder.codingPath.count {
+            throw RecordError("'\(field)' must be a string or a list of {role, content} messages")
+        } catch let error as DecodingError {
+            let index = Self.index(in: error).map { "[\($0)]" } ?? ""
+            throw RecordError("'\(field)\(index)' must be an object with string 'role' and 'content'")
         }
+        guard !list.isEmpty else { throw RecordError("'\(field)' is an empty conversation") }
+        self = .messages(list)
     }
 
-    static func parse(_ value: Any?, file: String, line: Int, field: String = "prompt") throws -> PromptInput {
-        if let s = value as? String { return .text(s) }
-        if let list = value as? [Any] {
-            var out: [PromptMessage] = []
-            for (i, item) in list.enumerated() {
-                guard let m = item as? [String: Any], let role = m["role"] as? String, let content = m["content"] as? String else {
-                    throw DataFileError(file: file, line: line, message: "'\(field)[\(i)]' must be an object with string 'role' and 'content'")
-                }
-                out.append(PromptMessage(role: role, content: content))
-            }
-            guard !out.isEmpty else { throw DataFileError(file: file, line: line, message: "'\(field)' is an empty conversation") }
-            return .messages(out)
+    private static func index(in error: DecodingError) -> Int? {
+        let path: [CodingKey]
+        switch error {
+        case .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
+        @unknown default: return nil
         }
-        throw DataFileError(file: file, line: line, message: "'\(field)' must be a string or a list of {role, content} messages")
+        return path.last(where: { $0.intValue != nil })?.intValue
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .text(let t): try c.encode(t)
+        case .messages(let m): try c.encode(m)
+        }
     }
 }
 
-/// A prompt with its stable id (the seed of its samples) and where it came from.
-public struct PromptRecord: Equatable, Sendable {
+/// A prompt with its stable id (the seed of its samples) and where it came from. prompts.jsonl:
+/// {"id", "prompt"}; read from TRL prompt-only records or conversational {"messages": [...]}.
+public struct PromptRecord: Equatable, Sendable, Codable {
     public var id: Int
     public var prompt: PromptInput
-    public var line: Int
+    public var line = 0
+
+    enum CodingKeys: String, CodingKey { case id, prompt, messages }
+
+    public init(id: Int, prompt: PromptInput, line: Int = 0) { self.id = id; self.prompt = prompt; self.line = line }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(Int.self, forKey: .id) ?? decoder.defaultID
+        line = decoder.lineNumber
+        if c.contains(.prompt) {
+            prompt = try c.decode(PromptInput.self, forKey: .prompt)
+        } else if c.contains(.messages) {
+            // TRL's conversational SFT record: the conversation up to its last user turn.
+            guard case .messages(let all) = try c.decode(PromptInput.self, forKey: .messages),
+                  let lastUser = all.lastIndex(where: { $0.role == "user" }) else {
+                throw RecordError("'messages' must be a list of {role, content} with at least one user turn")
+            }
+            prompt = .messages(Array(all[...lastUser]))
+        } else {
+            throw RecordError("missing 'prompt' (accepted: {\"prompt\": \"text\"}, {\"prompt\": [messages]}, or {\"messages\": [messages]} whose last user turn ends the prompt)")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(prompt, forKey: .prompt)
+    }
 }
 
+extension CodingUserInfoKey {
+    /// The id a record without one gets (its index in the file, or its line number).
+    static let defaultID = CodingUserInfoKey(rawValue: "idpo.defaultID")!
+    static let lineNumber = CodingUserInfoKey(rawValue: "idpo.lineNumber")!
+}
+
+extension Decoder {
+    var defaultID: Int { userInfo[.defaultID] as? Int ?? 0 }
+    var lineNumber: Int { userInfo[.lineNumber] as? Int ?? 0 }
+}
+
+/// JSON Lines files of typed records, in `JSONFormat`'s one configuration.
 public enum JSONLines {
-    /// Parses every non-empty line as a JSON object.
-    public static func read(_ url: URL) throws -> [(line: Int, object: [String: Any])] {
+    /// How a record without an id is numbered.
+    public enum DefaultID { case index, line }
+
+    /// Decodes every non-empty line as a `T`; an error names the file, the line and the field.
+    public static func read<T: Decodable>(_ type: T.Type, from url: URL, defaultID: DefaultID = .index) throws -> [(line: Int, record: T)] {
         let data: Data
         do { data = try FileRead.data(at: url, what: "the file") } catch let error as CheckpointError {
             throw DataFileError(file: url.path, line: 0, message: error.reason)
         }
-        var out: [(Int, [String: Any])] = []
+        var out: [(line: Int, record: T)] = []
         var lineNumber = 0
         for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            let trimmed = raw.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-            if trimmed.isEmpty || trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            let obj: Any
-            do { obj = try JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) } catch {
-                throw DataFileError(file: url.path, line: lineNumber, message: "not valid JSON")
+            if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let decoder = JSONFormat.decoder
+            decoder.userInfo[.defaultID] = defaultID == .index ? out.count : lineNumber
+            decoder.userInfo[.lineNumber] = lineNumber
+            do { out.append((lineNumber, try decoder.decode(T.self, from: Data(raw)))) } catch {
+                throw DataFileError(file: url.path, line: lineNumber, message: describe(error, line: Data(raw)))
             }
-            guard let dict = normalized(obj) as? [String: Any] else {
-                throw DataFileError(file: url.path, line: lineNumber, message: "each line must be a JSON object")
-            }
-            out.append((lineNumber, dict))
         }
         return out
     }
 
-    /// Foundation's parser on Linux keeps some numbers as NSDecimalNumber, whose `doubleValue` is not
-    /// exact; numbers become Bool, Int or Double (parsed from their exact decimal text) here.
-    static func normalized(_ value: Any) -> Any {
-        switch value {
-        case let d as [String: Any]: return d.mapValues(normalized)
-        case let a as [Any]: return a.map(normalized)
-        case let n as NSNumber:
-            let kind = String(cString: n.objCType)
-            if kind == "c" { return n.boolValue }
-            if kind == "d" || kind == "f" { return Double(n.stringValue) ?? n.doubleValue }
-            return n.intValue
-        default: return value
+    /// Foundation's decoder reports a number that does not fit its field (1.5 for an integer id) as
+    /// "not valid JSON" with no field: such a line is valid JSON, and its fractional numbers are named.
+    static func describe(_ error: Error, line: Data) -> String {
+        if case DecodingError.dataCorrupted(let c) = error, c.codingPath.isEmpty,
+           case .object(let o)? = try? JSONFormat.decoder.decode(JSONValue.self, from: line) {
+            let fractional = o.keys.sorted().compactMap { k -> String? in
+                if case .double(let d) = o[k]!, d != d.rounded() || abs(d) >= 9.2e18 { return "'\(k)' = \(d)" } else { return nil }
+            }
+            return "a number does not fit its field" + (fractional.isEmpty ? "" : " (\(fractional.joined(separator: ", ")): integers must be whole numbers)")
         }
+        return JSONFormat.describe(error)
     }
 
-    /// Serialises objects one per line (keys sorted, no escaped slashes) and writes atomically.
-    public static func write(_ objects: [[String: Any]], to url: URL) throws {
-        try AtomicFile.write(try encode(objects), to: url)
-    }
-
-    public static func encode(_ objects: [[String: Any]]) throws -> Data {
-        var out = ""
-        for o in objects {
-            try JSONText.write(o, to: &out)
-            out += "\n"
-        }
-        return Data(out.utf8)
+    /// Writes the records one per line, atomically.
+    public static func write<T: Encodable>(_ records: [T], to url: URL) throws {
+        try AtomicFile.write(try JSONFormat.lines(records), to: url)
     }
 }
 
@@ -137,39 +177,15 @@ public enum PromptFile {
     /// conversational record {"messages": [...]} (SFT data) gives the conversation up to its last
     /// user turn as the prompt.
     public static func read(_ url: URL) throws -> [PromptRecord] {
-        let records = try parse(url)
+        let records = try JSONLines.read(PromptRecord.self, from: url).map(\.record)
         guard !records.isEmpty else { throw DataFileError(file: url.path, line: 0, message: "no prompts in the file") }
         try refuseDuplicateIDs(records.map { ($0.id, $0.line) }, file: url.path)
         return records
     }
-
-    static func parse(_ url: URL) throws -> [PromptRecord] {
-        try JSONLines.read(url).enumerated().map { index, entry in
-            let prompt: PromptInput
-            if entry.object["prompt"] != nil {
-                prompt = try PromptInput.parse(entry.object["prompt"], file: url.path, line: entry.line)
-            } else if let messages = entry.object["messages"] {
-                guard case .messages(let all) = try PromptInput.parse(messages, file: url.path, line: entry.line),
-                      let lastUser = all.lastIndex(where: { $0.role == "user" }) else {
-                    throw DataFileError(file: url.path, line: entry.line, message: "'messages' must be a list of {role, content} with at least one user turn")
-                }
-                prompt = .messages(Array(all[...lastUser]))
-            } else {
-                throw DataFileError(file: url.path, line: entry.line,
-                                    message: "missing 'prompt' (accepted: {\"prompt\": \"text\"}, {\"prompt\": [messages]}, or {\"messages\": [messages]} whose last user turn ends the prompt)")
-            }
-            var id = index
-            if let v = entry.object["id"] {
-                guard let i = v as? Int else { throw DataFileError(file: url.path, line: entry.line, message: "'id' must be an integer") }
-                id = i
-            }
-            return PromptRecord(id: id, prompt: prompt, line: entry.line)
-        }
-    }
 }
 
 /// One prompt's k generated responses (RLHFlow form) with token counts and finish reasons.
-public struct SampleRecord: Equatable, Sendable {
+public struct SampleRecord: Equatable, Sendable, Codable {
     public var id: Int
     public var prompt: PromptInput
     public var responses: [String]
@@ -177,41 +193,94 @@ public struct SampleRecord: Equatable, Sendable {
     public var finishReasons: [String]
     public var promptTokensTruncated: Int = 0
 
+    enum CodingKeys: String, CodingKey {
+        case id, prompt, responses
+        case responseTokenCounts = "response_token_counts", responseTokens = "response_tokens"
+        case finishReasons = "finish_reasons", promptTokensTruncated = "prompt_tokens_truncated"
+    }
+
     public init(id: Int, prompt: PromptInput, responses: [String], responseTokens: [[Int32]], finishReasons: [String], promptTokensTruncated: Int = 0) {
         self.id = id; self.prompt = prompt; self.responses = responses; self.responseTokens = responseTokens
         self.finishReasons = finishReasons; self.promptTokensTruncated = promptTokensTruncated
     }
 
-    public var json: [String: Any] {
-        ["id": id, "prompt": prompt.json, "responses": responses,
-         "response_token_counts": responseTokens.map(\.count), "response_tokens": responseTokens.map { $0.map(Int.init) },
-         "finish_reasons": finishReasons, "prompt_tokens_truncated": promptTokensTruncated]
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(Int.self, forKey: .id) ?? decoder.defaultID
+        prompt = try c.decode(PromptInput.self, forKey: .prompt)
+        responses = try c.decode([String].self, forKey: .responses)
+        guard !responses.isEmpty else { throw RecordError("'responses' must be a non-empty list of strings") }
+        responseTokens = try c.decodeIfPresent([[Int32]].self, forKey: .responseTokens) ?? []
+        guard responseTokens.isEmpty || responseTokens.count == responses.count else {
+            throw RecordError("'response_tokens' has \(responseTokens.count) entries for \(responses.count) responses")
+        }
+        finishReasons = try c.decodeIfPresent([String].self, forKey: .finishReasons) ?? []
+        promptTokensTruncated = try c.decodeIfPresent(Int.self, forKey: .promptTokensTruncated) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(responses, forKey: .responses)
+        try c.encode(responseTokens.map(\.count), forKey: .responseTokenCounts)
+        try c.encode(responseTokens, forKey: .responseTokens)
+        try c.encode(finishReasons, forKey: .finishReasons)
+        try c.encode(promptTokensTruncated, forKey: .promptTokensTruncated)
     }
 
     public static func read(_ url: URL) throws -> [SampleRecord] {
-        var lines: [Int] = []
-        let records = try JSONLines.read(url).map { line, o in
-            lines.append(line)
-            let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line)
-            guard let responses = o["responses"] as? [String], responses.count >= 1 else {
-                throw DataFileError(file: url.path, line: line, message: "'responses' must be a non-empty list of strings")
-            }
-            let tokens = (o["response_tokens"] as? [[Int]])?.map { $0.map { Int32($0) } } ?? []
-            guard tokens.isEmpty || tokens.count == responses.count else {
-                throw DataFileError(file: url.path, line: line, message: "'response_tokens' has \(tokens.count) entries for \(responses.count) responses")
-            }
-            if let v = o["id"], !(v is Int) { throw DataFileError(file: url.path, line: line, message: "'id' must be an integer") }
-            return SampleRecord(id: (o["id"] as? Int) ?? line, prompt: prompt, responses: responses, responseTokens: tokens,
-                                finishReasons: (o["finish_reasons"] as? [String]) ?? [], promptTokensTruncated: (o["prompt_tokens_truncated"] as? Int) ?? 0)
+        let records = try JSONLines.read(SampleRecord.self, from: url, defaultID: .line)
+        try refuseDuplicateIDs(records.map { ($0.record.id, $0.line) }, file: url.path)
+        return records.map(\.record)
+    }
+}
+
+/// One prompt as the judge saw it (judgments.jsonl): every comparison asked, the ranking's scores,
+/// targets and probability matrix where it has them, and the pair selected — or why none was.
+public struct JudgmentRecord: Equatable, Sendable, Codable {
+    public var id: Int
+    public var prompt: PromptInput
+    public var responses: [String]
+    public var ranking: RankingMethod
+    public var comparisons: [RecordedComparison]
+    public var scores: [Double]?
+    /// SPPO's p̂ (round robin) or GPO's ĝ (GPM) per response.
+    public var targets: [Double]?
+    public var probabilityMatrix: [[Double]]?
+    public var best: Int?
+    public var worst: Int?
+    public var chosenIndex: Int?
+    public var rejectedIndex: Int?
+    public var chosenScore: Double?
+    public var rejectedScore: Double?
+    /// Why no pair was kept (with the final check's P(best ≻ worst) in `dropProbability`).
+    public var dropReason: DropReason.Kind?
+    public var dropProbability: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case id, prompt, responses, ranking, comparisons, scores, targets, best, worst
+        case probabilityMatrix = "probability_matrix", chosenIndex = "chosen_index", rejectedIndex = "rejected_index"
+        case chosenScore = "chosen_score", rejectedScore = "rejected_score"
+        case dropReason = "drop_reason", dropProbability = "drop_p_best_better"
+    }
+
+    /// The reason with its figure, for a dropped prompt.
+    public var drop: DropReason? { dropReason.flatMap { DropReason(kind: $0, probability: dropProbability) } }
+
+    /// A pairwise judge's P(a ≻ b) from the comparisons it made of the two (the last one), or nil.
+    public func probability(_ a: Int, over b: Int) -> Double? {
+        for c in comparisons.reversed() {
+            if c.first == a && c.second == b { return c.probability }
+            if c.first == b && c.second == a { return 1 - c.probability }
         }
-        try refuseDuplicateIDs(zip(records, lines).map { ($0.id, $1) }, file: url.path)
-        return records
+        return nil
     }
 }
 
 /// A preference pair in TRL's conversational form with an explicit prompt, plus what OpenRLHF and
 /// RLHFlow readers use (chosen_reward, rejected_reward, margin, all responses and scores).
-public struct PairRecord: Equatable, Sendable {
+public struct PairRecord: Equatable, Sendable, Codable {
     public var id: Int
     public var iteration: Int
     public var prompt: [PromptMessage]
@@ -227,6 +296,13 @@ public struct PairRecord: Equatable, Sendable {
     public var chosenTarget: Double?
     public var rejectedTarget: Double?
 
+    enum CodingKeys: String, CodingKey {
+        case id, iteration, prompt, chosen, rejected, responses, scores, margin
+        case chosenIndex = "chosen_index", rejectedIndex = "rejected_index"
+        case chosenReward = "chosen_reward", rejectedReward = "rejected_reward"
+        case chosenTarget = "chosen_target", rejectedTarget = "rejected_target"
+    }
+
     public init(id: Int, iteration: Int, prompt: [PromptMessage], chosen: String, rejected: String, chosenIndex: Int, rejectedIndex: Int,
                 chosenReward: Double?, rejectedReward: Double?, responses: [String], scores: [Double]?,
                 chosenTarget: Double? = nil, rejectedTarget: Double? = nil) {
@@ -241,127 +317,69 @@ public struct PairRecord: Equatable, Sendable {
         return c - r
     }
 
-    public var json: [String: Any] {
-        var o: [String: Any] = [
-            "id": id, "iteration": iteration,
-            "prompt": prompt.map { ["role": $0.role, "content": $0.content] },
-            "chosen": [["role": "assistant", "content": chosen]],
-            "rejected": [["role": "assistant", "content": rejected]],
-            "chosen_index": chosenIndex, "rejected_index": rejectedIndex, "responses": responses,
-        ]
-        if let c = chosenReward { o["chosen_reward"] = c }
-        if let r = rejectedReward { o["rejected_reward"] = r }
-        if let m = margin { o["margin"] = m }
-        if let s = scores { o["scores"] = s }
-        if let t = chosenTarget { o["chosen_target"] = t }
-        if let t = rejectedTarget { o["rejected_target"] = t }
-        return o
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(iteration, forKey: .iteration)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode([PromptMessage(role: "assistant", content: chosen)], forKey: .chosen)
+        try c.encode([PromptMessage(role: "assistant", content: rejected)], forKey: .rejected)
+        try c.encode(chosenIndex, forKey: .chosenIndex)
+        try c.encode(rejectedIndex, forKey: .rejectedIndex)
+        try c.encode(responses, forKey: .responses)
+        try c.encodeIfPresent(chosenReward, forKey: .chosenReward)
+        try c.encodeIfPresent(rejectedReward, forKey: .rejectedReward)
+        try c.encodeIfPresent(margin, forKey: .margin)
+        try c.encodeIfPresent(scores, forKey: .scores)
+        try c.encodeIfPresent(chosenTarget, forKey: .chosenTarget)
+        try c.encodeIfPresent(rejectedTarget, forKey: .rejectedTarget)
     }
 
     /// Reads TRL pairs: conversational ({"prompt": [msgs], "chosen": [msgs], "rejected": [msgs]}) or
     /// standard ({"prompt": "…", "chosen": "…", "rejected": "…"}), or conversational with an implicit
     /// prompt ({"chosen": [msgs], "rejected": [msgs]}: the messages the two share from the start are
     /// the prompt, as TRL's extract_prompt does; each must then go on with one assistant message).
-    public static func read(_ url: URL) throws -> [PairRecord] {
-        var lines: [Int] = []
-        let records = try JSONLines.read(url).enumerated().map { index, entry in
-            let line = entry.line
-            var o = entry.object
-            lines.append(line)
-            if let v = o["id"], !(v is Int) { throw DataFileError(file: url.path, line: line, message: "'id' must be an integer") }
-            if o["prompt"] == nil { try Self.extractImplicitPrompt(&o, file: url.path, line: line) }
-            let prompt = try PromptInput.parse(o["prompt"], file: url.path, line: line).messages
-            func response(_ key: String) throws -> String {
-                if let s = o[key] as? String { return s }
-                if let list = o[key] as? [[String: Any]], let last = list.last, let content = last["content"] as? String { return content }
-                throw DataFileError(file: url.path, line: line, message: "'\(key)' must be a string or a list of {role, content} messages")
-            }
-            let chosen = try response("chosen"), rejected = try response("rejected")
-            // Optional numbers present with another type are errors, not silently "absent".
-            for key in ["chosen_reward", "rejected_reward", "chosen_target", "rejected_target"] {
-                if let v = o[key], !(v is NSNull), number(v) == nil || !(number(v)!.isFinite) {
-                    throw DataFileError(file: url.path, line: line, message: "'\(key)' must be a finite number")
-                }
-            }
-            if let v = o["scores"], numbers(v) == nil {
-                throw DataFileError(file: url.path, line: line, message: "'scores' must be a list of numbers")
-            }
-            return PairRecord(id: (o["id"] as? Int) ?? index, iteration: (o["iteration"] as? Int) ?? 0, prompt: prompt,
-                              chosen: chosen, rejected: rejected,
-                              chosenIndex: (o["chosen_index"] as? Int) ?? 0, rejectedIndex: (o["rejected_index"] as? Int) ?? 1,
-                              chosenReward: number(o["chosen_reward"]), rejectedReward: number(o["rejected_reward"]),
-                              responses: (o["responses"] as? [String]) ?? [chosen, rejected], scores: numbers(o["scores"]),
-                              chosenTarget: number(o["chosen_target"]), rejectedTarget: number(o["rejected_target"]))
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(Int.self, forKey: .id) ?? decoder.defaultID
+        iteration = try c.decodeIfPresent(Int.self, forKey: .iteration) ?? 0
+        let chosenSide = try c.decode(PromptInput.self, forKey: .chosen), rejectedSide = try c.decode(PromptInput.self, forKey: .rejected)
+        if let p = try c.decodeIfPresent(PromptInput.self, forKey: .prompt) {
+            prompt = p.messages
+            chosen = chosenSide.messages.last!.content
+            rejected = rejectedSide.messages.last!.content
+        } else {
+            (prompt, chosen, rejected) = try Self.implicitPrompt(chosenSide, rejectedSide)
         }
-        try refuseDuplicateIDs(zip(records, lines).map { ($0.id, $1) }, file: url.path)
-        return records
+        chosenIndex = try c.decodeIfPresent(Int.self, forKey: .chosenIndex) ?? 0
+        rejectedIndex = try c.decodeIfPresent(Int.self, forKey: .rejectedIndex) ?? 1
+        chosenReward = try c.decodeIfPresent(Double.self, forKey: .chosenReward)
+        rejectedReward = try c.decodeIfPresent(Double.self, forKey: .rejectedReward)
+        responses = try c.decodeIfPresent([String].self, forKey: .responses) ?? [chosen, rejected]
+        scores = try c.decodeIfPresent([Double].self, forKey: .scores)
+        chosenTarget = try c.decodeIfPresent(Double.self, forKey: .chosenTarget)
+        rejectedTarget = try c.decodeIfPresent(Double.self, forKey: .rejectedTarget)
     }
 
     /// TRL's implicit prompt: the longest shared leading run of messages of "chosen" and "rejected"
-    /// becomes "prompt", and each side keeps what follows — one assistant message.
-    static func extractImplicitPrompt(_ o: inout [String: Any], file: String, line: Int) throws {
-        guard let chosen = o["chosen"] as? [[String: Any]], let rejected = o["rejected"] as? [[String: Any]] else {
-            throw DataFileError(file: file, line: line, message: "missing 'prompt' (a pair without one needs 'chosen' and 'rejected' as whole conversations, lists of {role, content}, sharing their prompt turns)")
-        }
-        func same(_ a: [String: Any], _ b: [String: Any]) -> Bool {
-            (a["role"] as? String) == (b["role"] as? String) && (a["content"] as? String) == (b["content"] as? String)
+    /// becomes the prompt, and each side keeps what follows — one assistant message.
+    static func implicitPrompt(_ chosenSide: PromptInput, _ rejectedSide: PromptInput) throws -> ([PromptMessage], String, String) {
+        guard case .messages(let chosen) = chosenSide, case .messages(let rejected) = rejectedSide else {
+            throw RecordError("missing 'prompt' (a pair without one needs 'chosen' and 'rejected' as whole conversations, lists of {role, content}, sharing their prompt turns)")
         }
         var shared = 0
-        while shared < min(chosen.count, rejected.count) - 1 && same(chosen[shared], rejected[shared]) { shared += 1 }
+        while shared < min(chosen.count, rejected.count) - 1 && chosen[shared] == rejected[shared] { shared += 1 }
         for (key, side) in [("chosen", chosen), ("rejected", rejected)] {
-            guard shared > 0, side.count == shared + 1, (side[shared]["role"] as? String) == "assistant" else {
-                throw DataFileError(file: file, line: line, message: "'\(key)' must be the shared prompt turns followed by one assistant message (implicit prompt: \(shared) shared message(s), then \(side.count - shared))")
+            guard shared > 0, side.count == shared + 1, side[shared].role == "assistant" else {
+                throw RecordError("'\(key)' must be the shared prompt turns followed by one assistant message (implicit prompt: \(shared) shared message(s), then \(side.count - shared))")
             }
         }
-        o["prompt"] = Array(chosen[..<shared])
-        o["chosen"] = [chosen[shared]]
-        o["rejected"] = [rejected[shared]]
-    }
-}
-
-/// A JSON number as Double (integers included, as other tools may write them).
-func number(_ v: Any?) -> Double? {
-    switch v { case let d as Double: return d; case let i as Int: return Double(i); default: return nil }
-}
-func numbers(_ v: Any?) -> [Double]? {
-    guard let a = v as? [Any] else { return nil }
-    let out = a.compactMap(number)
-    return out.count == a.count ? out : nil
-}
-
-/// A JSON writer with sorted keys, unescaped non-ASCII and slashes, and floating-point numbers always
-/// written as floats ("1.0", not "1") in their shortest exact form — so readers that infer column
-/// types (e.g. `datasets`) see floats, and Doubles round-trip bit for bit.
-enum JSONText {
-    static func write(_ value: Any, to out: inout String) throws {
-        switch value {
-        case let b as Bool: out += b ? "true" : "false"
-        case let i as Int: out += String(i)
-        case let i as Int32: out += String(i)
-        case let i as Int64: out += String(i)
-        case let u as UInt64: out += String(u)
-        case let d as Double: out += d.isFinite ? "\(d)" : "null"
-        case let f as Float: out += f.isFinite ? "\(Double(f))" : "null"
-        case let s as String: string(s, to: &out)
-        case let a as [Any]:
-            out += "["
-            for (i, v) in a.enumerated() { if i > 0 { out += "," }; try write(v, to: &out) }
-            out += "]"
-        case let d as [String: Any]:
-            out += "{"
-            for (i, k) in d.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                string(k, to: &out); out += ":"
-                try write(d[k]!, to: &out)
-            }
-            out += "}"
-        case is NSNull: out += "null"
-        case let n as NSNumber: out += n.stringValue
-        default:
-            throw DataFileError(file: "<json>", line: 0, message: "cannot write a value of type \(type(of: value)) as JSON")
-        }
+        return (Array(chosen[..<shared]), chosen[shared].content, rejected[shared].content)
     }
 
-    /// Strings as Python's json.dumps(ensure_ascii=False) writes them (shared with the template engine).
-    static func string(_ s: String, to out: inout String) { writeJSONString(s, ensureASCII: false, into: &out) }
+    public static func read(_ url: URL) throws -> [PairRecord] {
+        let records = try JSONLines.read(PairRecord.self, from: url)
+        try refuseDuplicateIDs(records.map { ($0.record.id, $0.line) }, file: url.path)
+        return records.map(\.record)
+    }
 }

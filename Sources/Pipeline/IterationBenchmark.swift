@@ -62,7 +62,7 @@ public enum IterationBenchmark {
         let fm = FileManager.default
         try? fm.removeItem(at: work.appendingPathComponent("run"))
         try fm.createDirectory(at: work, withIntermediateDirectories: true)
-        func chat(_ i: Int) -> [String: Any] { ["id": i, "prompt": [["role": "user", "content": instructions[i]]]] }
+        func chat(_ i: Int) -> PromptRecord { PromptRecord(id: i, prompt: .messages([PromptMessage(role: "user", content: instructions[i])])) }
         let promptsURL = work.appendingPathComponent("prompts.jsonl"), evalURL = work.appendingPathComponent("eval-prompts.jsonl")
         try JSONLines.write((0..<s.prompts).map(chat), to: promptsURL)
         try JSONLines.write((instructions.count - s.evaluationPrompts..<instructions.count).map(chat), to: evalURL)

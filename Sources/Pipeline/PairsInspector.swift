@@ -4,35 +4,28 @@
 
 import Foundation
 import Checkpoints
+import Optimization
+import Support
 
 public struct InspectedPair {
     public var record: PairRecord
     /// The judgment line of this prompt (comparisons, scores, drop reason), when available.
-    public var judgment: [String: Any]?
+    public var judgment: JudgmentRecord?
     public var chosenTokens: Int { record.chosen.split(whereSeparator: \.isWhitespace).count }
     public var rejectedTokens: Int { record.rejected.split(whereSeparator: \.isWhitespace).count }
     /// A pairwise judge's P(chosen ≻ rejected): its comparison of the two (the knockout's final
     /// check), from the judgment line; nil without one.
-    public var judgeConfidence: Double? {
-        guard let comparisons = judgment?["comparisons"] as? [[String: Any]] else { return nil }
-        let c = record.chosenIndex, r = record.rejectedIndex
-        for x in comparisons.reversed() {
-            guard let f = x["first"] as? Int, let s = x["second"] as? Int, let p = number(x["p_first_better"]) else { continue }
-            if f == c && s == r { return p }
-            if f == r && s == c { return 1 - p }
-        }
-        return nil
-    }
+    public var judgeConfidence: Double? { judgment?.probability(record.chosenIndex, over: record.rejectedIndex) }
 }
 
 public final class PairsInspector {
     public let source: URL
     public private(set) var pairs: [InspectedPair] = []
     /// Judgment lines per iteration (dropped prompts included).
-    public private(set) var judgments: [Int: [[String: Any]]] = [:]
-    /// metrics.jsonl lines per iteration.
-    public private(set) var metrics: [Int: [[String: Any]]] = [:]
-    public private(set) var summaries: [[String: Any]] = []
+    public private(set) var judgments: [Int: [JudgmentRecord]] = [:]
+    /// metrics.jsonl step lines per iteration.
+    public private(set) var metrics: [Int: [StepMetrics]] = [:]
+    public private(set) var summaries: [IterationSummary] = []
 
     /// Reads a run directory (all iter-*/pairs.jsonl, judgments, metrics, summary.json) or a pairs file.
     public init(path: URL) throws {
@@ -50,16 +43,16 @@ public final class PairsInspector {
         guard !iterations.isEmpty else { throw RunError("\(path.path) has no iter-*/ folders; give a run directory or a pairs .jsonl file") }
         for t in iterations {
             let dir = path.appendingPathComponent("iter-\(t)")
-            let js = (try? JSONLines.read(dir.appendingPathComponent("judgments.jsonl")).map(\.object)) ?? []
+            let js = (try? JSONLines.read(JudgmentRecord.self, from: dir.appendingPathComponent("judgments.jsonl")).map(\.record)) ?? []
             judgments[t] = js
-            let byID = Dictionary(js.compactMap { o in (o["id"] as? Int).map { ($0, o) } }, uniquingKeysWith: { a, _ in a })
+            let byID = Dictionary(js.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             if let records = try? PairRecord.read(dir.appendingPathComponent("pairs.jsonl")) {
                 pairs += records.map { var r = $0; r.iteration = t; return InspectedPair(record: r, judgment: byID[$0.id]) }
             }
-            metrics[t] = (try? JSONLines.read(dir.appendingPathComponent("metrics.jsonl")).map(\.object)) ?? []
+            metrics[t] = (try? JSONLines.read(MetricsLine.self, from: dir.appendingPathComponent("metrics.jsonl")).compactMap(\.record.step)) ?? []
         }
         if let data = try? Data(contentsOf: path.appendingPathComponent("summary.json")),
-           let list = (try? JSONSerialization.jsonObject(with: data)).map(JSONLines.normalized) as? [[String: Any]] { summaries = list }
+           let list = try? JSONFormat.decoder.decode([IterationSummary].self, from: data) { summaries = list }
     }
 
     public enum SortKey: String, CaseIterable { case id, iteration, margin, confidence, length }
@@ -118,11 +111,11 @@ public final class PairsInspector {
         }
         if let j = p.judgment {
             out.append("")
-            out.append("ranking: \(j["ranking"] as? String ?? "?")  best \(j["best"] as? Int ?? -1)  worst \(j["worst"] as? Int ?? -1)")
-            for c in (j["comparisons"] as? [[String: Any]]) ?? [] {
-                let f = c["first"] as? Int ?? 0, s = c["second"] as? Int ?? 0, pr = number(c["p_first_better"]) ?? .nan
-                var line = String(format: "  [%d] vs [%d]: P([%d] ≻ [%d]) = %.4f", f, s, f, s, pr)
-                if let a = number(c["p_a_first_shown_as_a"]), let b = number(c["p_a_second_shown_as_a"]) {
+            out.append("ranking: \(j.ranking.rawValue)  best \(j.best ?? -1)  worst \(j.worst ?? -1)")
+            for c in j.comparisons {
+                let f = c.first, s = c.second
+                var line = String(format: "  [%d] vs [%d]: P([%d] ≻ [%d]) = %.4f", f, s, f, s, c.probability)
+                if let a = c.probabilityFirstAsA, let b = c.probabilitySecondAsA {
                     line += String(format: "   (P(A) with [%d] as A %.4f, with [%d] as A %.4f)", f, a, s, b)
                 }
                 out.append(line)
@@ -150,7 +143,7 @@ public final class PairsInspector {
         s.pairs = list.count
         for (t, js) in judgments where iteration == nil || t == iteration {
             s.prompts += js.count
-            for o in js { if let reason = o["drop_reason"] as? String { s.dropped[Stages.reasonKind(reason), default: 0] += 1 } }
+            for j in js { if let reason = j.dropReason { s.dropped[reason.rawValue, default: 0] += 1 } }
         }
         if judgments.isEmpty { s.prompts = list.count }
         s.margins = list.compactMap(\.record.margin)

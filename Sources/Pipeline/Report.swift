@@ -4,6 +4,8 @@
 
 import Foundation
 import Checkpoints
+import Optimization
+import Support
 import ChatTemplates
 
 public enum HTML {
@@ -58,9 +60,9 @@ public enum ReportWriter {
         if !inspector.summaries.isEmpty {
             html += "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>oracle accuracy</th><th>mean response tokens</th><th>ended by EOS</th><th>KL(π‖π0)</th></tr>"
             for s in inspector.summaries {
-                func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { number(s[k]).map { String(format: fmt, $0 * scale) } ?? "–" }
-                html += "<tr><td>\(s["iteration"] as? Int ?? 0)</td><td>\(s["prompts"] as? Int ?? 0)</td><td>\(s["pairs"] as? Int ?? 0)</td><td>\(s["dropped"] as? Int ?? 0)</td>"
-                html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td><td>\(f("klFromInitial", "%.3f"))</td></tr>"
+                func f(_ v: Double?, _ fmt: String = "%.4f", scale: Double = 1) -> String { v.map { String(format: fmt, $0 * scale) } ?? "–" }
+                html += "<tr><td>\(s.iteration)</td><td>\(s.prompts)</td><td>\(s.pairs)</td><td>\(s.dropped)</td>"
+                html += "<td>\(f(s.meanMargin))</td><td>\(f(s.finalLoss))</td><td>\(f(s.winRateVsInitial, "%.1f%%", scale: 100))</td><td>\(f(s.oracleAccuracy, "%.1f%%", scale: 100))</td><td>\(f(s.meanResponseTokens, "%.1f"))</td><td>\(f(s.containEOSToken, "%.1f%%", scale: 100))</td><td>\(f(s.klFromInitial, "%.3f"))</td></tr>"
             }
             html += "</table>"
         }
@@ -68,8 +70,10 @@ public enum ReportWriter {
         let iterations = inspector.metrics.keys.sorted()
         if iterations.contains(where: { !(inspector.metrics[$0] ?? []).isEmpty }) {
             html += "<h2>Training</h2><div class='charts'>"
-            for (key, title) in [("loss", "loss"), ("rewards/margins", "rewards/margins"), ("rewards/accuracies", "rewards/accuracies"), ("grad_norm", "grad_norm")] {
-                let series = iterations.map { t in ("iteration \(t)", (inspector.metrics[t] ?? []).map { number($0[key]) ?? .nan }) }
+            let curves: [(String, (StepMetrics) -> Double)] = [("loss", \.loss), ("rewards/margins", \.rewardsMargins),
+                                                               ("rewards/accuracies", \.rewardsAccuracies), ("grad_norm", \.gradNorm)]
+            for (title, value) in curves {
+                let series = iterations.map { t in ("iteration \(t)", (inspector.metrics[t] ?? []).map(value)) }
                 html += svgChart(title: title, series: series)
             }
             html += "</div>"
@@ -88,11 +92,11 @@ public enum ReportWriter {
                 let score = r.scores.map { String(format: " · score %.4f", $0[i]) } ?? ""
                 html += "<div class='\(cls)'><b>[\(i)] \(label)</b>\(score)<pre>\(HTML.escape(text))</pre></div>"
             }
-            if let comparisons = p.judgment?["comparisons"] as? [[String: Any]], !comparisons.isEmpty {
+            if let comparisons = p.judgment?.comparisons, !comparisons.isEmpty {
                 html += "<table><tr><th>comparison</th><th>P(first ≻ second)</th><th>P(A) first as A</th><th>P(A) second as A</th></tr>"
                 for c in comparisons {
-                    func f(_ k: String) -> String { number(c[k]).map { String(format: "%.4f", $0) } ?? "–" }
-                    html += "<tr><td>[\(c["first"] as? Int ?? 0)] vs [\(c["second"] as? Int ?? 0)]</td><td>\(f("p_first_better"))</td><td>\(f("p_a_first_shown_as_a"))</td><td>\(f("p_a_second_shown_as_a"))</td></tr>"
+                    func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "–" }
+                    html += "<tr><td>[\(c.first)] vs [\(c.second)]</td><td>\(f(c.probability))</td><td>\(f(c.probabilityFirstAsA))</td><td>\(f(c.probabilitySecondAsA))</td></tr>"
                 }
                 html += "</table>"
             }

@@ -47,20 +47,26 @@ public final class RunLock {
     deinit { flock(fd, LOCK_UN); close(fd) }
 }
 
+/// The stages of an iteration, in the order they run (manifest keys, timings, log lines).
+public enum IterationStage: String, CaseIterable, Codable, Sendable {
+    case generate, judge, train, evaluate
+}
+
 /// Stage states of a run, persisted in manifest.json.
 public struct Manifest: Codable, Equatable {
-    public struct Stage: Codable, Equatable {
+    public struct Entry: Codable, Equatable {
         public var done: Bool
         /// SHA-256 of the stage's main output (for a model directory: of its weight files), checked
         /// when a resumed run reuses the stage.
         public var hash: String?
     }
     public var formatVersion = 1
-    public var iterations: [String: [String: Stage]] = [:]
+    public var iterations: [String: [String: Entry]] = [:]
 
-    public func isDone(_ t: Int, _ stage: String) -> Bool { iterations["\(t)"]?[stage]?.done == true }
-    public mutating func mark(_ t: Int, _ stage: String, hash: String?) {
-        iterations["\(t)", default: [:]][stage] = Stage(done: true, hash: hash)
+    public func entry(_ t: Int, _ stage: IterationStage) -> Entry? { iterations["\(t)"]?[stage.rawValue] }
+    public func isDone(_ t: Int, _ stage: IterationStage) -> Bool { entry(t, stage)?.done == true }
+    public mutating func mark(_ t: Int, _ stage: IterationStage, hash: String?) {
+        iterations["\(t)", default: [:]][stage.rawValue] = Entry(done: true, hash: hash)
     }
 }
 
@@ -85,11 +91,15 @@ public struct IterationSummary: Codable, Equatable {
     public var prompts = 0
     public var pairs = 0
     public var dropped = 0
+    /// The judge's mean margin chosen_reward − rejected_reward over the pairs (reward / GPM scores).
     public var meanMargin: Double?
+    /// A pairwise judge's mean P(chosen ≻ rejected) over the pairs, from its own comparisons.
+    public var meanChosenProbability: Double?
     public var comparisonsPerPrompt = 0.0
     public var finalLoss: Double?
+    /// TRL's rewards/accuracies of the last optimizer step.
     public var finalRewardAccuracy: Double?
-    /// rewards/margins (β·(a − b)) averaged over the last optimizer step.
+    /// TRL's rewards/margins (β·(a − b), the implicit DPO reward margin) of the last optimizer step.
     public var finalRewardMargin: Double?
     public var winRateVsInitial: Double?
     public var winRateVsPrevious: Double?
@@ -101,7 +111,28 @@ public struct IterationSummary: Codable, Equatable {
     public var containEOSToken: Double?
     /// KL(π(t) ‖ π0) estimated on the evaluation samples (TRL's objective/kl; see `klFromInitial`).
     public var klFromInitial: Double?
+    /// Seconds per stage (`IterationStage` names).
     public var seconds: [String: Double] = [:]
+    /// Every model load of the iteration, in order, with its time.
+    public var loads: [ModelLoad]?
+}
+
+/// One model load: which model, for which stage, how long it took.
+public struct ModelLoad: Codable, Equatable, Sendable {
+    public var model: String
+    public var stage: String
+    public var seconds: Double
+}
+
+/// evaluation.json: the figures of an evaluation, named as in summary.json.
+public struct EvaluationRecord: Codable, Equatable, Sendable {
+    public var iteration: Int
+    public var prompts: Int
+    public var winRateVsInitial: Double?
+    public var winRateVsPrevious: Double?
+    public var oracleAccuracy: Double?
+    public var initialOracleAccuracy: Double?
+    public var klFromInitial: Double?
 }
 
 public final class RunDriver {
@@ -139,10 +170,10 @@ public final class RunDriver {
         }
         try AtomicFile.write(try recipe.canonicalJSON(), to: recipeFile)
         if let data = try? Data(contentsOf: self.directory.appendingPathComponent("manifest.json")) {
-            manifest = try JSONDecoder().decode(Manifest.self, from: data)
+            manifest = try JSONFormat.decoder.decode(Manifest.self, from: data)
         }
         if let data = try? Data(contentsOf: self.directory.appendingPathComponent("summary.json")),
-           let list = try? JSONDecoder().decode([IterationSummary].self, from: data) {
+           let list = try? JSONFormat.decoder.decode([IterationSummary].self, from: data) {
             for s in list { summaries[s.iteration] = s }
         }
     }
@@ -162,22 +193,21 @@ public final class RunDriver {
     }
 
     func saveManifest() throws {
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try e.encode(manifest), to: directory.appendingPathComponent("manifest.json"))
+        try AtomicFile.write(try JSONFormat.pretty(manifest), to: directory.appendingPathComponent("manifest.json"))
     }
 
     func saveSummaries() throws {
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try e.encode(summaries.keys.sorted().map { summaries[$0]! }), to: directory.appendingPathComponent("summary.json"))
+        try AtomicFile.write(try JSONFormat.pretty(allSummaries), to: directory.appendingPathComponent("summary.json"))
     }
 
     /// Runs `stage` of iteration t unless the manifest says it is done; records its hash and time.
     /// A done stage is reused only when its output still has the recorded SHA-256 (an edited
     /// pairs.jsonl or replaced π(t) is refused, naming the file, unless `force`; then the new content
     /// is recorded and used).
-    func stage(_ t: Int, _ name: String, output: URL?, _ body: () throws -> Void) throws {
-        if manifest.isDone(t, name) {
-            if let output, let recorded = manifest.iterations["\(t)"]?[name]?.hash, recorded.count == 64 {
+    func stage(_ t: Int, _ stage: IterationStage, output: URL?, _ body: () throws -> Void) throws {
+        let name = stage.rawValue
+        if manifest.isDone(t, stage) {
+            if let output, let recorded = manifest.entry(t, stage)?.hash, recorded.count == 64 {
                 let now = contentHash(output)
                 if now != recorded {
                     let what = now == nil ? "is missing" : "changed since the \(name) stage of iteration \(t) wrote it (SHA-256 \(recorded.prefix(12))…, now \(now!.prefix(12))…)"
@@ -186,7 +216,7 @@ public final class RunDriver {
                     }
                     guard let now else { throw RunError("\(output.path) \(what)") }
                     warn("\(output.path) \(what); continuing from it as it is (--force)")
-                    manifest.mark(t, name, hash: now)
+                    manifest.mark(t, stage, hash: now)
                     try saveManifest()
                 }
             }
@@ -196,7 +226,7 @@ public final class RunDriver {
         let t0 = Date()
         try body()
         let seconds = Date().timeIntervalSince(t0)
-        manifest.mark(t, name, hash: output.flatMap(contentHash))
+        manifest.mark(t, stage, hash: output.flatMap(contentHash))
         try saveManifest()
         summaries[t, default: IterationSummary(iteration: t)].seconds[name] = seconds
         try saveSummaries()
@@ -226,15 +256,21 @@ public final class RunDriver {
         return s
     }
 
-    lazy var judge: TextJudge? = nil
-    func loadJudge() throws -> TextJudge {
+    var judge: (any Judge)? = nil
+    /// The judge, loaded once per stage that uses it (released before training and after evaluation).
+    func loadJudge(for stage: IterationStage) throws -> any Judge {
         if let judge { return judge }
-        let j = try TextJudge(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
-                              temperature: recipe.judge.temperature, tau: recipe.judge.tau,
-                              stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
+        let j = try models.timed("judge", stage) {
+            try Judges.load(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
+                            temperature: recipe.judge.temperature, tau: recipe.judge.tau,
+                            stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
+        }
         judge = j
         return j
     }
+
+    /// The models of the iteration being run, each loaded once where memory allows.
+    var models = IterationModels()
 
     /// Runs iterations `range` (default: all), skipping finished stages.
     public func run(iterations range: ClosedRange<Int>? = nil) throws {
@@ -243,7 +279,7 @@ public final class RunDriver {
             throw RunError("iterations \(r) are outside 1…\(recipe.iterations)")
         }
         for t in r {
-            if t > 1 && !manifest.isDone(t - 1, "train") {
+            if t > 1 && !manifest.isDone(t - 1, .train) {
                 throw RunError("iteration \(t) needs π(\(t - 1)); run iteration \(t - 1) first")
             }
             try runIteration(t)
@@ -256,36 +292,39 @@ public final class RunDriver {
         let samplesURL = dir.appendingPathComponent("samples.jsonl")
         let judgmentsURL = dir.appendingPathComponent("judgments.jsonl"), pairsURL = dir.appendingPathComponent("pairs.jsonl")
         var summary = summaries[t] ?? IterationSummary(iteration: t)
+        models = IterationModels()
+        defer { models = IterationModels() }   // released: the next iteration starts from π(t) on disk
 
-        try stage(t, "generate", output: samplesURL) {
+        try stage(t, .generate, output: samplesURL) {
             let prompts = try self.prompts(iteration: t)
-            try JSONLines.write(prompts.map { ["id": $0.id, "prompt": $0.prompt.json] }, to: dir.appendingPathComponent("prompts.jsonl"))
-            let policy = try ChatModel(directory: policyDirectory(after: t - 1), frozen: true)
+            try JSONLines.write(prompts, to: dir.appendingPathComponent("prompts.jsonl"))
+            let policy = try models.policy(policyDirectory(after: t - 1), label: "π(\(t - 1))", for: .generate)
             var s = generationSettings
             s.seed = recipe.run.seed &+ UInt64(t)
             try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
             generatedPrompts += prompts.count
         }
-        try stage(t, "judge", output: pairsURL) {
+        try stage(t, .judge, output: pairsURL) {
             let samples = try SampleRecord.read(samplesURL)
-            let js = try Stages.judge(judge: try loadJudge(), samples: samples, method: recipe.judge.ranking,
+            models.keepForTraining(policyDirectory(after: t - 1), besideJudge: recipe.judgeURL)
+            let js = try Stages.judge(judge: try loadJudge(for: .judge), samples: samples, method: recipe.judge.ranking,
                                       selection: recipe.pairs.selection, lengthPenalty: recipe.pairs.lengthPenalty,
                                       seed: recipe.run.seed &+ UInt64(t), iteration: t,
                                       judgmentsOut: judgmentsURL, pairsOut: pairsURL, quiet: quiet, samplesFile: samplesURL.path)
             judgedPrompts += samples.count
             summary = summaries[t] ?? summary
             summary.prompts = js.prompts; summary.pairs = js.pairs; summary.dropped = js.dropped
+            summary.meanChosenProbability = js.meanChosenProbability
             summary.comparisonsPerPrompt = Double(js.comparisons) / Double(max(1, js.prompts))
             let tokens = samples.flatMap(\.responseTokens).map(\.count)
             summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
             judge = nil   // released before training: no two models' memory held at once
-            let reasons = js.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-            log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts (\(js.dropped) dropped\(reasons.isEmpty ? "" : "; " + reasons))")
+            log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts, \(js.droppedText)")
             for example in js.dropExamples ?? [] { log("iteration \(t): dropped \(example)") }
         }
-        try stage(t, "train", output: dir.appendingPathComponent("policy")) {
+        try stage(t, .train, output: dir.appendingPathComponent("policy")) {
             let pairs = try PairRecord.read(pairsURL)
             guard !pairs.isEmpty else { throw RunError("iteration \(t) produced no preference pairs (see \(judgmentsURL.path)); nothing to train on") }
             var options = TrainStageOptions()
@@ -295,12 +334,18 @@ public final class RunDriver {
             options.quiet = quiet
             options.recordTimings = false
             let referenceDir = recipe.reference == .initial ? recipe.policyURL : policyDirectory(after: t - 1)
+            // π(t−1) as generation loaded it, when it can be trained in place (float32 weights).
+            let loaded = models.take(policyDirectory(after: t - 1), trainable: true)
             let result = try TrainStage.run(policyDirectory: policyDirectory(after: t - 1), referenceDirectory: referenceDir,
-                                            pairs: pairs, options: options,
+                                            pairs: pairs, options: options, policy: loaded,
                                             referenceCache: dir.appendingPathComponent("reference-logps.jsonl"),
                                             metricsOut: dir.appendingPathComponent("metrics.jsonl"),
                                             stateDirectory: dir.appendingPathComponent("train-state"),
                                             outDirectory: dir.appendingPathComponent("policy"))
+            if loaded == nil { models.record("π(\(t - 1))", .train, result.policyLoadSeconds) }
+            if let r = result.referenceLoadSeconds { models.record(referenceDir == recipe.policyURL ? "π0 (reference)" : "reference", .train, r) }
+            // π(t) as trained is what was saved when it is float32 (model.h5): evaluation uses it.
+            if result.savedExactly { models.adopt(result.policy, as: dir.appendingPathComponent("policy")) }
             summary = summaries[t] ?? summary
             summary.finalLoss = result.steps.last?.loss
             summary.finalRewardAccuracy = result.steps.last?.rewardsAccuracies
@@ -310,7 +355,11 @@ public final class RunDriver {
             summaries[t] = summary
         }
         if recipe.evaluation != nil {
-            try stage(t, "evaluate", output: dir.appendingPathComponent("evaluation.json")) { try evaluate(t) }
+            try stage(t, .evaluate, output: dir.appendingPathComponent("evaluation.json")) { try evaluate(t) }
+        }
+        if !models.loads.isEmpty {
+            summaries[t, default: summary].loads = (summaries[t]?.loads ?? []) + models.loads
+            log("iteration \(t): model loads: " + models.loads.map { String(format: "%@ %.1f s (%@)", $0.model, $0.seconds, $0.stage) }.joined(separator: ", "))
         }
         try saveSummaries()
         if !quiet { print(format(summaries[t] ?? summary)) }
@@ -321,7 +370,7 @@ public final class RunDriver {
 
     /// A policy's sampled responses to the evaluation prompts (cached per policy directory): it is
     /// evaluated as it behaves when it generates training data, not only at its greedy mode.
-    func evaluationResponses(policyAfter t: Int, models: EvaluationModels? = nil) throws -> [SampleRecord] {
+    func evaluationResponses(policyAfter t: Int) throws -> [SampleRecord] {
         guard let evaluation = recipe.evaluation else { return [] }
         let out = (t == 0 ? directory.appendingPathComponent("iter-0") : iterationDirectory(t)).appendingPathComponent("eval-samples.jsonl")
         if let cached = try? SampleRecord.read(out) { return cached }
@@ -329,34 +378,21 @@ public final class RunDriver {
         var s = generationSettings
         s.samplesPerPrompt = Self.evaluationSamples; s.maxNewTokens = evaluation.maxNewTokens
         s.seed = recipe.run.seed ^ 0xE7A1
-        let policy = try models?.policy(policyDirectory(after: t)) ?? ChatModel(directory: policyDirectory(after: t), frozen: true)
+        let policy = try models.policy(policyDirectory(after: t), label: "π(\(t))", for: .evaluate)
         return try Stages.generate(policy: policy, prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)),
                                    settings: s, out: out, quiet: quiet)
-    }
-
-    /// The policies one evaluation uses, each loaded once (π(t) samples and is scored for the KL, π0
-    /// likewise), released together when the evaluation no longer needs them.
-    final class EvaluationModels {
-        private var loaded: [String: ChatModel] = [:]
-        func policy(_ directory: URL) throws -> ChatModel {
-            if let m = loaded[directory.standardizedFileURL.path] { return m }
-            let m = try ChatModel(directory: directory, frozen: true)
-            loaded[directory.standardizedFileURL.path] = m
-            return m
-        }
     }
 
     /// Win rate of `a` over `b` by the judge: sample j of one policy against sample j of the other
     /// (1 win, ½ tie, 0 loss), averaged over prompts and samples.
     func winRate(_ a: [SampleRecord], _ b: [SampleRecord]) throws -> Double {
-        let judge = try loadJudge()
+        let judge = try loadJudge(for: .evaluate)
         var total = 0.0, count = 0
         for (x, y) in zip(a, b) {
             for (ra, rb) in zip(x.responses, y.responses) {
                 count += 1
                 if ra == rb { total += 0.5; continue }
-                let ranking = try judge.judge(messages: x.prompt.messages, responses: [ra, rb],
-                                              method: judge.kind == .pairwise ? .roundRobin : .scores)
+                let ranking = try judge.judge(messages: x.prompt.messages, responses: [ra, rb], method: judge.comparisonMethod)
                 if let best = ranking.ranking.best { total += best == 0 ? 1 : 0 } else { total += 0.5 }
             }
         }
@@ -366,9 +402,9 @@ public final class RunDriver {
     /// TRL's objective/kl on π(t)'s evaluation samples: the mean over samples of
     /// Σ_i [log π(t)(y_i | x, y_<i) − log π0(y_i | x, y_<i)] over the generated tokens (the stop token
     /// excluded) — a Monte-Carlo estimate of KL(π(t) ‖ π0). Prompts are cut as generation cut them.
-    func klFromInitial(_ t: Int, samples: [SampleRecord], models: EvaluationModels) throws -> Double? {
+    func klFromInitial(_ t: Int, samples: [SampleRecord]) throws -> Double? {
         guard let evaluation = recipe.evaluation else { return nil }
-        let policy = try models.policy(policyDirectory(after: t))
+        let policy = try models.policy(policyDirectory(after: t), label: "π(\(t))", for: .evaluate)
         let limit = max(1, min(generationSettings.maxPromptTokens, policy.model.config.maxPositionEmbeddings - evaluation.maxNewTokens))
         var sequences: [(prompt: [Int32], response: [Int32])] = []
         for s in samples {
@@ -377,7 +413,7 @@ public final class RunDriver {
         }
         guard !sequences.isEmpty else { return nil }
         let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 16)
-        let initial = try SequenceScoring.responseLogProbs(model: try models.policy(policyDirectory(after: 0)).model,
+        let initial = try SequenceScoring.responseLogProbs(model: try models.policy(policyDirectory(after: 0), label: "π0", for: .evaluate).model,
                                                            sequences: sequences, microBatch: 16)
         return zip(now, initial).reduce(0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
     }
@@ -385,14 +421,13 @@ public final class RunDriver {
     func evaluate(_ t: Int) throws {
         var clock = Date(), parts: [String] = []
         func lap(_ name: String) { parts.append(String(format: "%@ %.1f s", name, Date().timeIntervalSince(clock))); clock = Date() }
-        var models: EvaluationModels? = EvaluationModels()
-        let current = try evaluationResponses(policyAfter: t, models: models)
+        let current = try evaluationResponses(policyAfter: t)
         lap("samples of π(\(t))")
-        let initial = try evaluationResponses(policyAfter: 0, models: models)
+        let initial = try evaluationResponses(policyAfter: 0)
         lap("samples of π0")
         var summary = summaries[t] ?? IterationSummary(iteration: t)
-        summary.klFromInitial = try klFromInitial(t, samples: current, models: models!)
-        models = nil   // released before the judge is loaded
+        summary.klFromInitial = try klFromInitial(t, samples: current)
+        models.releasePolicies()   // before the judge is loaded
         lap("KL")
         summary.winRateVsInitial = try winRate(current, initial)
         summary.winRateVsPrevious = t > 1 ? try winRate(current, try evaluationResponses(policyAfter: t - 1)) : summary.winRateVsInitial
@@ -409,20 +444,17 @@ public final class RunDriver {
             summary.initialOracleAccuracy = accuracy(initial)
         }
         summaries[t] = summary
-        var o: [String: Any] = ["iteration": t, "prompts": current.count]
-        if let w = summary.winRateVsInitial { o["win_rate_vs_initial"] = w }
-        if let w = summary.winRateVsPrevious { o["win_rate_vs_previous"] = w }
-        if let a = summary.oracleAccuracy { o["oracle_accuracy"] = a }
-        if let a = summary.initialOracleAccuracy { o["initial_oracle_accuracy"] = a }
-        if let k = summary.klFromInitial { o["objective/kl"] = k }
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]),
-                             to: iterationDirectory(t).appendingPathComponent("evaluation.json"))
+        let record = EvaluationRecord(iteration: t, prompts: current.count, winRateVsInitial: summary.winRateVsInitial,
+                                      winRateVsPrevious: summary.winRateVsPrevious, oracleAccuracy: summary.oracleAccuracy,
+                                      initialOracleAccuracy: summary.initialOracleAccuracy, klFromInitial: summary.klFromInitial)
+        try AtomicFile.write(try JSONFormat.pretty(record), to: iterationDirectory(t).appendingPathComponent("evaluation.json"))
     }
 
     public func format(_ s: IterationSummary) -> String {
         var parts = ["iteration \(s.iteration):", "\(s.pairs) pairs of \(s.prompts) prompts (\(s.dropped) dropped)"]
-        if let m = s.meanMargin { parts.append(String(format: "mean judge margin %.3f", m)) }
-        if let m = s.finalRewardMargin { parts.append(String(format: "mean reward margin %.3f", m)) }
+        if let m = s.meanMargin { parts.append(String(format: "judge margin %.3f", m)) }
+        if let p = s.meanChosenProbability { parts.append(String(format: "judge P(chosen ≻ rejected) %.3f", p)) }
+        if let m = s.finalRewardMargin { parts.append(String(format: "rewards/margins %.3f", m)) }
         if let l = s.finalLoss { parts.append(String(format: "final loss %.4f", l)) }
         if let w = s.winRateVsInitial { parts.append(String(format: "win rate vs π0 %.1f%%", 100 * w)) }
         if let k = s.klFromInitial { parts.append(String(format: "KL(π‖π0) %.2f", k)) }
@@ -430,12 +462,61 @@ public final class RunDriver {
         if let a = s.oracleAccuracy, let a0 = s.initialOracleAccuracy {
             parts.append(String(format: "oracle accuracy %.1f%% (π0 %.1f%%)", 100 * a, 100 * a0))
         }
-        let timing = ["generate", "judge", "train", "evaluate"].compactMap { k in s.seconds[k].map { String(format: "%@ %.1fs", k, $0) } }
+        let timing = IterationStage.allCases.compactMap { k in s.seconds[k.rawValue].map { String(format: "%@ %.1fs", k.rawValue, $0) } }
         if !timing.isEmpty { parts.append("time: " + timing.joined(separator: ", ")) }
         return parts.joined(separator: "  ")
     }
 
     public var allSummaries: [IterationSummary] { summaries.keys.sorted().map { summaries[$0]! } }
+}
+
+/// The policies one iteration uses, each loaded once: π(t−1) samples and, when its weights are
+/// float32, is trained in place; the trained π(t) is handed to evaluation when what was saved is
+/// exactly what is in memory. A 16-bit π(t−1) is sampled from in 16 bits and loaded again as float32
+/// master weights for training. Every load is timed (`loads`, the iteration summary).
+final class IterationModels {
+    private var policies: [String: ChatModel] = [:]
+    private(set) var loads: [ModelLoad] = []
+
+    static func key(_ directory: URL) -> String { directory.standardizedFileURL.path }
+
+    func record(_ model: String, _ stage: IterationStage, _ seconds: Double) {
+        loads.append(ModelLoad(model: model, stage: stage.rawValue, seconds: seconds))
+    }
+
+    func timed<T>(_ model: String, _ stage: IterationStage, _ load: () throws -> T) throws -> T {
+        let t0 = Date()
+        let value = try load()
+        record(model, stage, Date().timeIntervalSince(t0))
+        return value
+    }
+
+    /// The policy at `directory`, loaded frozen (16-bit weights stay 16-bit) the first time.
+    func policy(_ directory: URL, label: String, for stage: IterationStage) throws -> ChatModel {
+        if let m = policies[Self.key(directory)] { return m }
+        let m = try timed(label, stage) { try ChatModel(directory: directory, frozen: true) }
+        policies[Self.key(directory)] = m
+        return m
+    }
+
+    /// Keeps π(t−1) loaded through judging, for training, when it is float32 and its weights and the
+    /// judge's files together take at most half of this machine's memory; else releases it first.
+    func keepForTraining(_ directory: URL, besideJudge judge: URL) {
+        guard let m = policies[Self.key(directory)] else { return }
+        let judgeBytes = ((try? ModelDirectory.describe(judge))?.files.map(\.bytes) ?? [Int.max]).reduce(0, MemoryPlan.sum)
+        if !m.model.isFloat32 || MemoryPlan.sum(m.model.weightBytes, judgeBytes) > MemoryBudget.physicalBytes / 2 { release(directory) }
+    }
+
+    /// Hands the loaded policy over (for training in place) and forgets it; nil when it is not loaded
+    /// or, for `trainable`, not float32.
+    func take(_ directory: URL, trainable: Bool) -> ChatModel? {
+        guard let m = policies.removeValue(forKey: Self.key(directory)) else { return nil }
+        return !trainable || m.model.isFloat32 ? m : nil
+    }
+
+    func adopt(_ model: ChatModel, as directory: URL) { policies[Self.key(directory)] = model }
+    func release(_ directory: URL) { policies[Self.key(directory)] = nil }
+    func releasePolicies() { policies = [:] }
 }
 
 /// Programmatic response oracles that evaluation may name (the demo world registers its own).

@@ -36,9 +36,9 @@ struct BatchedOutput {
     var parts: URL { URL(fileURLWithPath: out.path + ".parts") }
     func part(_ i: Int) -> URL { parts.appendingPathComponent(String(format: "part-%05d.jsonl", i)) }
     func has(_ i: Int) -> Bool { FileManager.default.fileExists(atPath: part(i).path) }
-    func write(_ i: Int, _ objects: [[String: Any]]) throws {
+    func write<T: Encodable>(_ i: Int, _ records: [T]) throws {
         try FileManager.default.createDirectory(at: parts, withIntermediateDirectories: true)
-        try JSONLines.write(objects, to: part(i))
+        try JSONLines.write(records, to: part(i))
     }
     func finish(batches: Int) throws {
         var all = Data()
@@ -95,7 +95,7 @@ public enum Stages {
                              responseTokens: pr.1.map(\.tokens), finishReasons: pr.1.map(\.finishReason.rawValue),
                              promptTokensTruncated: cut[i])
             }
-            try output.write(b, records.map(\.json))
+            try output.write(b, records)
             FaultInjection.checkpoint("generate-part")
         }
         bar?.update(prompts.count)
@@ -108,18 +108,28 @@ public enum Stages {
         public var prompts = 0
         public var pairs = 0
         public var dropped = 0
+        /// Dropped prompts per reason (`DropReason.Kind`'s text).
         public var dropReasons: [String: Int] = [:]
         /// The first few dropped prompts with their full reason and figure ("prompt 12: final check
         /// failed: P(best ≻ worst) = 0.4731"), for the terminal and events.log.
         public var dropExamples: [String]? = nil
         public var comparisons = 0
+        /// Mean over pairs of the judge's P(chosen ≻ rejected) from its own comparisons (pairwise
+        /// judges; nil when no pair has one).
+        public var meanChosenProbability: Double?
         public var tokensComputed = 0
         public var tokensNaive = 0
+
+        /// "3 dropped (final check failed: 2, all responses scored equal: 1)".
+        public var droppedText: String {
+            let reasons = dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            return "\(dropped) dropped" + (reasons.isEmpty ? "" : " (\(reasons))")
+        }
     }
 
     /// Ranks every prompt's responses, writes judgments (every comparison recorded) and TRL pairs.
     @discardableResult
-    public static func judge(judge: TextJudge, samples: [SampleRecord], method: RankingMethod, selection: PairSelection,
+    public static func judge(judge: any Judge, samples: [SampleRecord], method: RankingMethod, selection: PairSelection,
                              lengthPenalty: Double = 0, seed: UInt64 = 42, iteration: Int = 0,
                              judgmentsOut: URL, pairsOut: URL, batchPrompts: Int = 16, quiet: Bool = false,
                              samplesFile: String = "the samples") throws -> JudgeSummary {
@@ -130,7 +140,7 @@ public enum Stages {
         let batches = (samples.count + batchPrompts - 1) / batchPrompts
         let bar = quiet ? nil : ProgressBar("judge", total: samples.count, unit: "prompts")
         for b in 0..<batches where !output.has(b) {
-            var objects: [[String: Any]] = []
+            var records: [JudgmentRecord] = []
             for (offset, sample) in samples[(b * batchPrompts)..<min(samples.count, (b + 1) * batchPrompts)].enumerated() {
                 let judged: JudgedPrompt
                 do { judged = try judge.judge(messages: sample.prompt.messages, responses: sample.responses, method: method) } catch {
@@ -139,62 +149,48 @@ public enum Stages {
                 var rng = SplitMix64(seed: seed ^ UInt64(bitPattern: Int64(sample.id)) &* 0x9E37_79B9_7F4A_7C15)
                 let lengths = sample.responseTokens.isEmpty ? sample.responses.map(\.count) : sample.responseTokens.map(\.count)
                 let (pair, reason) = try selection.select(judged.ranking, lengths: lengths, lambda: lengthPenalty, rng: &rng)
-                var o: [String: Any] = [
-                    "id": sample.id, "prompt": sample.prompt.json, "responses": sample.responses,
-                    "ranking": judged.ranking.method.rawValue,
-                    "comparisons": judged.ranking.comparisons.map { c -> [String: Any] in
-                        var d: [String: Any] = ["first": c.first, "second": c.second, "p_first_better": c.probability]
-                        if let a = c.probabilityFirstAsA { d["p_a_first_shown_as_a"] = a }
-                        if let a = c.probabilitySecondAsA { d["p_a_second_shown_as_a"] = a }
-                        return d
-                    },
-                ]
-                if let s = judged.ranking.scores { o["scores"] = s }
-                if let t = judged.targets { o["targets"] = t }
-                if let P = judged.ranking.probabilityMatrix { o["probability_matrix"] = P }
-                if let best = judged.ranking.best { o["best"] = best }
-                if let worst = judged.ranking.worst { o["worst"] = worst }
-                if let pair {
-                    o["chosen_index"] = pair.chosen; o["rejected_index"] = pair.rejected
-                    if let c = pair.chosenScore { o["chosen_score"] = c }
-                    if let r = pair.rejectedScore { o["rejected_score"] = r }
-                } else {
-                    o["drop_reason"] = reason ?? "no pair"
-                }
-                objects.append(o)
+                let r = judged.ranking
+                records.append(JudgmentRecord(id: sample.id, prompt: sample.prompt, responses: sample.responses, ranking: r.method,
+                                              comparisons: r.comparisons, scores: r.scores, targets: judged.targets,
+                                              probabilityMatrix: r.probabilityMatrix, best: r.best, worst: r.worst,
+                                              chosenIndex: pair?.chosen, rejectedIndex: pair?.rejected,
+                                              chosenScore: pair?.chosenScore, rejectedScore: pair?.rejectedScore,
+                                              dropReason: pair == nil ? (reason ?? .bestIsWorst).kind : nil,
+                                              dropProbability: pair == nil ? reason?.probability : nil))
                 bar?.update(b * batchPrompts + offset + 1)
             }
-            try output.write(b, objects)
+            try output.write(b, records)
             FaultInjection.checkpoint("judge-part")
         }
         bar?.update(samples.count)
         try output.finish(batches: batches)
         // Pairs and summary from the judgments file (so a resumed run derives them identically).
         var summary = JudgeSummary()
-        var pairs: [[String: Any]] = []
+        var pairs: [PairRecord] = []
+        var probabilities: [Double] = []
         let byID = Dictionary(samples.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for (_, o) in try JSONLines.read(judgmentsOut) {
+        for (_, j) in try JSONLines.read(JudgmentRecord.self, from: judgmentsOut) {
             summary.prompts += 1
-            summary.comparisons += (o["comparisons"] as? [Any])?.count ?? 0
-            guard let id = o["id"] as? Int, let sample = byID[id] else { continue }
-            guard let c = o["chosen_index"] as? Int, let r = o["rejected_index"] as? Int else {
+            summary.comparisons += j.comparisons.count
+            guard let sample = byID[j.id] else { continue }
+            guard let c = j.chosenIndex, let r = j.rejectedIndex else {
                 summary.dropped += 1
-                summary.dropReasons[(o["drop_reason"] as? String).map(Self.reasonKind) ?? "other", default: 0] += 1
+                let reason = j.drop
+                summary.dropReasons[reason?.kind.rawValue ?? "unknown", default: 0] += 1
                 if (summary.dropExamples?.count ?? 0) < Self.dropExamplesShown {
-                    summary.dropExamples = (summary.dropExamples ?? []) + ["prompt \(id): \((o["drop_reason"] as? String) ?? "no pair")"]
+                    summary.dropExamples = (summary.dropExamples ?? []) + ["prompt \(j.id): \(reason.map(String.init(describing:)) ?? "no pair")"]
                 }
                 continue
             }
-            let scores = numbers(o["scores"]), targets = numbers(o["targets"])
-            let record = PairRecord(id: id, iteration: iteration, prompt: sample.prompt.messages,
+            if let p = j.probability(c, over: r) { probabilities.append(p) }
+            pairs.append(PairRecord(id: j.id, iteration: iteration, prompt: sample.prompt.messages,
                                     chosen: sample.responses[c], rejected: sample.responses[r], chosenIndex: c, rejectedIndex: r,
-                                    chosenReward: number(o["chosen_score"]) ?? scores?[c],
-                                    rejectedReward: number(o["rejected_score"]) ?? scores?[r],
-                                    responses: sample.responses, scores: scores,
-                                    chosenTarget: targets?[c], rejectedTarget: targets?[r])
-            pairs.append(record.json)
+                                    chosenReward: j.chosenScore ?? j.scores?[c], rejectedReward: j.rejectedScore ?? j.scores?[r],
+                                    responses: sample.responses, scores: j.scores,
+                                    chosenTarget: j.targets?[c], rejectedTarget: j.targets?[r]))
             summary.pairs += 1
         }
+        summary.meanChosenProbability = probabilities.isEmpty ? nil : probabilities.reduce(0, +) / Double(probabilities.count)
         try JSONLines.write(pairs, to: pairsOut)
         let counts = judge.tokenCounts
         summary.tokensComputed = counts.computed; summary.tokensNaive = counts.naive
@@ -203,9 +199,4 @@ public enum Stages {
 
     /// How many dropped prompts a judge summary names with their reasons.
     static let dropExamplesShown = 3
-
-    static func reasonKind(_ reason: String) -> String {
-        if reason.hasPrefix("final check failed") { return "final check failed" }
-        return reason
-    }
 }

@@ -7,26 +7,33 @@ import Foundation
 import Kernels
 import Llama
 import Optimization
+import Support
 
-/// A chat conversation of a supervised data file.
-public struct ChatExample: Equatable, Sendable {
+/// A chat conversation of a supervised data file: {"messages": [{"role", "content"}, …]} (TRL's
+/// conversational SFT format); an optional "id" (integer or string) names the example, else its
+/// line number.
+public struct ChatExample: Equatable, Sendable, Codable {
     public var id: String
     public var messages: [PromptMessage]
+
+    enum CodingKeys: String, CodingKey { case id, messages }
+
+    public init(id: String, messages: [PromptMessage]) { self.id = id; self.messages = messages }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        messages = try c.decode(PromptInput.self, forKey: .messages).messages
+        guard messages.contains(where: { $0.role == "assistant" }) else {
+            throw RecordError("the conversation has no assistant message to train on")
+        }
+        if let i = try? c.decode(Int.self, forKey: .id) { id = String(i) }
+        else { id = try c.decodeIfPresent(String.self, forKey: .id) ?? "line \(decoder.lineNumber)" }
+    }
 }
 
 public enum ChatDataFile {
-    /// Reads {"messages": [{"role", "content"}, …]} lines (TRL's conversational SFT format); an
-    /// optional "id" (integer or string) names the example, else its line number.
     public static func read(_ url: URL) throws -> [ChatExample] {
-        try JSONLines.read(url).map { line, o in
-            guard o["messages"] != nil else { throw DataFileError(file: url.path, line: line, message: "missing 'messages'") }
-            let messages = try PromptInput.parse(o["messages"], file: url.path, line: line, field: "messages").messages
-            guard messages.contains(where: { $0.role == "assistant" }) else {
-                throw DataFileError(file: url.path, line: line, message: "the conversation has no assistant message to train on")
-            }
-            let id = (o["id"] as? Int).map(String.init) ?? (o["id"] as? String) ?? "line \(line)"
-            return ChatExample(id: id, messages: messages)
-        }
+        try JSONLines.read(ChatExample.self, from: url).map(\.record)
     }
 }
 
@@ -66,15 +73,11 @@ extension ChatModel {
     }
 }
 
-extension TextJudge {
-    /// The pairwise preference model's weights (nil for other judge kinds), for training it in place.
-    public var pairwiseModel: LlamaModel? { pairwise?.model }
-
+extension PairwiseJudge {
     /// A training example for the pairwise preference model: the prompt showing `a` and `b` exactly as
     /// `pairwiseTokens` builds it for judging, followed by the verdict token ("A" when a is better,
     /// else "B") — the only trained token, read where `PairwiseScorer` reads P(A).
     public func pairwiseTrainingExample(id: String, messages: [PromptMessage], a: String, b: String, aIsBetter: Bool) throws -> SupervisedExample {
-        guard kind == .pairwise else { throw JudgeError("pairwise training examples need a pairwise judge") }
         let verdict = try tokenizer.encode(aIsBetter ? "A" : "B", addSpecialTokens: false)
         guard verdict.count == 1 else { throw JudgeError("\(directory.path): \"A\" and \"B\" must be single tokens") }
         let prompt = try pairwiseTokens(context: try pairwiseContext(messages), a: a, b: b)

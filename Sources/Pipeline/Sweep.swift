@@ -90,14 +90,14 @@ extension RunDriver {
     /// Copies iteration 1's β/lr-independent files from another run of the same sweep and marks
     /// those stages done, so they are not computed again.
     func adoptSharedFirstIteration(from other: RunDriver, files: [String]) throws {
-        if manifest.isDone(1, "generate") { return }
+        if manifest.isDone(1, .generate) { return }
         let from = other.iterationDirectory(1), to = iterationDirectory(1)
         try FileManager.default.createDirectory(at: to, withIntermediateDirectories: true)
         for name in files where FileManager.default.fileExists(atPath: from.appendingPathComponent(name).path) {
             try AtomicFile.write(try Data(contentsOf: from.appendingPathComponent(name)), to: to.appendingPathComponent(name))
         }
-        for stage in ["generate", "judge"] where other.manifest.isDone(1, stage) {
-            manifest.mark(1, stage, hash: other.manifest.iterations["1"]?[stage]?.hash)
+        for stage in [IterationStage.generate, .judge] where other.manifest.isDone(1, stage) {
+            manifest.mark(1, stage, hash: other.manifest.entry(1, stage)?.hash)
         }
         if let s = other.summaries[1] {
             var mine = IterationSummary(iteration: 1)

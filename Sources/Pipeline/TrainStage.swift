@@ -33,6 +33,56 @@ public struct TrainStageResult {
     public var referenceSeconds: Double
     /// Pairs left out because chosen and rejected were the same tokens.
     public var skippedIdentical: Int
+    /// The trained policy, in memory.
+    public var policy: ChatModel
+    /// Whether π(t) on disk is exactly `policy` (float32 weights; a 16-bit export is rounded).
+    public var savedExactly: Bool
+    /// Seconds spent loading the policy (0 when it was handed in) and the reference (nil: not loaded).
+    public var policyLoadSeconds: Double
+    public var referenceLoadSeconds: Double?
+}
+
+/// reference-logps.jsonl: a header naming what the values were computed from, then one line per pair.
+struct ReferenceCacheLine: Codable {
+    /// Header: the cache key (`TrainStage.referenceCacheKey`), the reference and the pair count.
+    var sha256: String?
+    var reference: String?
+    var pairs: Int?
+    /// Pair lines.
+    var id: String?
+    var chosenLogp: Double?
+    var rejectedLogp: Double?
+    enum CodingKeys: String, CodingKey { case sha256, reference, pairs, id, chosenLogp = "chosen_logp", rejectedLogp = "rejected_logp" }
+}
+
+/// metrics.jsonl's last line (as TRL logs train_runtime etc. at the end).
+struct TrainSummaryLine: Codable {
+    var summary = true
+    var steps: Int
+    var pairs: Int
+    var promptsTruncated: Int
+    var pairsSkippedIdentical: Int
+    var responsesTruncated: Int
+    var trainRuntime: Double
+    var referenceRuntime: Double
+    var finalLoss: Double?
+    var finalRewardsAccuracies: Double?
+    var finalRewardsMargins: Double?
+    enum CodingKeys: String, CodingKey {
+        case summary, steps, pairs
+        case promptsTruncated = "prompts_truncated", pairsSkippedIdentical = "pairs_skipped_identical"
+        case responsesTruncated = "responses_truncated", trainRuntime = "train_runtime", referenceRuntime = "reference_runtime"
+        case finalLoss = "final_loss", finalRewardsAccuracies = "final_rewards/accuracies", finalRewardsMargins = "final_rewards/margins"
+    }
+}
+
+/// One line of metrics.jsonl: a step's metrics, or the closing summary.
+struct MetricsLine: Decodable {
+    var step: StepMetrics?
+    init(from decoder: Decoder) throws {
+        struct Probe: Decodable { var step: Int? }
+        step = try Probe(from: decoder).step == nil ? nil : StepMetrics(from: decoder)
+    }
 }
 
 public enum TrainStage {
@@ -112,26 +162,28 @@ public enum TrainStage {
     /// `cache`. The pairs must already be truncated: the policy is trained on exactly these tokens.
     public static func referenceLogProbs(pairs: [TokenizedPair], referenceDirectory: URL, tokenizerDirectory: URL,
                                          limits: SequenceLimits, cache: URL,
-                                         microBatch: Int, quiet: Bool,
-                                         loadedReference: LlamaModel? = nil) throws -> [(chosen: Double, rejected: Double)] {
+                                         microBatch: Int, quiet: Bool, loadedReference: LlamaModel? = nil,
+                                         loadSeconds: ((Double) -> Void)? = nil) throws -> [(chosen: Double, rejected: Double)] {
         let key = try referenceCacheKey(pairs, referenceDirectory: referenceDirectory, tokenizerDirectory: tokenizerDirectory,
                                         limits: limits)
         func cached() -> [(chosen: Double, rejected: Double)]? {
-            guard let lines = try? JSONLines.read(cache), let header = lines.first?.object,
-                  header["sha256"] as? String == key, lines.count == pairs.count + 1 else { return nil }
-            let values = lines.dropFirst().map { (number($0.object["chosen_logp"]) ?? .nan, number($0.object["rejected_logp"]) ?? .nan) }
+            guard let lines = try? JSONLines.read(ReferenceCacheLine.self, from: cache).map(\.record),
+                  lines.first?.sha256 == key, lines.count == pairs.count + 1 else { return nil }
+            let values = lines.dropFirst().map { ($0.chosenLogp ?? .nan, $0.rejectedLogp ?? .nan) }
             return values.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) ? values : nil
         }
         if let values = cached() { return values }
+        let loadStart = Date()
         let reference = try loadedReference ?? ModelDirectory.load(referenceDirectory, frozen: true)
+        if loadedReference == nil { loadSeconds?(Date().timeIntervalSince(loadStart)) }
         let bar = quiet ? nil : ProgressBar("reference log-probs", total: pairs.count, unit: "pairs")
         let values = try SequenceScoring.logProbs(model: reference, pairs: pairs, microBatch: microBatch) { bar?.update($0) }
         if let bad = zip(pairs, values).first(where: { !$0.1.chosen.isFinite || !$0.1.rejected.isFinite }) {
             throw TrainingError.invalid("the reference model \(referenceDirectory.path) gives a non-finite log-probability for pair '\(bad.0.id)'")
         }
-        var objects: [[String: Any]] = [["sha256": key, "reference": referenceDirectory.path, "pairs": pairs.count]]
-        for (p, v) in zip(pairs, values) { objects.append(["id": p.id, "chosen_logp": v.chosen, "rejected_logp": v.rejected]) }
-        try JSONLines.write(objects, to: cache)
+        let lines = [ReferenceCacheLine(sha256: key, reference: referenceDirectory.path, pairs: pairs.count)]
+            + zip(pairs, values).map { ReferenceCacheLine(id: $0.0.id, chosenLogp: $0.1.chosen, rejectedLogp: $0.1.rejected) }
+        try JSONLines.write(lines, to: cache)
         // Train on the values as stored, so a run that resumes from the cache computes the same bits.
         guard let stored = cached() else { throw TrainingError.invalid("cannot read back \(cache.path)") }
         return stored
@@ -150,12 +202,15 @@ public enum TrainStage {
         a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path
     }
 
-    /// Trains the policy at `policyDirectory` on `pairs`, writing metrics to `metricsOut`, a resumable
-    /// state under `stateDirectory`, and the final policy to `outDirectory`.
+    /// Trains the policy at `policyDirectory` (or `loaded`, the same checkpoint already in memory as
+    /// float32) on `pairs`, writing metrics to `metricsOut`, a resumable state under `stateDirectory`,
+    /// and the final policy to `outDirectory`.
     public static func run(policyDirectory: URL, referenceDirectory: URL, pairs records: [PairRecord],
-                           options: TrainStageOptions, referenceCache: URL, metricsOut: URL,
+                           options: TrainStageOptions, policy loaded: ChatModel? = nil, referenceCache: URL, metricsOut: URL,
                            stateDirectory: URL, outDirectory: URL) throws -> TrainStageResult {
-        let policy = try ChatModel(directory: policyDirectory)
+        let loadStart = Date()
+        let policy = try loaded.flatMap { $0.model.isFloat32 ? $0 : nil } ?? ChatModel(directory: policyDirectory)
+        let policyLoadSeconds = loaded == nil ? Date().timeIntervalSince(loadStart) : 0
         guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
         let s = options.settings
         try s.validate()
@@ -181,11 +236,13 @@ public enum TrainStage {
         try plan.require("training with micro-batches of \(s.microBatchSize) pairs up to \(s.limits.maxLength) tokens")
         if !options.quiet { note("train memory plan: \(plan)") }
         let t0 = Date()
+        var referenceLoadSeconds: Double?
         let reference = try referenceLogProbs(pairs: pairs, referenceDirectory: referenceDirectory,
                                               tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,
                                               microBatch: s.microBatchSize, quiet: options.quiet,
                                               // the same checkpoint: the policy, not yet updated, is the reference
-                                              loadedReference: sameDirectory(referenceDirectory, policyDirectory) ? policy.model : nil)
+                                              loadedReference: sameDirectory(referenceDirectory, policyDirectory) ? policy.model : nil,
+                                              loadSeconds: { referenceLoadSeconds = $0 })
         let referenceSeconds = Date().timeIntervalSince(t0)
         let trainer = try PreferenceTrainer(policy: policy.model, settings: s)
         // Resume from the last saved step, if any (after removing what an interrupted writer left).
@@ -199,18 +256,13 @@ public enum TrainStage {
             }
             policy.model.parameters.copy(from: state.model.parameters)
             try trainer.optimizer.restore(opt)
-            if let lines = try? JSONLines.read(metricsOut) {
-                let decoder = JSONDecoder()
-                for (_, o) in lines.filter({ $0.object["step"] != nil }).prefix(opt.step) {
-                    metrics.append(try decoder.decode(StepMetrics.self, from: JSONSerialization.data(withJSONObject: o)))
-                }
+            if let lines = try? JSONLines.read(MetricsLine.self, from: metricsOut) {
+                metrics = Array(lines.compactMap(\.record.step).prefix(opt.step))
             }
         }
         let total = trainer.totalSteps(pairCount: pairs.count)
         let bar = options.quiet ? nil : ProgressBar("train", total: total, unit: "steps")
         bar?.update(trainer.optimizer.step)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var keptStep = trainer.optimizer.step
         var lastSave = Date()
         do {
@@ -229,7 +281,7 @@ public enum TrainStage {
                 var m = measured
                 if !options.recordTimings { m.tokensPerSecond = 0 }
                 metrics.append(m)
-                try AtomicFile.write(Data(try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined().utf8), to: metricsOut)
+                try JSONLines.write(metrics, to: metricsOut)
                 bar?.update(m.step, extra: String(format: "loss %.4f  margin %.3f  acc %.2f  %.0f tok/s", m.loss, m.rewardsMargins,
                                                    m.rewardsAccuracies, measured.tokensPerSecond))
             }
@@ -244,20 +296,12 @@ public enum TrainStage {
         }
         // A final summary line (as TRL logs train_runtime etc. at the end).
         let runtime = options.recordTimings ? Date().timeIntervalSince(t0) : 0
-        var summary: [String: Any] = ["summary": true, "steps": metrics.count, "pairs": pairs.count,
-                                      "prompts_truncated": truncation.promptsTruncated,
-                                      "pairs_skipped_identical": skippedIdentical,
-                                      "responses_truncated": truncation.responsesTruncated,
-                                      "train_runtime": runtime,
-                                      "reference_runtime": options.recordTimings ? referenceSeconds : 0]
-        if let last = metrics.last {
-            summary["final_loss"] = last.loss
-            summary["final_rewards/accuracies"] = last.rewardsAccuracies
-            summary["final_rewards/margins"] = last.rewardsMargins
-        }
-        var lines = try metrics.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
-        lines += String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
-        try AtomicFile.write(Data(lines.utf8), to: metricsOut)
+        let summary = TrainSummaryLine(steps: metrics.count, pairs: pairs.count, promptsTruncated: truncation.promptsTruncated,
+                                       pairsSkippedIdentical: skippedIdentical, responsesTruncated: truncation.responsesTruncated,
+                                       trainRuntime: runtime, referenceRuntime: options.recordTimings ? referenceSeconds : 0,
+                                       finalLoss: metrics.last?.loss, finalRewardsAccuracies: metrics.last?.rewardsAccuracies,
+                                       finalRewardsMargins: metrics.last?.rewardsMargins)
+        try AtomicFile.write(try JSONFormat.lines(metrics) + JSONFormat.lines([summary]), to: metricsOut)
         // π(t) is saved as weights only — the size of the model — in the input checkpoint's dtype: a
         // float32 policy as model.h5, a bf16/f16 one as model.safetensors of that dtype (trained in
         // float32 master weights, rounded once here), which the next iteration samples from in 16 bits.
@@ -281,6 +325,7 @@ public enum TrainStage {
             try? FileManager.default.removeItem(at: stateDirectory)
         }
         return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds,
-                                skippedIdentical: skippedIdentical)
+                                skippedIdentical: skippedIdentical, policy: policy, savedExactly: exportDType == .f32,
+                                policyLoadSeconds: policyLoadSeconds, referenceLoadSeconds: referenceLoadSeconds)
     }
 }

@@ -41,14 +41,14 @@ extension PairSelection {
     /// never a pair whose two scores are equal, and never chosen == rejected.
     /// `lengths` (tokens per response) and `lambda` serve the length penalty; `rng` the random ones.
     public func select(_ ranking: RankingResult, lengths: [Int], lambda: Double = 0,
-                       rng: inout SplitMix64) throws -> (pair: SelectedPair?, dropReason: String?) {
+                       rng: inout SplitMix64) throws -> (pair: SelectedPair?, dropReason: DropReason?) {
         if self == .maxMin && ranking.scores == nil {
-            guard let b = ranking.best, let w = ranking.worst else { return (nil, ranking.dropReason ?? "no pair") }
+            guard let b = ranking.best, let w = ranking.worst else { return (nil, ranking.dropReason ?? .bestIsWorst) }
             return (SelectedPair(chosen: b, rejected: w, chosenScore: nil, rejectedScore: nil), nil)
         }
         guard let scores = ranking.scores else { throw PairSelectionError.needsScores(self, ranking.method) }
         let k = scores.count
-        guard k >= 2 else { return (nil, "fewer than 2 responses") }
+        guard k >= 2 else { return (nil, .fewerThanTwoResponses) }
         func argmax(_ v: [Double], excluding: Int? = nil) -> Int {
             var best = -1
             for i in 0..<v.count where i != excluding { if best < 0 || v[i] > v[best] { best = i } }
@@ -80,12 +80,12 @@ extension PairSelection {
             let penalised = (0..<k).map { scores[$0] - lambda * Double(lengths[$0]) }
             chosen = argmax(penalised); rejected = argmin(penalised)
             if penalised[chosen] == penalised[rejected] || chosen == rejected {
-                return (nil, "all responses scored equal after the length penalty")
+                return (nil, .equalAfterLengthPenalty)
             }
             return (SelectedPair(chosen: chosen, rejected: rejected, chosenScore: scores[chosen], rejectedScore: scores[rejected]), nil)
         }
         if chosen == rejected || scores[chosen] == scores[rejected] {
-            return (nil, "chosen and rejected scored equal")
+            return (nil, .chosenEqualsRejected)
         }
         return (SelectedPair(chosen: chosen, rejected: rejected, chosenScore: scores[chosen], rejectedScore: scores[rejected]), nil)
     }

@@ -18,6 +18,11 @@ public struct RecordedComparison: Codable, Equatable, Sendable {
     public let probability: Double
     public let probabilityFirstAsA: Double?
     public let probabilitySecondAsA: Double?
+    /// Keys of a judgments file's comparisons.
+    enum CodingKeys: String, CodingKey {
+        case first, second, probability = "p_first_better"
+        case probabilityFirstAsA = "p_a_first_shown_as_a", probabilitySecondAsA = "p_a_second_shown_as_a"
+    }
     public init(first: Int, second: Int, probability: Double, probabilityFirstAsA: Double? = nil, probabilitySecondAsA: Double? = nil) {
         self.first = first; self.second = second; self.probability = probability
         self.probabilityFirstAsA = probabilityFirstAsA; self.probabilitySecondAsA = probabilitySecondAsA
@@ -45,13 +50,72 @@ public enum RankingMethod: String, Codable, CaseIterable, Sendable {
     case scores
 }
 
+/// Why a prompt gives no preference pair.
+public enum DropReason: Equatable, Sendable, CustomStringConvertible {
+    case fewerThanTwoResponses
+    /// Every response has the same score (reward model, GPM, round robin).
+    case allScoredEqual
+    /// A tournament's champion is also its loser (k = 1 after ties).
+    case bestIsWorst
+    /// The knockout's final check P(best ≻ worst) is within the tie tolerance of ½.
+    case finalCheckFailed(probability: Double)
+    /// The selection rule's chosen and rejected scored equal.
+    case chosenEqualsRejected
+    /// The length penalty left every response with the same penalised score.
+    case equalAfterLengthPenalty
+
+    /// The reason without its figure: the key drops are counted under.
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        case fewerThanTwoResponses = "fewer than 2 responses"
+        case allScoredEqual = "all responses scored equal"
+        case bestIsWorst = "best and worst are the same response"
+        case finalCheckFailed = "final check failed"
+        case chosenEqualsRejected = "chosen and rejected scored equal"
+        case equalAfterLengthPenalty = "all responses scored equal after the length penalty"
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .fewerThanTwoResponses: return .fewerThanTwoResponses
+        case .allScoredEqual: return .allScoredEqual
+        case .bestIsWorst: return .bestIsWorst
+        case .finalCheckFailed: return .finalCheckFailed
+        case .chosenEqualsRejected: return .chosenEqualsRejected
+        case .equalAfterLengthPenalty: return .equalAfterLengthPenalty
+        }
+    }
+
+    /// The figure behind the reason, where it has one (the final check's P(best ≻ worst)).
+    public var probability: Double? { if case .finalCheckFailed(let p) = self { return p } else { return nil } }
+
+    /// The reason from its kind and figure (as a judgments file stores them).
+    public init?(kind: Kind, probability: Double?) {
+        switch kind {
+        case .fewerThanTwoResponses: self = .fewerThanTwoResponses
+        case .allScoredEqual: self = .allScoredEqual
+        case .bestIsWorst: self = .bestIsWorst
+        case .finalCheckFailed:
+            guard let probability else { return nil }
+            self = .finalCheckFailed(probability: probability)
+        case .chosenEqualsRejected: self = .chosenEqualsRejected
+        case .equalAfterLengthPenalty: self = .equalAfterLengthPenalty
+        }
+    }
+
+    /// "final check failed: P(best ≻ worst) = 0.473100", or the kind's text.
+    public var description: String {
+        if case .finalCheckFailed(let p) = self { return String(format: "final check failed: P(best ≻ worst) = %.6f", p) }
+        return kind.rawValue
+    }
+}
+
 /// The outcome for one prompt's k responses.
-public struct RankingResult: Codable, Equatable, Sendable {
+public struct RankingResult: Equatable, Sendable {
     public var method: RankingMethod
     public var best: Int?
     public var worst: Int?
-    /// Why no (best, worst) pair exists, when it does not ("tie", "final check failed", …).
-    public var dropReason: String?
+    /// Why no (best, worst) pair exists, when it does not.
+    public var dropReason: DropReason?
     /// Per-response scores where the method defines them (round-robin win rates, reward scores).
     public var scores: [Double]?
     /// Round robin: P[i][j] = P(i ≻ j), with P[i][i] = 0.5.
@@ -89,7 +153,7 @@ public enum Ranking {
     /// P(best ≻ worst) > 0.5 or the prompt yields no pair. Costs ≤ (k − 1) + (⌈k/2⌉ − 1) + 1 ≤ 1.5k.
     public static func knockout<S: ComparisonSource>(count k: Int, judge: S) throws -> RankingResult {
         var log = ComparisonLog(source: judge)
-        guard k >= 2 else { return RankingResult(method: .knockout, dropReason: "fewer than 2 responses", comparisons: []) }
+        guard k >= 2 else { return RankingResult(method: .knockout, dropReason: .fewerThanTwoResponses, comparisons: []) }
         var round = Array(0..<k)
         var firstRoundLosers: [Int] = []
         var firstRound = true
@@ -131,7 +195,7 @@ public enum Ranking {
     /// another keeps the worst so far. ≤ 2k − 2 comparisons (memoised pairs are not asked again).
     public static func kingOfTheHill<S: ComparisonSource>(count k: Int, judge: S) throws -> RankingResult {
         var log = ComparisonLog(source: judge)
-        guard k >= 2 else { return RankingResult(method: .kingOfTheHill, dropReason: "fewer than 2 responses", comparisons: []) }
+        guard k >= 2 else { return RankingResult(method: .kingOfTheHill, dropReason: .fewerThanTwoResponses, comparisons: []) }
         var best = 0, worst = 0
         for i in 1..<k {
             if try !log.iIsBetter(best, i) { best = i }
@@ -145,7 +209,7 @@ public enum Ranking {
     /// on ties). Equal best and worst scores drop the prompt.
     public static func roundRobin<S: ComparisonSource>(count k: Int, judge: S) throws -> RankingResult {
         var log = ComparisonLog(source: judge)
-        guard k >= 2 else { return RankingResult(method: .roundRobin, dropReason: "fewer than 2 responses", comparisons: []) }
+        guard k >= 2 else { return RankingResult(method: .roundRobin, dropReason: .fewerThanTwoResponses, comparisons: []) }
         var P = [[Double]](repeating: [Double](repeating: 0.5, count: k), count: k)
         var wins = [Double](repeating: 0, count: k)
         for i in 0..<k {
@@ -167,7 +231,7 @@ public enum Ranking {
     /// best and worst scores are equal (never chosen == rejected by score).
     public static func fromScores(_ scores: [Double], method: RankingMethod = .scores) -> RankingResult {
         guard scores.count >= 2 else {
-            return RankingResult(method: method, dropReason: "fewer than 2 responses", scores: scores, comparisons: [])
+            return RankingResult(method: method, dropReason: .fewerThanTwoResponses, scores: scores, comparisons: [])
         }
         var best = 0, worst = 0
         for i in 1..<scores.count {
@@ -176,16 +240,16 @@ public enum Ranking {
         }
         let tied = scores[best] == scores[worst]
         return RankingResult(method: method, best: tied ? nil : best, worst: tied ? nil : worst,
-                             dropReason: tied ? "all responses scored equal" : nil, scores: scores, comparisons: [])
+                             dropReason: tied ? .allScoredEqual : nil, scores: scores, comparisons: [])
     }
 
     static func finish<S>(_ method: RankingMethod, best: Int, worst: Int, log: inout ComparisonLog<S>) throws -> RankingResult {
         if best == worst {
-            return RankingResult(method: method, dropReason: "best and worst are the same response", comparisons: log.log)
+            return RankingResult(method: method, dropReason: .bestIsWorst, comparisons: log.log)
         }
         let p = try log.p(best, worst)
         if p - 0.5 < tieTolerance {
-            return RankingResult(method: method, dropReason: String(format: "final check failed: P(best ≻ worst) = %.6f", p),
+            return RankingResult(method: method, dropReason: .finalCheckFailed(probability: p),
                                  comparisons: log.log)
         }
         return RankingResult(method: method, best: best, worst: worst, comparisons: log.log)

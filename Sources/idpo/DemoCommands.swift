@@ -131,7 +131,7 @@ struct DemoEval: ParsableCommand {
     func run() throws {
         compute.apply()
         var results: [String: Any] = [:]
-        let judgeModel = try judge.map { try TextJudge(directory: URL(fileURLWithPath: $0), kind: .pairwise) }
+        let judgeModel = try judge.map { try PairwiseJudge(directory: URL(fileURLWithPath: $0)) }
         if let policy, let prompts {
             let t0 = Date()
             let chat = try ChatModel(directory: URL(fileURLWithPath: policy))

@@ -69,7 +69,7 @@ struct Inspect: ParsableCommand {
         show("generate (k = \(k), \(promptTokens) + \(newTokens) tokens)",
              Generator.memoryPlan(config: c, longestPrompt: promptTokens, requests: 1, settings: sampling, weightBytes: frozenBytes))
         show("judge (pairwise, inputs up to \(min(4096, positions)) tokens)",
-             TextJudge.plan(config: c, kind: .pairwise, bytesPerWeight: sixteenBit ? 2 : 4))
+             Judges.plan(config: c, kind: .pairwise, bytesPerWeight: sixteenBit ? 2 : 4))
         show("train (full fine-tune, AdamW, \(microBatch) pairs × \(maxLength) tokens per micro-batch)",
              TrainStage.trainingPlan(config: c, microBatchPairs: microBatch, longest: maxLength, optimizer: .adamw))
     }

@@ -163,7 +163,7 @@ struct TrainJudge: ParsableCommand {
         compute.apply()
         let t0 = Date()
         let directory = URL(fileURLWithPath: model)
-        let judge = try TextJudge(directory: directory, kind: .pairwise)
+        let judge = try PairwiseJudge(directory: directory)
         let records = try PairRecord.read(URL(fileURLWithPath: pairs))
         var rng = SplitMix64(seed: training.seed ^ 0xA_B0A_B0A_B)
         var examples: [SupervisedExample] = []
@@ -183,11 +183,11 @@ struct TrainJudge: ParsableCommand {
             let r = try DemoEvaluation.judgeAgreement(judge: judge, pairs: heldOut)
             print(String(format: "held-out agreement before: %.1f%% of %d pairs", 100 * r.agreement, r.pairs))
         }
-        let (summary, trainer) = try runSupervised(model: judge.pairwiseModel!, examples: examples, settings: training.settings,
+        let (summary, trainer) = try runSupervised(model: judge.model, examples: examples, settings: training.settings,
                                                    label: "train-judge", metricsOut: outDir.appendingPathComponent("metrics.jsonl"))
-        try ModelDirectory.saveHuggingFace(judge.pairwiseModel!, to: outDir, tokenizerSource: directory)
+        try ModelDirectory.saveHuggingFace(judge.model, to: outDir, tokenizerSource: directory)
         if let heldOut {
-            let trained = try TextJudge(directory: outDir, kind: .pairwise)
+            let trained = try PairwiseJudge(directory: outDir)
             let r = try DemoEvaluation.judgeAgreement(judge: trained, pairs: heldOut)
             print(String(format: "held-out agreement after: %.1f%% of %d pairs (chosen shown as A: %.1f%%, as B: %.1f%%; mean P %.3f)",
                          100 * r.agreement, r.pairs, 100 * r.agreementChosenAsA, 100 * r.agreementChosenAsB, r.meanProbability))

@@ -114,16 +114,15 @@ struct Judge: ParsableCommand {
     func run() throws {
         compute.apply()
         let method = ranking ?? (kind == .pairwise ? .knockout : .scores)
-        let judge = try TextJudge(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
+        let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
                                   stripBOS: stripBOS, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,
                                        seed: seed, judgmentsOut: URL(fileURLWithPath: out), pairsOut: URL(fileURLWithPath: pairs),
                                        samplesFile: samples)
-        var line = String(format: "%d prompts judged in %.1f s: %d pairs, %d dropped", summary.prompts, Date().timeIntervalSince(t0),
-                          summary.pairs, summary.dropped)
-        if !summary.dropReasons.isEmpty { line += " (" + summary.dropReasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")" }
+        var line = String(format: "%d prompts judged in %.1f s: %d pairs, ", summary.prompts, Date().timeIntervalSince(t0), summary.pairs)
+            + summary.droppedText
         line += String(format: "; %.1f comparisons per prompt", Double(summary.comparisons) / Double(max(1, summary.prompts)))
         if summary.tokensNaive > 0 {
             line += String(format: "; %d tokens computed (%.0f%% of the %d a naive judge computes)", summary.tokensComputed,

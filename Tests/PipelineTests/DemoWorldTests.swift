@@ -182,7 +182,7 @@ final class DemoWorldTests: XCTestCase {
 
     func testJudgeTrainingTargetIsWhereTheJudgeReadsPA() throws {
         try DemoWorld(settings: smallSettings()).write(to: tmp)
-        let judge = try TextJudge(directory: tmp.appendingPathComponent(DemoWorld.Layout.judgeInit), kind: .pairwise)
+        let judge = try PairwiseJudge(directory: tmp.appendingPathComponent(DemoWorld.Layout.judgeInit))
         let messages = [PromptMessage(role: "user", content: "sort: 7294")]
         let context = try judge.pairwiseContext(messages)
         let prompt = try judge.pairwiseTokens(context: context, a: "2479", b: "2749")
@@ -195,7 +195,7 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(asA.trainedTokenCount, 1)
 
         // The trained log-probs of "A" and "B" (training forward) give the judge's P(A) (KV-cache inference).
-        let model = judge.pairwiseModel!
+        let model = judge.model
         let L = prompt.count
         let batch = TokenBatch(tokens: prompt + prompt, targets: Array(prompt.dropFirst()) + [tokenA] + Array(prompt.dropFirst()) + [tokenB],
                                lengths: [L, L], maxLength: L)
@@ -210,7 +210,7 @@ final class DemoWorldTests: XCTestCase {
 
     func testJudgeAgreementCountsTheOraclesSide() throws {
         try DemoWorld(settings: smallSettings()).write(to: tmp)
-        let judge = try TextJudge(directory: tmp.appendingPathComponent(DemoWorld.Layout.judgeInit), kind: .pairwise)
+        let judge = try PairwiseJudge(directory: tmp.appendingPathComponent(DemoWorld.Layout.judgeInit))
         let pairs = try PairRecord.read(tmp.appendingPathComponent(DemoWorld.Layout.judgeEvaluation))
         let report = try DemoEvaluation.judgeAgreement(judge: judge, pairs: pairs)
         XCTAssertEqual(report.pairs, pairs.count)

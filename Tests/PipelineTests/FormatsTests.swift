@@ -4,12 +4,14 @@
 import XCTest
 import Foundation
 @testable import Pipeline
+import Support
 import TestSupport
 
 final class FormatsTests: XCTestCase {
     func testJSONWriterKeepsFloatsAndExactDoubles() throws {
         let values: [Double] = [1, 0, -2, 0.1, 1.0 / 3, 1e-5, 6.02e23, -12.494134426116943]
-        let data = try JSONLines.encode([["scores": values, "n": 3, "ok": true, "text": "a\"b\\c\nd\u{1}é/🎉"]])
+        struct Line: Encodable { var scores: [Double]; var n: Int; var ok: Bool; var text: String }
+        let data = try JSONFormat.lines([Line(scores: values, n: 3, ok: true, text: "a\"b\\c\nd\u{1}é/🎉")])
         let line = String(decoding: data, as: UTF8.self)
         XCTAssertTrue(line.contains("[1.0,0.0,-2.0,0.1,"), line)
         XCTAssertTrue(line.contains("\"n\":3"), line)
@@ -17,7 +19,7 @@ final class FormatsTests: XCTestCase {
         let tmp = try TinyModels.temporaryDirectory("json")
         defer { try? FileManager.default.removeItem(at: tmp) }
         try data.write(to: tmp.appendingPathComponent("x.jsonl"))
-        let parsed = try JSONLines.read(tmp.appendingPathComponent("x.jsonl"))[0].object
+        let parsed = try RawJSONLines.read(tmp.appendingPathComponent("x.jsonl"))[0].object
         XCTAssertEqual((parsed["scores"] as! [Double]), values, "doubles round-trip exactly")
         XCTAssertEqual(parsed["n"] as? Int, 3)
         XCTAssertEqual(parsed["ok"] as? Bool, true)
@@ -73,7 +75,7 @@ final class FormatsTests: XCTestCase {
         let tmp = try TinyModels.temporaryDirectory("bos")
         defer { try? FileManager.default.removeItem(at: tmp) }
         try TinyModels.make(at: tmp.appendingPathComponent("pm"), seed: 2, layers: 1)
-        let judge = try TextJudge(directory: tmp.appendingPathComponent("pm"), kind: .pairwise)
+        let judge = try PairwiseJudge(directory: tmp.appendingPathComponent("pm"))
         let bos = judge.tokenizer.bosTokenId!
         let ids = try judge.pairwiseTokens(context: "ctx", a: "x<|begin_of_text|>\u{0338}y", b: "<|begin_of_text|>\u{0301}")
         XCTAssertFalse(ids.contains(bos), "every BOS string is removed, as Python's .replace does")

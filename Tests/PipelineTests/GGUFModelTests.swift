@@ -50,10 +50,10 @@ final class GGUFModelTests: XCTestCase {
     }
 
     func testPairwiseJudgeOpensAGGUFFile() throws {
-        let judge = try TextJudge(directory: try copyOfFixture("tiny-llama3"), kind: .pairwise, warnings: { _ in })
+        let judge = try PairwiseJudge(directory: try copyOfFixture("tiny-llama3"), warnings: { _ in })
         XCTAssertEqual(judge.tokenizer.bosToken, "<|begin_of_text|>")
-        XCTAssertNotNil(judge.pairwiseModel)
-        XCTAssertThrowsError(try TextJudge(directory: try copyOfFixture("tiny-smollm"), kind: .reward, warnings: { _ in })) {
+        XCTAssertEqual(judge.kind, .pairwise)
+        XCTAssertThrowsError(try RewardJudge(directory: try copyOfFixture("tiny-smollm"), warnings: { _ in })) {
             XCTAssertTrue("\($0)".contains("a GGUF file holds no reward/preference head"), "\($0)")
         }
     }

@@ -99,7 +99,7 @@ final class IterateTests: XCTestCase {
 
         // Iteration 1 trains π0 against the reference π0 on pairs whose prompts are cut to 16 tokens:
         // step 1's loss is ln 2 exactly and its rewards 0 (reference and policy see the same tokens).
-        let metrics = try JSONLines.read(tmp.appendingPathComponent("clean/tiny/iter-1/metrics.jsonl"))
+        let metrics = try RawJSONLines.read(tmp.appendingPathComponent("clean/tiny/iter-1/metrics.jsonl"))
         XCTAssertEqual(metrics.first?.object["loss"] as? Double, log(2.0))
         XCTAssertEqual((metrics.first?.object["rewards/chosen"] as? Int).map(Double.init) ?? metrics.first?.object["rewards/chosen"] as? Double, 0)
         XCTAssertGreaterThan(metrics.last?.object["prompts_truncated"] as? Int ?? 0, 0, "the recipe must cut prompts")

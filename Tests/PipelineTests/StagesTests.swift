@@ -47,7 +47,7 @@ final class StagesTests: XCTestCase {
         XCTAssertTrue(samples.allSatisfy { $0.responses.count == 4 && $0.finishReasons.count == 4 })
         XCTAssertTrue(samples.allSatisfy { $0.responseTokens.allSatisfy { $0.count <= 12 } })
         // Every line is RLHFlow's {"prompt", "responses"} (plus extras).
-        let firstLine = try JSONLines.read(samplesURL)[0].object
+        let firstLine = try RawJSONLines.read(samplesURL)[0].object
         XCTAssertNotNil(firstLine["prompt"] as? [[String: String]])
         XCTAssertEqual((firstLine["responses"] as? [String])?.count, 4)
         let bytes = try Data(contentsOf: samplesURL)
@@ -61,7 +61,7 @@ final class StagesTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: tmp.appendingPathComponent("samples2.jsonl")), bytes)
 
         // Judge with the pairwise PM.
-        let judge = try TextJudge(directory: tmp.appendingPathComponent("pm"), kind: .pairwise)
+        let judge = try PairwiseJudge(directory: tmp.appendingPathComponent("pm"))
         let judgments = tmp.appendingPathComponent("judgments.jsonl"), pairs = tmp.appendingPathComponent("pairs.jsonl")
         let summary = try Stages.judge(judge: judge, samples: samples, method: .knockout, selection: .maxMin,
                                        judgmentsOut: judgments, pairsOut: pairs, batchPrompts: 2, quiet: true)
@@ -69,7 +69,7 @@ final class StagesTests: XCTestCase {
         XCTAssertEqual(summary.pairs + summary.dropped, 5)
         XCTAssertLessThanOrEqual(summary.comparisons, 5 * 6, "knockout: ≤ 1.5k comparisons per prompt")
         XCTAssertLessThan(summary.tokensComputed, summary.tokensNaive, "the shared context is computed once per prompt")
-        let lines = try JSONLines.read(judgments)
+        let lines = try RawJSONLines.read(judgments)
         for (_, o) in lines {
             let comparisons = o["comparisons"] as! [[String: Any]]
             for c in comparisons {
@@ -86,8 +86,10 @@ final class StagesTests: XCTestCase {
                                        batchPrompts: 2, quiet: true)
         XCTAssertEqual(dropped.dropped, 1)
         let example = try XCTUnwrap(dropped.dropExamples?.first)
-        let reason = try XCTUnwrap(JSONLines.read(tmp.appendingPathComponent("j-same.jsonl"))[0].object["drop_reason"] as? String)
-        XCTAssertEqual(example, "prompt \(same.id): \(reason)")
+        let line = try XCTUnwrap(RawJSONLines.read(tmp.appendingPathComponent("j-same.jsonl")).first?.object)
+        XCTAssertEqual(line["drop_reason"] as? String, "final check failed")
+        let p = try XCTUnwrap(line["drop_p_best_better"] as? Double)
+        XCTAssertEqual(example, "prompt \(same.id): final check failed: P(best ≻ worst) = \(String(format: "%.6f", p))")
         let pairRecords = try PairRecord.read(pairs)
         XCTAssertEqual(pairRecords.count, summary.pairs)
         for p in pairRecords {
@@ -95,7 +97,7 @@ final class StagesTests: XCTestCase {
             XCTAssertEqual(p.responses[p.chosenIndex], p.chosen)
         }
         // TRL conversational form.
-        if let (_, o) = try JSONLines.read(pairs).first {
+        if let (_, o) = try RawJSONLines.read(pairs).first {
             XCTAssertEqual((o["chosen"] as? [[String: String]])?.first?["role"], "assistant")
             XCTAssertNotNil(o["prompt"] as? [[String: String]])
         }

@@ -137,7 +137,7 @@ final class TrustTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("samples.jsonl:2") && "\($0)".contains("line 1"), "\($0)")
         }
         let pairsFile = tmp.appendingPathComponent("pairs.jsonl")
-        try JSONLines.write(pairs().map { var o = $0.json; o["id"] = 3; return o }, to: pairsFile)
+        try JSONLines.write(pairs().map { var p = $0; p.id = 3; return p }, to: pairsFile)
         XCTAssertThrowsError(try PairRecord.read(pairsFile)) { XCTAssertTrue("\($0)".contains("duplicate id 3"), "\($0)") }
     }
 
@@ -179,7 +179,7 @@ extension TrustTests {
         let result = try train(tmp, records, options: options())
         XCTAssertEqual(result.skippedIdentical, 1)
         XCTAssertEqual(result.steps.first?.pairs, 3)
-        let summary = try JSONLines.read(tmp.appendingPathComponent("metrics.jsonl")).last!.object
+        let summary = try RawJSONLines.read(tmp.appendingPathComponent("metrics.jsonl")).last!.object
         XCTAssertEqual(summary["pairs_skipped_identical"] as? Int, 1)
         for i in records.indices { records[i].rejected = records[i].chosen }
         XCTAssertThrowsError(try train(tmp, records, options: options(), out: "none")) {
@@ -205,10 +205,10 @@ extension TrustTests {
         let config: [String: Any] = ["bos_token": "<|start_header_id|>", "eos_token": "<|eot_id|>", "chat_template": TinyModels.llama3Template]
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
         var warnings: [String] = []
-        let all = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .all, warnings: { warnings.append($0) })
+        let all = try PairwiseJudge(directory: dir, stripBOS: .all, warnings: { warnings.append($0) })
         XCTAssertEqual(warnings.count, 1)
         XCTAssertTrue(warnings.first?.contains("turn marker") == true && warnings.first?.contains("strip_bos: leading") == true, "\(warnings)")
-        let leading = try TextJudge(directory: dir, kind: .pairwise, stripBOS: .leading, warnings: { warnings.append($0) })
+        let leading = try PairwiseJudge(directory: dir, stripBOS: .leading, warnings: { warnings.append($0) })
         XCTAssertEqual(warnings.count, 1, "no warning once the user chose")
         let marker = try all.tokenizer.encode("<|start_header_id|>", addSpecialTokens: false)
         let a = try all.pairwiseTokens(context: "c", a: "x", b: "y"), b = try leading.pairwiseTokens(context: "c", a: "x", b: "y")

@@ -142,7 +142,7 @@ final class RealIterateTests: XCTestCase {
         XCTAssertFalse(stageSeconds.isEmpty)
 
         // Training: metrics with TRL's names; step 1 trains π0 against itself: loss ln 2.
-        let metrics = try JSONLines.read(iter.appendingPathComponent("metrics.jsonl")).map(\.object).filter { $0["step"] != nil }
+        let metrics = try RawJSONLines.read(iter.appendingPathComponent("metrics.jsonl")).map(\.object).filter { $0["step"] != nil }
         XCTAssertGreaterThanOrEqual(metrics.count, 1)
         XCTAssertEqual(try XCTUnwrap(metrics.first?["loss"] as? Double), ln2, accuracy: 1e-6)
 

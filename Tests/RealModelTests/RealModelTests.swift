@@ -239,7 +239,7 @@ final class RealModelTests: XCTestCase {
         var report: [String] = []
         for mode in [BOSStripping.all, .leading] {
             var warnings: [String] = []
-            let judge = try TextJudge(directory: gguf, kind: .pairwise, stripBOS: mode, warnings: { warnings.append($0) })
+            let judge = try PairwiseJudge(directory: gguf, stripBOS: mode, warnings: { warnings.append($0) })
             XCTAssertEqual(judge.tokenizer.bosToken, fixture.bos_token)
             XCTAssertEqual(try judge.tokenizer.encode("A", addSpecialTokens: false), [fixture.token_a])
             XCTAssertEqual(try judge.tokenizer.encode("B", addSpecialTokens: false), [fixture.token_b])

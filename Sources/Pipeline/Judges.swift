@@ -1,0 +1,276 @@
+// Judges on text, one type per kind behind the `Judge` protocol: the seed's pairwise A/B preference
+// model (plain-template context, the "[CONTEXT] … [RESPONSE A] … [RESPONSE B] … \n" prompt as the
+// single user turn of the PM's chat template, BOS text removed, no special tokens added, position
+// swap), the scalar reward model and the general preference model — each turning a prompt's k
+// responses into a RankingResult. `Judges.load` opens the kind a recipe or command names.
+
+import Foundation
+import Kernels
+import Llama
+import Checkpoints
+import Preference
+import Tokenizers
+import ChatTemplates
+
+public enum JudgeKind: String, Codable, CaseIterable, Sendable { case pairwise, reward, gpm }
+
+public struct JudgeError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Which BOS strings a judge removes from its rendered input (see `JudgeText.removingBOS`).
+public enum BOSStripping: String, Codable, CaseIterable, Sendable {
+    /// Every occurrence, as RLHFlow's `text.replace(tokenizer.bos_token, "")` (the seed procedure).
+    case all
+    /// Only an occurrence at the very start of the text.
+    case leading
+}
+
+/// One prompt's ranking and, for pairwise judges, the per-response SPPO targets p̂; for GPM the
+/// GPO targets ĝ (row means of s/τ).
+public struct JudgedPrompt {
+    public var ranking: RankingResult
+    public var targets: [Double]?
+}
+
+/// A loaded judge that ranks the k responses of a prompt.
+public protocol Judge: AnyObject {
+    var kind: JudgeKind { get }
+    var directory: URL { get }
+    /// Ranks one prompt's responses with `method` (pairwise: a tournament; others: `scores`).
+    func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt
+    /// Tokens the judge computed, and what computing every comparison from scratch would cost.
+    var tokenCounts: (computed: Int, naive: Int) { get }
+}
+
+extension Judge {
+    public var tokenCounts: (computed: Int, naive: Int) { (0, 0) }
+    /// How this judge compares two responses (evaluation's win rates).
+    public var comparisonMethod: RankingMethod { kind == .pairwise ? .roundRobin : .scores }
+}
+
+public enum Judges {
+    /// Loads the judge of `kind` at `directory`; `warnings` receives the BOS warning, `notes` the
+    /// memory plan it checked.
+    public static func load(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
+                            stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
+                            notes: (String) -> Void = { _ in }) throws -> any Judge {
+        switch kind {
+        case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        }
+    }
+
+    /// Peak memory of judging with `model` inputs of up to `maxLength` tokens: its weights, the KV
+    /// cache and the inference scratch the scorer allocates (the pairwise model keeps several scored
+    /// sequences to continue from — see `PairwiseScorer.keptSlots` — and reads 2 rows of logits).
+    public static func plan(config c: LlamaConfig, kind: JudgeKind, maxLength: Int = 4096, bytesPerWeight: Int = 4) -> MemoryPlan {
+        let length = min(maxLength, c.maxPositionEmbeddings)
+        var plan = MemoryPlan()
+        plan.add("weights", MemoryPlan.product(c.parameterCount(languageModelHead: kind == .pairwise), bytesPerWeight))
+        if kind == .pairwise {
+            let (cache, scratch) = PairwiseScorer.estimatedBytes(config: c, length: length)
+            plan.add("KV cache", cache)
+            plan.add("inference scratch", scratch)
+        } else {
+            plan.add("KV cache", KVCache.estimatedBytes(config: c, slots: 1, maxLength: length))
+            plan.add("inference scratch", InferenceSession.estimatedBytes(config: c, maxRows: min(length, PairwiseScorer.rowsPerCall), maxKeys: length, logitRows: 0))
+        }
+        return plan
+    }
+
+    /// Checks the plan for `model` before judging with it, and passes it to `notes`.
+    static func requirePlan(_ model: LlamaModel, kind: JudgeKind, what: String, notes: (String) -> Void) throws {
+        let plan = plan(config: model.config, kind: kind, bytesPerWeight: model.isFloat32 ? 4 : 2)
+        try plan.require(what)
+        notes("judge memory plan: \(plan)")
+    }
+}
+
+/// What every judge reads text with: the tokenizer, the chat template and the BOS rule.
+struct JudgeText {
+    let directory: URL
+    let tokenizer: Tokenizer
+    let template: ChatTemplate?
+    let stripBOS: BOSStripping
+
+    init(directory: URL, stripBOS: BOSStripping, warnings: (String) -> Void) throws {
+        self.directory = directory; self.stripBOS = stripBOS
+        tokenizer = try Tokenizer(model: directory)
+        template = try tokenizer.configuration.chatTemplate.map {
+            try ChatTemplate(source: $0, name: Tokenizer.chatTemplateName(model: directory))
+        }
+        if stripBOS == .all, let warning = try Self.bosTurnMarkerWarning(template: template, tokenizer: tokenizer, directory: directory) {
+            warnings(warning)
+        }
+    }
+
+    /// `text` without the BOS string: every occurrence (`.all`, the seed's `str.replace`) or a leading
+    /// one (`.leading`). Removed by code points, like Python's str.replace (Character matching would
+    /// miss a BOS whose ">" is followed by a combining mark).
+    func removingBOS(_ text: String) -> String {
+        guard let bos = tokenizer.bosToken, !bos.isEmpty else { return text }
+        switch stripBOS {
+        case .all: return text.replacingOccurrences(of: bos, with: "", options: .literal)
+        case .leading: return text.unicodeScalars.starts(with: bos.unicodeScalars) ? String(text.unicodeScalars.dropFirst(bos.unicodeScalars.count)) : text
+        }
+    }
+
+    /// A warning when the judge's chat template uses its BOS token as a turn marker (it appears more
+    /// than once in a rendered two-turn conversation): the seed procedure deletes every occurrence.
+    static func bosTurnMarkerWarning(template: ChatTemplate?, tokenizer: Tokenizer, directory: URL) throws -> String? {
+        guard let template, let bos = tokenizer.bosToken, !bos.isEmpty else { return nil }
+        let text = try template.render(conversation: [("user", "a"), ("assistant", "b")], addGenerationPrompt: false,
+                                       bosToken: bos, eosToken: tokenizer.eosToken)
+        let count = text.components(separatedBy: bos).count - 1
+        guard count > 1 else { return nil }
+        return "the judge \(directory.path) uses its BOS token \(bos) as a turn marker (\(count) times in a two-turn conversation); RLHFlow's procedure, followed here, deletes every occurrence from the judge's input. Set judge.strip_bos: leading (idpo judge --strip-bos leading) to remove only a leading one."
+    }
+
+    /// Reward / GPM input: the full conversation in the judge's template, BOS text removed, then
+    /// encoded with the tokenizer's special tokens (as the seed's reward pipeline does).
+    func conversationTokens(_ messages: [PromptMessage], response: String) throws -> [Int32] {
+        let all = messages + [PromptMessage(role: "assistant", content: response)]
+        guard let template else {
+            return try tokenizer.encode(all.map(\.content).joined(separator: "\n"), addSpecialTokens: true)
+        }
+        let text = try template.render(conversation: all.map { ($0.role, $0.content) }, addGenerationPrompt: false,
+                                       bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        return try tokenizer.encode(removingBOS(text), addSpecialTokens: true)
+    }
+}
+
+/// The seed's pairwise A/B preference model: P(A) of a causal LM shown both responses, averaged
+/// over both orders; tournaments (knockout, king of the hill, round robin) rank k responses.
+public final class PairwiseJudge: Judge {
+    public var kind: JudgeKind { .pairwise }
+    public var directory: URL { text.directory }
+    public var tokenizer: Tokenizer { text.tokenizer }
+    public var stripBOS: BOSStripping { text.stripBOS }
+    let text: JudgeText
+    let scorer: PairwiseScorer
+    let plainContext = try! ChatTemplate(source: ChatTemplate.pairPMPlain, name: "pair-PM plain context template")
+
+    public init(directory: URL, temperature: Double = 1, stripBOS: BOSStripping = .all,
+                warnings: (String) -> Void = { warnOnce($0) }, notes: (String) -> Void = { _ in }) throws {
+        text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
+        let model = try ModelDirectory.load(directory, frozen: true)
+        try Judges.requirePlan(model, kind: .pairwise, what: "judging with the pairwise model \(directory.path)", notes: notes)
+        let a = try text.tokenizer.encode("A", addSpecialTokens: false), b = try text.tokenizer.encode("B", addSpecialTokens: false)
+        guard a.count == 1, b.count == 1 else {
+            throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
+        }
+        guard text.template != nil else { throw JudgeError("\(directory.path): the pairwise preference model needs a chat_template in tokenizer_config.json") }
+        scorer = PairwiseScorer(model: model, tokenA: a[0], tokenB: b[0], temperature: temperature)
+    }
+
+    /// The preference model's weights, for training it in place.
+    public var model: LlamaModel { scorer.model }
+
+    public var tokenCounts: (computed: Int, naive: Int) { (scorer.computedTokens, scorer.naiveTokens) }
+
+    /// The PM's input ids for context and responses shown as A and B (seed 001, REFERENCE §2).
+    public func pairwiseTokens(context: String, a: String, b: String) throws -> [Int32] {
+        let prompt = "[CONTEXT] \(context) [RESPONSE A] \(a) [RESPONSE B] \(b) \n"
+        let rendered = try text.template!.render(conversation: [("user", prompt)], addGenerationPrompt: false,
+                                                 bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
+        return try tokenizer.encode(text.removingBOS(rendered), addSpecialTokens: false)
+    }
+
+    /// The context string: the conversation in the plain pair-PM template.
+    public func pairwiseContext(_ messages: [PromptMessage]) throws -> String {
+        try plainContext.render(conversation: messages.map { ($0.role, $0.content) })
+    }
+
+    /// P(r1 ≻ r2) with the position swap: mean of P(A | r1 first) and 1 − P(A | r2 first).
+    /// (Call `scorer.setSharedPrefix` for the context first, as `judge` does, to reuse its prefill.)
+    public func pairwiseProbability(context: String, _ r1: String, _ r2: String) throws -> RecordedComparison {
+        let s1 = try pairwiseTokens(context: context, a: r1, b: r2), s2 = try pairwiseTokens(context: context, a: r2, b: r1)
+        let p = try scorer.probabilityA([s1, s2])
+        return RecordedComparison(first: 0, second: 1, probability: (p[0] + (1 - p[1])) / 2,
+                                  probabilityFirstAsA: p[0], probabilitySecondAsA: p[1])
+    }
+
+    public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
+        let context = try pairwiseContext(messages)
+        // The text every comparison of this prompt shares (template header, context, "[RESPONSE A]")
+        // is prefilled once and kept in the KV cache; each comparison continues from the longest
+        // prefix its own tokens share with it.
+        try scorer.setSharedPrefix(try pairwiseTokens(context: context, a: "", b: ""))
+        struct Source: ComparisonSource {
+            let judge: PairwiseJudge, context: String, responses: [String]
+            mutating func compare(_ i: Int, _ j: Int) throws -> RecordedComparison {
+                let c = try judge.pairwiseProbability(context: context, responses[i], responses[j])
+                return RecordedComparison(first: i, second: j, probability: c.probability,
+                                          probabilityFirstAsA: c.probabilityFirstAsA, probabilitySecondAsA: c.probabilitySecondAsA)
+            }
+        }
+        let source = Source(judge: self, context: context, responses: responses)
+        let k = responses.count
+        switch method {
+        case .knockout: return JudgedPrompt(ranking: try Ranking.knockout(count: k, judge: source), targets: nil)
+        case .kingOfTheHill: return JudgedPrompt(ranking: try Ranking.kingOfTheHill(count: k, judge: source), targets: nil)
+        case .roundRobin:
+            let r = try Ranking.roundRobin(count: k, judge: source)
+            // SPPO: p̂_i = mean_j P(i ≻ j) over all k (self included, P(i ≻ i) = ½)
+            let targets = r.probabilityMatrix.map { P in P.map { $0.reduce(0, +) / Double(k) } }
+            return JudgedPrompt(ranking: r, targets: targets)
+        case .scores: throw JudgeError("ranking 'scores' needs a reward model or GPM judge, not a pairwise one")
+        }
+    }
+}
+
+/// A scalar reward model (sequence classification, num_labels = 1): r(x, y) per response.
+public final class RewardJudge: Judge {
+    public var kind: JudgeKind { .reward }
+    public var directory: URL { text.directory }
+    let text: JudgeText
+    let scorer: RewardScorer
+
+    public init(directory: URL, stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
+                notes: (String) -> Void = { _ in }) throws {
+        text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
+        let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]], frozen: true)
+        guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
+        try Judges.requirePlan(model, kind: .reward, what: "judging with the reward model \(directory.path)", notes: notes)
+        scorer = RewardScorer(model: model, scoreWeight: heads[0].values)
+    }
+
+    public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
+        guard method == .scores else { throw JudgeError("a reward model ranks by 'scores', not '\(method.rawValue)'") }
+        let scores = try responses.map { try scorer.reward(try text.conversationTokens(messages, response: $0)) }
+        return JudgedPrompt(ranking: Ranking.fromScores(scores), targets: nil)
+    }
+}
+
+/// The general preference model: embeddings v_i whose skew-symmetric products s(i ≻ j) give
+/// P(i ≻ j) = σ(s/τ); responses are ranked by ĝ_i = mean_j s(i ≻ j)/τ (GPO's targets).
+public final class GPMJudge: Judge {
+    public var kind: JudgeKind { .gpm }
+    public var directory: URL { text.directory }
+    let text: JudgeText
+    let scorer: GeneralPreferenceScorer
+
+    public init(directory: URL, tau: Double = 0.1, stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
+                notes: (String) -> Void = { _ in }) throws {
+        text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
+        let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]], frozen: true)
+        try Judges.requirePlan(model, kind: .gpm, what: "judging with the general preference model \(directory.path)", notes: notes)
+        scorer = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)
+    }
+
+    public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
+        guard method == .scores else { throw JudgeError("a general preference model ranks by 'scores', not '\(method.rawValue)'") }
+        let v = try responses.map { try scorer.embedding(try text.conversationTokens(messages, response: $0)) }
+        let (s, P) = scorer.matrices(v)
+        let k = Double(responses.count)
+        // ĝ_i = mean_j s(i ≻ j)/τ (GPO targets and the ranking score)
+        let g = s.map { row in row.reduce(0, +) / k / scorer.tau }
+        var ranking = Ranking.fromScores(g)
+        ranking.probabilityMatrix = P
+        return JudgedPrompt(ranking: ranking, targets: g)
+    }
+}
