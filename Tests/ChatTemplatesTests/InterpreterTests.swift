@@ -1,6 +1,6 @@
 // Unit tests of the interpreter: whitespace control, trim_blocks/lstrip_blocks, loop variables,
 // namespaces, filters (trim with Python's whitespace, tojson), error locations, the runaway
-// guards, the public API conveniences, and render speed.
+// guards, the public API conveniences, and the cost of a render (work and loop budgets, not time).
 
 import Foundation
 import XCTest
@@ -179,20 +179,49 @@ final class InterpreterTests: XCTestCase {
         XCTAssertThrowsError(try TemplateValue.parseJSON("{\"a\": }"))
     }
 
-    func testRenderIsFastForShortConversations() throws {
+    /// The cost of a render, measured deterministically: the smallest work budget
+    /// (`TemplateLimits.maxWorkBytes`) and loop budget it renders within, found by bisection (a render
+    /// over budget is a `.limit` error). Wall-clock time on a shared machine would make this flaky.
+    func testRenderCostIsLinearInTheConversation() throws {
         let fixture = try ChatTemplateFixtures.load("llama-3.1.json")
         var template = try ChatTemplate(source: fixture["template"]?.stringValue ?? "")
         template.clock = .fixed(year: 2024, month: 9, day: 5)
-        let messages: [ChatMessage] = [.system("You are helpful."), .user("Hello there, how are you?"), .assistant("Fine, thanks."),
-                                       .user("Tell me a joke."), .assistant("Why did the chicken cross the road?"), .user("Why?")]
-        let runs = 2000
-        _ = try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<|begin_of_text|>")
-        let start = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<runs {
-            _ = try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<|begin_of_text|>")
+        let turns: [ChatMessage] = [.user("Hello there, how are you?"), .assistant("Fine, thanks."),
+                                    .user("Tell me a joke."), .assistant("Why did the chicken cross the road?")]
+        func conversation(_ repeats: Int) -> [ChatMessage] {
+            [.system("You are helpful.")] + Array((0..<repeats).map { _ in turns }.joined()) + [.user("Why?")]
         }
-        let microseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(runs) / 1000
-        print("Llama 3.1 template, 6 messages: \(String(format: "%.1f", microseconds)) µs per render")
-        XCTAssertLessThan(microseconds, 1000)
+        func renders(_ messages: [ChatMessage], work: Int = 1 << 30, loops: Int = 1_000_000) throws -> Bool {
+            var t = template
+            t.limits = TemplateLimits(maxLoopIterations: loops, maxWorkBytes: work)
+            do { _ = try t.render(messages: messages, addGenerationPrompt: true, bosToken: "<|begin_of_text|>"); return true }
+            catch let e as TemplateError where e.kind == .limit { return false }
+        }
+        /// The smallest budget in 0…hi that `ok` accepts (ok is monotone).
+        func smallest(_ hi: Int, _ ok: (Int) throws -> Bool) rethrows -> Int {
+            var lo = 0, hi = hi
+            while lo < hi { let mid = (lo + hi) / 2; if try ok(mid) { hi = mid } else { lo = mid + 1 } }
+            return hi
+        }
+        var costs: [(bytes: Int, work: Int, loops: Int)] = []
+        for repeats in [1, 4] {
+            let messages = conversation(repeats)
+            let out = try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<|begin_of_text|>")
+            XCTAssertTrue(out.hasSuffix("Why?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"), out)
+            XCTAssertEqual(try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<|begin_of_text|>"), out,
+                           "the same conversation renders the same text")
+            let work = try smallest(1 << 24) { try renders(messages, work: $0) }
+            let loops = try smallest(1 << 16) { try renders(messages, loops: $0) }
+            XCTAssertGreaterThan(work, 0, "the work budget is enforced")
+            XCTAssertFalse(try renders(messages, work: work - 1))
+            XCTAssertGreaterThan(loops, 0, "the loop budget is enforced")
+            costs.append((out.utf8.count, work, loops))
+        }
+        print("Llama 3.1 template: " + costs.map { "\($0.bytes) bytes out, work \($0.work) bytes, \($0.loops) loop iterations" }.joined(separator: "; "))
+        // A few times the output ("real chat templates use a few times their output"), and linear:
+        // four times the turns cost at most about four times the work and the loop iterations.
+        for c in costs { XCTAssertLessThan(c.work, 16 * c.bytes, "work \(c.work) for \(c.bytes) bytes of output") }
+        XCTAssertLessThan(Double(costs[1].work - costs[0].work), 1.25 * 3 * Double(costs[0].work), "\(costs)")
+        XCTAssertLessThanOrEqual(costs[1].loops - costs[0].loops, 2 * 3 * 4, "\(costs): about one loop iteration per added message")
     }
 }

@@ -134,7 +134,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(back.map { $0[0] }, a.map(\.chosen))
     }
 
+    /// Everything a resumed optimizer needs, bit for bit: name, step, hyperparameters, and every
+    /// element of every moment (a one-ulp change makes two states differ).
+    static func sameState(_ a: OptimizerState, _ b: OptimizerState) -> Bool {
+        a.name == b.name && a.step == b.step && a.hyperparametersJSON == b.hyperparametersJSON
+            && a.moments.map(\.name) == b.moments.map(\.name)
+            && zip(a.moments, b.moments).allSatisfy { $0.values.toArray().map(\.bitPattern) == $1.values.toArray().map(\.bitPattern) }
+    }
+
+    /// A deep copy (the optimizer's own state() shares its live moment buffers).
+    static func copy(_ s: OptimizerState) -> OptimizerState {
+        OptimizerState(name: s.name, step: s.step, hyperparametersJSON: s.hyperparametersJSON,
+                       moments: s.moments.map { ($0.name, FloatBuffer($0.values.toArray())) })
+    }
+
     func testOptimizersMoveDownhillAndStateRoundTrips() throws {
+        let tmp = try TinyModels.temporaryDirectory("optimizer-state")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let names: [OptimizerKind: [String]] = [.adamw: ["exp_avg", "exp_avg_sq"], .rmsprop: ["square_avg"], .sgd: ["momentum_buffer"]]
         for kind in OptimizerKind.allCases {
             let m = try model(), ps = pairs(4)
             let ref = try SequenceScoring.logProbs(model: m, pairs: ps, microBatch: 4)
@@ -146,11 +163,56 @@ final class TrainerTests: XCTestCase {
             var losses: [Double] = []
             for _ in 0..<4 { losses.append(try trainer.step(pairs: ps, reference: ref, indices: [0, 1, 2, 3]).loss) }
             XCTAssertLessThan(losses.last!, losses.first!, "\(kind): \(losses)")
-            let st = trainer.optimizer.state()
+            let st = Self.copy(trainer.optimizer.state())
             XCTAssertEqual(st.step, 4)
+            XCTAssertEqual(st.name, kind.rawValue)
+            XCTAssertEqual(st.moments.map(\.name), names[kind])
+            for moment in st.moments {
+                XCTAssertEqual(moment.values.count, m.layout.count)
+                XCTAssertGreaterThan(moment.values.toArray().filter { $0 != 0 }.count, m.layout.count / 2,
+                                     "\(kind) \(moment.name): four steps fill the moments (zeros would compare equal whatever the file held)")
+            }
+
+            // Through the checkpoint file (as a resumed run reads it) and into a fresh optimizer.
+            let url = tmp.appendingPathComponent("\(kind).h5")
+            try NativeCheckpoint(model: m, optimizer: st, metadataJSON: "{\"step\":4}").write(to: url)
+            let read = try NativeCheckpoint.read(from: url)
+            let back = try XCTUnwrap(read.optimizer)
+            XCTAssertTrue(Self.sameState(back, st), "\(kind): the state read back differs from the state written")
+            XCTAssertEqual(read.model.parameters.toArray().map(\.bitPattern), m.parameters.toArray().map(\.bitPattern))
             let other = Optimizer(settings: s.optimizer, layout: m.layout)
-            try other.restore(st)
+            try other.restore(back)
             XCTAssertEqual(other.step, 4)
+            XCTAssertTrue(Self.sameState(other.state(), st), "\(kind): restore lost part of the state")
+
+            // The comparison can fail: any one changed field or element makes the states differ.
+            var changed = Self.copy(st); changed.step += 1
+            XCTAssertFalse(Self.sameState(changed, st))
+            changed = Self.copy(st); changed.hyperparametersJSON += " "
+            XCTAssertFalse(Self.sameState(changed, st))
+            for (i, moment) in st.moments.enumerated() {
+                changed = Self.copy(st)
+                let at = moment.values.count - 1
+                changed.moments[i].values[at] = changed.moments[i].values[at].nextUp
+                XCTAssertFalse(Self.sameState(changed, st), "\(kind) \(moment.name): a one-ulp change must be seen")
+            }
+            // A state of another optimizer is refused.
+            let foreign = OptimizerState(name: kind == .adamw ? "rmsprop" : "adamw", step: 4,
+                                         moments: (kind == .adamw ? ["square_avg"] : ["exp_avg", "exp_avg_sq"]).map { ($0, FloatBuffer(count: m.layout.count)) })
+            XCTAssertThrowsError(try Optimizer(settings: s.optimizer, layout: m.layout).restore(foreign))
+
+            // Resuming from the file continues exactly as the uninterrupted trainer does.
+            let resumed = try model()
+            resumed.parameters.copy(from: read.model.parameters)
+            let second = try PreferenceTrainer(policy: resumed, settings: s)
+            try second.optimizer.restore(back)
+            var a = try trainer.step(pairs: ps, reference: ref, indices: [0, 1, 2, 3])
+            var b = try second.step(pairs: ps, reference: ref, indices: [0, 1, 2, 3])
+            a.tokensPerSecond = 0; b.tokensPerSecond = 0   // wall-clock speed, the one figure that may differ
+            XCTAssertEqual(a.step, 5)
+            XCTAssertEqual(a, b, "\(kind): the step after a resume")
+            XCTAssertEqual(resumed.parameters.toArray().map(\.bitPattern), m.parameters.toArray().map(\.bitPattern), "\(kind): weights after the resumed step")
+            XCTAssertTrue(Self.sameState(second.optimizer.state(), trainer.optimizer.state()), "\(kind): moments after the resumed step")
         }
     }
 

@@ -6,6 +6,7 @@ import XCTest
 import Foundation
 @testable import Pipeline
 import Optimization
+import Checkpoints
 import TestSupport
 
 final class IterateTests: XCTestCase {
@@ -92,6 +93,43 @@ final class IterateTests: XCTestCase {
         return out
     }
 
+    /// "t/stage" of every stage the run's manifest.json marks done (none before it is written).
+    func doneStages(_ run: URL) throws -> Set<String> {
+        guard let data = try? Data(contentsOf: run.appendingPathComponent("manifest.json")) else { return [] }
+        let o = try XCTUnwrap(try TestJSON.parse(data) as? [String: Any])
+        let iterations = try XCTUnwrap(o["iterations"] as? [String: [String: [String: Any]]])
+        return Set(iterations.flatMap { t, stages in stages.filter { $0.value["done"] as? Bool == true }.map { "\(t)/\($0.key)" } })
+    }
+
+    /// The output a run killed in `stage` at `point` leaves: the batches written so far beside a
+    /// final file that does not exist yet, or the saved training state of step n and no π(t).
+    func checkUnfinished(_ run: URL, stage: String, point: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let parts = stage.split(separator: "/"), t = Int(parts[0])!, name = String(parts[1])
+        let iter = run.appendingPathComponent("iter-\(t)")
+        func exists(_ url: URL) -> Bool { FileManager.default.fileExists(atPath: url.path) }
+        func partFiles(_ out: URL) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: out.path + ".parts")) ?? []).filter { !$0.hasPrefix(".") }
+        }
+        switch name {
+        case "generate", "judge", "evaluate":
+            let out = iter.appendingPathComponent(name == "generate" ? "samples.jsonl" : name == "judge" ? "judgments.jsonl" : "eval-samples.jsonl")
+            XCTAssertFalse(exists(out), "\(point): \(out.lastPathComponent) must not be complete", file: file, line: line)
+            XCTAssertFalse(partFiles(out).isEmpty, "\(point): the written batch of \(out.lastPathComponent) is kept", file: file, line: line)
+            if name == "judge" { XCTAssertFalse(exists(iter.appendingPathComponent("pairs.jsonl")), file: file, line: line) }
+            if name == "evaluate" { XCTAssertFalse(exists(iter.appendingPathComponent("evaluation.json")), file: file, line: line) }
+        case "train":
+            let n = Int(point.split(separator: ":")[1])!
+            XCTAssertFalse(exists(iter.appendingPathComponent("policy")), "\(point): π(\(t)) must not be written", file: file, line: line)
+            let state = try NativeCheckpoint.read(from: iter.appendingPathComponent("train-state/state.h5"))
+            XCTAssertEqual(state.metadataJSON, "{\"step\":\(n)}", "\(point): the state saved last", file: file, line: line)
+            XCTAssertEqual(state.optimizer?.step, n, file: file, line: line)
+            let metrics = try String(contentsOf: iter.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            XCTAssertEqual(metrics.count, n, "\(point): the steps logged before the kill, no summary line", file: file, line: line)
+        default:
+            XCTFail("unknown stage \(stage)", file: file, line: line)
+        }
+    }
+
     func testKilledRunsResumeToIdenticalOutputs() throws {
         let clean = try iterate(root: "clean")
         XCTAssertEqual(clean.status, 0, clean.stderr)
@@ -104,13 +142,28 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual((metrics.first?.object["rewards/chosen"] as? Int).map(Double.init) ?? metrics.first?.object["rewards/chosen"] as? Double, 0)
         XCTAssertGreaterThan(metrics.last?.object["prompts_truncated"] as? Int ?? 0, 0, "the recipe must cut prompts")
 
-        var fired = 0
-        for point in ["generate-part:2", "judge-part:1", "train-step:2", "generate-part:1", "train-step:1"] {
+        // Each run is killed (SIGKILL, as `kill -9`) at its injected point; the next run resumes where it
+        // died. Before resuming, check that it died there: killed by the signal, every stage before the
+        // point finished in the manifest and none after, and the stage's partial output on disk.
+        let order = ["1/generate", "1/judge", "1/train", "1/evaluate", "2/generate", "2/judge", "2/train", "2/evaluate"]
+        let kills: [(point: String, stage: String)] = [
+            ("generate-part:1", "1/generate"),   // the first batch of iteration 1's samples written
+            ("judge-part:1", "1/judge"),
+            ("train-step:2", "1/train"),         // right after the state of step 2 was saved
+            ("generate-part:1", "1/evaluate"),   // π(1)'s evaluation samples
+            ("generate-part:2", "2/generate"),   // π0's evaluation samples, then iteration 2's first batch
+            ("judge-part:1", "2/judge"),
+            ("train-step:1", "2/train"),
+        ]
+        let run = tmp.appendingPathComponent("killed/tiny")
+        for (point, stage) in kills {
             let r = try iterate(root: "killed", kill: point)
-            if r.signalled { fired += 1; continue }   // killed as asked
-            XCTAssertEqual(r.status, 0, "\(point): \(r.stderr)")
+            XCTAssertTrue(r.signalled && r.status == SIGKILL, "\(point) should kill the run in \(stage): exit \(r.status), signalled \(r.signalled)\n\(r.stderr)")
+            let done = try doneStages(run)
+            let position = order.firstIndex(of: stage)!
+            XCTAssertEqual(done, Set(order.prefix(position)), "\(point): the run should die in \(stage) with every earlier stage finished")
+            try checkUnfinished(run, stage: stage, point: point)
         }
-        XCTAssertGreaterThanOrEqual(fired, 3, "the kill points must fire")
         // A killed writer's temporaries (a pid that no longer runs) are removed when the run resumes.
         let dead = Process(); dead.executableURL = URL(fileURLWithPath: "/bin/true"); try dead.run(); dead.waitUntilExit()
         let stale = [tmp.appendingPathComponent("killed/tiny/.summary.json.tmp-\(dead.processIdentifier)"),

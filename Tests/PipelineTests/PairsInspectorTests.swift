@@ -57,6 +57,11 @@ final class PairsInspectorTests: XCTestCase {
         let report = tmp.appendingPathComponent("report.html")
         try ReportWriter.write(ins, to: report)
         let html = try String(contentsOf: report, encoding: .utf8)
+        // The report is a function of the run's files: a second rendering, by a fresh inspector of
+        // the same run, is the same bytes (no clock, no dictionary order, no random ids in it).
+        let again = tmp.appendingPathComponent("report-again.html")
+        try ReportWriter.write(try PairsInspector(path: driver.directory), to: again)
+        XCTAssertEqual(try Data(contentsOf: again), try Data(contentsOf: report), "the report renders the same bytes twice")
         XCTAssertTrue(html.contains("&lt;script&gt;alert("), "prompt text is escaped")
         XCTAssertFalse(html.contains("<script>alert("), "no raw model or prompt markup")
         XCTAssertTrue(html.contains("<svg"), "training curves are inline SVG")
