@@ -229,7 +229,7 @@ public final class RunDriver {
     lazy var judge: TextJudge? = nil
     func loadJudge() throws -> TextJudge {
         if let judge { return judge }
-        let j = try TextJudge(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
+        let j = try TextJudge(directory: recipe.judgeURL, kind: recipe.judge.kind,
                               temperature: recipe.judge.temperature, tau: recipe.judge.tau,
                               stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
         judge = j

@@ -67,17 +67,6 @@ struct Doctor: ParsableCommand {
     }
 }
 
-/// Options shared by every command that computes.
-struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads for our parallel loops and OpenBLAS together (default: all cores).")
-    var threads: Int?
-
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
-    func apply() { Parallel.setThreads(threads ?? Parallel.maxThreads) }
-}
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure engine speed on random weights of a named shape.",
