@@ -17,9 +17,12 @@ struct Convert: ParsableCommand {
 
         Examples:
           idpo convert --from ~/models/SmolLM2-135M-Instruct --to runs/smol-idpo
-          idpo convert --from runs/demo/iter-3/policy --to exported --format hf --dtype bf16
-          idpo convert --from SmolLM2-135M-Instruct.Q4_1.gguf --to runs/smol-hf --format hf
-          idpo convert --from runs/demo/iter-3/policy --to policy-q8.gguf --format gguf --dtype q8_0
+          idpo convert --from runs/demo/iter-3/policy --to exported \\
+                       --format hf --dtype bf16
+          idpo convert --from SmolLM2-135M-Instruct.Q4_1.gguf --to runs/smol-hf \\
+                       --format hf
+          idpo convert --from runs/demo/iter-3/policy --to policy-q8.gguf \\
+                       --format gguf --dtype q8_0
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case hf, idpo, gguf }

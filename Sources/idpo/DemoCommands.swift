@@ -109,8 +109,10 @@ struct DemoEval: ParsableCommand {
         --judge with --pairs: the pairwise preference model's agreement with the oracle on labelled pairs, with the judging procedure itself (both orders averaged). --judge with --policy also measures it on pairs made of the policy's own correct and wrong samples.
 
         Example:
-          idpo demo-eval --policy runs/demo/sft --prompts runs/demo/world/data/eval-prompts.jsonl \\
-                         --judge runs/demo/pm --pairs runs/demo/world/data/judge-eval-pairs.jsonl
+          idpo demo-eval --policy runs/demo/sft \\
+                         --prompts runs/demo/world/data/eval-prompts.jsonl \\
+                         --judge runs/demo/pm \\
+                         --pairs runs/demo/world/data/judge-eval-pairs.jsonl
         """)
 
     @OptionGroup var compute: ComputeOptions

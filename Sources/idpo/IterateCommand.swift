@@ -12,7 +12,7 @@ struct Iterate: ParsableCommand {
 
         Examples:
           idpo iterate recipes/demo.yaml
-          idpo iterate recipes/rlhflow-llama3-8b.yaml --iterations 1      # one online-RLHF iteration
+          idpo iterate recipes/rlhflow-llama3-8b.yaml --iterations 1   # one iteration
           idpo iterate recipes/demo.yaml --only-iteration 2
         """)
 

@@ -1,9 +1,11 @@
 // Every idpo subcommand, parsed in process: its arguments land in the right fields, and its main
 // mistakes (a zero thread count, a negative count, a missing argument, conflicting options) are
-// refused with a message that names the option and the rule.
+// refused with a message that names the option and the rule. (A negative value is written
+// `--option=-1`: ArgumentParser reads a separate "-1" as an option.)
 
 import XCTest
 import ArgumentParser
+import Generation
 import Optimization
 import Pipeline
 @testable import idpo
@@ -43,7 +45,7 @@ final class CommandParsingTests: XCTestCase {
         let c = try parse(["sweep", "r.yaml", "--output-root", "o", "--force"], as: Sweep.self)
         XCTAssertEqual(c.recipe, "r.yaml"); XCTAssertEqual(c.outputRoot, "o"); XCTAssertTrue(c.force); XCTAssertFalse(c.quiet)
         assertRefused(["sweep"], "Missing expected argument '<recipe>'")
-        assertRefused(["sweep", "r.yaml", "--threads", "-2"], "--threads must be at least 1")
+        assertRefused(["sweep", "r.yaml", "--threads=-2"], "--threads must be at least 1")
     }
 
     func testPairs() throws {
@@ -80,7 +82,7 @@ final class CommandParsingTests: XCTestCase {
         let base = ["generate", "--model", "m", "--prompts", "p.jsonl", "--out", "s.jsonl"]
         assertRefused(base + ["--k", "0"], "--k must be ≥ 1 (got 0)")
         assertRefused(base + ["--top-p", "1.5"], "--top-p must be in (0, 1] (got 1.5)")
-        assertRefused(base + ["--temperature", "-1"], "--temperature must be ≥ 0")
+        assertRefused(base + ["--temperature=-1"], "--temperature must be ≥ 0")
         assertRefused(base + ["--max-new-tokens", "0"], "--max-new-tokens must be ≥ 1")
         assertRefused(["generate", "--model", "m", "--out", "s.jsonl"], "Missing expected argument '--prompts <prompts>'")
     }
@@ -95,7 +97,7 @@ final class CommandParsingTests: XCTestCase {
         XCTAssertEqual(c.samples, "s.jsonl"); XCTAssertEqual(c.out, "j.jsonl"); XCTAssertEqual(c.pairs, "p.jsonl")
         let base = ["judge", "--judge", "pm", "--samples", "s.jsonl", "--out", "j.jsonl", "--pairs", "p.jsonl"]
         assertRefused(base + ["--temperature", "0"], "--temperature must be > 0 (got 0.0)")
-        assertRefused(base + ["--length-penalty", "-1"], "--length-penalty must be ≥ 0")
+        assertRefused(base + ["--length-penalty=-1"], "--length-penalty must be ≥ 0")
         assertRefused(base + ["--kind", "oracle"], "The value 'oracle' is invalid for '--kind <kind>'")
         assertRefused(["judge", "--judge", "pm", "--samples", "s.jsonl", "--out", "j.jsonl"], "Missing expected argument '--pairs <pairs>'")
     }
@@ -115,10 +117,10 @@ final class CommandParsingTests: XCTestCase {
         let base = ["train", "--policy", "m", "--pairs", "p.jsonl", "--out", "o"]
         XCTAssertEqual(try parse(base, as: Train.self).settings, TrainerSettings(), "idpo train's defaults are TrainerSettings'")
         assertRefused(base + ["--beta", "0"], "--beta must be > 0 (got 0.0)")
-        assertRefused(base + ["--epochs", "-1"], "--epochs must be ≥ 1 (got -1)")
+        assertRefused(base + ["--epochs=-1"], "--epochs must be ≥ 1 (got -1)")
         assertRefused(base + ["--batch-size", "4", "--micro-batch-size", "8"], "--micro-batch-size (8) must not exceed --batch-size (4)")
         assertRefused(base + ["--loss", "ipo", "--label-smoothing", "0.1"], "--label-smoothing applies only to the sigmoid and robust losses")
-        assertRefused(base + ["--checkpoint-every", "-1"], "--checkpoint-every must be ≥ 0")
+        assertRefused(base + ["--checkpoint-every=-1"], "--checkpoint-every must be ≥ 0")
         assertRefused(base + ["--threads", "0"], "--threads must be at least 1")
         assertRefused(["train", "--pairs", "p.jsonl", "--out", "o"], "Missing expected argument '--policy <policy>'")
     }
@@ -211,7 +213,7 @@ final class CommandParsingTests: XCTestCase {
                            "--max-length", "256"], as: Inspect.self)
         XCTAssertEqual(c.model, "m"); XCTAssertEqual(c.k, 4); XCTAssertEqual(c.promptTokens, 100); XCTAssertEqual(c.newTokens, 20)
         XCTAssertEqual(c.microBatch, 1); XCTAssertEqual(c.maxLength, 256)
-        assertRefused(["inspect", "m", "--new-tokens", "-5"], "--new-tokens must be at least 1")
+        assertRefused(["inspect", "m", "--new-tokens=-5"], "--new-tokens must be at least 1")
         assertRefused(["inspect"], "Missing expected argument '<model>'")
     }
 }

@@ -49,7 +49,9 @@ final class HelpTests: XCTestCase {
 
     func testHelpLinesFitTheWidth() {
         for (name, type) in Self.commands {
-            for line in IDPO.helpMessage(for: type, columns: Self.width).split(separator: "\n") where line.count > Self.width {
+            // (ArgumentParser writes the USAGE line unwrapped, whatever its length.)
+            for line in IDPO.helpMessage(for: type, columns: Self.width).split(separator: "\n")
+            where line.count > Self.width && !line.hasPrefix("USAGE: ") {
                 XCTFail("help of \(name) has a line of \(line.count) columns: \(line)")
             }
         }
