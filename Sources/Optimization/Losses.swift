@@ -76,18 +76,6 @@ public enum LossError: Error, CustomStringConvertible {
 @inline(__always) func logSigmoid(_ x: Double) -> Double { x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)) }
 
 extension LossSettings {
-    /// Checks the settings before any work starts.
-    public func validate() throws {
-        guard beta > 0 && beta.isFinite else { throw LossError.invalid("beta must be positive, got \(beta)") }
-        guard labelSmoothing >= 0 && labelSmoothing < 0.5 else {
-            throw LossError.invalid("label smoothing must be in [0, 0.5), got \(labelSmoothing)")
-        }
-        if labelSmoothing > 0 && ![.sigmoid, .robust].contains(kind) {
-            throw LossError.invalid("label smoothing applies to the sigmoid and robust losses only, not '\(kind.rawValue)'")
-        }
-        guard nllWeight >= 0 else { throw LossError.invalid("nll weight must be ≥ 0") }
-    }
-
     /// The loss of one pair and its gradient with respect to the policy's sequence log-probs.
     public func evaluate(_ p: PairLogProbs) throws -> PairLoss {
         let a = p.policyChosen - p.referenceChosen, b = p.policyRejected - p.referenceRejected, d = a - b

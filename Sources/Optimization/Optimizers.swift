@@ -13,7 +13,7 @@ public struct OptimizerSettings: Codable, Equatable, Sendable {
     public var kind: OptimizerKind = .adamw
     public var learningRate: Double = 5e-7
     public var weightDecay: Double = 0
-    /// AdamW β1, β2; RMSProp uses `beta2` as its smoothing constant α (PyTorch default 0.99).
+    /// AdamW β1, β2; RMSProp uses `beta2` as its smoothing constant α (set by `init(kind:)`).
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
     public var epsilon: Double = 1e-8
@@ -25,7 +25,11 @@ public struct OptimizerSettings: Codable, Equatable, Sendable {
     public var warmupSteps: Int? = nil
     /// Clip the global gradient norm to this (0 disables).
     public var maxGradNorm: Double = 1.0
-    public init() {}
+    /// PyTorch's defaults for `kind`: β2 = 0.999 for AdamW; α = 0.99 for RMSProp.
+    public init(kind: OptimizerKind = .adamw) {
+        self.kind = kind
+        if kind == .rmsprop { beta2 = 0.99 }
+    }
 }
 
 /// Learning rate at optimizer step `step` (0-based) of `total`, as transformers' schedulers give it:

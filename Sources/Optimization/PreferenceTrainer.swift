@@ -35,31 +35,19 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     }
 }
 
+/// Everything the preference trainer needs. These defaults are THE defaults of `idpo train` and of a
+/// recipe's training section (README.md, "Defaults"); the rules are in SettingIssues.swift.
 public struct TrainerSettings: Codable, Equatable, Sendable {
     public var loss = LossSettings()
     public var optimizer = OptimizerSettings()
     public var limits = SequenceLimits()
     /// Pairs per optimizer step (global batch).
-    public var batchSize = 8
+    public var batchSize = 128
     /// Pairs per forward/backward pass (gradients accumulate over ⌈batch / micro⌉ passes).
     public var microBatchSize = 2
-    public var epochs = 1
+    public var epochs = 2
     public var seed: UInt64 = 42
     public init() {}
-
-    public func validate() throws {
-        try loss.validate()
-        guard batchSize >= 1 else { throw TrainingError.invalid("batch size must be ≥ 1") }
-        guard microBatchSize >= 1 && microBatchSize <= batchSize else {
-            throw TrainingError.invalid("micro-batch size must be in 1…batch size (\(batchSize)), got \(microBatchSize)")
-        }
-        guard epochs >= 1 else { throw TrainingError.invalid("epochs must be ≥ 1") }
-        guard optimizer.learningRate > 0 && optimizer.learningRate.isFinite else { throw TrainingError.invalid("learning rate must be positive") }
-        guard limits.maxPromptLength >= 1 && limits.maxLength > limits.maxPromptLength else {
-            throw TrainingError.invalid("max length (\(limits.maxLength)) must exceed max prompt length (\(limits.maxPromptLength))")
-        }
-        guard optimizer.warmupRatio >= 0 && optimizer.warmupRatio < 1 else { throw TrainingError.invalid("warmup ratio must be in [0, 1)") }
-    }
 }
 
 public final class PreferenceTrainer {

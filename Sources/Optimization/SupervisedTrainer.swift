@@ -47,17 +47,6 @@ public struct SupervisedSettings: Codable, Equatable, Sendable {
     /// Count greedy-correct targets (copies the micro-batch's logits: N × vocab floats).
     public var measureTokenAccuracy = true
     public init() {}
-
-    public func validate() throws {
-        guard batchSize >= 1 else { throw TrainingError.invalid("batch size must be ≥ 1") }
-        guard microBatchSize >= 1 && microBatchSize <= batchSize else {
-            throw TrainingError.invalid("micro-batch size must be in 1…batch size (\(batchSize)), got \(microBatchSize)")
-        }
-        guard epochs >= 1 else { throw TrainingError.invalid("epochs must be ≥ 1") }
-        guard maxLength >= 2 else { throw TrainingError.invalid("max length must be ≥ 2") }
-        guard optimizer.learningRate > 0 && optimizer.learningRate.isFinite else { throw TrainingError.invalid("learning rate must be positive") }
-        guard optimizer.warmupRatio >= 0 && optimizer.warmupRatio < 1 else { throw TrainingError.invalid("warmup ratio must be in [0, 1)") }
-    }
 }
 
 /// Metrics of one optimizer step (TRL SFTTrainer names where they exist).

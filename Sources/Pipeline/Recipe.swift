@@ -51,26 +51,17 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     public enum ReferenceChoice: String, Codable, CaseIterable, Sendable { case initial, previous }
 
-    /// What kind of preference model the judge is (REFERENCE §2, §3).
-    public enum JudgeKind: String, Codable, CaseIterable, Sendable {
-        /// Pairwise A/B preference model (RLHFlow pair-pm): compares two responses.
-        case pairwise
-        /// Scalar Bradley–Terry reward model: one score per response.
-        case reward
-        /// General preference model: one embedding per response, skew-symmetric preferences.
-        case gpm
-    }
-
     public struct JudgeSection: Codable, Equatable, Sendable {
         /// Model directory of the judge.
         public var model: String
+        /// What kind of preference model the judge is (REFERENCE §2, §3).
         public var kind: JudgeKind = .pairwise
         /// How the k responses are ranked; `scores` for reward/gpm judges, a tournament for pairwise.
         public var ranking: RankingMethod = .knockout
         /// Softmax temperature of the pairwise A/B logits.
-        public var temperature: Double = 1.0
+        public var temperature = JudgeSettings().temperature
         /// GPM temperature τ in P(i ≻ j) = σ(s / τ).
-        public var tau: Double = 0.1
+        public var tau = JudgeSettings().tau
         /// Which BOS strings the judge removes from its rendered input: every one (`all`, RLHFlow's
         /// `.replace(bos, "")`, the default when absent) or only a leading one (`leading`, for chat
         /// templates whose BOS token is also their turn marker, e.g. ChatML's <|im_start|>).
@@ -78,7 +69,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey { case model, kind, ranking, temperature, tau, stripBOS = "strip_bos" }
         public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
             self.model = model; self.kind = kind
-            self.ranking = ranking ?? (kind == .pairwise ? .knockout : .scores)
+            self.ranking = ranking ?? JudgeSettings.defaultRanking(for: kind)
         }
     }
 
@@ -88,20 +79,21 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// One prompt file per iteration.
         public var files: [String]? = nil
         /// Prompts longer than this (in policy tokens, after the chat template) are skipped.
-        public var maxPromptTokens: Int = 1024
-        public init(file: String? = nil, files: [String]? = nil, maxPromptTokens: Int = 1024) {
+        public var maxPromptTokens = GenerationStageSettings().maxPromptTokens
+        public init(file: String? = nil, files: [String]? = nil, maxPromptTokens: Int = GenerationStageSettings().maxPromptTokens) {
             self.file = file; self.files = files; self.maxPromptTokens = maxPromptTokens
         }
         enum CodingKeys: String, CodingKey { case file, files, maxPromptTokens = "max_prompt_tokens" }
     }
 
+    /// Defaults: `GenerationStageSettings`'.
     public struct GenerationSection: Codable, Equatable, Sendable {
         /// Samples per prompt.
-        public var k: Int = 8
-        public var temperature: Double = 1.0
-        public var topP: Double = 1.0
-        public var topK: Int = 0
-        public var maxNewTokens: Int = 256
+        public var k = GenerationStageSettings().samplesPerPrompt
+        public var temperature = GenerationStageSettings().sampling.temperature
+        public var topP = GenerationStageSettings().sampling.topP
+        public var topK = GenerationStageSettings().sampling.topK
+        public var maxNewTokens = GenerationStageSettings().maxNewTokens
         public init() {}
         enum CodingKeys: String, CodingKey {
             case k, temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens"
@@ -109,35 +101,37 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     public struct PairSection: Codable, Equatable, Sendable {
-        public var selection: PairSelection = .maxMin
+        public var selection = JudgeSettings().selection
         /// λ of `max_min_length_penalty` (score − λ·length).
-        public var lengthPenalty: Double = 0
+        public var lengthPenalty = JudgeSettings().lengthPenalty
         public init() {}
         enum CodingKeys: String, CodingKey { case selection, lengthPenalty = "length_penalty" }
     }
 
+    /// Defaults: `TrainerSettings`' (and `TrainStageOptions`' save interval), read off `defaults`.
     public struct TrainingSection: Codable, Equatable, Sendable {
-        public var loss: PreferenceLossKind = .sigmoid
-        public var beta: Double = 0.1
-        public var labelSmoothing: Double = 0
-        public var nllWeight: Double = 0
-        public var learningRate: Double = 5e-7
-        public var optimizer: OptimizerKind = .adamw
-        public var weightDecay: Double = 0
-        public var scheduler: ScheduleKind = .cosine
-        public var warmupRatio: Double = 0
-        public var epochs: Int = 2
+        private static let defaults = TrainerSettings()
+        public var loss = defaults.loss.kind
+        public var beta = defaults.loss.beta
+        public var labelSmoothing = defaults.loss.labelSmoothing
+        public var nllWeight = defaults.loss.nllWeight
+        public var learningRate = defaults.optimizer.learningRate
+        public var optimizer = defaults.optimizer.kind
+        public var weightDecay = defaults.optimizer.weightDecay
+        public var scheduler = defaults.optimizer.schedule
+        public var warmupRatio = defaults.optimizer.warmupRatio
+        public var epochs = defaults.epochs
         /// Pairs per optimizer step.
-        public var batchSize: Int = 128
+        public var batchSize = defaults.batchSize
         /// Pairs per forward/backward pass.
-        public var microBatchSize: Int = 2
-        public var maxLength: Int = 2048
-        public var maxPromptLength: Int = 1024
-        public var maxGradNorm: Double = 1.0
+        public var microBatchSize = defaults.microBatchSize
+        public var maxLength = defaults.limits.maxLength
+        public var maxPromptLength = defaults.limits.maxPromptLength
+        public var maxGradNorm = defaults.optimizer.maxGradNorm
         /// Seconds of training between saves of the resumable state (0: before every update). A save
         /// writes weights and AdamW moments (3× the model), so saving every step of a real model
         /// costs more than the step; the outputs do not depend on it.
-        public var saveIntervalSeconds: Double = 300
+        public var saveIntervalSeconds = TrainStageOptions().checkpointSeconds
         public init() {}
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -195,19 +189,18 @@ public struct Recipe: Codable, Equatable, Sendable {
 // MARK: - Settings for the modules
 
 extension Recipe {
-    /// The trainer's settings: loss, optimizer (RMSProp with PyTorch's α = 0.99), schedule,
-    /// sequence limits, batch sizes, epochs and the run seed.
+    /// The trainer's settings: loss, optimizer, schedule, sequence limits, batch sizes, epochs and
+    /// the run seed.
     public var trainerSettings: TrainerSettings {
         var s = TrainerSettings()
         s.loss = LossSettings(kind: training.loss, beta: training.beta,
                               labelSmoothing: training.labelSmoothing, nllWeight: training.nllWeight)
-        s.optimizer.kind = training.optimizer
+        s.optimizer = OptimizerSettings(kind: training.optimizer)
         s.optimizer.learningRate = training.learningRate
         s.optimizer.weightDecay = training.weightDecay
         s.optimizer.schedule = training.scheduler
         s.optimizer.warmupRatio = training.warmupRatio
         s.optimizer.maxGradNorm = training.maxGradNorm
-        if training.optimizer == .rmsprop { s.optimizer.beta2 = 0.99 }
         s.limits = SequenceLimits(maxLength: training.maxLength, maxPromptLength: training.maxPromptLength)
         s.batchSize = training.batchSize
         s.microBatchSize = training.microBatchSize
@@ -219,6 +212,25 @@ extension Recipe {
     /// Temperature, top-p and top-k of the policy's sampling.
     public var samplingParameters: SamplingParameters {
         SamplingParameters(temperature: generation.temperature, topP: generation.topP, topK: generation.topK)
+    }
+
+    /// The generation stage's settings: k, sampling, the new-token and prompt limits.
+    public var generationSettings: GenerationStageSettings {
+        var s = GenerationStageSettings()
+        s.samplesPerPrompt = generation.k
+        s.sampling = samplingParameters
+        s.maxNewTokens = generation.maxNewTokens
+        s.maxPromptTokens = prompts.maxPromptTokens
+        return s
+    }
+
+    /// The judge's settings: kind, temperatures, BOS stripping, pair selection.
+    public var judgeSettings: JudgeSettings {
+        var s = JudgeSettings()
+        s.kind = judge.kind; s.temperature = judge.temperature; s.tau = judge.tau
+        s.stripBOS = judge.stripBOS ?? s.stripBOS
+        s.selection = pairs.selection; s.lengthPenalty = pairs.lengthPenalty
+        return s
     }
 
     public var policyURL: URL { URL(fileURLWithPath: policy, isDirectory: true) }

@@ -132,10 +132,10 @@ struct RecipeReader {
         var judge = Recipe.JudgeSection(model: "")
         if let s = requiredSection(top, "judge", hint: "add a judge section naming the preference model (judge: {model: path/to/model})") {
             judge.model = modelDirectory(s, "model", needsConfig: false) ?? ""
-            judge.kind = enumValue(s, "kind", Recipe.JudgeKind.self) ?? .pairwise
-            judge.ranking = enumValue(s, "ranking", RankingMethod.self) ?? (judge.kind == .pairwise ? .knockout : .scores)
-            judge.temperature = number(s, "temperature", at: "> 0", { $0 > 0 }) ?? judge.temperature
-            judge.tau = number(s, "tau", at: "> 0", { $0 > 0 }) ?? judge.tau
+            judge.kind = enumValue(s, "kind", JudgeKind.self) ?? .pairwise
+            judge.ranking = enumValue(s, "ranking", RankingMethod.self) ?? JudgeSettings.defaultRanking(for: judge.kind)
+            judge.temperature = number(s, "temperature") ?? judge.temperature
+            judge.tau = number(s, "tau") ?? judge.tau
             judge.stripBOS = enumValue(s, "strip_bos", BOSStripping.self)
         }
 
@@ -153,7 +153,7 @@ struct RecipeReader {
             }
             if hasFile { prompts.file = existingFile(s, "file") }
             if hasFiles { prompts.files = fileList(s, "files") }
-            prompts.maxPromptTokens = integer(s, "max_prompt_tokens", at: "≥ 1", { $0 >= 1 }) ?? prompts.maxPromptTokens
+            prompts.maxPromptTokens = integer(s, "max_prompt_tokens") ?? prompts.maxPromptTokens
         }
         let iterations = integer(top, "iterations", at: "≥ 1", { $0 >= 1 }) ?? 3
 
@@ -162,44 +162,37 @@ struct RecipeReader {
         if let s = optionalSection(top, "generation") {
             generation.k = integer(s, "k", at: "≥ 2", { $0 >= 2 },
                                    hint: "pairs need at least two responses per prompt; RLHFlow samples 8") ?? generation.k
-            generation.temperature = number(s, "temperature", at: "≥ 0", { $0 >= 0 },
-                                            hint: "0 is greedy decoding; RLHFlow samples at 1.0") ?? generation.temperature
-            generation.topP = number(s, "top_p", at: "in (0, 1]", { $0 > 0 && $0 <= 1 },
-                                     hint: "top_p is a probability mass; 1.0 keeps every token") ?? generation.topP
-            generation.topK = integer(s, "top_k", at: "≥ 0", { $0 >= 0 }, hint: "0 keeps every token") ?? generation.topK
-            generation.maxNewTokens = integer(s, "max_new_tokens", at: "≥ 1", { $0 >= 1 }) ?? generation.maxNewTokens
+            generation.temperature = number(s, "temperature") ?? generation.temperature
+            generation.topP = number(s, "top_p") ?? generation.topP
+            generation.topK = integer(s, "top_k") ?? generation.topK
+            generation.maxNewTokens = integer(s, "max_new_tokens") ?? generation.maxNewTokens
         }
 
         // pairs
         var pairs = Recipe.PairSection()
         if let s = optionalSection(top, "pairs") {
             pairs.selection = enumValue(s, "selection", PairSelection.self) ?? pairs.selection
-            pairs.lengthPenalty = number(s, "length_penalty", at: "≥ 0", { $0 >= 0 }) ?? pairs.lengthPenalty
+            pairs.lengthPenalty = number(s, "length_penalty") ?? pairs.lengthPenalty
         }
 
         // training
         var training = Recipe.TrainingSection()
         if let s = optionalSection(top, "training") {
             training.loss = enumValue(s, "loss", PreferenceLossKind.self) ?? training.loss
-            training.beta = number(s, "beta", at: "> 0", { $0 > 0 },
-                                   hint: "β weighs the implicit KL penalty; RLHFlow uses 0.1, SPPO/GPO 0.001") ?? training.beta
-            training.labelSmoothing = number(s, "label_smoothing", at: "in [0, 0.5)", { $0 >= 0 && $0 < 0.5 },
-                                             hint: "ε is the assumed fraction of flipped labels; 0.5 would make the loss flat") ?? training.labelSmoothing
-            training.nllWeight = number(s, "nll_weight", at: "≥ 0", { $0 >= 0 }) ?? training.nllWeight
-            training.learningRate = number(s, "learning_rate", at: "> 0", { $0 > 0 },
-                                           hint: "RLHFlow uses 5.0e-7") ?? training.learningRate
+            training.beta = number(s, "beta") ?? training.beta
+            training.labelSmoothing = number(s, "label_smoothing") ?? training.labelSmoothing
+            training.nllWeight = number(s, "nll_weight") ?? training.nllWeight
+            training.learningRate = number(s, "learning_rate") ?? training.learningRate
             training.optimizer = enumValue(s, "optimizer", OptimizerKind.self) ?? training.optimizer
-            training.weightDecay = number(s, "weight_decay", at: "≥ 0", { $0 >= 0 }) ?? training.weightDecay
+            training.weightDecay = number(s, "weight_decay") ?? training.weightDecay
             training.scheduler = enumValue(s, "scheduler", ScheduleKind.self) ?? training.scheduler
-            training.warmupRatio = number(s, "warmup_ratio", at: "in [0, 1)", { $0 >= 0 && $0 < 1 },
-                                          hint: "a fraction of all optimizer steps, e.g. 0.1") ?? training.warmupRatio
-            training.epochs = integer(s, "epochs", at: "≥ 1", { $0 >= 1 }) ?? training.epochs
-            training.batchSize = integer(s, "batch_size", at: "≥ 1", { $0 >= 1 }) ?? training.batchSize
-            training.microBatchSize = integer(s, "micro_batch_size", at: "≥ 1", { $0 >= 1 }) ?? training.microBatchSize
-            training.maxLength = integer(s, "max_length", at: "≥ 1", { $0 >= 1 }) ?? training.maxLength
-            training.maxPromptLength = integer(s, "max_prompt_length", at: "≥ 1", { $0 >= 1 }) ?? training.maxPromptLength
-            training.maxGradNorm = number(s, "max_grad_norm", at: "≥ 0", { $0 >= 0 },
-                                          hint: "0 disables gradient clipping") ?? training.maxGradNorm
+            training.warmupRatio = number(s, "warmup_ratio") ?? training.warmupRatio
+            training.epochs = integer(s, "epochs") ?? training.epochs
+            training.batchSize = integer(s, "batch_size") ?? training.batchSize
+            training.microBatchSize = integer(s, "micro_batch_size") ?? training.microBatchSize
+            training.maxLength = integer(s, "max_length") ?? training.maxLength
+            training.maxPromptLength = integer(s, "max_prompt_length") ?? training.maxPromptLength
+            training.maxGradNorm = number(s, "max_grad_norm") ?? training.maxGradNorm
             training.saveIntervalSeconds = number(s, "save_interval_seconds", at: "≥ 0", { $0 >= 0 },
                                                   hint: "0 saves the resumable state before every update") ?? training.saveIntervalSeconds
         }
@@ -244,64 +237,72 @@ struct RecipeReader {
         recipe.training = training
         recipe.evaluation = evaluation
         recipe.sweep = sweep
+        // Each setting against its settings type's rules (SettingIssues.swift, StageSettings.swift).
+        report(Self.rangeIssues(recipe))
         guard errors.isEmpty else { return nil }
-
-        for issue in Self.crossFieldIssues(recipe) {
-            fail(issue.path, at: locate(issue.path), issue.message, hint: issue.hint)
-        }
+        report(Self.crossFieldIssues(recipe))
         if let sweep { checkSweepValues(recipe, sweep) }
         return errors.isEmpty ? recipe : nil
     }
 
     // MARK: Cross-field rules
 
-    /// A rule broken by a combination of settings, reported at `path`.
-    struct Issue { var path: String; var message: String; var hint: String? }
+    /// A rule broken by a setting or a combination of settings, reported at its key path.
+    typealias Issue = SettingIssue
+
+    /// The settings types' rules for each setting on its own, named by recipe key path.
+    static func rangeIssues(_ r: Recipe) -> [Issue] {
+        r.trainerSettings.rangeIssues(naming: { "training." + $0 })
+            + r.generationSettings.rangeIssues(naming: { ($0 == "max_prompt_tokens" ? "prompts." : "generation.") + $0 })
+            + r.judgeSettings.rangeIssues(naming: { ($0 == "length_penalty" ? "pairs." : "judge.") + $0 })
+    }
+
+    /// Reports each issue where the file gives its setting, at most one error per key path.
+    private mutating func report(_ issues: [Issue]) {
+        for issue in issues where !errors.contains(where: { $0.keyPath == issue.setting }) {
+            fail(issue.setting, at: locate(issue.setting), issue.message, hint: issue.hint ?? Self.defaultHint(issue.setting))
+        }
+    }
 
     /// Rules that involve more than one setting. Run on a recipe whose fields are each valid.
     static func crossFieldIssues(_ r: Recipe) -> [Issue] {
         var issues: [Issue] = []
         let ranking = r.judge.ranking, kind = r.judge.kind
         if kind == .pairwise && ranking == .scores {
-            issues.append(Issue(path: "judge.ranking",
+            issues.append(Issue(setting: "judge.ranking",
                 message: "judge.ranking 'scores' needs a judge that scores each response, but judge.kind is pairwise",
                 hint: "with a pairwise judge use knockout, king-of-the-hill or round-robin; or set judge.kind to reward or gpm"))
         }
         if kind != .pairwise && ranking != .scores {
-            issues.append(Issue(path: "judge.ranking",
+            issues.append(Issue(setting: "judge.ranking",
                 message: "judge.ranking '\(ranking.rawValue)' is a pairwise tournament, but a \(kind.rawValue) judge gives one score per response",
                 hint: "use ranking: scores (the default for reward and gpm judges)"))
         }
         if let files = r.prompts.files, files.count != r.iterations {
-            issues.append(Issue(path: "prompts.files",
+            issues.append(Issue(setting: "prompts.files",
                 message: "prompts.files lists \(files.count) file\(files.count == 1 ? "" : "s") but iterations is \(r.iterations)",
                 hint: "give one prompt file per iteration, or use prompts.file to split one file into \(r.iterations) parts"))
         }
         let scoredRanking = ranking == .roundRobin || ranking == .scores
         if r.pairs.selection != .maxMin && !scoredRanking {
-            issues.append(Issue(path: "pairs.selection",
+            issues.append(Issue(setting: "pairs.selection",
                 message: "pairs.selection '\(r.pairs.selection.rawValue)' needs a score for every response, which judge.ranking '\(ranking.rawValue)' does not give",
                 hint: "use judge.ranking round-robin (pairwise judge) or a reward/gpm judge, or selection max_min"))
         }
         if r.pairs.lengthPenalty > 0 && r.pairs.selection != .maxMinLengthPenalty {
-            issues.append(Issue(path: "pairs.length_penalty",
+            issues.append(Issue(setting: "pairs.length_penalty",
                 message: "pairs.length_penalty applies only to selection max_min_length_penalty, not '\(r.pairs.selection.rawValue)'",
                 hint: "set pairs.selection: max_min_length_penalty, or remove length_penalty"))
         }
         issues += lossIssues(r)
         let t = r.training
-        if t.microBatchSize > t.batchSize {
-            issues.append(Issue(path: "training.micro_batch_size",
-                message: "training.micro_batch_size (\(t.microBatchSize)) must not exceed training.batch_size (\(t.batchSize))",
-                hint: "micro_batch_size pairs go through one forward/backward; batch_size pairs make one optimizer step"))
-        }
         let needed = t.maxPromptLength + r.generation.maxNewTokens
         if t.maxLength < needed {
-            issues.append(Issue(path: "training.max_length",
+            issues.append(Issue(setting: "training.max_length",
                 message: "training.max_length (\(t.maxLength)) must be ≥ training.max_prompt_length + generation.max_new_tokens (\(t.maxPromptLength) + \(r.generation.maxNewTokens) = \(needed)), else responses would be cut silently",
                 hint: "raise training.max_length to \(needed), or lower training.max_prompt_length or generation.max_new_tokens"))
         }
-        return issues
+        return issues + r.trainerSettings.combinationIssues(naming: { "training." + $0 })
     }
 
     /// Rules tying training.loss to the judge and to label smoothing (also checked per swept loss).
@@ -309,21 +310,16 @@ struct RecipeReader {
         var issues: [Issue] = []
         let loss = r.training.loss
         if loss == .sppo && r.judge.ranking != .roundRobin {
-            issues.append(Issue(path: "training.loss",
+            issues.append(Issue(setting: "training.loss",
                 message: "training.loss 'sppo' needs round-robin preference probabilities, but judge.ranking is \(r.judge.ranking.rawValue)",
                 hint: "set judge.kind: pairwise and judge.ranking: round-robin, or use sppo_hard"))
         }
         if loss == .gpo && r.judge.kind != .gpm {
-            issues.append(Issue(path: "training.loss",
+            issues.append(Issue(setting: "training.loss",
                 message: "training.loss 'gpo' needs general-preference scores, but judge.kind is \(r.judge.kind.rawValue)",
                 hint: "set judge.kind: gpm with a general preference model"))
         }
-        if r.training.labelSmoothing > 0 && loss != .sigmoid && loss != .robust {
-            issues.append(Issue(path: "training.label_smoothing",
-                message: "training.label_smoothing applies only to the sigmoid and robust losses, not '\(loss.rawValue)'",
-                hint: "remove label_smoothing (or set it to 0), or use loss sigmoid or robust"))
-        }
-        return issues
+        return issues + r.trainerSettings.loss.combinationIssues(naming: { "training." + $0 })
     }
 
     /// Each swept value must also pass the rules it takes part in; reported at the list element.
@@ -446,6 +442,9 @@ struct RecipeReader {
         return scalar.string
     }
 
+    /// A number whose range the settings types check (`rangeIssues`).
+    private mutating func number(_ s: Section, _ key: String) -> Double? { number(s, key, at: "", { _ in true }) }
+
     private mutating func number(_ s: Section, _ key: String, at rule: String, _ ok: (Double) -> Bool,
                                  hint: String? = nil) -> Double? {
         guard let node = s.entries[key]?.value else { return nil }
@@ -471,6 +470,9 @@ struct RecipeReader {
         }
         return value
     }
+
+    /// A whole number whose range the settings types check (`rangeIssues`).
+    private mutating func integer(_ s: Section, _ key: String) -> Int? { integer(s, key, at: "", { _ in true }) }
 
     private mutating func integer(_ s: Section, _ key: String, at rule: String, _ ok: (Int) -> Bool,
                                   hint: String? = nil) -> Int? {

@@ -261,7 +261,7 @@ public final class RunDriver {
     func loadJudge(for stage: IterationStage) throws -> any Judge {
         if let judge { return judge }
         let j = try models.timed("judge", stage) {
-            try Judges.load(directory: recipe.judgeURL, kind: JudgeKind(rawValue: recipe.judge.kind.rawValue)!,
+            try Judges.load(directory: recipe.judgeURL, kind: recipe.judge.kind,
                             temperature: recipe.judge.temperature, tau: recipe.judge.tau,
                             stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
         }

@@ -9,30 +9,20 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a model between Hugging Face safetensors, idpo's HDF5 checkpoint and GGUF.",
         discussion: """
-        A model directory holds config.json, tokenizer files and weights (model.safetensors, sharded
-        safetensors with model.safetensors.index.json, or model.h5). The tokenizer files are copied.
-        Converting HF → idpo → HF reproduces the weights bit for bit (F32), and the exported directory
-        loads in transformers (LlamaForCausalLM.from_pretrained) and vLLM. Without --dtype, --format hf
-        keeps the source's type when all its tensors are BF16 (or all F16), else writes f32.
+        A model directory holds config.json, tokenizer files and weights (model.safetensors, sharded safetensors with model.safetensors.index.json, or model.h5). The tokenizer files are copied. Converting HF → idpo → HF reproduces the weights bit for bit (F32), and the exported directory loads in transformers (LlamaForCausalLM.from_pretrained) and vLLM. Without --dtype, --format hf keeps the source's type when all its tensors are BF16 (or all F16), else writes f32.
 
-        --from may also name a GGUF file (llama.cpp; architecture llama; tensors F32, F16, BF16, Q8_0,
-        Q4_0, Q4_1, Q4_K, Q5_K or Q6_K). Its weights are dequantized exactly as llama.cpp does and
-        un-permuted to Hugging Face's layout, its tokenizer (byte-level BPE) becomes tokenizer.json and
-        tokenizer_config.json. Without --dtype, a GGUF whose matrices are all F16 (or all BF16) is
-        written in that type, anything else (quantized or mixed) as f32: dequantized values are not
-        representable in 16 bits, and f32 keeps them exact.
+        --from may also name a GGUF file (llama.cpp; architecture llama; tensors F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K or Q6_K). Its weights are dequantized exactly as llama.cpp does and un-permuted to Hugging Face's layout, its tokenizer (byte-level BPE) becomes tokenizer.json and tokenizer_config.json. Without --dtype, a GGUF whose matrices are all F16 (or all BF16) is written in that type, anything else (quantized or mixed) as f32: dequantized values are not representable in 16 bits, and f32 keeps them exact.
 
-        --format gguf writes one GGUF file (--to names the file) that llama.cpp and gguf-py read: llama.*
-        metadata, llama.cpp's tensor names with q/k rows permuted for its RoPE, norms in F32, matrices in
-        --dtype f32, f16, bf16 or q8_0 (default f32; Q8_0 rounded exactly as llama.cpp's reference
-        quantizer), and the tokenizer (byte-level BPE whose pre-tokenizer llama.cpp names: SmolLM2,
-        Llama 3, GPT-2) with its chat template. Models with rope_scaling are refused.
+        --format gguf writes one GGUF file (--to names the file) that llama.cpp and gguf-py read: llama.* metadata, llama.cpp's tensor names with q/k rows permuted for its RoPE, norms in F32, matrices in --dtype f32, f16, bf16 or q8_0 (default f32; Q8_0 rounded exactly as llama.cpp's reference quantizer), and the tokenizer (byte-level BPE whose pre-tokenizer llama.cpp names: SmolLM2, Llama 3, GPT-2) with its chat template. Models with rope_scaling are refused.
 
         Examples:
           idpo convert --from ~/models/SmolLM2-135M-Instruct --to runs/smol-idpo
-          idpo convert --from runs/demo/iter-3/policy --to exported --format hf --dtype bf16
-          idpo convert --from SmolLM2-135M-Instruct.Q4_1.gguf --to runs/smol-hf --format hf
-          idpo convert --from runs/demo/iter-3/policy --to policy-q8.gguf --format gguf --dtype q8_0
+          idpo convert --from runs/demo/iter-3/policy --to exported \\
+                       --format hf --dtype bf16
+          idpo convert --from SmolLM2-135M-Instruct.Q4_1.gguf --to runs/smol-hf \\
+                       --format hf
+          idpo convert --from runs/demo/iter-3/policy --to policy-q8.gguf \\
+                       --format gguf --dtype q8_0
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case hf, idpo, gguf }

@@ -12,17 +12,22 @@ struct DemoWorldCommand: ParsableCommand {
         commandName: "demo-world",
         abstract: "Write the demo world: sorting prompts, SFT data, preference pairs, tokenizer, initial models.",
         discussion: """
-        The task: "sort: 7294" → "2479" (3–5 distinct digits); the oracle accepts only the ascending
-        digits. Writes, all deterministic from --seed:
-          world.json                      the settings
-          data/sft.jsonl                  chat conversations, --sft-mistake-rate of them answered wrongly
-                                          (adjacent swap, unsorted, a digit missing, descending)
-          data/prompts-iter{1,2,3}.jsonl  disjoint TRL prompt-only splits, one per iteration
-          data/eval-prompts.jsonl         held-out prompts for the oracle accuracy
-          data/judge-pairs.jsonl          oracle-labelled TRL pairs (correct vs wrong) for the preference model
-          data/judge-eval-pairs.jsonl     held-out pairs on the evaluation prompts
-          tokenizer/                      tokenizer.json (byte-level BPE), tokenizer_config.json (Llama 3 template)
-          models/policy-init, models/pm-init   random Llamas as Hugging Face model directories
+        The task: "sort: 7294" → "2479" (3–5 distinct digits); the oracle accepts only the ascending digits. Writes, all deterministic from --seed:
+          world.json                 the settings
+          data/sft.jsonl             chat conversations, --sft-mistake-rate of them
+                                     answered wrongly (adjacent swap, unsorted, a
+                                     digit missing, descending)
+          data/prompts-iter{1,2,3}.jsonl
+                                     disjoint TRL prompt-only splits, one per iteration
+          data/eval-prompts.jsonl    held-out prompts for the oracle accuracy
+          data/judge-pairs.jsonl     oracle-labelled TRL pairs (correct vs wrong)
+                                     for the preference model
+          data/judge-eval-pairs.jsonl
+                                     held-out pairs on the evaluation prompts
+          tokenizer/                 tokenizer.json (byte-level BPE),
+                                     tokenizer_config.json (Llama 3 template)
+          models/policy-init, models/pm-init
+                                     random Llamas as Hugging Face model directories
 
         Example:
           idpo demo-world --out runs/demo/world
@@ -99,15 +104,15 @@ struct DemoEval: ParsableCommand {
         commandName: "demo-eval",
         abstract: "Measure demo models against the sorting oracle.",
         discussion: """
-        --policy: samples --k responses per held-out prompt (temperature --temperature; 0 = greedy, one
-        response) and prints the fraction the oracle accepts, with counts by kind of mistake.
-        --judge with --pairs: the pairwise preference model's agreement with the oracle on labelled pairs,
-        with the judging procedure itself (both orders averaged). --judge with --policy also measures it
-        on pairs made of the policy's own correct and wrong samples.
+        --policy: samples --k responses per held-out prompt (temperature --temperature; 0 = greedy, one response) and prints the fraction the oracle accepts, with counts by kind of mistake.
+
+        --judge with --pairs: the pairwise preference model's agreement with the oracle on labelled pairs, with the judging procedure itself (both orders averaged). --judge with --policy also measures it on pairs made of the policy's own correct and wrong samples.
 
         Example:
-          idpo demo-eval --policy runs/demo/sft --prompts runs/demo/world/data/eval-prompts.jsonl \\
-                         --judge runs/demo/pm --pairs runs/demo/world/data/judge-eval-pairs.jsonl
+          idpo demo-eval --policy runs/demo/sft \\
+                         --prompts runs/demo/world/data/eval-prompts.jsonl \\
+                         --judge runs/demo/pm \\
+                         --pairs runs/demo/world/data/judge-eval-pairs.jsonl
         """)
 
     @OptionGroup var compute: ComputeOptions

@@ -16,10 +16,7 @@ struct IDPO: ParsableCommand {
         commandName: "idpo",
         abstract: "Iterative (online) DPO for Llama-family models, on the CPU.",
         discussion: """
-        Each iteration samples k responses per prompt from the policy, ranks them with a preference
-        model (pairwise A/B, reward or general preference model), keeps best-vs-worst pairs and trains
-        the policy with DPO-style losses through hand-written backward passes. Start with
-        `idpo iterate RECIPE` (see recipes/ and README.md); every stage also runs alone.
+        Each iteration samples k responses per prompt from the policy, ranks them with a preference model (pairwise A/B, reward or general preference model), keeps best-vs-worst pairs and trains the policy with DPO-style losses through hand-written backward passes. Start with `idpo iterate RECIPE` (see recipes/ and README.md); every stage also runs alone.
         """,
         version: "0.1.0",
         subcommands: [Iterate.self, Sweep.self, Pairs.self, Generate.self, Judge.self, Train.self, Validate.self, Convert.self, Tokenize.self, SFT.self, TrainJudge.self,
@@ -67,36 +64,15 @@ struct Doctor: ParsableCommand {
     }
 }
 
-/// Options shared by every command that computes.
-struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads for our parallel loops and OpenBLAS together (default: all cores).")
-    var threads: Int?
-
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
-    func apply() { Parallel.setThreads(threads ?? Parallel.maxThreads) }
-}
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure engine speed on random weights of a named shape.",
         discussion: """
-        Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch),
-        decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache),
-        decode1-bf16 / decode8-bf16 (the same with the weights rounded to bfloat16 and kept 16-bit,
-        as a frozen bf16 checkpoint is: half the bytes per token),
-        sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each,
-        temperature 1; the prompt prefill shared by the 8 samples, or repeated for each),
-        dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached),
-        judge / judge-naive (knockout of k = 8 responses with the pairwise A/B model, context shared
-        through the KV cache or recomputed per comparison).
-        iteration: one whole `idpo iterate` iteration on a real model (--model; it is also its own
-        pairwise judge unless --judge): 32 chat prompts, k = 4 samples of 96 new tokens, knockout,
-        4 DPO steps, evaluation on 5 prompts; per-stage seconds. The command printed at the end runs
-        the same iteration with transformers + TRL (Scripts/bench_iteration_pytorch.py).
-        Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine,
-        and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
+        Workloads: train (forward+backward, batch 8 × 256 tokens), forward (scoring, same batch), decode1 / decode8 (batch 1 / 8, 32-token prompt, 128 new tokens, greedy, KV cache), decode1-bf16 / decode8-bf16 (the same with the weights rounded to bfloat16 and kept 16-bit, as a frozen bf16 checkpoint is: half the bytes per token), sample8 / sample8-noshare (4 prompts of 64 tokens, k = 8 samples of 128 tokens each, temperature 1; the prompt prefill shared by the 8 samples, or repeated for each), dpo (one DPO optimizer step on 4 pairs × 256 tokens with AdamW, reference log-probs cached), judge / judge-naive (knockout of k = 8 responses with the pairwise A/B model, context shared through the KV cache or recomputed per comparison).
+
+        iteration: one whole `idpo iterate` iteration on a real model (--model; it is also its own pairwise judge unless --judge): 32 chat prompts, k = 4 samples of 96 new tokens, knockout, 4 DPO steps, evaluation on 5 prompts; per-stage seconds. The command printed at the end runs the same iteration with transformers + TRL (Scripts/bench_iteration_pytorch.py).
+
+        Prints tokens/s, GFLOP/s and the fraction of the sgemm peak measured on this machine, and the peak resident memory of each workload. Compare with Scripts/bench_pytorch.py.
         """)
 
     @OptionGroup var compute: ComputeOptions

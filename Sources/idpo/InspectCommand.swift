@@ -15,9 +15,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model's architecture, size, dtypes and the memory each stage would need.",
         discussion: """
-        Reads config.json and the weight headers only. The estimates are the plans the stages check
-        before they allocate (weights in float32, KV cache, scratch, gradients, optimizer moments,
-        activations); a stage refuses to start when its plan exceeds this machine's memory.
+        Reads config.json and the weight headers only. The estimates are the plans the stages check before they allocate (weights in float32, KV cache, scratch, gradients, optimizer moments, activations); a stage refuses to start when its plan exceeds this machine's memory.
         """)
 
     @Argument(help: "Model directory (config.json + model.safetensors / shards / model.h5).")

@@ -8,17 +8,11 @@ struct Iterate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run online RLHF iterations from a recipe: generate → judge → pairs → train → evaluate.",
         discussion: """
-        Each iteration t samples k responses per prompt of its own prompt split from π(t−1), ranks them
-        with the judge, keeps best-vs-worst pairs, trains π(t) from π(t−1) with reference log-probs
-        computed once, saves π(t) and evaluates it on held-out prompts (win rate against π(0) and
-        π(t−1); oracle accuracy when the recipe names an oracle). Everything lands in
-        <output_root>/<run.name>/ (see README). Interrupt it at any moment (Ctrl-C, kill -9) and run the
-        same command again: it continues where it stopped and ends with the same files. A changed
-        recipe under an existing run is refused (naming the changed keys) unless --force.
+        Each iteration t samples k responses per prompt of its own prompt split from π(t−1), ranks them with the judge, keeps best-vs-worst pairs, trains π(t) from π(t−1) with reference log-probs computed once, saves π(t) and evaluates it on held-out prompts (win rate against π(0) and π(t−1); oracle accuracy when the recipe names an oracle). Everything lands in <output_root>/<run.name>/ (see README). Interrupt it at any moment (Ctrl-C, kill -9) and run the same command again: it continues where it stopped and ends with the same files. A changed recipe under an existing run is refused (naming the changed keys) unless --force.
 
         Examples:
           idpo iterate recipes/demo.yaml
-          idpo iterate recipes/rlhflow-llama3-8b.yaml --iterations 1      # one online-RLHF iteration
+          idpo iterate recipes/rlhflow-llama3-8b.yaml --iterations 1   # one iteration
           idpo iterate recipes/demo.yaml --only-iteration 2
         """)
 

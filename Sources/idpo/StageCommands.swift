@@ -13,48 +13,41 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample k responses per prompt from a policy.",
         discussion: """
-        Prompts are TRL prompt-only JSONL: {"prompt": "text"} (encoded as is, with the tokenizer's BOS)
-        or {"prompt": [{"role": "user", "content": "…"}, …]} (rendered with the model's chat template
-        and the generation prompt); an optional integer "id" (default: the line's index) seeds the
-        prompt's samples. Output is RLHFlow's {"prompt", "responses": [k strings]} plus token ids,
-        counts and finish reasons (stop | length). Sample j of prompt i depends only on (seed, i, j):
-        not on batch size, other prompts, or an interruption — rerun the same command to resume.
-        Prompts longer than --max-prompt-tokens keep their last tokens (counted in a warning).
+        Prompts are TRL prompt-only JSONL: {"prompt": "text"} (encoded as is, with the tokenizer's BOS) or {"prompt": [{"role": "user", "content": "…"}, …]} (rendered with the model's chat template and the generation prompt); an optional integer "id" (default: the line's index) seeds the prompt's samples.
+
+        Output is RLHFlow's {"prompt", "responses": [k strings]} plus token ids, counts and finish reasons (stop | length). Sample j of prompt i depends only on (seed, i, j): not on batch size, other prompts, or an interruption — rerun the same command to resume. Prompts longer than --max-prompt-tokens keep their last tokens (counted in a warning).
 
         Example:
-          idpo generate --model models/sft --prompts data/prompts.jsonl --k 8 --out samples.jsonl
+          idpo generate --model models/sft --prompts data/prompts.jsonl --k 8 \\
+                        --out samples.jsonl
         """)
 
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Policy model directory (config.json, weights, tokenizer.json, tokenizer_config.json).") var model: String
     @Option(help: "Prompt file (TRL prompt-only JSONL).") var prompts: String
-    @Option(help: "Samples per prompt.") var k: Int = 8
-    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Double = 1.0
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (1 keeps every token).") var topP: Double = 1.0
-    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0 keeps all).") var topK: Int = 0
-    @Option(name: .customLong("max-new-tokens"), help: "Most tokens per response.") var maxNewTokens: Int = 256
-    @Option(name: .customLong("max-prompt-tokens"), help: "Longer prompts keep their last tokens.") var maxPromptTokens: Int = 1024
-    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Samples per prompt.") var k = GenerationStageSettings().samplesPerPrompt
+    @OptionGroup var sampling: SamplingOptions
+    @Option(name: .customLong("max-new-tokens"), help: "Most tokens per response.") var maxNewTokens = GenerationStageSettings().maxNewTokens
+    @Option(name: .customLong("max-prompt-tokens"), help: "Longer prompts keep their last tokens.")
+    var maxPromptTokens = GenerationStageSettings().maxPromptTokens
+    @Option(help: "Random seed.") var seed = GenerationStageSettings().seed
     @Option(help: "Output JSONL file.") var out: String
 
-    func validate() throws {
-        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
-        guard maxPromptTokens >= 1 else { throw ValidationError("--max-prompt-tokens must be at least 1") }
+    var settings: GenerationStageSettings {
+        var s = GenerationStageSettings()
+        s.samplesPerPrompt = k; s.sampling = sampling.parameters
+        s.maxNewTokens = maxNewTokens; s.maxPromptTokens = maxPromptTokens; s.seed = seed
+        return s
     }
+
+    func validate() throws { try throwFirst(settings.rangeIssues(naming: optionName)) }
 
     func run() throws {
         compute.apply()
         let policy = try ChatModel(directory: URL(fileURLWithPath: model), frozen: true)
         let records = try PromptFile.read(URL(fileURLWithPath: prompts))
-        var s = GenerationStageSettings()
-        s.samplesPerPrompt = k; s.sampling = SamplingParameters(temperature: temperature, topP: topP, topK: topK)
-        s.maxNewTokens = maxNewTokens; s.maxPromptTokens = maxPromptTokens; s.seed = seed
         let t0 = Date()
-        let samples = try Stages.generate(policy: policy, prompts: records, settings: s, out: URL(fileURLWithPath: out))
+        let samples = try Stages.generate(policy: policy, prompts: records, settings: settings, out: URL(fileURLWithPath: out))
         let tokens = samples.reduce(0) { $0 + $1.responseTokens.reduce(0) { $0 + $1.count } }
         let stops = samples.reduce(0) { $0 + $1.finishReasons.filter { $0 == "stop" }.count }
         print(String(format: "%d prompts × %d samples, %d tokens in %.1f s (%.0f tok/s); %d stopped, %d hit the length limit → %@",
@@ -63,57 +56,51 @@ struct Generate: ParsableCommand {
     }
 }
 
-extension RankingMethod: ExpressibleByArgument {}
-extension PairSelection: ExpressibleByArgument {}
-extension JudgeKind: ExpressibleByArgument {}
-extension BOSStripping: ExpressibleByArgument {}
-extension PreferenceLossKind: ExpressibleByArgument {}
-extension OptimizerKind: ExpressibleByArgument {}
-extension ScheduleKind: ExpressibleByArgument {}
-
 struct Judge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rank each prompt's responses with a preference model and select preference pairs.",
         discussion: """
-        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a
-        prompt's comparisons computed once through the KV cache), reward (LlamaForSequenceClassification
-        with score.weight), gpm (general preference model, 2k-dimensional head value_head.weight).
-        Rankings: knockout (≤ 1.5k comparisons), king-of-the-hill (≤ 2k − 2), round-robin (all pairs,
-        gives SPPO targets), scores (reward / gpm). Ties (|P − ½| < 1e-6) go to the first-listed
-        response; prompts whose best and worst cannot be told apart are dropped and counted, never
-        emitted as chosen == rejected. --out gets every comparison; --pairs gets TRL conversational
-        pairs (prompt, chosen, rejected, chosen_reward, rejected_reward, margin, responses, scores).
+        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (LlamaForSequenceClassification with score.weight), gpm (general preference model, 2k-dimensional head value_head.weight).
+
+        Rankings: knockout (≤ 1.5k comparisons), king-of-the-hill (≤ 2k − 2), round-robin (all pairs, gives SPPO targets), scores (reward / gpm). Ties (|P − ½| < 1e-6) go to the first-listed response; prompts whose best and worst cannot be told apart are dropped and counted, never emitted as chosen == rejected.
+
+        --out gets every comparison; --pairs gets TRL conversational pairs (prompt, chosen, rejected, chosen_reward, rejected_reward, margin, responses, scores).
 
         Example:
-          idpo judge --judge models/pm --kind pairwise --ranking knockout --samples samples.jsonl \\
-                     --out judgments.jsonl --pairs pairs.jsonl
+          idpo judge --judge models/pm --kind pairwise --ranking knockout \\
+                     --samples samples.jsonl --out judgments.jsonl --pairs pairs.jsonl
         """)
 
     @OptionGroup var compute: ComputeOptions
     @Option(name: .customLong("judge"), help: "Judge model directory.") var judgeDirectory: String
-    @Option(help: "pairwise | reward | gpm") var kind: JudgeKind = .pairwise
-    @Option(help: "knockout | king-of-the-hill | round-robin | scores (default: knockout for pairwise, scores otherwise)") var ranking: RankingMethod?
-    @Option(help: "max_min | max_max | max_random | random | max_min_length_penalty") var selection: PairSelection = .maxMin
-    @Option(name: .customLong("length-penalty"), help: "λ of max_min_length_penalty (score − λ·tokens).") var lengthPenalty: Double = 0
-    @Option(help: "Softmax temperature of the pairwise model.") var temperature: Double = 1.0
-    @Option(help: "τ of the general preference model.") var tau: Double = 0.1
+    @Option(help: "pairwise | reward | gpm") var kind = JudgeSettings().kind
+    @Option(help: "knockout | king-of-the-hill | round-robin | scores (default: knockout for pairwise, scores otherwise)")
+    var ranking: RankingMethod?
+    @Option(help: "max_min | max_max | max_random | random | max_min_length_penalty") var selection = JudgeSettings().selection
+    @Option(name: .customLong("length-penalty"), help: "λ of max_min_length_penalty (score − λ·tokens).")
+    var lengthPenalty = JudgeSettings().lengthPenalty
+    @Option(help: "Softmax temperature of the pairwise model.") var temperature = JudgeSettings().temperature
+    @Option(help: "τ of the general preference model.") var tau = JudgeSettings().tau
     @Option(name: .customLong("strip-bos"),
             help: "Remove every BOS string from the judge's input (all, RLHFlow's procedure) or only a leading one (leading).")
-    var stripBOS: BOSStripping = .all
+    var stripBOS = JudgeSettings().stripBOS
     @Option(help: "Samples file (from idpo generate).") var samples: String
     @Option(help: "Judgments output (JSONL).") var out: String
     @Option(help: "Preference pairs output (TRL JSONL).") var pairs: String
     @Option(help: "Random seed (for the random selections).") var seed: UInt64 = 42
 
-    func validate() throws {
-        guard temperature > 0 else { throw ValidationError("--temperature must be > 0") }
-        guard tau > 0 else { throw ValidationError("--tau must be > 0") }
-        guard lengthPenalty >= 0 else { throw ValidationError("--length-penalty must be ≥ 0") }
+    var settings: JudgeSettings {
+        var s = JudgeSettings()
+        s.kind = kind; s.temperature = temperature; s.tau = tau; s.stripBOS = stripBOS
+        s.selection = selection; s.lengthPenalty = lengthPenalty
+        return s
     }
+
+    func validate() throws { try throwFirst(settings.rangeIssues(naming: optionName)) }
 
     func run() throws {
         compute.apply()
-        let method = ranking ?? (kind == .pairwise ? .knockout : .scores)
+        let method = ranking ?? JudgeSettings.defaultRanking(for: kind)
         let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
                                   stripBOS: stripBOS, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
@@ -138,20 +125,16 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a policy on preference pairs (DPO, IPO, SPPO, GPO, …) with cached reference log-probs.",
         discussion: """
-        Pairs are TRL preference JSONL (conversational with an explicit prompt, or standard strings).
-        Reference log-probs are computed once (the reference model is then released) and cached next
-        to the output as reference-logps.jsonl. Writes metrics.jsonl (TRL names: loss, grad_norm,
-        learning_rate, rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-        logps/*, logits/*, tokens_per_s) and the trained policy (config.json, tokenizer files and
-        the weights in the policy's own dtype: model.h5 for a float32 policy, --export-hf adding
-        model.safetensors; model.safetensors in bf16/f16 for a bf16/f16 policy, trained in float32
-        master weights). The reference, when it is a bf16/f16 checkpoint, is run in 16 bits (half the
-        memory, the same results as a float32 copy). A NaN/Inf loss or gradient stops
-        with an error and keeps the last good state. Rerun the same command to resume.
+        Pairs are TRL preference JSONL (conversational with an explicit prompt, or standard strings). Reference log-probs are computed once (the reference model is then released) and cached next to the output as reference-logps.jsonl.
+
+        Writes metrics.jsonl (TRL names: loss, grad_norm, learning_rate, rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins, logps/*, logits/*, tokens_per_s) and the trained policy (config.json, tokenizer files and the weights in the policy's own dtype: model.h5 for a float32 policy, --export-hf adding model.safetensors; model.safetensors in bf16/f16 for a bf16/f16 policy, trained in float32 master weights). The reference, when it is a bf16/f16 checkpoint, is run in 16 bits (half the memory, the same results as a float32 copy).
+
+        A NaN/Inf loss or gradient stops with an error and keeps the last good state. Rerun the same command to resume. The defaults are a recipe's (README.md, "Defaults").
 
         Example:
-          idpo train --policy models/sft --reference models/sft --pairs pairs.jsonl --out runs/dpo \\
-                     --loss sigmoid --beta 0.1 --learning-rate 5e-7 --epochs 2 --batch-size 16
+          idpo train --policy models/sft --reference models/sft --pairs pairs.jsonl \\
+                     --out runs/dpo --loss sigmoid --beta 0.1 --learning-rate 5e-7 \\
+                     --epochs 2 --batch-size 16
         """)
 
     @OptionGroup var compute: ComputeOptions
@@ -159,41 +142,34 @@ struct Train: ParsableCommand {
     @Option(help: "Reference model directory (default: the policy).") var reference: String?
     @Option(help: "Preference pairs (TRL JSONL).") var pairs: String
     @Option(help: "Output directory.") var out: String
-    @Option(help: "sigmoid | robust | hinge | ipo | sppo_hard | sppo | gpo | sigmoid_norm") var loss: PreferenceLossKind = .sigmoid
-    @Option(help: "β: strength of the KL regularisation (> 0).") var beta: Double = 0.1
-    @Option(name: .customLong("label-smoothing"), help: "ε for sigmoid/robust, in [0, 0.5).") var labelSmoothing: Double = 0
-    @Option(name: .customLong("nll-weight"), help: "α of the RPO term (NLL of the chosen response).") var nllWeight: Double = 0
-    @Option(name: .customLong("learning-rate"), help: "Peak learning rate.") var learningRate: Double = 5e-7
-    @Option(help: "adamw | rmsprop | sgd") var optimizer: OptimizerKind = .adamw
-    @Option(name: .customLong("weight-decay"), help: "Decoupled (AdamW) or L2 (RMSProp/SGD) weight decay.") var weightDecay: Double = 0
-    @Option(help: "constant | linear | cosine") var scheduler: ScheduleKind = .cosine
-    @Option(name: .customLong("warmup-ratio"), help: "Warmup as a fraction of the steps.") var warmupRatio: Double = 0
+    @OptionGroup var loss: LossOptions
+    @OptionGroup var optimization: OptimizerOptions<PreferenceTraining>
     @Option(name: .customLong("warmup-steps"), help: "Warmup steps (overrides --warmup-ratio).") var warmupSteps: Int?
-    @Option(help: "Passes over the pairs.") var epochs: Int = 1
-    @Option(name: .customLong("batch-size"), help: "Pairs per optimizer step (global batch).") var batchSize: Int = 8
-    @Option(name: .customLong("micro-batch-size"), help: "Pairs per forward/backward (gradient accumulation).") var microBatchSize: Int = 2
-    @Option(name: .customLong("max-length"), help: "Longest prompt + response.") var maxLength: Int = 2048
-    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt (longer ones keep their end).") var maxPromptLength: Int = 1024
-    @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (0 disables).") var maxGradNorm: Double = 1.0
-    @Option(help: "Random seed (batch order).") var seed: UInt64 = 42
-    @Option(name: .customLong("checkpoint-every"), help: "Save resumable state every N steps (0: never) …") var checkpointEvery: Int = 1
-    @Option(name: .customLong("checkpoint-seconds"), help: "… once this many seconds of training have passed since the last save (0: every N steps). A save writes weights and AdamW moments, 3× the model.") var checkpointSeconds: Double = 300
+    @Option(help: "Passes over the pairs.") var epochs = TrainerSettings().epochs
+    @Option(name: .customLong("batch-size"), help: "Pairs per optimizer step (global batch).") var batchSize = TrainerSettings().batchSize
+    @Option(name: .customLong("micro-batch-size"), help: "Pairs per forward/backward (gradient accumulation).")
+    var microBatchSize = TrainerSettings().microBatchSize
+    @Option(name: .customLong("max-length"), help: "Longest prompt + response.") var maxLength = TrainerSettings().limits.maxLength
+    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt (longer ones keep their end).")
+    var maxPromptLength = TrainerSettings().limits.maxPromptLength
+    @Option(help: "Random seed (batch order).") var seed = TrainerSettings().seed
+    @Option(name: .customLong("checkpoint-every"), help: "Save resumable state every N steps (0: never) …")
+    var checkpointEvery = TrainStageOptions().checkpointEvery
+    @Option(name: .customLong("checkpoint-seconds"), help: "… once this many seconds of training have passed since the last save (0: every N steps). A save writes weights and AdamW moments, 3× the model.")
+    var checkpointSeconds = TrainStageOptions().checkpointSeconds
     @Flag(name: .customLong("export-hf"), help: "Also write model.safetensors into the output directory.") var exportHF = false
 
     var settings: TrainerSettings {
         var s = TrainerSettings()
-        s.loss = LossSettings(kind: loss, beta: beta, labelSmoothing: labelSmoothing, nllWeight: nllWeight)
-        s.optimizer.kind = optimizer; s.optimizer.learningRate = learningRate; s.optimizer.weightDecay = weightDecay
-        s.optimizer.schedule = scheduler; s.optimizer.warmupRatio = warmupRatio; s.optimizer.warmupSteps = warmupSteps
-        s.optimizer.maxGradNorm = maxGradNorm
-        if optimizer == .rmsprop { s.optimizer.beta2 = 0.99 }
+        s.loss = loss.settings
+        s.optimizer = optimization.settings; s.optimizer.warmupSteps = warmupSteps
         s.limits = SequenceLimits(maxLength: maxLength, maxPromptLength: maxPromptLength)
         s.batchSize = batchSize; s.microBatchSize = microBatchSize; s.epochs = epochs; s.seed = seed
         return s
     }
 
     func validate() throws {
-        do { try settings.validate() } catch { throw ValidationError("\(error)") }
+        try throwFirst(settings.issues(naming: optionName))
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be ≥ 0") }
         guard checkpointSeconds >= 0, checkpointSeconds.isFinite else { throw ValidationError("--checkpoint-seconds must be a finite number ≥ 0") }
     }

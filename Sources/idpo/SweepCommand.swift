@@ -8,11 +8,8 @@ struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sweep beta and learning rate (and optionally the loss) from a recipe's sweep section.",
         discussion: """
-        Each grid point is a child run <output_root>/<run.name>/beta=…,lr=…; iteration 1's samples,
-        judgments, pairs and reference log-probs do not depend on the swept values, so the first point
-        computes them and the others reuse them. Prints a comparison table (★ marks the best point:
-        highest oracle accuracy, else win rate against π0) and writes sweep.csv and sweep.json.
-        Resumable like `idpo iterate`.
+        Each grid point is a child run <output_root>/<run.name>/beta=…,lr=…; iteration 1's samples, judgments, pairs and reference log-probs do not depend on the swept values, so the first point computes them and the others reuse them. Prints a comparison table (★ marks the best point:
+        highest oracle accuracy, else win rate against π0) and writes sweep.csv and sweep.json. Resumable like `idpo iterate`.
 
         Example recipe section:
           sweep:

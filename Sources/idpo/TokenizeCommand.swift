@@ -8,17 +8,9 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode text from standard input to token ids, or decode ids back to text.",
         discussion: """
-        The tokenizer is read from the model directory's tokenizer.json (byte-level BPE: the Llama 3, \
-        GPT-2 / SmolLM2 and Qwen2 families; SentencePiece-style BPE with byte fallback: Llama 2, \
-        Mistral, TinyLlama), with tokenizer_config.json beside it for the BOS and EOS tokens. Encoding \
-        equals the Hugging Face tokenizers library (and tiktoken for Llama 3, SentencePiece for Llama 2). \
-        Special-token strings in the text (such as <|eot_id|>) become their ids unless \
-        --no-parse-special is given.
+        The tokenizer is read from the model directory's tokenizer.json (byte-level BPE: the Llama 3, GPT-2 / SmolLM2 and Qwen2 families; SentencePiece-style BPE with byte fallback: Llama 2, Mistral, TinyLlama), with tokenizer_config.json beside it for the BOS and EOS tokens. Encoding equals the Hugging Face tokenizers library (and tiktoken for Llama 3, SentencePiece for Llama 2). Special-token strings in the text (such as <|eot_id|>) become their ids unless --no-parse-special is given.
 
-        Standard input is read whole and encoded as one text, newlines included (or line by line with \
-        --lines), and the ids are printed separated by spaces. With --decode, standard input holds ids \
-        separated by spaces, commas or newlines, and their text is written exactly, with no newline \
-        added, so that encoding and decoding reproduce the input.
+        Standard input is read whole and encoded as one text, newlines included (or line by line with --lines), and the ids are printed separated by spaces. With --decode, standard input holds ids separated by spaces, commas or newlines, and their text is written exactly, with no newline added, so that encoding and decoding reproduce the input.
 
         Examples:
           echo "Hi there" | idpo tokenize --model ~/models/Llama-3.2-1B --special

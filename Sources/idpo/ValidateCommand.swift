@@ -9,11 +9,7 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a recipe and print its resolved settings.",
         discussion: """
-        Reads the YAML recipe, checks every key, type, range, file and cross-field rule, and prints
-        the resolved recipe, one key path per line (defaults filled in, paths made absolute and taken
-        relative to the recipe's folder). With a sweep section it also lists the sweep's runs.
-        On error it prints every problem as file:line:column: message (with a hint) and exits with
-        status 1; nothing is read besides the recipe and the existence of the files it names.
+        Reads the YAML recipe, checks every key, type, range, file and cross-field rule, and prints the resolved recipe, one key path per line (defaults filled in, paths made absolute and taken relative to the recipe's folder). With a sweep section it also lists the sweep's runs. On error it prints every problem as file:line:column: message (with a hint) and exits with status 1; nothing is read besides the recipe and the existence of the files it names.
 
         Examples:
           idpo validate recipes/demo.yaml

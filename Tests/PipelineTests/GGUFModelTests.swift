@@ -1,4 +1,4 @@
-// A GGUF file wherever a model directory goes: ChatModel and TextJudge open one (weights,
+// A GGUF file wherever a model directory goes: ChatModel and the judges open one (weights,
 // tokenizer and chat template from the one file, nothing written beside it), its tokenizer equals
 // the one `idpo convert` writes, saved checkpoints get tokenizer files made from its metadata, and
 // the reference log-prob cache key covers the GGUF's bytes.
