@@ -3,6 +3,7 @@
 // value is "", `x|length` is 0, `x|default('d')` is 'd').
 
 import Foundation
+import Support
 
 enum Filter: String, CaseIterable {
     case abs, capitalize, `default`, escape, first, float, indent, int, items, join, last, length, list
@@ -282,21 +283,6 @@ func jinjaTitle(_ s: String) -> String {
     return result
 }
 
-/// markupsafe's `escape`: & < > " ' as entities.
-public func htmlEscape(_ s: String) -> String {
-    var out = ""
-    for c in s.unicodeScalars {
-        switch c {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&#34;"
-        case "'": out += "&#39;"
-        default: out.unicodeScalars.append(c)
-        }
-    }
-    return out
-}
 
 /// Jinja's `indent`: indents every line but the first (unless `first`), skipping blank lines
 /// (unless `blank`).

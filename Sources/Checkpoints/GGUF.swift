@@ -2,12 +2,13 @@
 // type (nested arrays included, to a stated depth), the tensor directory and `general.alignment`,
 // validated before any tensor data is touched. The file is memory-mapped and parsed with a cursor
 // that checks every length against the bytes left, so a truncated or hostile file is a
-// CheckpointError naming the file and the field — never an out-of-bounds read, and no count from
+// FileError naming the file and the field — never an out-of-bounds read, and no count from
 // the file allocates more than the file itself could hold. Tensors are read as Float through
 // `GGUFQuantization` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K); other types are refused
 // by name when read.
 
 import Foundation
+import Support
 
 /// A ggml tensor type (the `type` of a GGUF tensor). Every type ggml defines has a name and block
 /// layout here, so sizes can be checked for any of them; `isSupported` says which ones idpo reads.
@@ -269,7 +270,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// bytes lie inside the file, aligned and without overlapping another's.
     public init(url: URL) throws {
         path = url.path
-        let fail = { (why: String) in CheckpointError(file: url.path, reason: why) }
+        let fail = { (why: String) in FileError(file: url.path, reason: why) }
         let file = try OpenedFile(url: url, what: "GGUF file")
         defer { file.close() }
         guard file.size >= 24 else { throw fail("file is \(file.size) bytes, too short for a GGUF header (24 bytes)") }
@@ -395,7 +396,7 @@ public final class GGUFFile: @unchecked Sendable {
     public func integer(_ key: String) throws -> Int? {
         guard let value = metadata[key] else { return nil }
         guard let i = value.integer else {
-            if case .uint64(let big) = value { throw CheckpointError(file: path, reason: "metadata '\(key)' = \(big) is too large") }
+            if case .uint64(let big) = value { throw FileError(file: path, reason: "metadata '\(key)' = \(big) is too large") }
             throw wrongType(key, value, "an integer")
         }
         return i
@@ -432,23 +433,23 @@ public final class GGUFFile: @unchecked Sendable {
         return a
     }
 
-    func wrongType(_ key: String, _ value: GGUFValue, _ expected: String) -> CheckpointError {
-        CheckpointError(file: path, reason: "metadata '\(key)' is \(value.typeDescription), expected \(expected)")
+    func wrongType(_ key: String, _ value: GGUFValue, _ expected: String) -> FileError {
+        FileError(file: path, reason: "metadata '\(key)' is \(value.typeDescription), expected \(expected)")
     }
 
     // MARK: Tensor data
 
     /// The raw bytes of tensor `name` (inside the mapping; valid while this file is alive).
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         return UnsafeRawBufferPointer(start: mapping.base + dataStart + info.offset, count: info.byteCount)
     }
 
     /// Throws unless tensor `name` has a type idpo converts to Float, naming the tensor and the type.
     public func requireSupportedType(_ name: String) throws {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         guard info.type.isSupported else {
-            throw CheckpointError(file: path, reason: "tensor '\(name)' is \(info.type.name), which idpo cannot convert (supported: \(GGMLType.supported.map(\.name).joined(separator: ", ")))")
+            throw FileError(file: path, reason: "tensor '\(name)' is \(info.type.name), which idpo cannot convert (supported: \(GGMLType.supported.map(\.name).joined(separator: ", ")))")
         }
     }
 
@@ -461,7 +462,7 @@ public final class GGUFFile: @unchecked Sendable {
         try requireSupportedType(name)
         let info = tensors[name]!
         guard info.count == count else {
-            throw CheckpointError(file: path, reason: "tensor '\(name)' has \(info.count) elements (dimensions \(info.dimensions)), expected \(count)")
+            throw FileError(file: path, reason: "tensor '\(name)' has \(info.count) elements (dimensions \(info.dimensions)), expected \(count)")
         }
         GGUFQuantization.dequantize(info.type, from: mapping.base + dataStart + info.offset, count: count, into: destination)
         if requireFinite {
@@ -471,7 +472,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Tensor `name` as Floats, in row-major order of `shape` (`requireFinite` as in `readFloats`).
     public func floats(_ name: String, requireFinite: Bool = false) throws -> [Float] {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         try requireSupportedType(name)
         var out = [Float](repeating: 0, count: info.count)
         try out.withUnsafeMutableBufferPointer {
@@ -500,8 +501,8 @@ struct GGUFCursor {
 
     var remaining: Int { size - offset }
 
-    func ended(_ what: String) -> CheckpointError {
-        CheckpointError(file: path, reason: "file ends inside \(what) (at byte \(offset) of \(size))")
+    func ended(_ what: String) -> FileError {
+        FileError(file: path, reason: "file ends inside \(what) (at byte \(offset) of \(size))")
     }
 
     mutating func bytes(_ count: Int, _ what: String) throws -> UnsafeRawBufferPointer {
@@ -521,12 +522,12 @@ struct GGUFCursor {
     mutating func string(_ what: String) throws -> String {
         let length = try read(UInt64.self, "the length of \(what)")
         guard length <= UInt64(remaining) else {
-            throw CheckpointError(file: path, reason: "\(what): string length \(length) runs past the end of the file (at byte \(offset) of \(size))")
+            throw FileError(file: path, reason: "\(what): string length \(length) runs past the end of the file (at byte \(offset) of \(size))")
         }
         let start = offset
         let raw = try bytes(Int(length), what)
         guard let s = String(validating: raw, as: UTF8.self) else {
-            throw CheckpointError(file: path, reason: "\(what) is not valid UTF-8 (at byte \(start))")
+            throw FileError(file: path, reason: "\(what) is not valid UTF-8 (at byte \(start))")
         }
         return s
     }
@@ -555,15 +556,15 @@ struct GGUFCursor {
     /// (at the element type's least size) before anything is allocated.
     mutating func array(field: String, depth: Int) throws -> GGUFArray {
         guard depth <= GGUFFile.maximumArrayDepth else {
-            throw CheckpointError(file: path, reason: "metadata '\(field)': arrays nest more than \(GGUFFile.maximumArrayDepth) deep")
+            throw FileError(file: path, reason: "metadata '\(field)': arrays nest more than \(GGUFFile.maximumArrayDepth) deep")
         }
         let rawType = try read(UInt32.self, "the element type of metadata '\(field)'")
         guard let type = GGUFValueType(rawValue: rawType) else {
-            throw CheckpointError(file: path, reason: "metadata '\(field)' is an array of unknown value type \(rawType)")
+            throw FileError(file: path, reason: "metadata '\(field)' is an array of unknown value type \(rawType)")
         }
         let count = try read(UInt64.self, "the length of metadata '\(field)'")
         guard count <= UInt64(remaining / type.minimumBytes) else {
-            throw CheckpointError(file: path, reason: "metadata '\(field)' claims \(count) elements of \(type.name), more than the rest of the file holds")
+            throw FileError(file: path, reason: "metadata '\(field)' claims \(count) elements of \(type.name), more than the rest of the file holds")
         }
         let n = Int(count)
         func numbers<T: FixedWidthInteger>(_ t: T.Type) throws -> [T] {

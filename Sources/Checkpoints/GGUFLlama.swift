@@ -7,6 +7,7 @@
 
 import Foundation
 import Llama
+import Support
 
 extension GGUFFile {
     /// llama.cpp's per-layer tensor names (after "blk.N.") and Hugging Face's (after "model.layers.N.").
@@ -63,7 +64,7 @@ extension GGUFFile {
         return count
     }
 
-    func failure(_ reason: String) -> CheckpointError { CheckpointError(file: path, reason: reason) }
+    func failure(_ reason: String) -> FileError { FileError(file: path, reason: reason) }
 
     /// An integer setting that may be given per layer (an array): one value, or an error when the
     /// layers differ. Nil when absent.

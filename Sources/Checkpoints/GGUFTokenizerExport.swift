@@ -8,6 +8,7 @@
 
 import Foundation
 import Llama
+import Support
 
 /// A tokenizer to write into a GGUF file.
 public struct GGUFTokenizerExport: Sendable {
@@ -40,7 +41,7 @@ public struct GGUFTokenizerExport: Sendable {
             source: url.path)
     }
 
-    func failure(_ reason: String) -> CheckpointError { CheckpointError(file: source, reason: reason) }
+    func failure(_ reason: String) -> FileError { FileError(file: source, reason: reason) }
 
     /// The metadata entries, with `vocabularySize` tokens (the model's embedding rows).
     func metadata(vocabularySize: Int, config: LlamaConfig) throws -> [(key: String, value: GGUFValue)] {
@@ -137,7 +138,7 @@ public struct GGUFTokenizerExport: Sendable {
     }
 
     /// llama.cpp's name for a pre-tokenizer (`tokenizer.ggml.pre`), recognised from its structure.
-    static func preTokenizerName(_ value: Any?, _ failure: (String) -> CheckpointError) throws -> String {
+    static func preTokenizerName(_ value: Any?, _ failure: (String) -> FileError) throws -> String {
         func object(_ v: Any?) -> [String: Any]? { v as? [String: Any] }
         func isByteLevel(_ v: Any?, regex: Bool) -> Bool {
             guard let o = object(v), o["type"] as? String == "ByteLevel" else { return false }

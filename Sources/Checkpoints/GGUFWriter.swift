@@ -8,6 +8,7 @@
 
 import Foundation
 import Llama
+import Support
 
 public struct GGUFWriter {
     /// One tensor: its name, ggml type, dimensions (ne0 first) and encoded bytes.
@@ -36,7 +37,7 @@ public struct GGUFWriter {
     public func data() throws -> Data {
         let alignment = self.alignment
         guard alignment > 0, alignment & (alignment - 1) == 0 else {
-            throw CheckpointError(file: "GGUF", reason: "general.alignment \(alignment) is not a power of two")
+            throw FileError(file: "GGUF", reason: "general.alignment \(alignment) is not a power of two")
         }
         var out = Data()
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
@@ -58,7 +59,7 @@ public struct GGUFWriter {
             let elements = t.dimensions.reduce(1, *)
             guard t.type.isKnown, t.dimensions[0] % t.type.blockSize == 0,
                   t.bytes.count == elements / t.type.blockSize * t.type.typeSize else {
-                throw CheckpointError(file: "GGUF", reason: "tensor '\(t.name)': \(t.bytes.count) bytes do not match \(t.type.name) dimensions \(t.dimensions)")
+                throw FileError(file: "GGUF", reason: "tensor '\(t.name)': \(t.bytes.count) bytes do not match \(t.type.name) dimensions \(t.dimensions)")
             }
             string(t.name)
             u32(UInt32(t.dimensions.count))
@@ -152,13 +153,13 @@ public struct GGUFWriter {
     /// (Q8_0 falls back to F16 for a matrix whose rows are not a multiple of 32, as llama.cpp's
     /// converter does), norms F32, then the tokenizer's metadata when `tokenizer` is given.
     ///
-    /// - Throws: `CheckpointError` for a configuration llama.cpp's llama architecture cannot
+    /// - Throws: `FileError` for a configuration llama.cpp's llama architecture cannot
     ///   express (RoPE scaling), or a tokenizer it cannot take (see `GGUFTokenizerExport`).
     public static func llama(_ model: LlamaModel, weights: WeightType, name: String? = nil,
                              tokenizer: GGUFTokenizerExport? = nil) throws -> GGUFWriter {
         let c = model.config
         guard c.ropeScaling == nil else {
-            throw CheckpointError(file: "GGUF", reason: "rope_scaling (llama3) is not exported to GGUF: llama.cpp stores it as a rope_freqs tensor idpo does not read back")
+            throw FileError(file: "GGUF", reason: "rope_scaling (llama3) is not exported to GGUF: llama.cpp stores it as a rope_freqs tensor idpo does not read back")
         }
         var w = GGUFWriter()
         let fileType: UInt32
@@ -171,7 +172,7 @@ public struct GGUFWriter {
         /// llama.cpp reads these keys as UINT32.
         func u32(_ value: Int, _ field: String) throws -> GGUFValue {
             guard let v = UInt32(exactly: value) else {
-                throw CheckpointError(file: "GGUF", reason: "\(field) = \(value) does not fit the UINT32 llama.cpp reads")
+                throw FileError(file: "GGUF", reason: "\(field) = \(value) does not fit the UINT32 llama.cpp reads")
             }
             return .uint32(v)
         }

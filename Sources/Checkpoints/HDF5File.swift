@@ -1,5 +1,5 @@
 // A thin, error-checked wrapper over the HDF5 C API: files, groups, float/uint64 datasets and
-// string/integer attributes. Every failure is a thrown CheckpointError naming the file and object,
+// string/integer attributes. Every failure is a thrown FileError naming the file and object,
 // with the system error HDF5 saw ("no space left on device") when there was one, and every handle
 // is closed on every path.
 //
@@ -14,6 +14,7 @@
 
 import Foundation
 import CHDF5
+import Support
 
 /// An open HDF5 file (closed on deinit; a file being written is discarded then).
 final class HDF5File {
@@ -28,7 +29,7 @@ final class HDF5File {
     static func create(_ path: String) throws -> HDF5File {
         HDF5Library.prepare()
         let id = H5Fcreate(path, chdf5_acc_trunc(), chdf5_p_default(), chdf5_p_default())
-        guard id >= 0 else { throw CheckpointError(file: path, reason: "cannot create HDF5 file\(HDF5Library.systemErrorSuffix())") }
+        guard id >= 0 else { throw FileError(file: path, reason: "cannot create HDF5 file\(HDF5Library.systemErrorSuffix())") }
         return HDF5File(path: path, id: id, writable: true)
     }
 
@@ -36,14 +37,14 @@ final class HDF5File {
         HDF5Library.prepare()
         let url = URL(fileURLWithPath: path)
         if !FileManager.default.fileExists(atPath: path) {
-            throw CheckpointError(file: path, reason: "no such file")
+            throw FileError(file: path, reason: "no such file")
         }
         try FileRead.requireReadableFile(at: url, what: "HDF5 file")
         guard H5Fis_hdf5(path) > 0 else {
-            throw CheckpointError(file: path, reason: "not an HDF5 file (or truncated)")
+            throw FileError(file: path, reason: "not an HDF5 file (or truncated)")
         }
         let id = H5Fopen(path, chdf5_acc_rdonly(), chdf5_p_default())
-        guard id >= 0 else { throw CheckpointError(file: path, reason: "cannot open HDF5 file (truncated or damaged)") }
+        guard id >= 0 else { throw FileError(file: path, reason: "cannot open HDF5 file (truncated or damaged)") }
         return HDF5File(path: path, id: id, writable: false)
     }
 
@@ -124,7 +125,7 @@ final class HDF5File {
         if writable { discard() } else if !closed { H5Fclose(id) }
     }
 
-    func fail(_ what: String) -> CheckpointError { CheckpointError(file: path, reason: what) }
+    func fail(_ what: String) -> FileError { FileError(file: path, reason: what) }
 
     // MARK: groups
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import CHDF5
+import Support
 
 public enum HDF5Library {
     /// "major.minor.release" of the linked libhdf5.

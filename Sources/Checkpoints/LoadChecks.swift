@@ -1,4 +1,4 @@
-// Checks a loader makes before it trusts a checkpoint, each failing with a CheckpointError that
+// Checks a loader makes before it trusts a checkpoint, each failing with a FileError that
 // names the file and what was expected:
 //   - before allocating: the model fits in this machine's memory, and the config's layers and
 //     tensor shapes agree with the checkpoint's headers (so a config.json saying hidden_size: 1e9 or
@@ -8,6 +8,7 @@
 
 import Foundation
 import Llama
+import Support
 
 /// NaN/±Inf detection in loaded tensors.
 public enum NonFiniteValues {
@@ -17,7 +18,7 @@ public enum NonFiniteValues {
     public static func check(_ values: UnsafePointer<Float>, count: Int, tensor: String, file: String,
                              subject: String? = nil) throws {
         guard let index = FiniteValues.firstNonFinite(values, count: count) else { return }
-        throw CheckpointError(file: file, reason: "\(subject ?? "tensor '\(tensor)'") holds non-finite values (first at element \(index): \(values[index]))")
+        throw FileError(file: file, reason: "\(subject ?? "tensor '\(tensor)'") holds non-finite values (first at element \(index): \(values[index]))")
     }
 }
 
@@ -29,7 +30,7 @@ enum ModelMemory {
     static func requireFits(bytes: Double, what: String, file: String) throws {
         let available = MemoryBudget.physicalBytes
         guard bytes > Double(available) else { return }
-        throw CheckpointError(file: file, reason: "\(what) needs about \(MemoryPlan.gigabytes(bytes)); this machine has \(MemoryPlan.gigabytes(available))")
+        throw FileError(file: file, reason: "\(what) needs about \(MemoryPlan.gigabytes(bytes)); this machine has \(MemoryPlan.gigabytes(available))")
     }
 
     /// The estimate for a model of `config` (see `ModelSize.estimatedBytes`), plus `extraBuffers`
@@ -95,7 +96,7 @@ enum LayoutCheck {
         let present = layerCount(in: names)
         guard present != config.numHiddenLayers else { return }
         let which = present == 0 ? "no layers" : "\(present) layer\(present == 1 ? "" : "s") (model.layers.0 to model.layers.\(present - 1))"
-        throw CheckpointError(file: configFile, reason: "num_hidden_layers = \(config.numHiddenLayers), but \(weightsName) holds \(which)")
+        throw FileError(file: configFile, reason: "num_hidden_layers = \(config.numHiddenLayers), but \(weightsName) holds \(which)")
     }
 
     /// Throws unless every tensor of `layout` is in `files` with its shape and a float dtype, and
@@ -104,19 +105,19 @@ enum LayoutCheck {
                                    directory: URL, alsoAllowed: Set<String>) throws {
         for entry in layout.entries {
             guard let file = files[entry.name], let info = file.tensors[entry.name] else {
-                throw CheckpointError(file: directory.path, reason: "missing tensor '\(entry.name)'")
+                throw FileError(file: directory.path, reason: "missing tensor '\(entry.name)'")
             }
             guard info.shape == entry.shape else {
-                throw CheckpointError(file: file.path, reason: "tensor '\(entry.name)' has shape \(info.shape), expected \(entry.shape) from config.json")
+                throw FileError(file: file.path, reason: "tensor '\(entry.name)' has shape \(info.shape), expected \(entry.shape) from config.json")
             }
             guard info.dtype == .f32 || info.dtype == .bf16 || info.dtype == .f16 else {
-                throw CheckpointError(file: file.path, reason: "tensor '\(entry.name)' has dtype \(info.dtype.rawValue), expected F32, BF16 or F16")
+                throw FileError(file: file.path, reason: "tensor '\(entry.name)' has dtype \(info.dtype.rawValue), expected F32, BF16 or F16")
             }
         }
         for (name, file) in files.sorted(by: { $0.key < $1.key })
         where layout.entry(named: name) == nil && !ModelDirectory.isIgnorable(name) && !alsoAllowed.contains(name) {
             if name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            throw CheckpointError(file: file.path, reason: "unexpected tensor '\(name)' for this Llama configuration")
+            throw FileError(file: file.path, reason: "unexpected tensor '\(name)' for this Llama configuration")
         }
     }
 }
@@ -169,7 +170,7 @@ enum ConfigComparison {
     /// "<config.json>: config.json says num_hidden_layers = 4 but model.h5's embedded config says 2".
     static func requireAgreement(configJSON: LlamaConfig, configFile: URL, embedded: LlamaConfig, checkpointFile: URL) throws {
         guard let difference = firstDifference(configJSON, embedded) else { return }
-        throw CheckpointError(file: configFile.path,
+        throw FileError(file: configFile.path,
                               reason: "config.json says \(difference.key) = \(difference.a) but \(checkpointFile.lastPathComponent)'s embedded config says \(difference.b)")
     }
 }

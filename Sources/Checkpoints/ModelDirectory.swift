@@ -9,6 +9,7 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
 public enum ModelDirectory {
     /// Files that travel with a model besides config and weights (copied on save when present).
@@ -24,12 +25,12 @@ public enum ModelDirectory {
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
             if fm.fileExists(atPath: url.path) && isGGUF(url) { return .gguf }
-            throw CheckpointError(file: url.path, reason: fm.fileExists(atPath: url.path) ? "not a model directory (nor a GGUF file)" : "not a model directory")
+            throw FileError(file: url.path, reason: fm.fileExists(atPath: url.path) ? "not a model directory (nor a GGUF file)" : "not a model directory")
         }
         if fm.fileExists(atPath: url.appendingPathComponent("model.h5").path) { return .hdf5 }
         if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors.index.json").path) { return .shardedSafetensors }
         if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return .safetensors }
-        throw CheckpointError(file: url.path, reason: "no weights: expected model.safetensors, model.safetensors.index.json or model.h5")
+        throw FileError(file: url.path, reason: "no weights: expected model.safetensors, model.safetensors.index.json or model.h5")
     }
 
     /// Whether `url` is a file taken as GGUF: named *.gguf (a bad one is then refused by the GGUF
@@ -87,7 +88,7 @@ public enum ModelDirectory {
         let layout = ParameterLayout(config: config, languageModelHead: languageModelHead)
         var matrices: [Int: WeightMatrix] = [:], vectors: [Int: FloatBuffer] = [:]
         for entry in layout.entries {
-            guard let file = files[entry.name] else { throw CheckpointError(file: directory.path, reason: "missing tensor '\(entry.name)'") }
+            guard let file = files[entry.name] else { throw FileError(file: directory.path, reason: "missing tensor '\(entry.name)'") }
             if entry.shape.count == 2, let matrix = try file.sixteenBitMatrix(entry.name) {
                 matrices[entry.offset] = matrix
             } else {
@@ -110,9 +111,9 @@ public enum ModelDirectory {
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
         switch try weightsFormat(url) {
         case .hdf5:
-            throw CheckpointError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
+            throw FileError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
         case .gguf:
-            throw CheckpointError(file: url.path, reason: "a GGUF file holds no reward/preference head (expected one of \(alternatives.map { $0.joined(separator: ", ") }.joined(separator: "; "))); use the model's safetensors directory")
+            throw FileError(file: url.path, reason: "a GGUF file holds no reward/preference head (expected one of \(alternatives.map { $0.joined(separator: ", ") }.joined(separator: "; "))); use the model's safetensors directory")
         case .safetensors, .shardedSafetensors:
             break
         }
@@ -124,7 +125,7 @@ public enum ModelDirectory {
         var headNames: [String] = []
         for names in alternatives {
             guard let name = names.first(where: { files[$0] != nil }) else {
-                throw CheckpointError(file: url.path, reason: "missing head tensor (one of \(names.joined(separator: ", ")))")
+                throw FileError(file: url.path, reason: "missing head tensor (one of \(names.joined(separator: ", ")))")
             }
             headNames.append(name)
         }
@@ -204,7 +205,7 @@ public enum ModelDirectory {
         return try loadCheckpoint(url).model.config
     }
 
-    /// Reads and validates `config.json` of `directory`: an unreadable file is a CheckpointError
+    /// Reads and validates `config.json` of `directory`: an unreadable file is a FileError
     /// ("cannot read config.json: is a directory"), a bad field a ConfigError naming the field and file.
     static func readConfig(_ directory: URL) throws -> LlamaConfig {
         let file = configURL(directory)
@@ -224,20 +225,20 @@ public enum ModelDirectory {
         let json: Any
         let indexData = try FileRead.data(at: indexURL, what: "the shard index", maxBytes: maximumJSONBytes)
         do { json = try JSONSerialization.jsonObject(with: indexData) } catch {
-            throw CheckpointError(file: indexURL.path, reason: "not valid JSON")
+            throw FileError(file: indexURL.path, reason: "not valid JSON")
         }
         guard let map = (json as? [String: Any])?["weight_map"] as? [String: String] else {
-            throw CheckpointError(file: indexURL.path, reason: "missing 'weight_map' object of tensor name → file name")
+            throw FileError(file: indexURL.path, reason: "missing 'weight_map' object of tensor name → file name")
         }
         var shards: [String: SafetensorsFile] = [:]
         var byTensor: [String: SafetensorsFile] = [:]
         for (tensor, fileName) in map.sorted(by: { $0.key < $1.key }) {
             guard !fileName.contains("/") && !fileName.hasPrefix(".") else {
-                throw CheckpointError(file: indexURL.path, reason: "weight_map entry '\(tensor)' names file '\(fileName)' outside the directory")
+                throw FileError(file: indexURL.path, reason: "weight_map entry '\(tensor)' names file '\(fileName)' outside the directory")
             }
             if shards[fileName] == nil { shards[fileName] = try SafetensorsFile(url: url.appendingPathComponent(fileName)) }
             guard shards[fileName]!.tensors[tensor] != nil else {
-                throw CheckpointError(file: url.appendingPathComponent(fileName).path, reason: "missing tensor '\(tensor)' listed in the index")
+                throw FileError(file: url.appendingPathComponent(fileName).path, reason: "missing tensor '\(tensor)' listed in the index")
             }
             byTensor[tensor] = shards[fileName]
         }
@@ -263,7 +264,7 @@ public enum ModelDirectory {
     static func readSafetensorsWeights(_ files: [String: SafetensorsFile], into model: LlamaModel, directory: URL) throws {
         for entry in model.layout.entries {
             guard let file = files[entry.name] else {
-                throw CheckpointError(file: directory.path, reason: "missing tensor '\(entry.name)'")
+                throw FileError(file: directory.path, reason: "missing tensor '\(entry.name)'")
             }
             try file.readFloats(entry.name, into: model.parameters.pointer + entry.offset, count: entry.count, requireFinite: true)
         }

@@ -13,17 +13,8 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
-/// Optimizer state stored with a checkpoint: named moment buffers in the parameter layout.
-public struct OptimizerState {
-    public var name: String
-    public var step: Int
-    public var hyperparametersJSON: String
-    public var moments: [(name: String, values: FloatBuffer)]
-    public init(name: String, step: Int, hyperparametersJSON: String = "{}", moments: [(name: String, values: FloatBuffer)]) {
-        self.name = name; self.step = step; self.hyperparametersJSON = hyperparametersJSON; self.moments = moments
-    }
-}
 
 /// A loaded native checkpoint.
 public struct NativeCheckpoint {
@@ -41,12 +32,12 @@ public struct NativeCheckpoint {
 
     /// Writes the checkpoint to `url` atomically: a temporary file in the same folder, flushed to
     /// disk, then renamed over `url`. A crash at any point leaves either the old file or the new one;
-    /// a failed write (e.g. "no space left on device") is a CheckpointError naming `url`, leaves
+    /// a failed write (e.g. "no space left on device") is a FileError naming `url`, leaves
     /// the old file and no temporary file, and leaves no HDF5 handle open.
     public func write(to url: URL) throws {
         let configData = try JSONEncoder.sortedPretty.encode(model.config)
         if let opt = optimizer, let bad = opt.moments.first(where: { $0.values.count != model.layout.count }) {
-            throw CheckpointError(file: url.path, reason: "optimizer moment '\(bad.name)' has \(bad.values.count) values, the model \(model.layout.count)")
+            throw FileError(file: url.path, reason: "optimizer moment '\(bad.name)' has \(bad.values.count) values, the model \(model.layout.count)")
         }
         try AtomicFile.write(to: url) { tmp in
             try HDF5File.write(tmp.path) { f in
@@ -95,16 +86,16 @@ public struct NativeCheckpoint {
     static func read(from url: URL, configJSON: (config: LlamaConfig, file: URL)?) throws -> NativeCheckpoint {
         let f = try HDF5File.open(url.path)
         guard f.hasAttribute("/", "format"), try f.stringAttribute("/", "format") == format else {
-            throw CheckpointError(file: url.path, reason: "not an idpo checkpoint (no format attribute \"\(format)\")")
+            throw FileError(file: url.path, reason: "not an idpo checkpoint (no format attribute \"\(format)\")")
         }
         let version = try f.intAttribute("/", "format_version")
         guard version == formatVersion else {
-            throw CheckpointError(file: url.path, reason: "checkpoint format version \(version); this idpo reads version \(formatVersion)")
+            throw FileError(file: url.path, reason: "checkpoint format version \(version); this idpo reads version \(formatVersion)")
         }
         let configText = try f.stringAttribute("/", "config_json")
         let config: LlamaConfig
         do { config = try LlamaConfig.decode(jsonData: Data(configText.utf8)) } catch {
-            throw CheckpointError(file: url.path, reason: "embedded config_json: \(error)")
+            throw FileError(file: url.path, reason: "embedded config_json: \(error)")
         }
         if let configJSON {
             try ConfigComparison.requireAgreement(configJSON: configJSON.config, configFile: configJSON.file,
@@ -118,17 +109,17 @@ public struct NativeCheckpoint {
         try ModelMemory.requireFits(config: config, extraBuffers: momentNames.count, file: url.path)
         let expectedTensors = ModelSize.tensorCount(config: config)
         guard let tensorsPresent = f.memberCount("/parameters") else {
-            throw CheckpointError(file: url.path, reason: "missing group '/parameters'")
+            throw FileError(file: url.path, reason: "missing group '/parameters'")
         }
         guard tensorsPresent == expectedTensors else {
-            throw CheckpointError(file: url.path, reason: "the embedded config (num_hidden_layers = \(config.numHiddenLayers), tie_word_embeddings = \(config.tieWordEmbeddings)) needs \(expectedTensors) tensors, but /parameters holds \(tensorsPresent)")
+            throw FileError(file: url.path, reason: "the embedded config (num_hidden_layers = \(config.numHiddenLayers), tie_word_embeddings = \(config.tieWordEmbeddings)) needs \(expectedTensors) tensors, but /parameters holds \(tensorsPresent)")
         }
         let layout = ParameterLayout(config: config)
         for group in ["/parameters"] + momentNames.map({ "/optimizer/" + $0 }) {
             for e in layout.entries {
                 let shape = try f.shape("\(group)/\(e.name)")
                 guard shape == e.shape else {
-                    throw CheckpointError(file: url.path, reason: "dataset '\(group)/\(e.name)' has shape \(shape), expected \(e.shape) from the embedded config")
+                    throw FileError(file: url.path, reason: "dataset '\(group)/\(e.name)' has shape \(shape), expected \(e.shape) from the embedded config")
                 }
             }
         }

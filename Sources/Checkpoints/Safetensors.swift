@@ -6,15 +6,9 @@
 
 import Foundation
 import Kernels
+import Support
 
 /// A checkpoint or weights file that cannot be used: the file and what is wrong with it.
-public struct CheckpointError: Error, CustomStringConvertible {
-    public let file: String
-    public let reason: String
-    public init(file: String, reason: String) { self.file = file; self.reason = reason }
-    public var description: String { "\(file): \(reason)" }
-}
-
 public enum SafetensorsDType: String, Sendable {
     case f32 = "F32", bf16 = "BF16", f16 = "F16", i64 = "I64", i32 = "I32"
     var size: Int {
@@ -44,7 +38,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(url: URL) throws {
         path = url.path
-        let fail = { (why: String) in CheckpointError(file: url.path, reason: why) }
+        let fail = { (why: String) in FileError(file: url.path, reason: why) }
         let file = try OpenedFile(url: url, what: "safetensors file")
         defer { file.close() }
         guard file.size >= 8 else { throw fail("file is \(file.size) bytes, too short for a safetensors header") }
@@ -125,9 +119,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     ///   converts), with an error naming the tensor, the file and the first offending element.
     public func readFloats(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int,
                            requireFinite: Bool = false) throws {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         guard info.count == count else {
-            throw CheckpointError(file: path, reason: "tensor '\(name)' has \(info.count) elements (shape \(info.shape)), expected \(count)")
+            throw FileError(file: path, reason: "tensor '\(name)' has \(info.count) elements (shape \(info.shape)), expected \(count)")
         }
         let base = mapping.base + dataStart + info.dataRange.lowerBound
         // Every non-finite float has all exponent bits set: the smallest `exponent & ~bits` over the
@@ -168,7 +162,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// bytes of a BF16 or F16 tensor (after refusing NaN/±Inf in it), or nil for other dtypes. The
     /// pointer lives as long as this file object.
     public func sixteenBitMatrix(_ name: String, requireFinite: Bool = true) throws -> WeightMatrix? {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         let element: WeightMatrix.Element
         switch info.dtype {
         case .bf16: element = .bfloat16
@@ -187,7 +181,7 @@ public final class SafetensorsFile: @unchecked Sendable {
                 let first = (0..<info.count).first { exponent & ~base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self) == 0 }!
                 let bits = base.loadUnaligned(fromByteOffset: 2 * first, as: UInt16.self)
                 let value = element == .bfloat16 ? Float(bitPattern: UInt32(bits) << 16) : Float(Float16(bitPattern: bits))
-                throw CheckpointError(file: path, reason: "tensor '\(name)' holds non-finite values (first at element \(first): \(value))")
+                throw FileError(file: path, reason: "tensor '\(name)' holds non-finite values (first at element \(first): \(value))")
             }
         }
         return WeightMatrix(base: base, element: element)
@@ -195,7 +189,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Tensor `name` as Floats (`requireFinite` as in `readFloats`).
     public func floats(_ name: String, requireFinite: Bool = false) throws -> [Float] {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         var out = [Float](repeating: 0, count: info.count)
         try out.withUnsafeMutableBufferPointer {
             try readFloats(name, into: $0.baseAddress!, count: info.count, requireFinite: requireFinite)
@@ -205,12 +199,12 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Integer tensor `name` (I64 or I32) as Int64.
     public func integers(_ name: String) throws -> [Int64] {
-        guard let info = tensors[name] else { throw CheckpointError(file: path, reason: "missing tensor '\(name)'") }
+        guard let info = tensors[name] else { throw FileError(file: path, reason: "missing tensor '\(name)'") }
         let base = mapping.base + dataStart + info.dataRange.lowerBound
         switch info.dtype {
         case .i64: return (0..<info.count).map { Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
         case .i32: return (0..<info.count).map { Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
-        default: throw CheckpointError(file: path, reason: "tensor '\(name)' is \(info.dtype.rawValue), expected an integer type")
+        default: throw FileError(file: path, reason: "tensor '\(name)' is \(info.dtype.rawValue), expected an integer type")
         }
     }
 }
@@ -227,7 +221,7 @@ final class MappedFile: @unchecked Sendable {
         self.size = size
         mappedLength = max(size, 1)
         guard let address = mmap(nil, mappedLength, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
-            throw CheckpointError(file: path, reason: "cannot map the file into memory: \(FileRead.describe(errno: errno))")
+            throw FileError(file: path, reason: "cannot map the file into memory: \(FileRead.describe(errno: errno))")
         }
         base = UnsafeRawPointer(address)
     }

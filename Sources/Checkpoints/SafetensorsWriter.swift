@@ -3,6 +3,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public enum SafetensorsWriter {
     public enum DType: String, Sendable { case f32 = "F32", bf16 = "BF16", f16 = "F16" }

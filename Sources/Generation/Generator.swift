@@ -8,6 +8,7 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
 /// One prompt to answer: a stable id (seeds its random streams) and its token ids.
 public struct GenerationRequest: Sendable {

@@ -3,6 +3,7 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
 /// How to pick the next token.
 public struct SamplingParameters: Codable, Equatable, Sendable {

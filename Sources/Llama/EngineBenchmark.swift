@@ -5,6 +5,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public struct BenchmarkShape: Sendable {
     public let name: String

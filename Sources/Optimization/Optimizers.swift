@@ -4,7 +4,6 @@
 import Foundation
 import Kernels
 import Llama
-import Checkpoints
 
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case adamw, rmsprop, sgd }
 public enum ScheduleKind: String, Codable, CaseIterable, Sendable { case constant, linear, cosine }

@@ -3,6 +3,7 @@
 
 import Kernels
 import Llama
+import Support
 
 /// Epochs of `batchSize` examples: epoch e visits the examples in a permutation seeded by (seed, e),
 /// the last batch of an epoch possibly short.

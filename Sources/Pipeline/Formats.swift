@@ -122,7 +122,7 @@ public enum JSONLines {
     /// Decodes every non-empty line as a `T`; an error names the file, the line and the field.
     public static func read<T: Decodable>(_ type: T.Type, from url: URL, defaultID: DefaultID = .index) throws -> [(line: Int, record: T)] {
         let data: Data
-        do { data = try FileRead.data(at: url, what: "the file") } catch let error as CheckpointError {
+        do { data = try FileRead.data(at: url, what: "the file") } catch let error as FileError {
             throw DataFileError(file: url.path, line: 0, message: error.reason)
         }
         var out: [(line: Int, record: T)] = []

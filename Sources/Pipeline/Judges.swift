@@ -274,3 +274,40 @@ public final class GPMJudge: Judge {
         return JudgedPrompt(ranking: ranking, targets: g)
     }
 }
+
+/// How often a pairwise judge agrees with labelled pairs (chosen is the better response).
+public struct JudgeAgreement: Codable, Equatable, Sendable {
+    /// Fraction of pairs where P(chosen ≻ rejected) > ½ (both orders averaged).
+    public var agreement: Double
+    /// The same with the chosen response shown first only (position A), and second only.
+    public var agreementChosenAsA: Double
+    public var agreementChosenAsB: Double
+    public var pairs: Int
+    /// Mean P(chosen ≻ rejected).
+    public var meanProbability: Double
+    /// Agreement per group (`agreement(with:groupedBy:)`): [agreed, pairs].
+    public var byGroup: [String: [Int]]
+}
+
+extension PairwiseJudge {
+    /// Agreement with `pairs` by the judge's own procedure (the seed's prompt, both orders averaged),
+    /// optionally counted per group of pairs.
+    public func agreement(with pairs: [PairRecord], groupedBy group: ((PairRecord) -> String)? = nil) throws -> JudgeAgreement {
+        var agree = 0, asA = 0, asB = 0, sum = 0.0
+        var byGroup: [String: [Int]] = [:]
+        for p in pairs {
+            let c = try pairwiseProbability(context: try pairwiseContext(p.prompt), p.chosen, p.rejected)
+            if let key = group?(p) {
+                byGroup[key, default: [0, 0]][0] += c.probability > 0.5 ? 1 : 0
+                byGroup[key, default: [0, 0]][1] += 1
+            }
+            if c.probability > 0.5 { agree += 1 }
+            if (c.probabilityFirstAsA ?? 0) > 0.5 { asA += 1 }
+            if (c.probabilitySecondAsA ?? 1) < 0.5 { asB += 1 }
+            sum += c.probability
+        }
+        let n = Double(max(1, pairs.count))
+        return JudgeAgreement(agreement: Double(agree) / n, agreementChosenAsA: Double(asA) / n, agreementChosenAsB: Double(asB) / n,
+                              pairs: pairs.count, meanProbability: sum / n, byGroup: byGroup)
+    }
+}

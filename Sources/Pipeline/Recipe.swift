@@ -8,6 +8,7 @@ import Checkpoints
 import Generation
 import Optimization
 import Preference
+import Support
 
 /// A fully resolved recipe. Every path is absolute; every optional setting has its default.
 /// Coding keys are the YAML keys (snake_case), so the canonical JSON reads like the recipe.
@@ -269,7 +270,7 @@ extension Recipe {
                 return (nil, [RecipeError(file: display, message: "the recipe is not UTF-8 text")])
             }
             text = decoded
-        } catch let error as CheckpointError {
+        } catch let error as FileError {
             return (nil, [RecipeError(file: display, message: error.reason)])
         } catch {
             return (nil, [RecipeError(file: display, message: "cannot read the recipe: \(error)")])

@@ -6,18 +6,12 @@ import Foundation
 import Checkpoints
 import Optimization
 import Support
-import ChatTemplates
-
-public enum HTML {
-    /// Escapes &, <, >, " and ' (model output is untrusted text), as markupsafe does.
-    public static func escape(_ s: String) -> String { htmlEscape(s) }
-}
 
 public enum ReportWriter {
     /// A line chart of one or more series (x = step index across iterations) as inline SVG.
     static func svgChart(title: String, series: [(name: String, values: [Double])], width: Int = 520, height: Int = 220) -> String {
         let all = series.flatMap(\.values).filter(\.isFinite)
-        guard !all.isEmpty else { return "<p>\(HTML.escape(title)): no data</p>" }
+        guard !all.isEmpty else { return "<p>\(htmlEscape(title)): no data</p>" }
         var lo = all.min()!, hi = all.max()!
         if hi - lo < 1e-12 { lo -= 1; hi += 1 }
         let n = max(2, series.map(\.values.count).max()!)
@@ -26,8 +20,8 @@ public enum ReportWriter {
         func x(_ i: Int) -> Double { left + w * Double(i) / Double(n - 1) }
         func y(_ v: Double) -> Double { top + h * (1 - (v - lo) / (hi - lo)) }
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(width)' height='\(height)' role='img' aria-label='\(HTML.escape(title))'>"
-        svg += "<text x='\(Int(left))' y='18' font-size='13' font-weight='bold'>\(HTML.escape(title))</text>"
+        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(width)' height='\(height)' role='img' aria-label='\(htmlEscape(title))'>"
+        svg += "<text x='\(Int(left))' y='18' font-size='13' font-weight='bold'>\(htmlEscape(title))</text>"
         svg += "<line x1='\(left)' y1='\(top + h)' x2='\(left + w)' y2='\(top + h)' stroke='#999'/><line x1='\(left)' y1='\(top)' x2='\(left)' y2='\(top + h)' stroke='#999'/>"
         for k in 0...4 {
             let v = lo + (hi - lo) * Double(k) / 4
@@ -38,7 +32,7 @@ public enum ReportWriter {
         for (si, s) in series.enumerated() {
             let pts = s.values.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
             svg += "<polyline fill='none' stroke='\(colors[si % colors.count])' stroke-width='1.8' points='\(pts.joined(separator: " "))'/>"
-            svg += "<text x='\(Int(left + w - 4))' y='\(Int(top + 12 + Double(si) * 13))' font-size='11' text-anchor='end' fill='\(colors[si % colors.count])'>\(HTML.escape(s.name))</text>"
+            svg += "<text x='\(Int(left + w - 4))' y='\(Int(top + 12 + Double(si) * 13))' font-size='11' text-anchor='end' fill='\(colors[si % colors.count])'>\(htmlEscape(s.name))</text>"
         }
         return svg + "</svg>"
     }
@@ -54,7 +48,7 @@ public enum ReportWriter {
         .chosen{border-left:4px solid #2ca02c;padding-left:6px}.rejected{border-left:4px solid #d62728;padding-left:6px}
         .other{border-left:4px solid #ccc;padding-left:6px}.charts{display:flex;flex-wrap:wrap;gap:16px}.muted{color:#777}
         </style></head><body>
-        <h1>idpo report</h1><p class="muted">\(HTML.escape(inspector.source.path))</p>
+        <h1>idpo report</h1><p class="muted">\(htmlEscape(inspector.source.path))</p>
         """
         // Per-iteration summary
         if !inspector.summaries.isEmpty {
@@ -79,18 +73,18 @@ public enum ReportWriter {
             html += "</div>"
         }
         // Statistics
-        html += "<h2>Pairs</h2><pre>\(HTML.escape(inspector.statsText()))</pre>"
+        html += "<h2>Pairs</h2><pre>\(htmlEscape(inspector.statsText()))</pre>"
         html += "<p><input id='filter' placeholder='filter pairs by text…' size='40' oninput='filterPairs()'> <span class='muted'>\(inspector.pairs.count) pairs</span></p><div id='pairs'>"
         for p in inspector.filtered(sortBy: .iteration) {
             let r = p.record
             let margin = r.margin.map { String(format: "margin %.3f", $0) } ?? ""
-            html += "<details class='pair'><summary>iteration \(r.iteration) · pair \(r.id) · \(margin) · \(HTML.escape(PairsInspector.oneLine(r.prompt.last?.content ?? "", 80)))</summary>"
-            for m in r.prompt { html += "<div><b>\(HTML.escape(m.role))</b><pre>\(HTML.escape(m.content))</pre></div>" }
+            html += "<details class='pair'><summary>iteration \(r.iteration) · pair \(r.id) · \(margin) · \(htmlEscape(PairsInspector.oneLine(r.prompt.last?.content ?? "", 80)))</summary>"
+            for m in r.prompt { html += "<div><b>\(htmlEscape(m.role))</b><pre>\(htmlEscape(m.content))</pre></div>" }
             for (i, text) in r.responses.enumerated() {
                 let cls = i == r.chosenIndex ? "chosen" : (i == r.rejectedIndex ? "rejected" : "other")
                 let label = i == r.chosenIndex ? "chosen" : (i == r.rejectedIndex ? "rejected" : "response")
                 let score = r.scores.map { String(format: " · score %.4f", $0[i]) } ?? ""
-                html += "<div class='\(cls)'><b>[\(i)] \(label)</b>\(score)<pre>\(HTML.escape(text))</pre></div>"
+                html += "<div class='\(cls)'><b>[\(i)] \(label)</b>\(score)<pre>\(htmlEscape(text))</pre></div>"
             }
             if let comparisons = p.judgment?.comparisons, !comparisons.isEmpty {
                 html += "<table><tr><th>comparison</th><th>P(first ≻ second)</th><th>P(A) first as A</th><th>P(A) second as A</th></tr>"

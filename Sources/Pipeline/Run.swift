@@ -28,24 +28,6 @@ public struct RunError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// An exclusive lock on a run directory (flock on `.lock`), released on deinit or process exit.
-public final class RunLock {
-    let fd: Int32
-    public init(directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent(".lock").path
-        fd = open(path, O_CREAT | O_RDWR, 0o644)
-        guard fd >= 0 else { throw RunError("cannot open \(path)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw RunError("another idpo process is writing \(directory.path) (lock \(path) is held); wait for it or stop it first")
-        }
-        let pid = "\(getpid())\n"
-        _ = ftruncate(fd, 0)
-        _ = pid.withCString { write(fd, $0, strlen($0)) }
-    }
-    deinit { flock(fd, LOCK_UN); close(fd) }
-}
 
 /// The stages of an iteration, in the order they run (manifest keys, timings, log lines).
 public enum IterationStage: String, CaseIterable, Codable, Sendable {
@@ -525,14 +507,12 @@ public protocol ResponseOracle {
     func score(prompt: PromptInput, response: String) -> Double
 }
 
-/// The demo world's oracle ("sort: 7294" → "2479" is correct).
-struct SortTaskOracle: ResponseOracle {
-    func score(prompt: PromptInput, response: String) -> Double { SortTask.score(messages: prompt.messages, response: response) }
-}
-
+/// The oracles recipes may name in `evaluation.oracle`, registered by the programs that provide them
+/// (the demo world registers "sort-digits"). Registration and lookup are thread-safe.
 public enum Oracles {
-    nonisolated(unsafe) static var registry: [String: ResponseOracle] = ["sort-digits": SortTaskOracle()]
-    public static func register(_ name: String, _ oracle: ResponseOracle) { registry[name] = oracle }
-    public static func named(_ name: String) -> ResponseOracle? { registry[name] }
-    public static var names: [String] { registry.keys.sorted() }
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var registry: [String: any ResponseOracle] = [:]
+    public static func register(_ name: String, _ oracle: any ResponseOracle) { lock.withLock { registry[name] = oracle } }
+    public static func named(_ name: String) -> (any ResponseOracle)? { lock.withLock { registry[name] } }
+    public static var names: [String] { lock.withLock { registry.keys.sorted() } }
 }

@@ -10,6 +10,7 @@ import Checkpoints
 import Generation
 import Preference
 import Optimization
+import Support
 
 public struct GenerationStageSettings: Sendable {
     public var samplesPerPrompt = 8

@@ -75,7 +75,7 @@ public enum SupervisedStage {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         log("\(records.count) pairs → \(examples.count) examples, \(examples.reduce(0) { $0 + $1.tokens.count }) tokens")
         if let heldOut {
-            let r = try DemoEvaluation.judgeAgreement(judge: judge, pairs: heldOut)
+            let r = try judge.agreement(with: heldOut)
             log(String(format: "held-out agreement before: %.1f%% of %d pairs", 100 * r.agreement, r.pairs))
         }
         let (summary, _) = try train(model: judge.model, examples: examples, settings: settings,
@@ -83,7 +83,7 @@ public enum SupervisedStage {
         try ModelDirectory.saveHuggingFace(judge.model, to: out, tokenizerSource: model)
         if let heldOut {
             let trained = try PairwiseJudge(directory: out)
-            let r = try DemoEvaluation.judgeAgreement(judge: trained, pairs: heldOut)
+            let r = try trained.agreement(with: heldOut)
             log(String(format: "held-out agreement after: %.1f%% of %d pairs (chosen shown as A: %.1f%%, as B: %.1f%%; mean P %.3f)",
                        100 * r.agreement, r.pairs, 100 * r.agreementChosenAsA, 100 * r.agreementChosenAsB, r.meanProbability))
         }

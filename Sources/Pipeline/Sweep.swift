@@ -5,6 +5,7 @@
 
 import Foundation
 import Checkpoints
+import Support
 
 public struct SweepPointResult: Codable, Equatable {
     public var name: String

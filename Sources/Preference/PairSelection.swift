@@ -2,6 +2,7 @@
 
 import Foundation
 import Llama
+import Support
 
 public enum PairSelection: String, Codable, CaseIterable, Sendable {
     /// best vs worst (the online loop's default)

@@ -6,6 +6,7 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
 public enum PreferenceBenchmark {
     public static let workloadNames = ["judge", "judge-naive"]

@@ -6,6 +6,7 @@ import Foundation
 import Kernels
 import Llama
 import Pipeline
+import Demo
 
 struct DemoWorldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -155,7 +156,7 @@ struct DemoEval: ParsableCommand {
                 let own = DemoEvaluation.samplePairs(samples)
                 let j = try DemoEvaluation.judgeAgreement(judge: judgeModel, pairs: own)
                 print(String(format: "judge agreement on the policy's own samples: %.1f%% of %d pairs", 100 * j.agreement, j.pairs) + "; by mistake: "
-                      + j.byMistake.sorted { $0.key < $1.key }
+                      + j.byGroup.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
                         .joined(separator: ", "))
                 results["judge_on_policy_samples"] = ["agreement": j.agreement, "pairs": j.pairs]
@@ -167,10 +168,10 @@ struct DemoEval: ParsableCommand {
             print(String(format: "judge agreement with the oracle: %.1f%% of %d pairs (chosen as A %.1f%%, as B %.1f%%; mean P %.3f) in %.1f s",
                          100 * r.agreement, r.pairs, 100 * r.agreementChosenAsA, 100 * r.agreementChosenAsB, r.meanProbability,
                          Date().timeIntervalSince(t0)))
-            print("  by the rejected response's mistake: " + r.byMistake.sorted { $0.key < $1.key }
+            print("  by the rejected response's mistake: " + r.byGroup.sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
                 .joined(separator: ", "))
-            results["judge"] = ["agreement": r.agreement, "pairs": r.pairs, "mean_probability": r.meanProbability, "by_mistake": r.byMistake]
+            results["judge"] = ["agreement": r.agreement, "pairs": r.pairs, "mean_probability": r.meanProbability, "by_mistake": r.byGroup]
         }
         if let json {
             try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])

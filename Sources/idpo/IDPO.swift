@@ -9,6 +9,7 @@ import Generation
 import Optimization
 import Preference
 import Pipeline
+import Demo
 
 @main
 struct IDPO: ParsableCommand {
@@ -25,6 +26,7 @@ struct IDPO: ParsableCommand {
     /// Picks OpenBLAS's kernels for this CPU before anything computes, then runs the command.
     static func main() {
         chooseOpenBLASCore()
+        DemoEvaluation.registerOracle()
         if CommandLine.arguments.dropFirst().first == "--version" {
             print("idpo 0.1.0\n\(BLASCore.describe(threads: Parallel.maxThreads))")
             return

@@ -10,6 +10,7 @@ import Kernels
 import Llama
 @testable import Checkpoints
 import TestSupport
+import Support
 
 final class FullDiskTests: XCTestCase {
     var tmp: URL!
@@ -146,7 +147,7 @@ final class FullDiskTests: XCTestCase {
             SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: model.parameters.pointer + $0.offset)
         }
         XCTAssertThrowsError(try withExtendedLifetime(model) { try SafetensorsWriter.write(tensors, dtype: .f32, to: target) }) { error in
-            XCTAssertTrue(error is CheckpointError, "\(error)")
+            XCTAssertTrue(error is FileError, "\(error)")
             XCTAssertTrue("\(error)".hasPrefix(target.path + ": "), "\(error)")
             XCTAssertTrue("\(error)".contains("cannot write: no space left on device"), "\(error)")
         }

@@ -10,6 +10,7 @@ import Foundation
 import Llama
 @testable import Checkpoints
 import TestSupport
+import Support
 
 final class GGUFLlamaTests: XCTestCase {
     var tmp: URL!
@@ -157,7 +158,7 @@ final class GGUFLlamaTests: XCTestCase {
                        _ edit: (inout GGUFWriter) throws -> Void) throws {
         let url = try variant(edit)
         XCTAssertThrowsError(try ModelDirectory.load(url), file: file, line: line) { error in
-            XCTAssertTrue(error is CheckpointError, "\(type(of: error)): \(error)", file: file, line: line)
+            XCTAssertTrue(error is FileError, "\(type(of: error)): \(error)", file: file, line: line)
             XCTAssertTrue("\(error)".contains(fragment), "'\(error)' should mention '\(fragment)'", file: file, line: line)
             XCTAssertTrue("\(error)".contains(url.path), file: file, line: line)
         }

@@ -8,6 +8,7 @@ import XCTest
 import Foundation
 @testable import Checkpoints
 import TestSupport
+import Support
 
 /// Little-endian GGUF bytes written by hand, for files no writer would make.
 struct GGUFBytes {
@@ -119,7 +120,7 @@ final class GGUFReaderTests: XCTestCase {
         try! data.write(to: url)
         XCTAssertThrowsError(try GGUFFile(url: url), file: file, line: line) { error in
             let message = "\(error)"
-            XCTAssertTrue(error is CheckpointError, "\(type(of: error))", file: file, line: line)
+            XCTAssertTrue(error is FileError, "\(type(of: error))", file: file, line: line)
             XCTAssertTrue(message.contains(fragment), "'\(message)' should mention '\(fragment)'", file: file, line: line)
             XCTAssertTrue(message.contains(url.path), "error names the file", file: file, line: line)
         }
@@ -136,7 +137,7 @@ final class GGUFReaderTests: XCTestCase {
             let url = tmp.appendingPathComponent("cut.gguf")
             try whole.prefix(cut).write(to: url)
             XCTAssertThrowsError(try GGUFFile(url: url), "cut at \(cut)") { error in
-                XCTAssertTrue(error is CheckpointError)
+                XCTAssertTrue(error is FileError)
                 let m = "\(error)"
                 XCTAssertTrue(m.contains("too short") || m.contains("ends inside") || m.contains("past the end")
                               || m.contains("more than") || m.contains("needs more bytes"), "cut at \(cut): \(m)")

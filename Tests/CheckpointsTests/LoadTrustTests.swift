@@ -9,6 +9,7 @@ import Kernels
 import Llama
 @testable import Checkpoints
 import TestSupport
+import Support
 
 final class LoadTrustTests: XCTestCase {
     var tmp: URL!

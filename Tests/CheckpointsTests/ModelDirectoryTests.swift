@@ -7,6 +7,7 @@ import Kernels
 import Llama
 @testable import Checkpoints
 import TestSupport
+import Support
 
 final class ModelDirectoryTests: XCTestCase {
     var tmp: URL!
@@ -141,7 +142,7 @@ final class ModelDirectoryTests: XCTestCase {
             let t = tmp.appendingPathComponent("trunc-\(cut).h5")
             try full.prefix(cut).write(to: t)
             XCTAssertThrowsError(try NativeCheckpoint.read(from: t)) { error in
-                XCTAssertTrue(error is CheckpointError && "\(error)".contains(t.path), "\(error)")
+                XCTAssertTrue(error is FileError && "\(error)".contains(t.path), "\(error)")
             }
         }
         let garbage = tmp.appendingPathComponent("garbage.h5")

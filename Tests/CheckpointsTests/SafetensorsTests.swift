@@ -6,6 +6,7 @@ import Kernels
 import Llama
 @testable import Checkpoints
 import TestSupport
+import Support
 
 final class SafetensorsTests: XCTestCase {
     var tmp: URL!
@@ -116,7 +117,7 @@ final class SafetensorsTests: XCTestCase {
                     if let t = f.tensors[name], [.f32, .bf16, .f16].contains(t.dtype) { _ = try f.floats(name) }
                 }
                 loaded += 1
-            } catch is CheckpointError {
+            } catch is FileError {
                 rejected += 1
             }
         }

@@ -7,6 +7,7 @@ import Llama
 import Checkpoints
 @testable import Generation
 import TestSupport
+import Support
 
 final class GenerationTests: XCTestCase {
     override class func setUp() { Parallel.setThreads(2) }

@@ -8,6 +8,7 @@ import Foundation
 import Optimization
 import Checkpoints
 import TestSupport
+import Support
 
 final class IterateTests: XCTestCase {
     var tmp: URL!

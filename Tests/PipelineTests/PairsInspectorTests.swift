@@ -5,6 +5,7 @@ import XCTest
 import Foundation
 import Kernels
 @testable import Pipeline
+import Support
 import TestSupport
 
 final class PairsInspectorTests: XCTestCase {
@@ -66,7 +67,7 @@ final class PairsInspectorTests: XCTestCase {
         XCTAssertFalse(html.contains("<script>alert("), "no raw model or prompt markup")
         XCTAssertTrue(html.contains("<svg"), "training curves are inline SVG")
         XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external assets")
-        XCTAssertEqual(HTML.escape("a<b>&\"'"), "a&lt;b&gt;&amp;&#34;&#39;")
+        XCTAssertEqual(htmlEscape("a<b>&\"'"), "a&lt;b&gt;&amp;&#34;&#39;")
         try checkInBrowser(report)
     }
 

@@ -9,7 +9,13 @@ import Preference
 @testable import Pipeline
 import TestSupport
 
+/// An oracle under the demo world's name (the fixtures name it; Pipeline itself knows no oracle).
+struct LastDigitOracle: ResponseOracle {
+    func score(prompt: PromptInput, response: String) -> Double { response.last?.isNumber == true ? 1 : 0 }
+}
+
 final class RecipeTests: XCTestCase {
+    override func setUp() { Oracles.register("sort-digits", LastDigitOracle()) }
     let folder = Fixtures.url("recipes")
     func path(_ relative: String) -> String { folder.appendingPathComponent(relative).standardizedFileURL.path }
 

@@ -3,6 +3,7 @@
 import XCTest
 import Llama
 @testable import Preference
+import Support
 
 final class RankingTests: XCTestCase {
     /// All permutations for small k, a few hundred seeded shuffles beyond.

@@ -4,6 +4,7 @@
 import Foundation
 import Kernels
 import Llama
+import Support
 
 public enum Fixtures {
     /// `Tests/Fixtures` of this checkout (located from this source file, so no bundle is needed).

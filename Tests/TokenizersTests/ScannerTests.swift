@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 @testable import Tokenizers
+import Support
 
 final class ScannerTests: XCTestCase {
     /// Scalars that exercise every branch of the patterns: letters of several scripts and cases,

@@ -10,6 +10,8 @@ import Kernels
 import Llama
 import Checkpoints
 import Generation
+import Support
+import Pipeline
 
 // MARK: - The task and its oracle
 
@@ -424,40 +426,17 @@ public enum DemoEvaluation {
                             meanResponseTokens: Double(tokens) / Double(max(1, total)))
     }
 
-    public struct JudgeReport: Codable, Equatable, Sendable {
-        /// Fraction of pairs where P(chosen ≻ rejected) > ½ (both orders averaged).
-        public var agreement: Double
-        /// The same with the chosen response shown first only (position A), and second only.
-        public var agreementChosenAsA: Double
-        public var agreementChosenAsB: Double
-        public var pairs: Int
-        /// Mean P(chosen ≻ rejected).
-        public var meanProbability: Double
-        /// Agreement by what is wrong with the rejected response (its `SortTask.verdict`): [agreed, pairs].
-        public var byMistake: [String: [Int]]
+    /// Agreement of a pairwise judge with the oracle on pairs whose `chosen` the oracle prefers,
+    /// grouped by what is wrong with the rejected response (its `SortTask.verdict`).
+    public static func judgeAgreement(judge: PairwiseJudge, pairs: [PairRecord]) throws -> JudgeAgreement {
+        try judge.agreement(with: pairs) { p in
+            SortTask.verdict(prompt: p.prompt.last(where: { $0.role == "user" })?.content ?? "", response: p.rejected)
+        }
     }
 
-    /// Agreement of a pairwise judge with the oracle on pairs whose `chosen` the oracle prefers,
-    /// with the judge's own procedure (the seed's prompt, both orders averaged).
-    public static func judgeAgreement(judge: PairwiseJudge, pairs: [PairRecord]) throws -> JudgeReport {
-        var agree = 0, asA = 0, asB = 0, sum = 0.0
-        var byMistake: [String: [Int]] = [:]
-        for p in pairs {
-            let context = try judge.pairwiseContext(p.prompt)
-            let c = try judge.pairwiseProbability(context: context, p.chosen, p.rejected)
-            let user = p.prompt.last(where: { $0.role == "user" })?.content ?? ""
-            let mistake = SortTask.verdict(prompt: user, response: p.rejected)
-            byMistake[mistake, default: [0, 0]][0] += c.probability > 0.5 ? 1 : 0
-            byMistake[mistake, default: [0, 0]][1] += 1
-            if c.probability > 0.5 { agree += 1 }
-            if (c.probabilityFirstAsA ?? 0) > 0.5 { asA += 1 }
-            if (c.probabilitySecondAsA ?? 1) < 0.5 { asB += 1 }
-            sum += c.probability
-        }
-        let n = Double(max(1, pairs.count))
-        return JudgeReport(agreement: Double(agree) / n, agreementChosenAsA: Double(asA) / n, agreementChosenAsB: Double(asB) / n,
-                           pairs: pairs.count, meanProbability: sum / n, byMistake: byMistake)
-    }
+    /// Registers the demo world's oracle ("sort-digits": "sort: 7294" → "2479" is correct) for
+    /// recipes' `evaluation.oracle`.
+    public static func registerOracle() { Oracles.register("sort-digits", SortTaskOracle()) }
 
     /// Held-out pairs from a policy's own samples: for each prompt, one correct and one wrong sample
     /// (when both occur), so the judge is measured on the responses it will actually rank.
@@ -470,4 +449,9 @@ public enum DemoEvaluation {
                               chosenReward: 1, rejectedReward: 0, responses: [good, bad], scores: nil)
         }
     }
+}
+
+/// The demo world's oracle ("sort: 7294" → "2479" is correct).
+struct SortTaskOracle: ResponseOracle {
+    func score(prompt: PromptInput, response: String) -> Double { SortTask.score(messages: prompt.messages, response: response) }
 }

@@ -1,6 +1,6 @@
 // Atomic file replacement — write a temporary sibling `.<name>.tmp-<pid>`, fsync it, rename it over
 // the target, fsync the folder — so readers see the old file or the complete new one, never a
-// half-written file. A failed write (a full disk included) is a CheckpointError naming the target
+// half-written file. A failed write (a full disk included) is a FileError naming the target
 // and the system error, and leaves no temporary file; temporaries left by killed processes are
 // found and removed by `removeStaleTemporaries`.
 
@@ -9,7 +9,7 @@ import Foundation
 public enum AtomicFile {
     /// Replaces `url` with what `produce` writes to the temporary URL it is given. When `produce`,
     /// the fsync or the rename fails, the temporary file is removed, `url` keeps its old contents,
-    /// and the error is rethrown (a CheckpointError naming the temporary file is renamed to name `url`).
+    /// and the error is rethrown (a FileError naming the temporary file is renamed to name `url`).
     public static func write(to url: URL, _ produce: (URL) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
         try createDirectory(at: dir)
@@ -19,12 +19,12 @@ public enum AtomicFile {
             try produce(tmp)
             try fsyncPath(tmp.path)
             guard rename(tmp.path, url.path) == 0 else {
-                throw CheckpointError(file: url.path, reason: "cannot rename temporary file: \(FileRead.describe(errno: errno))")
+                throw FileError(file: url.path, reason: "cannot rename temporary file: \(FileRead.describe(errno: errno))")
             }
             try? fsyncPath(dir.path)
-        } catch let error as CheckpointError {
+        } catch let error as FileError {
             unlink(tmp.path)
-            throw error.file == tmp.path ? CheckpointError(file: url.path, reason: error.reason) : error
+            throw error.file == tmp.path ? FileError(file: url.path, reason: error.reason) : error
         } catch {
             unlink(tmp.path)
             throw error
@@ -36,7 +36,7 @@ public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
         try write(to: url) { tmp in
             let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-            guard fd >= 0 else { throw CheckpointError(file: tmp.path, reason: "cannot create: \(FileRead.describe(errno: errno))") }
+            guard fd >= 0 else { throw FileError(file: tmp.path, reason: "cannot create: \(FileRead.describe(errno: errno))") }
             var written = 0
             let writeError: Int32? = data.withUnsafeBytes { buffer in
                 while written < buffer.count {
@@ -50,16 +50,16 @@ public enum AtomicFile {
             }
             let closeError: Int32? = Foundation.close(fd) == 0 ? nil : errno
             if let code = writeError ?? closeError {
-                throw CheckpointError(file: tmp.path, reason: "cannot write: \(FileRead.describe(errno: code))")
+                throw FileError(file: tmp.path, reason: "cannot write: \(FileRead.describe(errno: code))")
             }
         }
     }
 
     /// Creates `directory` and its parents when missing; a failure names the folder and the system
     /// error ("<dir>: cannot create the folder: permission denied").
-    static func createDirectory(at directory: URL) throws {
+    public static func createDirectory(at directory: URL) throws {
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-            throw CheckpointError(file: directory.path, reason: "cannot create the folder: \(describe(error))")
+            throw FileError(file: directory.path, reason: "cannot create the folder: \(describe(error))")
         }
     }
 
@@ -112,9 +112,9 @@ public enum AtomicFile {
 
     static func fsyncPath(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(file: path, reason: "cannot open for fsync: \(FileRead.describe(errno: errno))") }
+        guard fd >= 0 else { throw FileError(file: path, reason: "cannot open for fsync: \(FileRead.describe(errno: errno))") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw CheckpointError(file: path, reason: "cannot write (fsync failed): \(FileRead.describe(errno: errno))") }
+        guard fsync(fd) == 0 else { throw FileError(file: path, reason: "cannot write (fsync failed): \(FileRead.describe(errno: errno))") }
     }
 
     /// The system error inside a Foundation error when there is one ("no space left on device"),

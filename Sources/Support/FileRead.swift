@@ -1,9 +1,17 @@
-// Reading files with errors a person can act on: every failure is a CheckpointError that names the
+// Reading files with errors a person can act on: every failure is a FileError that names the
 // file, what it was read as, and why ("is a directory", "permission denied", "is a character
 // device, not a regular file", "is 3 GB, more than the 100 MB allowed") — never Foundation's
 // "NSCocoaErrorDomain error 256" — and a device or FIFO is refused instead of read forever.
 
 import Foundation
+
+/// A file that cannot be read or written as asked, or whose contents are wrong: names the file and why.
+public struct FileError: Error, CustomStringConvertible {
+    public let file: String
+    public let reason: String
+    public init(file: String, reason: String) { self.file = file; self.reason = reason }
+    public var description: String { "\(file): \(reason)" }
+}
 
 public enum FileRead {
     /// The whole contents of the regular file at `url`.
@@ -12,13 +20,13 @@ public enum FileRead {
     ///   - what: what the file is to the caller (e.g. "config.json", "the shard index"); it appears in
     ///     the message: "<path>: cannot read the shard index: is a directory".
     ///   - maxBytes: refuse a file larger than this many bytes (before reading any of it).
-    /// - Throws: `CheckpointError` naming the file for a missing, unreadable or non-regular file
+    /// - Throws: `FileError` naming the file for a missing, unreadable or non-regular file
     ///   (directory, character or block device, FIFO, socket), one over `maxBytes`, or a read error.
     public static func data(at url: URL, what: String, maxBytes: Int? = nil) throws -> Data {
         let file = try OpenedFile(url: url, what: what)
         defer { file.close() }
         if let maxBytes, file.size > maxBytes {
-            throw CheckpointError(file: url.path, reason: "cannot read \(what): it is \(byteCount(file.size)), more than the \(byteCount(maxBytes)) allowed")
+            throw FileError(file: url.path, reason: "cannot read \(what): it is \(byteCount(file.size)), more than the \(byteCount(maxBytes)) allowed")
         }
         var data = Data(count: file.size)
         var filled = 0
@@ -49,7 +57,7 @@ public enum FileRead {
     }
 
     /// "512 bytes", "3.2 MB", "12.0 GB" (decimal units).
-    static func byteCount(_ bytes: Int) -> String {
+    public static func byteCount(_ bytes: Int) -> String {
         if bytes < 1000 { return "\(bytes) bytes" }
         let units = ["kB", "MB", "GB", "TB", "PB", "EB"]
         var value = Double(bytes) / 1000, unit = 0
@@ -59,32 +67,32 @@ public enum FileRead {
 }
 
 /// A file opened read-only after checking that it is a regular file; errors name the file.
-struct OpenedFile {
-    let url: URL
-    let what: String
-    let descriptor: Int32
-    let size: Int
+public struct OpenedFile {
+    public let url: URL
+    public let what: String
+    public let descriptor: Int32
+    public let size: Int
 
     /// Opens without blocking (a FIFO with no writer would otherwise hang here), then refuses anything
     /// that is not a regular file before a byte is read.
-    init(url: URL, what: String) throws {
+    public init(url: URL, what: String) throws {
         self.url = url
         self.what = what
         let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            throw CheckpointError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
+            throw FileError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
         }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
             let code = errno
             Foundation.close(fd)
-            throw CheckpointError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
+            throw FileError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
         }
         let kind = status.st_mode & S_IFMT
         guard kind == S_IFREG else {
             Foundation.close(fd)
-            throw CheckpointError(file: url.path, reason: "cannot read \(what): \(Self.describe(kind: kind))")
+            throw FileError(file: url.path, reason: "cannot read \(what): \(Self.describe(kind: kind))")
         }
         // Regular files ignore O_NONBLOCK, but reads should block normally from here on.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
@@ -92,11 +100,11 @@ struct OpenedFile {
         size = Int(status.st_size)
     }
 
-    func close() { Foundation.close(descriptor) }
+    public func close() { Foundation.close(descriptor) }
 
     /// A read failure with errno `code`, naming the file.
-    func failure(_ code: Int32) -> CheckpointError {
-        CheckpointError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
+    public func failure(_ code: Int32) -> FileError {
+        FileError(file: url.path, reason: "cannot read \(what): \(FileRead.describe(errno: code))")
     }
 
     /// Why a file of type `kind` (the S_IFMT bits) is refused.

@@ -8,6 +8,8 @@
 
 import Foundation
 import Checkpoints
+import Support
+import Pipeline
 
 public enum DemoTokenizer {
     /// Pre-tokenized pieces (as the Llama 3 split regex cuts them) that become single tokens:

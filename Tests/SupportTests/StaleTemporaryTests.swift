@@ -3,7 +3,7 @@
 
 import XCTest
 import Foundation
-@testable import Checkpoints
+@testable import Support
 
 final class StaleTemporaryTests: XCTestCase {
     var tmp: URL!

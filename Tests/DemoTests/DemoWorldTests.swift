@@ -11,6 +11,8 @@ import Optimization
 import Tokenizers
 @testable import Pipeline
 import TestSupport
+import Support
+@testable import Demo
 
 final class DemoWorldTests: XCTestCase {
     var tmp: URL!
@@ -214,7 +216,7 @@ final class DemoWorldTests: XCTestCase {
         let pairs = try PairRecord.read(tmp.appendingPathComponent(DemoWorld.Layout.judgeEvaluation))
         let report = try DemoEvaluation.judgeAgreement(judge: judge, pairs: pairs)
         XCTAssertEqual(report.pairs, pairs.count)
-        XCTAssertEqual(report.byMistake.values.reduce(0) { $0 + $1[1] }, pairs.count)
+        XCTAssertEqual(report.byGroup.values.reduce(0) { $0 + $1[1] }, pairs.count)
         // Swapping chosen and rejected turns agreement a into 1 − a (no exact ties for a random model).
         let swapped = pairs.map { p -> PairRecord in var q = p; swap(&q.chosen, &q.rejected); return q }
         let flipped = try DemoEvaluation.judgeAgreement(judge: judge, pairs: swapped)
