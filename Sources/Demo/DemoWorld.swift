@@ -358,9 +358,7 @@ public struct DemoWorld {
         func prompts(_ list: [(id: Int, prompt: String)]) -> [PromptRecord] {
             list.map { PromptRecord(id: $0.id, prompt: .messages([PromptMessage(role: "user", content: $0.prompt)])) }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try AtomicFile.write(try encoder.encode(settings), to: url(Layout.settings))
+        try AtomicFile.write(try JSONFormat.pretty(settings), to: url(Layout.settings))
         try JSONLines.write(sft.map(\.record), to: url(Layout.sft))
         try JSONLines.write(prompts(evaluationPrompts), to: url(Layout.evaluationPrompts))
         for (i, split) in iterationPrompts.enumerated() {

@@ -293,23 +293,18 @@ extension Recipe {
     /// Canonical JSON of the resolved recipe: sorted keys, pretty-printed, stable across runs.
     /// Written into a run directory so a later invocation can compare recipes.
     public func canonicalJSON() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
+        try JSONFormat.pretty(self)
     }
 
     /// Reads a recipe written by `canonicalJSON()`.
     public static func fromCanonicalJSON(_ data: Data) throws -> Recipe {
-        try JSONDecoder().decode(Recipe.self, from: data)
+        try JSONFormat.decoder.decode(Recipe.self, from: data)
     }
 
     /// Every leaf setting as (dotted key path, compact JSON value), sorted by key path.
     /// Lists are leaves (`prompts.files`, `sweep.beta`); absent optionals are absent.
     public func flattened() -> [(key: String, value: String)] {
-        guard let data = try? JSONEncoder().encode(self),
-              let tree = try? JSONDecoder().decode(RecipeJSONTree.self, from: data) else { return [] }
+        guard let tree = try? JSONFormat.tree(self) else { return [] }
         var out: [(String, String)] = []
         tree.flatten(prefix: "", into: &out)
         return out.sorted { $0.0 < $1.0 }
@@ -364,25 +359,12 @@ extension Recipe {
     }
 }
 
-/// A JSON tree, used to flatten a recipe into key paths.
-private indirect enum RecipeJSONTree: Decodable {
-    case object([String: RecipeJSONTree]), array([RecipeJSONTree]), string(String), int(Int), double(Double), bool(Bool), null
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([RecipeJSONTree].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: RecipeJSONTree].self)) }
-    }
-
-    var compact: String {
+extension JSONValue {
+    /// A leaf as recipe listings show it (strings unquoted).
+    var recipeText: String {
         switch self {
-        case .object(let o): return "{" + o.keys.sorted().map { "\($0): \(o[$0]!.compact)" }.joined(separator: ", ") + "}"
-        case .array(let a): return "[" + a.map(\.compact).joined(separator: ", ") + "]"
+        case .object(let o): return "{" + o.keys.sorted().map { "\($0): \(o[$0]!.recipeText)" }.joined(separator: ", ") + "}"
+        case .array(let a): return "[" + a.map(\.recipeText).joined(separator: ", ") + "]"
         case .string(let s): return s
         case .int(let i): return String(i)
         case .double(let d): return "\(d)"
@@ -395,7 +377,7 @@ private indirect enum RecipeJSONTree: Decodable {
         if case .object(let o) = self {
             for (k, v) in o { v.flatten(prefix: prefix.isEmpty ? k : prefix + "." + k, into: &out) }
         } else {
-            out.append((prefix, compact))
+            out.append((prefix, recipeText))
         }
     }
 }

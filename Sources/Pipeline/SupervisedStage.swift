@@ -97,8 +97,6 @@ public enum SupervisedStage {
         let total = trainer.totalSteps(exampleCount: examples.count)
         let finalEpochStart = total - trainer.stepsPerEpoch(exampleCount: examples.count)
         let bar = ProgressBar(label, total: total, unit: "steps")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lines = Data(), summary = SupervisedSummary()
         var lossSum = 0.0, accuracySum = 0.0, tokens = 0
         try trainer.train(examples: examples) { m in
@@ -107,7 +105,7 @@ public enum SupervisedStage {
                 lossSum += m.loss * Double(m.trainedTokens); accuracySum += (m.tokenAccuracy ?? 0) * Double(m.trainedTokens)
                 tokens += m.trainedTokens
             }
-            lines.append(try encoder.encode(m)); lines.append(0x0A)
+            lines.append(try JSONFormat.lines([m]))
             var extra = String(format: "loss %.4f", m.loss)
             if let a = m.tokenAccuracy { extra += String(format: "  token acc %.3f", a) }
             bar.update(m.step, extra: extra + String(format: "  %.0f tok/s", m.tokensPerSecond))

@@ -62,8 +62,7 @@ public final class SweepDriver {
     func write(_ results: [SweepPointResult]) throws {
         let dir = recipe.run.directory
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try e.encode(results), to: dir.appendingPathComponent("sweep.json"))
+        try AtomicFile.write(try JSONFormat.pretty(results), to: dir.appendingPathComponent("sweep.json"))
         func f(_ x: Double?) -> String { x.map { String(format: "%.6g", $0) } ?? "" }
         var csv = "name,beta,learning_rate,loss,final_loss,rewards_accuracy,mean_margin,win_rate_vs_initial,oracle_accuracy,best\n"
         for r in results {

@@ -7,6 +7,7 @@ import Kernels
 import Llama
 import Pipeline
 import Demo
+import Support
 
 struct DemoWorldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -136,7 +137,7 @@ struct DemoEval: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        var results: [String: Any] = [:]
+        var results = DemoEvalResults()
         let judgeModel = try judge.map { try PairwiseJudge(directory: URL(fileURLWithPath: $0)) }
         if let policy, let prompts {
             let t0 = Date()
@@ -148,8 +149,7 @@ struct DemoEval: ParsableCommand {
             print(String(format: "oracle accuracy %.1f%% (%d prompts × %d, temperature %g; all-correct prompts %.1f%%) in %.1f s: %@",
                          100 * r.accuracy, r.prompts, r.samples / max(1, r.prompts), temperature, 100 * r.promptsAllCorrect,
                          Date().timeIntervalSince(t0), kinds))
-            results["policy"] = ["accuracy": r.accuracy, "prompts_all_correct": r.promptsAllCorrect, "samples": r.samples,
-                                 "temperature": temperature, "verdicts": r.verdicts]
+            results.policy = r; results.temperature = temperature
             if let judgeModel {
                 // Pairs from the policy's own samples: one correct and one wrong response per prompt.
                 let samples = try OwnSamples(policy: chat, prompts: records, k: max(k, 8), seed: seed, maxNewTokens: maxNewTokens).samples()
@@ -159,7 +159,7 @@ struct DemoEval: ParsableCommand {
                       + j.byGroup.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
                         .joined(separator: ", "))
-                results["judge_on_policy_samples"] = ["agreement": j.agreement, "pairs": j.pairs]
+                results.judgeOnPolicySamples = j
             }
         }
         if let judgeModel, let pairs {
@@ -171,11 +171,10 @@ struct DemoEval: ParsableCommand {
             print("  by the rejected response's mistake: " + r.byGroup.sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
                 .joined(separator: ", "))
-            results["judge"] = ["agreement": r.agreement, "pairs": r.pairs, "mean_probability": r.meanProbability, "by_mistake": r.byGroup]
+            results.judge = r
         }
         if let json {
-            try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-                .write(to: URL(fileURLWithPath: json), options: .atomic)
+            try AtomicFile.write(try JSONFormat.pretty(results), to: URL(fileURLWithPath: json))
         }
     }
 
@@ -190,4 +189,13 @@ struct DemoEval: ParsableCommand {
             return try Stages.generate(policy: policy, prompts: prompts, settings: s, out: out, quiet: true)
         }
     }
+}
+
+/// `idpo demo-eval --json`: the policy's oracle accuracy and the judge's agreement, as measured.
+struct DemoEvalResults: Encodable {
+    var policy: DemoEvaluation.PolicyReport?
+    var temperature: Double?
+    var judgeOnPolicySamples: JudgeAgreement?
+    var judge: JudgeAgreement?
+    enum CodingKeys: String, CodingKey { case policy, temperature, judge, judgeOnPolicySamples = "judge_on_policy_samples" }
 }

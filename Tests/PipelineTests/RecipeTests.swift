@@ -311,9 +311,9 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(try Recipe.fromCanonicalJSON(data), r)
         XCTAssertEqual(try r.canonicalJSON(), data, "stable encoding")
         let text = String(decoding: data, as: UTF8.self)
-        XCTAssertTrue(text.contains("\"micro_batch_size\" : 4"), text)
-        XCTAssertTrue(text.contains("\"max_new_tokens\" : 128"), text)
-        XCTAssertTrue(text.contains("\"ranking\" : \"round-robin\""), text)
+        XCTAssertTrue(text.contains("\"micro_batch_size\": 4"), text)
+        XCTAssertTrue(text.contains("\"max_new_tokens\": 128"), text)
+        XCTAssertTrue(text.contains("\"ranking\": \"round-robin\""), text)
         XCTAssertTrue(text.contains(path("models/sft")), "absolute paths, slashes unescaped")
         let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: "\"")[1] }
         XCTAssertEqual(keys, keys.sorted())
@@ -324,7 +324,7 @@ final class RecipeTests: XCTestCase {
         let lines = r.summary.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.first, "run.name: minimal")
         XCTAssertTrue(lines.contains("training.learning_rate: 5e-07"), r.summary)
-        XCTAssertTrue(lines.contains("generation.top_p: 1"), r.summary)
+        XCTAssertTrue(lines.contains("generation.top_p: 1.0"), r.summary)
         XCTAssertTrue(lines.contains("judge.ranking: knockout"), r.summary)
         XCTAssertEqual(lines.last?.hasPrefix("training."), true)
     }
