@@ -1,6 +1,8 @@
 // `idpo pairs RUN report`: one self-contained HTML file (no external assets) with the per-iteration
-// summary, training curves as inline SVG, and a browser of every pair with its responses, scores and
-// the comparisons that decided it. All model-generated text is HTML-escaped.
+// summary and outcome plots (oracle accuracy, win rates, KL), training curves, a browser of every
+// pair (sortable, filterable by margin, judge confidence and text) with its responses and the
+// comparisons that decided it, and the dropped prompts grouped by reason. Charts are inline SVG
+// (ReportCharts.swift); all model-generated text is HTML-escaped.
 
 import Foundation
 import Checkpoints
@@ -12,35 +14,8 @@ public enum HTML {
 }
 
 public enum ReportWriter {
-    /// A line chart of one or more series (x = step index across iterations) as inline SVG.
-    static func svgChart(title: String, series: [(name: String, values: [Double])], width: Int = 520, height: Int = 220) -> String {
-        let all = series.flatMap(\.values).filter(\.isFinite)
-        guard !all.isEmpty else { return "<p>\(HTML.escape(title)): no data</p>" }
-        var lo = all.min()!, hi = all.max()!
-        if hi - lo < 1e-12 { lo -= 1; hi += 1 }
-        let n = max(2, series.map(\.values.count).max()!)
-        let left = 56.0, right = 12.0, top = 28.0, bottom = 30.0
-        let w = Double(width) - left - right, h = Double(height) - top - bottom
-        func x(_ i: Int) -> Double { left + w * Double(i) / Double(n - 1) }
-        func y(_ v: Double) -> Double { top + h * (1 - (v - lo) / (hi - lo)) }
-        let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(width)' height='\(height)' role='img' aria-label='\(HTML.escape(title))'>"
-        svg += "<text x='\(Int(left))' y='18' font-size='13' font-weight='bold'>\(HTML.escape(title))</text>"
-        svg += "<line x1='\(left)' y1='\(top + h)' x2='\(left + w)' y2='\(top + h)' stroke='#999'/><line x1='\(left)' y1='\(top)' x2='\(left)' y2='\(top + h)' stroke='#999'/>"
-        for k in 0...4 {
-            let v = lo + (hi - lo) * Double(k) / 4
-            svg += String(format: "<text x='%.0f' y='%.1f' font-size='10' text-anchor='end'>%.3g</text>", left - 4, y(v) + 3, v)
-            svg += String(format: "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#eee'/>", left, y(v), left + w, y(v))
-        }
-        svg += "<text x='\(Int(left + w / 2))' y='\(height - 6)' font-size='11' text-anchor='middle'>optimizer step</text>"
-        for (si, s) in series.enumerated() {
-            let pts = s.values.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
-            svg += "<polyline fill='none' stroke='\(colors[si % colors.count])' stroke-width='1.8' points='\(pts.joined(separator: " "))'/>"
-            svg += "<text x='\(Int(left + w - 4))' y='\(Int(top + 12 + Double(si) * 13))' font-size='11' text-anchor='end' fill='\(colors[si % colors.count])'>\(HTML.escape(s.name))</text>"
-        }
-        return svg + "</svg>"
-    }
-
+    /// Writes the report of `inspector` to `url`. The pairs browser takes its initial state from the
+    /// URL fragment, keys named as its controls: `#sort=confidence&desc=1&minMargin=0.5&minConfidence=0.7&filter=text&reason=no%20pair`.
     public static func write(_ inspector: PairsInspector, to url: URL) throws {
         var html = """
         <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>idpo report</title>
@@ -51,36 +26,86 @@ public enum ReportWriter {
         summary{cursor:pointer}pre{white-space:pre-wrap;background:#fafafa;padding:6px;border-radius:4px;margin:4px 0}
         .chosen{border-left:4px solid #2ca02c;padding-left:6px}.rejected{border-left:4px solid #d62728;padding-left:6px}
         .other{border-left:4px solid #ccc;padding-left:6px}.charts{display:flex;flex-wrap:wrap;gap:16px}.muted{color:#777}
+        .controls{display:flex;flex-wrap:wrap;gap:12px;align-items:center;font-size:13px;margin:8px 0}
         </style></head><body>
         <h1>idpo report</h1><p class="muted">\(HTML.escape(inspector.source.path))</p>
         """
-        // Per-iteration summary
-        if !inspector.summaries.isEmpty {
-            html += "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>oracle accuracy</th><th>mean response tokens</th><th>ended by EOS</th><th>KL(π‖π0)</th></tr>"
-            for s in inspector.summaries {
-                func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { number(s[k]).map { String(format: fmt, $0 * scale) } ?? "–" }
-                html += "<tr><td>\(s["iteration"] as? Int ?? 0)</td><td>\(s["prompts"] as? Int ?? 0)</td><td>\(s["pairs"] as? Int ?? 0)</td><td>\(s["dropped"] as? Int ?? 0)</td>"
-                html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td><td>\(f("klFromInitial", "%.3f"))</td></tr>"
-            }
-            html += "</table>"
+        html += iterations(inspector.summaries) + training(inspector.metrics) + pairs(inspector) + dropped(inspector.judgments)
+        html += "<script>\(script)</script></body></html>"
+        try AtomicFile.write(Data(html.utf8), to: url)
+    }
+
+    static func charts(_ list: [SVGChart]) -> String {
+        "<div class='charts'>" + list.filter { !$0.series.isEmpty }.map { $0.svg() }.joined() + "</div>"
+    }
+
+    static let percent: (Double) -> String = { String(format: "%g%%", $0) }
+
+    /// The per-iteration table and the outcome plots over iterations.
+    static func iterations(_ summaries: [Summary]) -> String {
+        guard !summaries.isEmpty else { return "" }
+        var html = "<h2>Iterations</h2><table><tr><th>iteration</th><th>prompts</th><th>pairs</th><th>dropped</th><th>mean margin</th><th>final loss</th><th>win rate vs π0</th><th>win rate vs π(t−1)</th><th>oracle accuracy</th><th>mean response tokens</th><th>ended by EOS</th><th>KL(π‖π0)</th></tr>"
+        for s in summaries {
+            func f(_ k: String, _ fmt: String = "%.4f", scale: Double = 1) -> String { figure(s, k).map { String(format: fmt, $0 * scale) } ?? "–" }
+            html += "<tr><td>\(count(s, "iteration"))</td><td>\(count(s, "prompts"))</td><td>\(count(s, "pairs"))</td><td>\(count(s, "dropped"))</td>"
+            html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("winRateVsPrevious", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td><td>\(f("klFromInitial", "%.3f"))</td></tr>"
         }
-        // Training curves
-        let iterations = inspector.metrics.keys.sorted()
-        if iterations.contains(where: { !(inspector.metrics[$0] ?? []).isEmpty }) {
-            html += "<h2>Training</h2><div class='charts'>"
-            for (key, title) in [("loss", "loss"), ("rewards/margins", "rewards/margins"), ("rewards/accuracies", "rewards/accuracies"), ("grad_norm", "grad_norm")] {
-                let series = iterations.map { t in ("iteration \(t)", (inspector.metrics[t] ?? []).map { number($0[key]) ?? .nan }) }
-                html += svgChart(title: title, series: series)
-            }
-            html += "</div>"
+        html += "</table>"
+        /// One outcome over iterations (nil when no summary has it).
+        func series(_ name: String, _ key: String, scale: Double = 1, dashed: Bool = false) -> SVGChart.Series? {
+            let points = summaries.compactMap { s in figure(s, key).map { (x: Double(count(s, "iteration")), y: $0 * scale) } }
+            return points.isEmpty ? nil : SVGChart.Series(name: name, points: points, dots: true, dashed: dashed)
         }
-        // Statistics
-        html += "<h2>Pairs</h2><pre>\(HTML.escape(inspector.statsText()))</pre>"
-        html += "<p><input id='filter' placeholder='filter pairs by text…' size='40' oninput='filterPairs()'> <span class='muted'>\(inspector.pairs.count) pairs</span></p><div id='pairs'>"
-        for p in inspector.filtered(sortBy: .iteration) {
+        let outcome = [
+            SVGChart(title: "oracle accuracy", xLabel: "iteration",
+                     series: [series("π(t)", "oracleAccuracy", scale: 100), series("π0", "initialOracleAccuracy", scale: 100, dashed: true)].compactMap { $0 },
+                     yFormat: percent),
+            SVGChart(title: "win rate", xLabel: "iteration",
+                     series: [series("vs π0", "winRateVsInitial", scale: 100), series("vs π(t−1)", "winRateVsPrevious", scale: 100)].compactMap { $0 },
+                     yFormat: percent),
+            SVGChart(title: "KL(π(t) ‖ π0)", xLabel: "iteration", series: [series("KL(π‖π0)", "klFromInitial")].compactMap { $0 }),
+        ]
+        if outcome.contains(where: { !$0.series.isEmpty }) { html += "<h2>Outcome</h2>" + charts(outcome) }
+        return html
+    }
+
+    /// Training curves: the iterations' optimizer steps one after another, one series per iteration,
+    /// dashed lines where an iteration begins.
+    static func training(_ metrics: [Int: [Line]]) -> String {
+        let iterations = metrics.keys.sorted().filter { !steps(metrics[$0]!).isEmpty }
+        guard !iterations.isEmpty else { return "" }
+        var offsets: [Int: Int] = [:], total = 0
+        for t in iterations { offsets[t] = total; total += steps(metrics[t]!).count }
+        let xLabel = iterations.count > 1 ? "optimizer step (iterations one after another)" : "optimizer step"
+        let markers = iterations.dropFirst().map { Double(offsets[$0]!) + 0.5 }
+        let list = ["loss", "rewards/margins", "rewards/accuracies", "grad_norm"].map { key -> SVGChart in
+            let series = iterations.map { t -> SVGChart.Series in
+                let points = steps(metrics[t]!).enumerated().map { i, line -> (x: Double, y: Double) in (Double(offsets[t]! + i + 1), metric(line, key) ?? .nan) }
+                return SVGChart.Series(name: "iteration \(t)", points: points)
+            }
+            return SVGChart(title: key, xLabel: xLabel, series: series, markers: markers)
+        }
+        return "<h2>Training</h2>" + charts(list)
+    }
+
+    /// The statistics and the pairs browser.
+    static func pairs(_ inspector: PairsInspector) -> String {
+        var html = "<h2>Pairs</h2><pre>\(HTML.escape(inspector.statsText()))</pre><div class='controls'>"
+        html += "<label>sort <select id='sort' onchange='apply()'><option value='iteration'>iteration, id</option><option value='margin'>margin</option>"
+        html += "<option value='confidence'>judge confidence P(chosen ≻ rejected)</option><option value='length'>length difference (chosen − rejected words)</option></select></label>"
+        html += "<label><input type='checkbox' id='desc' onchange='apply()'> descending</label>"
+        html += "<label>min margin <input id='minMargin' type='number' step='any' style='width:6em' oninput='apply()'></label>"
+        html += "<label>min confidence <input id='minConfidence' type='number' step='any' min='0' max='1' style='width:6em' oninput='apply()'></label>"
+        html += "<input id='filter' placeholder='filter pairs by text…' size='30' oninput='apply()'> <span id='shown' class='muted'>\(inspector.pairs.count) pairs</span></div><div id='pairs'>"
+        for (order, p) in inspector.filtered(sortBy: .iteration).enumerated() {
             let r = p.record
-            let margin = r.margin.map { String(format: "margin %.3f", $0) } ?? ""
-            html += "<details class='pair'><summary>iteration \(r.iteration) · pair \(r.id) · \(margin) · \(HTML.escape(PairsInspector.oneLine(r.prompt.last?.content ?? "", 80)))</summary>"
+            func attr(_ v: Double?) -> String { v.map { String($0) } ?? "" }
+            let header = ["iteration \(r.iteration)", "pair \(r.id)",
+                          r.margin.map { String(format: "margin %.3f", $0) },
+                          p.judgeConfidence.map { String(format: "P(chosen ≻ rejected) %.3f", $0) },
+                          oneLine(r.prompt.last?.content)].compactMap { $0 }.filter { !$0.isEmpty }
+            html += "<details class='pair' data-order='\(order)' data-iteration='\(r.iteration)' data-id='\(r.id)' data-margin='\(attr(r.margin))' data-confidence='\(attr(p.judgeConfidence))' data-length='\(p.chosenTokens - p.rejectedTokens)'>"
+            html += "<summary>\(HTML.escape(header.joined(separator: " · ")))</summary>"
             for m in r.prompt { html += "<div><b>\(HTML.escape(m.role))</b><pre>\(HTML.escape(m.content))</pre></div>" }
             for (i, text) in r.responses.enumerated() {
                 let cls = i == r.chosenIndex ? "chosen" : (i == r.rejectedIndex ? "rejected" : "other")
@@ -88,22 +113,95 @@ public enum ReportWriter {
                 let score = r.scores.map { String(format: " · score %.4f", $0[i]) } ?? ""
                 html += "<div class='\(cls)'><b>[\(i)] \(label)</b>\(score)<pre>\(HTML.escape(text))</pre></div>"
             }
-            if let comparisons = p.judgment?["comparisons"] as? [[String: Any]], !comparisons.isEmpty {
+            let list = comparisons(p.judgment)
+            if !list.isEmpty {
                 html += "<table><tr><th>comparison</th><th>P(first ≻ second)</th><th>P(A) first as A</th><th>P(A) second as A</th></tr>"
-                for c in comparisons {
-                    func f(_ k: String) -> String { number(c[k]).map { String(format: "%.4f", $0) } ?? "–" }
-                    html += "<tr><td>[\(c["first"] as? Int ?? 0)] vs [\(c["second"] as? Int ?? 0)]</td><td>\(f("p_first_better"))</td><td>\(f("p_a_first_shown_as_a"))</td><td>\(f("p_a_second_shown_as_a"))</td></tr>"
+                for c in list {
+                    func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "–" }
+                    html += "<tr><td>[\(c.first)] vs [\(c.second)]</td><td>\(f(c.p))</td><td>\(f(c.firstAsA))</td><td>\(f(c.secondAsA))</td></tr>"
                 }
                 html += "</table>"
             }
             html += "</details>"
         }
-        html += """
-        </div><script>
-        function filterPairs(){var q=document.getElementById('filter').value.toLowerCase();
-        document.querySelectorAll('.pair').forEach(function(d){d.style.display=d.textContent.toLowerCase().indexOf(q)>=0?'':'none';});}
-        </script></body></html>
-        """
-        try AtomicFile.write(Data(html.utf8), to: url)
+        return html + "</div>"
+    }
+
+    /// The prompts the judge dropped, grouped by kind of reason (most frequent first), with a reason filter.
+    static func dropped(_ judgments: [Int: [Line]]) -> String {
+        let drops = judgments.keys.sorted().flatMap { t in judgments[t]!.compactMap { drop($0).map { (iteration: t, drop: $0) } } }
+        guard !drops.isEmpty else { return "" }
+        let groups = Dictionary(grouping: drops) { Stages.reasonKind($0.drop.reason) }.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
+        var html = "<h2>Dropped prompts (\(drops.count))</h2><div class='controls'><label>reason <select id='reason' onchange='apply()'><option value=''>all reasons</option>"
+        for (kind, list) in groups { html += "<option value='\(HTML.escape(kind))'>\(HTML.escape(kind)) (\(list.count))</option>" }
+        html += "</select></label></div>"
+        for (kind, list) in groups {
+            html += "<div class='dropped-group' data-reason='\(HTML.escape(kind))'><h3>\(HTML.escape(kind)) (\(list.count))</h3>"
+            for (t, d) in list {
+                let header = ["iteration \(t)", "prompt \(d.id)", oneLine(d.prompt.last?.content)].filter { !$0.isEmpty }
+                html += "<details class='dropped' data-iteration='\(t)' data-id='\(d.id)'><summary>\(HTML.escape(header.joined(separator: " · ")))</summary>"
+                html += "<p>\(HTML.escape(d.reason))</p>"
+                for m in d.prompt { html += "<div><b>\(HTML.escape(m.role))</b><pre>\(HTML.escape(m.content))</pre></div>" }
+                for (i, text) in d.responses.enumerated() { html += "<div class='other'><b>[\(i)]</b><pre>\(HTML.escape(text))</pre></div>" }
+                html += "</details>"
+            }
+            html += "</div>"
+        }
+        return html
+    }
+
+    /// A header's one-line excerpt (unpadded; empty without text).
+    static func oneLine(_ s: String?) -> String {
+        PairsInspector.oneLine(s ?? "", 80).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Sorts and filters the pairs (data-* attributes; a missing number sorts lowest and fails a
+    /// minimum, as in `idpo pairs list`) and the dropped groups, from the controls, whose initial
+    /// values come from the URL fragment.
+    static let script = """
+    function val(id){var e=document.getElementById(id);return e?e.value:'';}
+    function num(d,k){var v=parseFloat(d.dataset[k]);return isNaN(v)?-Infinity:v;}
+    function apply(){
+    var P=document.getElementById('pairs'),key=val('sort'),desc=document.getElementById('desc').checked,q=val('filter').toLowerCase(),
+    mm=parseFloat(val('minMargin')),mc=parseFloat(val('minConfidence')),r=val('reason'),list=[].slice.call(P.children),shown=0;
+    list.sort(function(a,b){var d=key==='iteration'?0:num(a,key)-num(b,key);if(!d)d=num(a,'order')-num(b,'order');return desc?-d:d;});
+    list.forEach(function(d){P.appendChild(d);var ok=(isNaN(mm)||num(d,'margin')>=mm)&&(isNaN(mc)||num(d,'confidence')>=mc)&&d.textContent.toLowerCase().indexOf(q)>=0;
+    d.style.display=ok?'':'none';if(ok)shown++;});
+    document.getElementById('shown').textContent=shown+' of '+list.length+' pairs shown';
+    document.querySelectorAll('.dropped-group').forEach(function(g){g.style.display=!r||g.dataset.reason===r?'':'none';});}
+    location.hash.slice(1).split('&').forEach(function(kv){var i=kv.indexOf('='),e=i>0&&document.getElementById(decodeURIComponent(kv.slice(0,i)));
+    if(e){var v=decodeURIComponent(kv.slice(i+1));if(e.type==='checkbox')e.checked=v==='1';else e.value=v;}});
+    apply();
+    """
+}
+
+// MARK: - Reading PairsInspector's untyped records
+// One accessor per kind of field, so that typed records (replacing the `[String: Any]` lines) change only these.
+
+extension ReportWriter {
+    typealias Summary = [String: Any]
+    typealias Line = [String: Any]
+
+    /// A summary.json figure (nil when absent).
+    static func figure(_ s: Summary, _ key: String) -> Double? { number(s[key]) }
+    /// A summary.json count (0 when absent).
+    static func count(_ s: Summary, _ key: String) -> Int { s[key] as? Int ?? 0 }
+    /// metrics.jsonl's optimizer-step lines (not the final summary line).
+    static func steps(_ lines: [Line]) -> [Line] { lines.filter { $0["step"] != nil } }
+    /// One metric of a step line.
+    static func metric(_ line: Line, _ key: String) -> Double? { number(line[key]) }
+
+    /// A judgment line's comparisons.
+    static func comparisons(_ judgment: Line?) -> [(first: Int, second: Int, p: Double?, firstAsA: Double?, secondAsA: Double?)] {
+        ((judgment?["comparisons"] as? [Line]) ?? []).map { c in
+            (c["first"] as? Int ?? 0, c["second"] as? Int ?? 0, number(c["p_first_better"]), number(c["p_a_first_shown_as_a"]), number(c["p_a_second_shown_as_a"]))
+        }
+    }
+
+    /// A judgment line of a dropped prompt: its id, reason, prompt and responses (nil for a kept one).
+    static func drop(_ judgment: Line) -> (id: Int, reason: String, prompt: [PromptMessage], responses: [String])? {
+        guard let reason = judgment["drop_reason"] as? String else { return nil }
+        let prompt = (try? PromptInput.parse(judgment["prompt"], file: "", line: 0))?.messages ?? []
+        return (judgment["id"] as? Int ?? -1, reason, prompt, judgment["responses"] as? [String] ?? [])
     }
 }
