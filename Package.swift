@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 // idpo — iterative (online) DPO for Llama-family models on the CPU.
-// Module graph (one-way): CBLAS → Kernels → Llama → {Generation, Preference, Optimization};
-// CHDF5 + Support → Checkpoints → Optimization; ChatTemplates, Tokenizers (leaves);
-// all of them + Support → Pipeline → idpo.
+// Module graph (one-way): CSIMD + CBLAS → Kernels → Llama → {Generation, Preference, Optimization};
+// CSIMD → Support; CHDF5 + Support + Llama → Checkpoints → Optimization; Support → ChatTemplates → Tokenizers;
+// all of them → Pipeline; the modules the benchmarks measure (Kernels … Pipeline) → Benchmarks (the
+// workloads of `idpo bench` and `idpo tokenize --benchmark`; no test depends on it); all of them → idpo.
 import PackageDescription
 
 /// Numeric kernels: ordinary -O with bounds checks on — `-Ounchecked` measured no faster
@@ -42,9 +43,12 @@ let package = Package(
                                                  "Tokenizers", "ChatTemplates", "Support",
                                                  .product(name: "Yams", package: "Yams")], swiftSettings: parserSettings),
         .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: parserSettings),
+        // kernelSettings: the benchmarks' own loops (decode's greedy argmax) run inside the timed region.
+        .target(name: "Benchmarks", dependencies: ["CSIMD", "Kernels", "Llama", "Generation", "Preference", "Optimization",
+                                                   "Tokenizers", "Pipeline"], swiftSettings: kernelSettings),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Tokenizers", "ChatTemplates", "Generation", "Preference", "Optimization", "Pipeline",
-            "Support",
+            "Support", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: parserSettings),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints"],

@@ -9,6 +9,7 @@ import Generation
 import Optimization
 import Preference
 import Pipeline
+import Benchmarks
 
 @main
 struct IDPO: ParsableCommand {

@@ -4,6 +4,7 @@
 import Foundation
 import Kernels
 import Llama
+import Generation
 
 public enum GenerationBenchmark {
     public static let workloadNames = ["sample8", "sample8-noshare"]

@@ -6,6 +6,7 @@
 import Foundation
 import Kernels
 import Llama
+import Preference
 
 public enum PreferenceBenchmark {
     public static let workloadNames = ["judge", "judge-naive"]

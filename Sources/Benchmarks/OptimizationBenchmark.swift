@@ -5,6 +5,7 @@
 import Foundation
 import Kernels
 import Llama
+import Optimization
 
 public enum OptimizationBenchmark {
     public static let workloadNames = ["dpo"]
