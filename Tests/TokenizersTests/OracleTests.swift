@@ -31,7 +31,6 @@ final class OracleTests: XCTestCase {
         let bosId = meta["bos_id"]?.integerValue.map { Int32($0) }
 
         var texts = 0, bytes = 0, mismatches = 0, tiktokenMismatches = 0, roundTripFailures = 0, streamFailures = 0
-        var allTexts: [String] = []
         let lines = try String(contentsOf: folder.appendingPathComponent("cases.jsonl"), encoding: .utf8).split(separator: "\n")
         for line in lines {
             let c = try JSONReader.parse(Data(line.utf8), file: "cases.jsonl").objectValue!
@@ -41,7 +40,6 @@ final class OracleTests: XCTestCase {
             let decodedExpected = c["decoded"]?.stringValue ?? text
             texts += 1
             bytes += text.utf8.count
-            allTexts.append(text)
             let ids = try tokenizer.encode(text)
             if ids != expected {
                 mismatches += 1
@@ -61,12 +59,11 @@ final class OracleTests: XCTestCase {
                 XCTFail("\(name): BOS template not applied for \(text.debugDescription.prefix(80))")
             }
         }
-        let corpus = allTexts.joined(separator: "\n")
-        let speed = try TokenizerBenchmark.megabytesPerSecond(tokenizer: tokenizer, text: corpus, seconds: 2)
-        print(String(format: "oracle %@: %d texts, %d bytes, %d mismatches vs the HF library, %@, %d round-trip failures, %d streaming failures; load %.2f s, encode %.1f MB/s",
+        // encoding speed: `idpo tokenize --model DIR --benchmark` (BENCHMARKS.md), not this test
+        print(String(format: "oracle %@: %d texts, %d bytes, %d mismatches vs the HF library, %@, %d round-trip failures, %d streaming failures; load %.2f s",
                      name, texts, bytes, mismatches,
                      compareTiktoken ? "\(tiktokenMismatches) mismatches vs tiktoken" : "tiktoken not compared",
-                     roundTripFailures, streamFailures, loadSeconds, speed))
+                     roundTripFailures, streamFailures, loadSeconds))
         XCTAssertEqual(mismatches, 0, "\(name): mismatches vs the Hugging Face library")
         XCTAssertEqual(tiktokenMismatches, 0, "\(name): mismatches vs tiktoken")
         XCTAssertEqual(roundTripFailures, 0, "\(name): round-trip failures")

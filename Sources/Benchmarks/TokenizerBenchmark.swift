@@ -1,6 +1,7 @@
-// Encoding throughput of a tokenizer on one core, for `idpo tokenize --benchmark` and the tests.
+// Encoding throughput of a tokenizer on one core, for `idpo tokenize --benchmark`.
 
 import Foundation
+import Tokenizers
 
 /// Measures how fast a tokenizer encodes.
 public enum TokenizerBenchmark {

@@ -6,6 +6,7 @@
 import Foundation
 import Kernels
 import Support
+import Llama
 
 public struct BenchmarkShape: Sendable {
     public let name: String
@@ -108,8 +109,8 @@ public enum EngineBenchmark {
         }
         /// Measures all three with the current thread count.
         public static func measure() -> Limits {
-            Limits(sgemmGFLOPS: measureSgemmPeak(), fmaGFLOPS: MachineLimits.fmaPeakGFLOPS(),
-                   bandwidthGBps: MachineLimits.streamingBandwidthGBps())
+            Limits(sgemmGFLOPS: measureSgemmPeak(), fmaGFLOPS: KernelBenchmark.fmaPeakGFLOPS(),
+                   bandwidthGBps: KernelBenchmark.streamingBandwidthGBps())
         }
     }
 

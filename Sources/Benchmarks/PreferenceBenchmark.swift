@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import Llama
 import Support
+import Preference
 
 public enum PreferenceBenchmark {
     public static let workloadNames = ["judge", "judge-naive"]

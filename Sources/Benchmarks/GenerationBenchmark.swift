@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import Llama
 import Support
+import Generation
 
 public enum GenerationBenchmark {
     public static let workloadNames = ["sample8", "sample8-noshare"]

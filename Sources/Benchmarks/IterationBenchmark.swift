@@ -5,7 +5,7 @@
 // iteration with transformers + TRL on the same prompt files (the command is printed).
 
 import Foundation
-import Llama
+import Pipeline
 
 public enum IterationBenchmark {
     public struct Settings: Sendable {
@@ -89,7 +89,7 @@ public enum IterationBenchmark {
         let t0 = Date()
         try driver.run(iterations: 1...1)
         let total = Date().timeIntervalSince(t0)
-        let summary = driver.summaries[1]
+        let summary = driver.allSummaries.first { $0.iteration == 1 }
         return Result(stages: summary?.seconds ?? [:], total: total, peak_rss_bytes: EngineBenchmark.peakRSS(),
                       pairs: summary?.pairs, run_directory: driver.directory.path)
     }

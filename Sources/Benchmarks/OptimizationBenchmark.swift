@@ -6,6 +6,7 @@ import Foundation
 import Kernels
 import Llama
 import Support
+import Optimization
 
 public enum OptimizationBenchmark {
     public static let workloadNames = ["dpo"]
