@@ -20,7 +20,7 @@ final class FormatsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: tmp) }
         try data.write(to: tmp.appendingPathComponent("x.jsonl"))
         let parsed = try RawJSONLines.read(tmp.appendingPathComponent("x.jsonl"))[0].object
-        XCTAssertEqual((parsed["scores"] as! [Double]), values, "doubles round-trip exactly")
+        XCTAssertEqual(TestJSON.doubles(parsed["scores"]), values, "doubles round-trip exactly")
         XCTAssertEqual(parsed["n"] as? Int, 3)
         XCTAssertEqual(parsed["ok"] as? Bool, true)
         XCTAssertEqual(parsed["text"] as? String, "a\"b\\c\nd\u{1}é/🎉")

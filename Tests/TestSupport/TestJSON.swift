@@ -8,34 +8,24 @@
 
 import Foundation
 
+import Support
+
 public enum TestJSON {
-    private enum Value: Decodable {
-        case null, bool(Bool), int(Int), double(Double), string(String), array([Value]), object([String: Value])
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int.self) { self = .int(i) }
-            else if let d = try? c.decode(Double.self) { self = .double(d) }
-            else if let s = try? c.decode(String.self) { self = .string(s) }
-            else if let a = try? c.decode([Value].self) { self = .array(a) }
-            else { self = .object(try c.decode([String: Value].self)) }
-        }
-        var any: Any {
-            switch self {
-            case .null: return NSNull()
-            case .bool(let b): return b
-            case .int(let i): return i
-            case .double(let d): return d
-            case .string(let s): return s
-            case .array(let a): return a.map(\.any)
-            case .object(let o): return o.mapValues(\.any)
-            }
+    /// A JSON value as plain Swift values.
+    static func any(_ v: JSONValue) -> Any {
+        switch v {
+        case .null: return NSNull()
+        case .bool(let b): return b
+        case .int(let i): return i
+        case .double(let d): return d
+        case .string(let s): return s
+        case .array(let a): return a.map(any)
+        case .object(let o): return o.mapValues(any)
         }
     }
 
     /// One JSON document.
-    public static func parse(_ data: Data) throws -> Any { try JSONDecoder().decode(Value.self, from: data).any }
+    public static func parse(_ data: Data) throws -> Any { any(try JSONDecoder().decode(JSONValue.self, from: data)) }
 
     /// A JSON file.
     public static func read(_ url: URL) throws -> Any { try parse(Data(contentsOf: url)) }

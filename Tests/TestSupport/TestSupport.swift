@@ -83,32 +83,9 @@ extension Array where Element == Double {
     public var floats: [Float] { map(Float.init) }
 }
 
-/// A JSON Lines file as raw objects: tests check what a peer's JSON reader sees, not our decoder.
-/// Numbers become Bool, Int or Double parsed from their exact text (Foundation on Linux keeps some
-/// as NSDecimalNumber, whose doubleValue is not exact).
+/// A JSON Lines file as raw objects with their line numbers (see `TestJSON`: exact numbers).
 public enum RawJSONLines {
     public static func read(_ url: URL) throws -> [(line: Int, object: [String: Any])] {
-        var out: [(Int, [String: Any])] = []
-        for (i, raw) in try Data(contentsOf: url).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
-        where !raw.isEmpty {
-            guard let o = normalized(try JSONSerialization.jsonObject(with: Data(raw))) as? [String: Any] else {
-                throw NSError(domain: "RawJSONLines", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(url.path):\(i + 1) is not an object"])
-            }
-            out.append((i + 1, o))
-        }
-        return out
-    }
-
-    public static func normalized(_ value: Any) -> Any {
-        switch value {
-        case let d as [String: Any]: return d.mapValues(normalized)
-        case let a as [Any]: return a.map(normalized)
-        case let n as NSNumber:
-            let kind = String(cString: n.objCType)
-            if kind == "c" { return n.boolValue }
-            if kind == "d" || kind == "f" { return Double(n.stringValue) ?? n.doubleValue }
-            return n.intValue
-        default: return value
-        }
+        try TestJSON.lines(url).enumerated().map { ($0.offset + 1, $0.element) }
     }
 }
