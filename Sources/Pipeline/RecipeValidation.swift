@@ -557,13 +557,7 @@ struct RecipeReader {
             failMissing(s, key, hint: "name a model directory (Hugging Face layout: config.json and weights)")
             return nil
         }
-        guard let given = stringValue(node, path: path) else { return nil }
-        let resolved = resolve(given)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
-            fail(path, at: node.mark, "\(path) names '\(given)', which does not exist (resolved to \(resolved))", hint: relativeHint)
-            return nil
-        }
+        guard let (given, resolved, isDirectory) = existingPath(node, path: path) else { return nil }
         guard isDirectory.boolValue else {
             // A GGUF file holds the config, the weights and the tokenizer in one.
             if ModelDirectory.isGGUF(URL(fileURLWithPath: resolved)) { return resolved }
@@ -579,12 +573,8 @@ struct RecipeReader {
         return resolved
     }
 
-    private mutating func existingFile(_ s: Section, _ key: String) -> String? {
-        guard let node = s.entries[key]?.value else { return nil }
-        return existingFileValue(node, path: s.child(key))
-    }
-
-    private mutating func existingFileValue(_ node: Node, path: String) -> String? {
+    /// The path a string value names, resolved, when it exists (else the error is recorded).
+    private mutating func existingPath(_ node: Node, path: String) -> (given: String, resolved: String, isDirectory: ObjCBool)? {
         guard let given = stringValue(node, path: path) else { return nil }
         let resolved = resolve(given)
         var isDirectory: ObjCBool = false
@@ -592,6 +582,16 @@ struct RecipeReader {
             fail(path, at: node.mark, "\(path) names '\(given)', which does not exist (resolved to \(resolved))", hint: relativeHint)
             return nil
         }
+        return (given, resolved, isDirectory)
+    }
+
+    private mutating func existingFile(_ s: Section, _ key: String) -> String? {
+        guard let node = s.entries[key]?.value else { return nil }
+        return existingFileValue(node, path: s.child(key))
+    }
+
+    private mutating func existingFileValue(_ node: Node, path: String) -> String? {
+        guard let (given, resolved, isDirectory) = existingPath(node, path: path) else { return nil }
         guard !isDirectory.boolValue else {
             fail(path, at: node.mark, "\(path) names '\(given)', which is a directory, not a file (resolved to \(resolved))",
                  hint: "name a JSON-lines prompt file")
