@@ -302,7 +302,8 @@ public final class RunDriver {
             summary.meanResponseTokens = Double(tokens.reduce(0, +)) / Double(max(1, tokens.count))
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
-            judge = nil   // released before training: no two models' memory held at once
+            // Kept for evaluation's win rates when it fits beside training; else released first.
+            if !IterationModels.judgeFitsBesideTraining(judge: recipe.judgeURL, policy: policyDirectory(after: t - 1)) { judge = nil }
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts, \(js.droppedText)")
             for example in js.dropExamples ?? [] { log("iteration \(t): dropped \(example)") }
         }
@@ -485,8 +486,7 @@ final class IterationModels {
     /// judge's files together take at most half of this machine's memory; else releases it first.
     func keepForTraining(_ directory: URL, besideJudge judge: URL) {
         guard let m = policies[Self.key(directory)] else { return }
-        let judgeBytes = ((try? ModelDirectory.describe(judge))?.files.map(\.bytes) ?? [Int.max]).reduce(0, MemoryPlan.sum)
-        if !m.model.isFloat32 || MemoryPlan.sum(m.model.weightBytes, judgeBytes) > MemoryBudget.physicalBytes / 2 { release(directory) }
+        if !m.model.isFloat32 || MemoryPlan.sum(m.model.weightBytes, Self.fileBytes(judge)) > MemoryBudget.physicalBytes / 2 { release(directory) }
     }
 
     /// Hands the loaded policy over (for training in place) and forgets it; nil when it is not loaded
@@ -494,6 +494,18 @@ final class IterationModels {
     func take(_ directory: URL, trainable: Bool) -> ChatModel? {
         guard let m = policies.removeValue(forKey: Self.key(directory)) else { return nil }
         return !trainable || m.model.isFloat32 ? m : nil
+    }
+
+    /// The bytes of a model's files (Int.max when they cannot be read).
+    static func fileBytes(_ directory: URL) -> Int {
+        ((try? ModelDirectory.describe(directory))?.files.map(\.bytes) ?? [Int.max]).reduce(0, MemoryPlan.sum)
+    }
+
+    /// Whether the judge may stay loaded while the policy trains: its files plus 8 bytes per byte of
+    /// the policy's files (float32 weights, gradients and two moments of a 16-bit checkpoint) take at
+    /// most half of this machine's memory.
+    static func judgeFitsBesideTraining(judge: URL, policy: URL) -> Bool {
+        MemoryPlan.sum(fileBytes(judge), MemoryPlan.product(fileBytes(policy), 8)) <= MemoryBudget.physicalBytes / 2
     }
 
     func adopt(_ model: ChatModel, as directory: URL) { policies[Self.key(directory)] = model }
