@@ -303,7 +303,7 @@ public final class RunDriver {
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
             // Kept for evaluation's win rates when it fits beside training; else released first.
-            if !IterationModels.judgeFitsBesideTraining(judge: recipe.judgeURL, policy: policyDirectory(after: t - 1)) { judge = nil }
+            if !IterationModels.fitBesideTraining([recipe.judgeURL], policy: policyDirectory(after: t - 1)) { judge = nil }
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts, \(js.droppedText)")
             for example in js.dropExamples ?? [] { log("iteration \(t): dropped \(example)") }
         }
@@ -319,8 +319,12 @@ public final class RunDriver {
             let referenceDir = recipe.reference == .initial ? recipe.policyURL : policyDirectory(after: t - 1)
             // π(t−1) as generation loaded it, when it can be trained in place (float32 weights).
             let loaded = models.take(policyDirectory(after: t - 1), trainable: true)
+            // π0 as the reference is kept for evaluation's KL when it fits beside training: one load.
+            let keptReference = recipe.reference == .initial && t > 1 && recipe.evaluation != nil
+                && IterationModels.fitBesideTraining([recipe.judgeURL, referenceDir], policy: policyDirectory(after: t - 1))
+                ? try models.policy(referenceDir, label: "π0 (reference)", for: .train) : nil
             let result = try TrainStage.run(policyDirectory: policyDirectory(after: t - 1), referenceDirectory: referenceDir,
-                                            pairs: pairs, options: options, policy: loaded,
+                                            pairs: pairs, options: options, policy: loaded, reference: keptReference?.model,
                                             referenceCache: dir.appendingPathComponent("reference-logps.jsonl"),
                                             metricsOut: dir.appendingPathComponent("metrics.jsonl"),
                                             stateDirectory: dir.appendingPathComponent("train-state"),
@@ -501,11 +505,11 @@ final class IterationModels {
         ((try? ModelDirectory.describe(directory))?.files.map(\.bytes) ?? [Int.max]).reduce(0, MemoryPlan.sum)
     }
 
-    /// Whether the judge may stay loaded while the policy trains: its files plus 8 bytes per byte of
-    /// the policy's files (float32 weights, gradients and two moments of a 16-bit checkpoint) take at
-    /// most half of this machine's memory.
-    static func judgeFitsBesideTraining(judge: URL, policy: URL) -> Bool {
-        MemoryPlan.sum(fileBytes(judge), MemoryPlan.product(fileBytes(policy), 8)) <= MemoryBudget.physicalBytes / 2
+    /// Whether `kept` (the judge, the reference) may stay loaded while the policy trains: their files
+    /// plus 8 bytes per byte of the policy's files (float32 weights, gradients and two moments of a
+    /// 16-bit checkpoint) take at most half of this machine's memory.
+    static func fitBesideTraining(_ kept: [URL], policy: URL) -> Bool {
+        kept.map(fileBytes).reduce(MemoryPlan.product(fileBytes(policy), 8), MemoryPlan.sum) <= MemoryBudget.physicalBytes / 2
     }
 
     func adopt(_ model: ChatModel, as directory: URL) { policies[Self.key(directory)] = model }

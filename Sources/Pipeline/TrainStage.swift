@@ -203,10 +203,11 @@ public enum TrainStage {
     }
 
     /// Trains the policy at `policyDirectory` (or `loaded`, the same checkpoint already in memory as
-    /// float32) on `pairs`, writing metrics to `metricsOut`, a resumable state under `stateDirectory`,
+    /// float32; `loadedReference` likewise for the reference) on `pairs`, writing metrics to `metricsOut`, a resumable state under `stateDirectory`,
     /// and the final policy to `outDirectory`.
     public static func run(policyDirectory: URL, referenceDirectory: URL, pairs records: [PairRecord],
-                           options: TrainStageOptions, policy loaded: ChatModel? = nil, referenceCache: URL, metricsOut: URL,
+                           options: TrainStageOptions, policy loaded: ChatModel? = nil, reference loadedReference: LlamaModel? = nil,
+                           referenceCache: URL, metricsOut: URL,
                            stateDirectory: URL, outDirectory: URL) throws -> TrainStageResult {
         let loadStart = Date()
         let policy = try loaded.flatMap { $0.model.isFloat32 ? $0 : nil } ?? ChatModel(directory: policyDirectory)
@@ -241,7 +242,7 @@ public enum TrainStage {
                                               tokenizerDirectory: policyDirectory, limits: s.limits, cache: referenceCache,
                                               microBatch: s.microBatchSize, quiet: options.quiet,
                                               // the same checkpoint: the policy, not yet updated, is the reference
-                                              loadedReference: sameDirectory(referenceDirectory, policyDirectory) ? policy.model : nil,
+                                              loadedReference: sameDirectory(referenceDirectory, policyDirectory) ? policy.model : loadedReference,
                                               loadSeconds: { referenceLoadSeconds = $0 })
         let referenceSeconds = Date().timeIntervalSince(t0)
         let trainer = try PreferenceTrainer(policy: policy.model, settings: s)
