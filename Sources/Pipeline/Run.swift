@@ -329,7 +329,7 @@ public final class RunDriver {
                                             metricsOut: dir.appendingPathComponent("metrics.jsonl"),
                                             stateDirectory: dir.appendingPathComponent("train-state"),
                                             outDirectory: dir.appendingPathComponent("policy"))
-            if loaded == nil { models.record("π(\(t - 1))", .train, result.policyLoadSeconds) }
+            if let s = result.policyLoadSeconds { models.record("π(\(t - 1))", .train, s) }
             if let r = result.referenceLoadSeconds { models.record(referenceDir == recipe.policyURL ? "π0 (reference)" : "reference", .train, r) }
             // π(t) as trained is what was saved when it is float32 (model.h5): evaluation uses it.
             if result.savedExactly { models.adopt(result.policy, as: dir.appendingPathComponent("policy")) }

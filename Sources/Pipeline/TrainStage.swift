@@ -37,8 +37,8 @@ public struct TrainStageResult {
     public var policy: ChatModel
     /// Whether π(t) on disk is exactly `policy` (float32 weights; a 16-bit export is rounded).
     public var savedExactly: Bool
-    /// Seconds spent loading the policy (0 when it was handed in) and the reference (nil: not loaded).
-    public var policyLoadSeconds: Double
+    /// Seconds spent loading the policy and the reference (nil: the one handed in was used, or none was loaded).
+    public var policyLoadSeconds: Double?
     public var referenceLoadSeconds: Double?
 }
 
@@ -210,8 +210,9 @@ public enum TrainStage {
                            referenceCache: URL, metricsOut: URL,
                            stateDirectory: URL, outDirectory: URL) throws -> TrainStageResult {
         let loadStart = Date()
-        let policy = try loaded.flatMap { $0.model.isFloat32 ? $0 : nil } ?? ChatModel(directory: policyDirectory)
-        let policyLoadSeconds = loaded == nil ? Date().timeIntervalSince(loadStart) : 0
+        let reused = loaded.flatMap { $0.model.isFloat32 ? $0 : nil }
+        let policy = try reused ?? ChatModel(directory: policyDirectory)
+        let policyLoadSeconds = reused == nil ? Date().timeIntervalSince(loadStart) : nil
         guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
         let s = options.settings
         try s.validate()
