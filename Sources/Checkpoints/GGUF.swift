@@ -79,23 +79,28 @@ public enum GGUFValue: Equatable, Sendable {
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(GGUFArray)
 
-    public var type: GGUFValueType {
+    /// A scalar as the one-element array of its type; nil for an array. GGUF encodes an array's
+    /// elements exactly as it encodes scalars, so the case-to-type table (`GGUFArray.elementType`)
+    /// and the writer's encoding exist once, for arrays.
+    public var asOneElementArray: GGUFArray? {
         switch self {
-        case .uint8: return .uint8
-        case .int8: return .int8
-        case .uint16: return .uint16
-        case .int16: return .int16
-        case .uint32: return .uint32
-        case .int32: return .int32
-        case .uint64: return .uint64
-        case .int64: return .int64
-        case .float32: return .float32
-        case .float64: return .float64
-        case .bool: return .bool
-        case .string: return .string
-        case .array: return .array
+        case .uint8(let v): return .uint8([v])
+        case .int8(let v): return .int8([v])
+        case .uint16(let v): return .uint16([v])
+        case .int16(let v): return .int16([v])
+        case .uint32(let v): return .uint32([v])
+        case .int32(let v): return .int32([v])
+        case .uint64(let v): return .uint64([v])
+        case .int64(let v): return .int64([v])
+        case .float32(let v): return .float32([v])
+        case .float64(let v): return .float64([v])
+        case .bool(let v): return .bool([v])
+        case .string(let v): return .string([v])
+        case .array: return nil
         }
     }
+
+    public var type: GGUFValueType { asOneElementArray?.elementType ?? .array }
 
     /// The value as an Int when it is an integer of any width that fits.
     public var integer: Int? {

@@ -82,29 +82,26 @@ public struct GGUFWriter {
         try AtomicFile.write(try data(), to: url)
     }
 
+    /// A value's bytes after its type tag: a scalar as the one element of its array type.
     static func append(_ value: GGUFValue, to out: inout Data) {
-        func raw<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        switch value {
-        case .uint8(let v): raw(v)
-        case .int8(let v): raw(v)
-        case .uint16(let v): raw(v)
-        case .int16(let v): raw(v)
-        case .uint32(let v): raw(v)
-        case .int32(let v): raw(v)
-        case .uint64(let v): raw(v)
-        case .int64(let v): raw(v)
-        case .float32(let v): raw(v.bitPattern)
-        case .float64(let v): raw(v.bitPattern)
-        case .bool(let v): raw(UInt8(v ? 1 : 0))
-        case .string(let s): raw(UInt64(s.utf8.count)); out.append(contentsOf: Array(s.utf8))
-        case .array(let a): appendArray(a, to: &out)
+        if let one = value.asOneElementArray {
+            appendElements(one, to: &out)
+        } else if case .array(let a) = value {
+            appendArray(a, to: &out)
         }
     }
 
+    /// An array's bytes: element type, count, elements.
     static func appendArray(_ array: GGUFArray, to out: inout Data) {
         func raw<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         raw(array.elementType.rawValue)
         raw(UInt64(array.count))
+        appendElements(array, to: &out)
+    }
+
+    /// The elements of an array, each encoded as the scalar of its type.
+    static func appendElements(_ array: GGUFArray, to out: inout Data) {
+        func raw<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         switch array {
         case .uint8(let a): out.append(contentsOf: a)
         case .int8(let a): a.forEach { raw($0) }

@@ -432,6 +432,18 @@ public enum DemoEvaluation {
         }
     }
 
+    /// The judge's agreement with the oracle on pairs from the policy's own samples: `k`
+    /// temperature-1 samples per prompt (kept in memory), one correct and one wrong per prompt.
+    public static func judgeAgreementOnOwnSamples(judge: PairwiseJudge, policy: ChatModel, prompts: [PromptRecord],
+                                                  k: Int, seed: UInt64, maxNewTokens: Int) throws -> JudgeAgreement {
+        var s = GenerationStageSettings()
+        s.samplesPerPrompt = k; s.maxNewTokens = maxNewTokens; s.seed = seed &+ 1
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("idpo-demo-eval-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let samples = try Stages.generate(policy: policy, prompts: prompts, settings: s, out: out, quiet: true)
+        return try judgeAgreement(judge: judge, pairs: samplePairs(samples))
+    }
+
     /// Registers the demo world's oracle ("sort-digits": "sort: 7294" → "2479" is correct) for
     /// recipes' `evaluation.oracle`.
     public static func registerOracle() { Oracles.register("sort-digits", SortTaskOracle()) }

@@ -57,53 +57,48 @@ public enum Attention {
     public static func forward(out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
                                q: UnsafePointer<Float>, spans: [AttentionSpan], shape: AttentionShape,
                                scratch: UnsafeMutablePointer<Float>, maxKeys: Int) {
-        let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads
-        let group = shape.groupSize, scale = shape.scale, stride = scratchStride(maxKeys: maxKeys)
-        spans.withUnsafeBufferPointer { spans in
-            Parallel.forEach(spans.count * shape.kvHeads) { task, worker in
-                let span = spans[task / shape.kvHeads], kvh = task % shape.kvHeads
-                let S = scratch + worker * stride
-                let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
-                for h in kvh * group ..< (kvh + 1) * group {
-                    if span.queryCount < 8 {
-                        for i in 0..<span.queryCount {
-                            let row = span.queryRow + i
-                            let qr = q + row * qDim + h * hd
-                            let keys = span.start + i + 1
-                            for j in 0..<keys { S[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
-                            let m = VectorMath.max(S, keys)
-                            let sum = Float(VectorMath.expShiftedInPlace(S, keys, shift: m))
-                            let inv = 1 / sum
-                            let o = out + row * qDim + h * hd
-                            o.initialize(repeating: 0, count: hd)
-                            for j in 0..<keys { VectorMath.axpy(S[j] * inv, vBase + j * kvDim, o, hd) }
-                            lse[row * H + h] = m + Foundation.log(sum)
-                        }
-                        continue
+        let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads, scale = shape.scale
+        forEachSpanAndKVHead(spans, shape: shape, scratch: scratch, maxKeys: maxKeys) { _, span, kvh, S in
+            let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
+            for h in kvh * shape.groupSize ..< (kvh + 1) * shape.groupSize {
+                if span.queryCount < 8 {
+                    for i in 0..<span.queryCount {
+                        let row = span.queryRow + i
+                        let qr = q + row * qDim + h * hd
+                        let keys = span.start + i + 1
+                        for j in 0..<keys { S[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
+                        let m = VectorMath.max(S, keys)
+                        let sum = Float(VectorMath.expShiftedInPlace(S, keys, shift: m))
+                        let inv = 1 / sum
+                        let o = out + row * qDim + h * hd
+                        o.initialize(repeating: 0, count: hd)
+                        for j in 0..<keys { VectorMath.axpy(S[j] * inv, vBase + j * kvDim, o, hd) }
+                        lse[row * H + h] = m + Foundation.log(sum)
                     }
-                    var i0 = 0
-                    while i0 < span.queryCount {
-                        let bq = min(queryBlock, span.queryCount - i0)
-                        let row0 = span.queryRow + i0
-                        let nk = span.start + i0 + bq
-                        // S (bq, nk) = Q_blk K[0..<nk]ᵀ · scale
-                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
-                                          a: q + row0 * qDim + h * hd, lda: qDim, b: kBase, ldb: kvDim,
-                                          beta: 0, c: S, ldc: nk)
-                        // P = causal softmax(S), row r sees keys 0 ..< start + i0 + r + 1
-                        for r in 0..<bq {
-                            let keys = span.start + i0 + r + 1, srow = S + r * nk
-                            let m = VectorMath.max(srow, keys)
-                            let sum = Float(VectorMath.expShiftedInPlace(srow, keys, shift: m))
-                            VectorMath.scale(1 / sum, srow, keys)
-                            if keys < nk { (srow + keys).initialize(repeating: 0, count: nk - keys) }
-                            lse[(row0 + r) * H + h] = m + Foundation.log(sum)
-                        }
-                        // O_blk = P V[0..<nk]
-                        Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: S, lda: nk,
-                                          b: vBase, ldb: kvDim, beta: 0, c: out + row0 * qDim + h * hd, ldc: qDim)
-                        i0 += bq
+                    continue
+                }
+                var i0 = 0
+                while i0 < span.queryCount {
+                    let bq = min(queryBlock, span.queryCount - i0)
+                    let row0 = span.queryRow + i0
+                    let nk = span.start + i0 + bq
+                    // S (bq, nk) = Q_blk K[0..<nk]ᵀ · scale
+                    Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
+                                      a: q + row0 * qDim + h * hd, lda: qDim, b: kBase, ldb: kvDim,
+                                      beta: 0, c: S, ldc: nk)
+                    // P = causal softmax(S), row r sees keys 0 ..< start + i0 + r + 1
+                    for r in 0..<bq {
+                        let keys = span.start + i0 + r + 1, srow = S + r * nk
+                        let m = VectorMath.max(srow, keys)
+                        let sum = Float(VectorMath.expShiftedInPlace(srow, keys, shift: m))
+                        VectorMath.scale(1 / sum, srow, keys)
+                        if keys < nk { (srow + keys).initialize(repeating: 0, count: nk - keys) }
+                        lse[(row0 + r) * H + h] = m + Foundation.log(sum)
                     }
+                    // O_blk = P V[0..<nk]
+                    Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: S, lda: nk,
+                                      b: vBase, ldb: kvDim, beta: 0, c: out + row0 * qDim + h * hd, ldc: qDim)
+                    i0 += bq
                 }
             }
         }
@@ -122,51 +117,62 @@ public enum Attention {
                                 dOut: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
                                 q: UnsafePointer<Float>, spans: [AttentionSpan], shape: AttentionShape,
                                 scratch: UnsafeMutablePointer<Float>, maxKeys: Int) {
-        let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads
-        let group = shape.groupSize, scale = shape.scale, stride = scratchStride(maxKeys: maxKeys)
+        let hd = shape.headDim, qDim = shape.qDim, kvDim = shape.kvDim, H = shape.heads, scale = shape.scale
+        let half = scratchStride(maxKeys: maxKeys) / 2
+        forEachSpanAndKVHead(spans, shape: shape, scratch: scratch, maxKeys: maxKeys) { s, span, kvh, P in
+            let dP = P + half
+            let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
+            let dkBase = dKeys[s] + kvh * hd, dvBase = dValues[s] + kvh * hd
+            for h in kvh * shape.groupSize ..< (kvh + 1) * shape.groupSize {
+                var i0 = 0
+                while i0 < span.queryCount {
+                    let bq = min(queryBlock, span.queryCount - i0)
+                    let row0 = span.queryRow + i0
+                    let nk = span.start + i0 + bq
+                    let qBlk = q + row0 * qDim + h * hd, gBlk = dOut + row0 * qDim + h * hd
+                    // P = exp(Q Kᵀ · scale − lse), zero above the diagonal
+                    Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
+                                      a: qBlk, lda: qDim, b: kBase, ldb: kvDim, beta: 0, c: P, ldc: nk)
+                    for r in 0..<bq {
+                        let keys = span.start + i0 + r + 1, prow = P + r * nk
+                        _ = VectorMath.expShiftedInPlace(prow, keys, shift: lse[(row0 + r) * H + h])
+                        if keys < nk { (prow + keys).initialize(repeating: 0, count: nk - keys) }
+                    }
+                    // dV[0..<nk] += Pᵀ dOut_blk
+                    Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: P, lda: nk,
+                                      b: gBlk, ldb: qDim, beta: 1, c: dvBase, ldc: kvDim)
+                    // dP = dOut_blk Vᵀ
+                    Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, a: gBlk, lda: qDim,
+                                      b: vBase, ldb: kvDim, beta: 0, c: dP, ldc: nk)
+                    // dS = P ⊙ (dP − D) · scale   (in dP)
+                    for r in 0..<bq {
+                        let d = VectorMath.dot(gBlk + r * qDim, out + (row0 + r) * qDim + h * hd, hd)
+                        let prow = P + r * nk, drow = dP + r * nk
+                        csimd_softmax_backward_row(drow, prow, d, scale, nk)
+                    }
+                    // dQ_blk += dS K[0..<nk]
+                    Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: dP, lda: nk,
+                                      b: kBase, ldb: kvDim, beta: 1, c: dq + row0 * qDim + h * hd, ldc: qDim)
+                    // dK[0..<nk] += dSᵀ Q_blk
+                    Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: dP, lda: nk,
+                                      b: qBlk, ldb: qDim, beta: 1, c: dkBase, ldc: kvDim)
+                    i0 += bq
+                }
+            }
+        }
+    }
+
+    /// Runs `body(spanIndex, span, kvHead, scratch)` for every (span, kv head) task, dealt to the
+    /// threads; `scratch` is the worker's own `scratchStride` floats. Heads sharing a kv head
+    /// run in one task, so their writes to dK, dV never race.
+    private static func forEachSpanAndKVHead(
+        _ spans: [AttentionSpan], shape: AttentionShape, scratch: UnsafeMutablePointer<Float>, maxKeys: Int,
+        _ body: (_ spanIndex: Int, _ span: AttentionSpan, _ kvHead: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let stride = scratchStride(maxKeys: maxKeys)
         spans.withUnsafeBufferPointer { spans in
             Parallel.forEach(spans.count * shape.kvHeads) { task, worker in
-                let s = task / shape.kvHeads, kvh = task % shape.kvHeads
-                let span = spans[s]
-                let P = scratch + worker * stride, dP = P + stride / 2
-                let kBase = span.keys + kvh * hd, vBase = span.values + kvh * hd
-                let dkBase = dKeys[s] + kvh * hd, dvBase = dValues[s] + kvh * hd
-                for h in kvh * group ..< (kvh + 1) * group {
-                    var i0 = 0
-                    while i0 < span.queryCount {
-                        let bq = min(queryBlock, span.queryCount - i0)
-                        let row0 = span.queryRow + i0
-                        let nk = span.start + i0 + bq
-                        let qBlk = q + row0 * qDim + h * hd, gBlk = dOut + row0 * qDim + h * hd
-                        // P = exp(Q Kᵀ · scale − lse), zero above the diagonal
-                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
-                                          a: qBlk, lda: qDim, b: kBase, ldb: kvDim, beta: 0, c: P, ldc: nk)
-                        for r in 0..<bq {
-                            let keys = span.start + i0 + r + 1, prow = P + r * nk
-                            _ = VectorMath.expShiftedInPlace(prow, keys, shift: lse[(row0 + r) * H + h])
-                            if keys < nk { (prow + keys).initialize(repeating: 0, count: nk - keys) }
-                        }
-                        // dV[0..<nk] += Pᵀ dOut_blk
-                        Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: P, lda: nk,
-                                          b: gBlk, ldb: qDim, beta: 1, c: dvBase, ldc: kvDim)
-                        // dP = dOut_blk Vᵀ
-                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, a: gBlk, lda: qDim,
-                                          b: vBase, ldb: kvDim, beta: 0, c: dP, ldc: nk)
-                        // dS = P ⊙ (dP − D) · scale   (in dP)
-                        for r in 0..<bq {
-                            let d = VectorMath.dot(gBlk + r * qDim, out + (row0 + r) * qDim + h * hd, hd)
-                            let prow = P + r * nk, drow = dP + r * nk
-                            csimd_softmax_backward_row(drow, prow, d, scale, nk)
-                        }
-                        // dQ_blk += dS K[0..<nk]
-                        Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: dP, lda: nk,
-                                          b: kBase, ldb: kvDim, beta: 1, c: dq + row0 * qDim + h * hd, ldc: qDim)
-                        // dK[0..<nk] += dSᵀ Q_blk
-                        Matmul.gemmSerial(transA: true, transB: false, m: nk, n: hd, k: bq, a: dP, lda: nk,
-                                          b: qBlk, ldb: qDim, beta: 1, c: dkBase, ldc: kvDim)
-                        i0 += bq
-                    }
-                }
+                body(task / shape.kvHeads, spans[task / shape.kvHeads], task % shape.kvHeads, scratch + worker * stride)
             }
         }
     }

@@ -43,6 +43,14 @@ public final class LlamaModel: @unchecked Sendable {
         rope = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: config.maxPositionEmbeddings)
     }
 
+    /// A float32 model's exact copy (its own parameter buffer); nil for a 16-bit frozen model.
+    public func float32Copy() -> LlamaModel? {
+        guard isFloat32 else { return nil }
+        let copy = LlamaModel(config: config, languageModelHead: hasLanguageModelHead)
+        copy.parameters.pointer.update(from: parameters.pointer, count: layout.count)
+        return copy
+    }
+
     /// Pointer to the float32 parameter tensor at `offset` (from `layout`); float32 models only.
     @inline(__always) public func weight(_ offset: Int) -> UnsafeMutablePointer<Float> {
         precondition(frozen16 == nil, "a 16-bit frozen model has no float32 parameter buffer")

@@ -34,6 +34,16 @@ public final class ChatModel {
         }
     }
 
+    private init(directory: URL, model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate?) {
+        self.directory = directory; self.model = model; self.tokenizer = tokenizer; self.template = template
+    }
+
+    /// The same chat model over a copy of its float32 weights (so one copy can be trained while the
+    /// other stays as it was); nil for 16-bit frozen weights.
+    public func float32Copy() -> ChatModel? {
+        model.float32Copy().map { ChatModel(directory: directory, model: $0, tokenizer: tokenizer, template: template) }
+    }
+
     /// Ids that end a response: EOS and end-of-turn ids of the tokenizer and generation config.
     public var stopTokens: Set<Int32> {
         var s = Set(tokenizer.stopTokenIds)

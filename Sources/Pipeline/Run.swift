@@ -320,9 +320,15 @@ public final class RunDriver {
             // π(t−1) as generation loaded it, when it can be trained in place (float32 weights).
             let loaded = models.take(policyDirectory(after: t - 1), trainable: true)
             // π0 as the reference is kept for evaluation's KL when it fits beside training: one load.
-            let keptReference = recipe.reference == .initial && t > 1 && recipe.evaluation != nil
+            // In iteration 1 π0 is the policy trained in place, so a copy of it is kept instead.
+            let keepReference = recipe.reference == .initial && recipe.evaluation != nil
                 && IterationModels.fitBesideTraining([recipe.judgeURL, referenceDir], policy: policyDirectory(after: t - 1))
-                ? try models.policy(referenceDir, label: "π0 (reference)", for: .train) : nil
+            var keptReference: ChatModel? = nil
+            if keepReference && t > 1 {
+                keptReference = try models.policy(referenceDir, label: "π0 (reference)", for: .train)
+            } else if keepReference, let copy = loaded?.float32Copy() {
+                models.adopt(copy, as: referenceDir)
+            }
             let result = try TrainStage.run(policyDirectory: policyDirectory(after: t - 1), referenceDirectory: referenceDir,
                                             pairs: pairs, options: options, policy: loaded, reference: keptReference?.model,
                                             referenceCache: dir.appendingPathComponent("reference-logps.jsonl"),

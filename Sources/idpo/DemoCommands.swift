@@ -152,13 +152,9 @@ struct DemoEval: ParsableCommand {
             results.policy = r; results.temperature = temperature
             if let judgeModel {
                 // Pairs from the policy's own samples: one correct and one wrong response per prompt.
-                let samples = try OwnSamples(policy: chat, prompts: records, k: max(k, 8), seed: seed, maxNewTokens: maxNewTokens).samples()
-                let own = DemoEvaluation.samplePairs(samples)
-                let j = try DemoEvaluation.judgeAgreement(judge: judgeModel, pairs: own)
-                print(String(format: "judge agreement on the policy's own samples: %.1f%% of %d pairs", 100 * j.agreement, j.pairs) + "; by mistake: "
-                      + j.byGroup.sorted { $0.key < $1.key }
-                        .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
-                        .joined(separator: ", "))
+                let j = try DemoEvaluation.judgeAgreementOnOwnSamples(judge: judgeModel, policy: chat, prompts: records,
+                                                                      k: max(k, 8), seed: seed, maxNewTokens: maxNewTokens)
+                print(String(format: "judge agreement on the policy's own samples: %.1f%% of %d pairs", 100 * j.agreement, j.pairs) + "; by mistake: " + j.byGroupDescription)
                 results.judgeOnPolicySamples = j
             }
         }
@@ -168,25 +164,11 @@ struct DemoEval: ParsableCommand {
             print(String(format: "judge agreement with the oracle: %.1f%% of %d pairs (chosen as A %.1f%%, as B %.1f%%; mean P %.3f) in %.1f s",
                          100 * r.agreement, r.pairs, 100 * r.agreementChosenAsA, 100 * r.agreementChosenAsB, r.meanProbability,
                          Date().timeIntervalSince(t0)))
-            print("  by the rejected response's mistake: " + r.byGroup.sorted { $0.key < $1.key }
-                .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
-                .joined(separator: ", "))
+            print("  by the rejected response's mistake: " + r.byGroupDescription)
             results.judge = r
         }
         if let json {
             try AtomicFile.write(try JSONFormat.pretty(results), to: URL(fileURLWithPath: json))
-        }
-    }
-
-    /// k temperature-1 samples per prompt, in memory.
-    struct OwnSamples {
-        let policy: ChatModel, prompts: [PromptRecord], k: Int, seed: UInt64, maxNewTokens: Int
-        func samples() throws -> [SampleRecord] {
-            var s = GenerationStageSettings()
-            s.samplesPerPrompt = k; s.maxNewTokens = maxNewTokens; s.seed = seed &+ 1
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("idpo-demo-eval-\(UUID().uuidString).jsonl")
-            defer { try? FileManager.default.removeItem(at: out) }
-            return try Stages.generate(policy: policy, prompts: prompts, settings: s, out: out, quiet: true)
         }
     }
 }
@@ -198,4 +180,13 @@ struct DemoEvalResults: Encodable {
     var judgeOnPolicySamples: JudgeAgreement?
     var judge: JudgeAgreement?
     enum CodingKeys: String, CodingKey { case policy, temperature, judge, judgeOnPolicySamples = "judge_on_policy_samples" }
+}
+
+extension JudgeAgreement {
+    /// "missing-digit 93.1% of 58, …": agreement per group, groups in name order.
+    var byGroupDescription: String {
+        byGroup.sorted { $0.key < $1.key }
+            .map { String(format: "%@ %.1f%% of %d", $0.key, 100 * Double($0.value[0]) / Double(max(1, $0.value[1])), $0.value[1]) }
+            .joined(separator: ", ")
+    }
 }

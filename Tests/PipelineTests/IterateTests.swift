@@ -143,6 +143,13 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual((metrics.first?.object["rewards/chosen"] as? Int).map(Double.init) ?? metrics.first?.object["rewards/chosen"] as? Double, 0)
         XCTAssertGreaterThan(metrics.last?.object["prompts_truncated"] as? Int ?? 0, 0, "the recipe must cut prompts")
 
+        // Each model is loaded once per iteration: π(t−1) samples and is trained in place, the judge
+        // judges and evaluates, π(t) is handed to evaluation; π0 for the KL is a copy taken before
+        // training in iteration 1 and the reference kept from training in iteration 2.
+        let cleanSummary = try TestJSON.parse(Data(contentsOf: tmp.appendingPathComponent("clean/tiny/summary.json"))) as? [[String: Any]]
+        let loads = (cleanSummary ?? []).map { ($0["loads"] as? [[String: Any]] ?? []).map { "\($0["model"] ?? "?") \($0["stage"] ?? "?")" } }
+        XCTAssertEqual(loads, [["π(0) generate", "judge judge"], ["π(1) generate", "judge judge", "π0 (reference) train"]])
+
         // Each run is killed (SIGKILL, as `kill -9`) at its injected point; the next run resumes where it
         // died. Before resuming, check that it died there: killed by the signal, every stage before the
         // point finished in the manifest and none after, and the stage's partial output on disk.
