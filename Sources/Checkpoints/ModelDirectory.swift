@@ -58,7 +58,15 @@ public enum ModelDirectory {
     ///   safetensors checkpoint whose matrices are BF16 or F16 is then kept that way, read in place
     ///   from the mapped file and widened as the kernels read it (results bit-identical to a float32
     ///   copy, half the memory). Other formats load as float32 either way.
+    ///
+    /// A directory holding a PEFT adapter (adapter_config.json) loads as its base model
+    /// (`base_model_name_or_path`, loaded frozen: it is not trained) carrying the adapter.
     public static func load(_ url: URL, frozen: Bool = false) throws -> LlamaModel {
+        if AdapterDirectory.isAdapter(url) {
+            let base = try load(try AdapterDirectory.baseDirectory(of: url), frozen: true)
+            base.adapter = try AdapterDirectory.read(url, for: base.config)
+            return base
+        }
         switch try weightsFormat(url) {
         case .hdf5: return try loadCheckpoint(url).model
         case .gguf: return try GGUFFile(url: url).loadLlama()
@@ -160,14 +168,34 @@ public enum ModelDirectory {
 
     /// What a model directory holds, read from headers only (nothing is loaded): its config, the
     /// weight files with their sizes, and how many tensors of each dtype ("F32", "BF16", …).
+    /// For a PEFT adapter directory: the base's description, the adapter's files first in `files`
+    /// and `contentFiles`, and `adapter` set.
     public struct Description {
         public var config: LlamaConfig
         public var format: WeightsFormat
         public var files: [(name: String, bytes: Int)]
         public var dtypes: [String: Int]
+        /// Every file the model's values come from, named for hashing: config.json (when present)
+        /// and the weight files; an adapter's own files, then its base's as "base/<name>".
+        public var contentFiles: [(name: String, url: URL)]
+        /// The adapter, when the directory is a base + adapter: (its settings, its base directory).
+        public var adapter: (config: LoRAConfig, base: URL)?
     }
 
     public static func describe(_ url: URL) throws -> Description {
+        if AdapterDirectory.isAdapter(url) {
+            let base = try AdapterDirectory.baseDirectory(of: url)
+            var d = try describe(base)
+            let own = [AdapterDirectory.configFile, AdapterDirectory.weightsFile].map { ($0, url.appendingPathComponent($0)) }
+            let lora: LoRAConfig
+            do { lora = try LoRAConfig.read(url.appendingPathComponent(AdapterDirectory.configFile)) } catch let e as LoRAError {
+                throw FileError(file: url.appendingPathComponent(AdapterDirectory.configFile).path, reason: e.description)
+            }
+            d.files = [(AdapterDirectory.weightsFile, fileSize(own[1].1))] + d.files
+            d.contentFiles = own + d.contentFiles.map { ("base/" + $0.name, $0.url) }
+            d.adapter = (lora, base)
+            return d
+        }
         let format = try weightsFormat(url)
         let config: LlamaConfig
         var dtypes: [String: Int] = [:]
@@ -177,8 +205,8 @@ public enum ModelDirectory {
             let file = try GGUFFile(url: url)
             config = try file.llamaConfig()
             for info in file.tensors.values { dtypes[info.type.name, default: 0] += 1 }
-            let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
-            return Description(config: config, format: format, files: [(url.lastPathComponent, size)], dtypes: dtypes)
+            return Description(config: config, format: format, files: [(url.lastPathComponent, fileSize(url))], dtypes: dtypes,
+                               contentFiles: [(url.lastPathComponent, url)], adapter: nil)
         case .hdf5:
             config = try loadCheckpointConfig(url)
             dtypes["F32"] = ParameterLayout(config: config).entries.count
@@ -192,11 +220,14 @@ public enum ModelDirectory {
             }
             if format == .shardedSafetensors { names.insert("model.safetensors.index.json") }
         }
-        let sizes = names.sorted().map { name -> (String, Int) in
-            let size = (try? FileManager.default.attributesOfItem(atPath: url.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-            return (name, size ?? 0)
-        }
-        return Description(config: config, format: format, files: sizes, dtypes: dtypes)
+        let sizes = names.sorted().map { ($0, fileSize(url.appendingPathComponent($0))) }
+        let config_ = FileManager.default.fileExists(atPath: configURL(url).path) ? [("config.json", configURL(url))] : []
+        return Description(config: config, format: format, files: sizes, dtypes: dtypes,
+                           contentFiles: config_ + names.sorted().map { ($0, url.appendingPathComponent($0)) }, adapter: nil)
+    }
+
+    static func fileSize(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int) ?? 0
     }
 
     /// The config of a directory holding model.h5: config.json when present, else the embedded one.

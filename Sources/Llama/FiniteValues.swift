@@ -18,17 +18,24 @@ public enum FiniteValues {
     }
 }
 
-extension ParameterLayout {
-    /// "tensor 'NAME' (element I: VALUE)" for the first non-finite value of `buffer` laid out by this
-    /// layout, or nil when every value is finite.
-    public func firstNonFinite(in buffer: FloatBuffer) -> String? {
-        guard let i = FiniteValues.firstNonFinite(buffer.pointer, count: buffer.count) else { return nil }
+extension FiniteValues {
+    /// "tensor 'NAME' (element I: VALUE)" for the first non-finite value of `buffer` laid out by
+    /// `entries`, or nil when every value is finite.
+    public static func firstNonFinite(in buffer: FloatBuffer, entries: [ParameterEntry]) -> String? {
+        guard let i = firstNonFinite(buffer.pointer, count: buffer.count) else { return nil }
         let entry = entries.last(where: { $0.offset <= i }) ?? entries[0]
         return "tensor '\(entry.name)' (element \(i - entry.offset): \(buffer.pointer[i]))"
     }
 }
 
+extension ParameterLayout {
+    /// The first non-finite value of `buffer` laid out by this layout, named, or nil.
+    public func firstNonFinite(in buffer: FloatBuffer) -> String? { FiniteValues.firstNonFinite(in: buffer, entries: entries) }
+}
+
 extension LlamaModel {
-    /// The first non-finite parameter, named (see `ParameterLayout.firstNonFinite`), or nil.
-    public func firstNonFiniteParameter() -> String? { layout.firstNonFinite(in: parameters) }
+    /// The first non-finite trained parameter (the adapter's when there is one), named, or nil.
+    public func firstNonFiniteParameter() -> String? {
+        FiniteValues.firstNonFinite(in: trainableParameters, entries: adapter?.layout.entries ?? layout.entries)
+    }
 }

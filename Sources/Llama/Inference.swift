@@ -81,6 +81,7 @@ public final class InferenceSession {
     let att: FloatBuffer, lse: FloatBuffer                        // (R, H·hd), (R, H)
     let gate: FloatBuffer, up: FloatBuffer, act: FloatBuffer      // (R, F)
     let lastRows: FloatBuffer                                     // (R, D) rows whose logits are wanted
+    let loraU: FloatBuffer                                        // (R, r) the adapter's x Aᵀ (scratch)
     /// Logits of the last call: (rows, V), row order as documented by `extend`.
     public let logits: FloatBuffer
     /// Final hidden states (after the last RMSNorm) of the last call's output rows: (rows, D).
@@ -103,6 +104,7 @@ public final class InferenceSession {
         gate = FloatBuffer(count: R * c.intermediateSize); up = FloatBuffer(count: R * c.intermediateSize)
         act = FloatBuffer(count: R * c.intermediateSize)
         lastRows = FloatBuffer(count: R * c.hiddenSize)
+        loraU = FloatBuffer(count: R * (model.adapter?.layout.rank ?? 0))
         logits = FloatBuffer(count: self.logitRows * c.vocabSize)
         attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: cache.maxLength))
         positions = Array(repeating: 0, count: R)
@@ -151,12 +153,24 @@ public final class InferenceSession {
         flat.withUnsafeBufferPointer { tok in
             Embedding.forward(out: x.pointer, table: m.matrix(lay.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
+        let adapter = m.adapter
+        precondition(loraU.count >= N * (adapter?.layout.rank ?? 0), "InferenceSession: the model's adapter was set after the session was made")
         for l in 0..<c.numHiddenLayers {
             let W = lay.layers[l]
+            /// y (+)= x Wᵀ, plus the adapter's s · (x Aᵀ) Bᵀ when it adapts module `module`.
+            func project(_ module: LoRAModule, _ weight: Int, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                         inFeatures: Int, outFeatures: Int, beta: Float = 0) {
+                Linear.forward(y: y, x: x, weight: m.matrix(weight), rows: N, inFeatures: inFeatures, outFeatures: outFeatures, beta: beta)
+                if let adapter, let w = adapter.layout.layers[l][module.index] {
+                    LoRALinear.forward(y: y, u: loraU.pointer, x: x, a: adapter.parameters.pointer + w.a, b: adapter.parameters.pointer + w.b,
+                                       scale: adapter.scale, rows: N, inFeatures: inFeatures, outFeatures: outFeatures,
+                                       rank: adapter.layout.rank, batchInvariant: false)
+                }
+            }
             RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.inputNorm), rows: N, dim: D, eps: eps)
-            Linear.forward(y: q.pointer, x: norm.pointer, weight: m.matrix(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.forward(y: k.pointer, x: norm.pointer, weight: m.matrix(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.forward(y: v.pointer, x: norm.pointer, weight: m.matrix(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
+            project(.q, W.qProj, y: q.pointer, x: norm.pointer, inFeatures: D, outFeatures: qDim)
+            project(.k, W.kProj, y: k.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
+            project(.v, W.vProj, y: v.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
             positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: m.rope)
                 RoPE.apply(k.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: m.rope)
@@ -173,12 +187,12 @@ public final class InferenceSession {
             }
             Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape,
                               scratch: attScratch.pointer, maxKeys: cache.maxLength)
-            Linear.forward(y: x.pointer, x: att.pointer, weight: m.matrix(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
+            project(.o, W.oProj, y: x.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D, beta: 1)
             RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps)
-            Linear.forward(y: gate.pointer, x: norm.pointer, weight: m.matrix(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.forward(y: up.pointer, x: norm.pointer, weight: m.matrix(W.upProj), rows: N, inFeatures: D, outFeatures: F)
+            project(.gate, W.gateProj, y: gate.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
+            project(.up, W.upProj, y: up.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F)
-            Linear.forward(y: x.pointer, x: act.pointer, weight: m.matrix(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
+            project(.down, W.downProj, y: x.pointer, x: act.pointer, inFeatures: F, outFeatures: D, beta: 1)
         }
         for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
         // Final norm and lm_head, only on the rows whose logits are wanted.

@@ -23,6 +23,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// Whether `lm_head` (or the tied embedding) produces logits; false for reward/preference backbones.
     public let hasLanguageModelHead: Bool
 
+    /// A LoRA adapter applied on top of the (then frozen) weights: every forward adds its low-rank
+    /// path, and `backward` trains the adapter alone. nil: the plain model.
+    public var adapter: LoRAAdapter? {
+        willSet { precondition(newValue == nil || newValue!.layout.layers.count == config.numHiddenLayers, "adapter made for another model") }
+    }
+
     /// A model with zeroed parameters (callers fill them: loaders, `randomize`).
     public init(config: LlamaConfig, languageModelHead: Bool = true) {
         self.config = config
@@ -43,12 +49,31 @@ public final class LlamaModel: @unchecked Sendable {
         rope = RoPETable(inverseFrequencies: config.inverseFrequencies(), positions: config.maxPositionEmbeddings)
     }
 
-    /// A float32 model's exact copy (its own parameter buffer); nil for a 16-bit frozen model.
+    /// A float32 model's exact copy (its own parameter buffer, and a copy of its adapter); nil for a
+    /// 16-bit frozen model.
     public func float32Copy() -> LlamaModel? {
         guard isFloat32 else { return nil }
         let copy = LlamaModel(config: config, languageModelHead: hasLanguageModelHead)
         copy.parameters.pointer.update(from: parameters.pointer, count: layout.count)
+        copy.adapter = adapter?.copy()
         return copy
+    }
+
+    /// What training updates: the adapter's A and B when the model carries one (the base is then
+    /// frozen), else every parameter. Gradients and optimizer moments have its layout.
+    public var trainableParameters: FloatBuffer { adapter?.parameters ?? parameters }
+
+    /// The same base weights (shared, not copied: cheap for any size) carrying `adapter` instead:
+    /// base + another adapter (a reference, a sampling copy), or the bare base with nil.
+    public func sharingBase(adapter: LoRAAdapter?) -> LlamaModel {
+        let m = LlamaModel(sharing: self)
+        m.adapter = adapter
+        return m
+    }
+
+    private init(sharing other: LlamaModel) {
+        config = other.config; hasLanguageModelHead = other.hasLanguageModelHead; layout = other.layout
+        parameters = other.parameters; frozen16 = other.frozen16; rope = other.rope
     }
 
     /// Pointer to the float32 parameter tensor at `offset` (from `layout`); float32 models only.
@@ -94,8 +119,11 @@ public final class LlamaModel: @unchecked Sendable {
                           frozen16: Frozen16Weights(matrices: matrices, vectors: vectors, owners: [storage]))
     }
 
-    /// Bytes the weights occupy in memory (16-bit matrices at 2 bytes).
-    public var weightBytes: Int {
+    /// Bytes the weights occupy in memory (16-bit matrices at 2 bytes), the adapter's included.
+    public var weightBytes: Int { baseWeightBytes + (adapter?.layout.count ?? 0) * 4 }
+
+    /// Bytes of the base weights alone.
+    public var baseWeightBytes: Int {
         guard let f = frozen16 else { return parameters.count * 4 }
         var seen = Set<Int>(), bytes = 0
         for e in layout.entries where seen.insert(e.offset).inserted {

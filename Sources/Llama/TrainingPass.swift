@@ -67,7 +67,14 @@ public final class TrainingWorkspace {
     public let capacity: Int
     public let maxSequenceLength: Int
     let L: Int, D: Int, F: Int, V: Int, qDim: Int, kvDim: Int, H: Int
+    /// Training: every layer's input is kept (for backward, or to recompute the layer from).
     let storesAllLayers: Bool
+    /// Training without activation checkpointing: every layer's activations are kept. With
+    /// checkpointing only the layer inputs are, and backward recomputes each layer from its input
+    /// (the same operations on the same inputs: the same bits).
+    public let storesAllActivations: Bool
+    /// LoRA rank the workspace holds the low-rank activations for (0: none).
+    public let loraRank: Int
 
     // Packed inputs (N)
     var packedTokens: [Int32]
@@ -79,8 +86,9 @@ public final class TrainingWorkspace {
     var rows = 0
     var maxT = 0
 
-    // Saved per layer (slot l; slot 0 only when not storing all layers)
+    // Saved per layer (slot l; slot 0 only when not storing all layers / activations)
     let xIn: FloatBuffer             // (L, N, D) residual entering layer l
+    let loraU: FloatBuffer           // (L, 7, N, r) s · x Aᵀ of each adapted projection
     let norm1: FloatBuffer           // (L, N, D)
     let rstd1: FloatBuffer           // (L, N)
     let q: FloatBuffer               // (L, N, H·hd) after RoPE
@@ -106,6 +114,8 @@ public final class TrainingWorkspace {
     let dK: FloatBuffer, dV: FloatBuffer             // (N, KV·hd)
     let dGate: FloatBuffer, dUp: FloatBuffer, dAct: FloatBuffer   // (N, F)
     let dLogp: FloatBuffer                            // (N)
+    let dLoraU: FloatBuffer                           // (N, r)
+    let discardedNormGradient: FloatBuffer            // (D) a frozen norm's weight gradient, unused
     let normScratch: FloatBuffer                      // (threads, D)
     let attScratch: FloatBuffer                       // (threads, 2 · 64 · (T + 16))
 
@@ -113,17 +123,23 @@ public final class TrainingWorkspace {
     ///   - capacity: most packed rows per batch (`TokenBatch.packedRows`; rounded up to the row tile).
     ///   - maxSequenceLength: longest sequence.
     ///   - training: false allocates one layer's activations (forward-only scoring).
-    public init(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool = true) {
+    ///   - activationCheckpointing: training keeps only each layer's input (backward recomputes the rest).
+    ///   - loraRank: the rank of the adapter the model carries (0: none).
+    public init(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool = true,
+                activationCheckpointing: Bool = false, loraRank: Int = 0) {
         self.capacity = Matmul.paddedRows(capacity)
         self.maxSequenceLength = maxSequenceLength
         L = c.numHiddenLayers; D = c.hiddenSize; F = c.intermediateSize; V = c.vocabSize
         qDim = c.qDim; kvDim = c.kvDim; H = c.numAttentionHeads
         storesAllLayers = training
-        let slots = training ? L : 1, N = self.capacity
+        storesAllActivations = training && !activationCheckpointing
+        self.loraRank = loraRank
+        let slots = storesAllActivations ? L : 1, N = self.capacity
         packedTokens = Array(repeating: 0, count: N)
         packedTargets = Array(repeating: 0, count: N)
         positions = Array(repeating: 0, count: N)
-        xIn = FloatBuffer(count: slots * N * D); norm1 = FloatBuffer(count: slots * N * D)
+        xIn = FloatBuffer(count: (training ? L : 1) * N * D); norm1 = FloatBuffer(count: slots * N * D)
+        loraU = FloatBuffer(count: slots * LoRAModule.allCases.count * N * loraRank)
         rstd1 = FloatBuffer(count: slots * N)
         q = FloatBuffer(count: slots * N * qDim); k = FloatBuffer(count: slots * N * kvDim)
         v = FloatBuffer(count: slots * N * kvDim); att = FloatBuffer(count: slots * N * qDim)
@@ -140,17 +156,39 @@ public final class TrainingWorkspace {
         dK = FloatBuffer(count: g * kvDim); dV = FloatBuffer(count: g * kvDim)
         dGate = FloatBuffer(count: g * F); dUp = FloatBuffer(count: g * F); dAct = FloatBuffer(count: g * F)
         dLogp = FloatBuffer(count: g)
+        dLoraU = FloatBuffer(count: g * loraRank)
+        discardedNormGradient = FloatBuffer(count: training ? D : 0)
         normScratch = FloatBuffer(count: Parallel.maxThreads * D)
         attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: maxSequenceLength))
     }
 
-    /// Bytes held by all buffers.
-    public var bytes: Int {
-        [xIn, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, probs, logp,
-         dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, normScratch, attScratch].reduce(0) { $0 + $1.count * 4 }
+    /// A workspace for `model`: room for its adapter's low-rank activations, if it carries one.
+    public convenience init(model: LlamaModel, capacity: Int, maxSequenceLength: Int, training: Bool = true,
+                            activationCheckpointing: Bool = false) {
+        self.init(config: model.config, capacity: capacity, maxSequenceLength: maxSequenceLength, training: training,
+                  activationCheckpointing: activationCheckpointing, loraRank: model.adapter?.layout.rank ?? 0)
     }
 
-    func slot(_ l: Int) -> Int { storesAllLayers ? l : 0 }
+    /// Bytes held by all buffers.
+    public var bytes: Int {
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, probs, logp,
+         dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, discardedNormGradient, normScratch, attScratch]
+            .reduce(0) { $0 + $1.count * 4 }
+    }
+
+    /// Bytes of the saved per-layer activations (what activation checkpointing reduces).
+    public var layerActivationBytes: Int {
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act].reduce(0) { $0 + $1.count * 4 }
+    }
+
+    /// u = s · x Aᵀ of module m in activation slot `slot`: (N, r).
+    func loraU(slot: Int, _ m: LoRAModule) -> UnsafeMutablePointer<Float> {
+        loraU.pointer + (slot * LoRAModule.allCases.count + m.index) * capacity * loraRank
+    }
+
+    /// Slot of layer l's activations, and of its input.
+    func slot(_ l: Int) -> Int { storesAllActivations ? l : 0 }
+    func inputSlot(_ l: Int) -> Int { storesAllLayers ? l : 0 }
 }
 
 extension LlamaModel {
@@ -165,57 +203,19 @@ extension LlamaModel {
                         logitMeans: UnsafeMutablePointer<Float>? = nil) throws {
         precondition(!training || ws.storesAllLayers, "forward(training:) needs a training workspace")
         try pack(batch, into: ws)
-        let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
-        let qDim = c.qDim, kvDim = c.kvDim, eps = Float(c.rmsNormEps)
-        let shape = attentionShape
-        var x = ws.xOut.pointer  // embedding written into layer 0's xIn below
+        let c = config, N = ws.rows, D = c.hiddenSize, V = c.vocabSize, eps = Float(c.rmsNormEps)
+        precondition((adapter?.layout.rank ?? 0) <= ws.loraRank,
+                     "forward: the workspace holds LoRA rank \(ws.loraRank), the model's adapter has rank \(adapter?.layout.rank ?? 0)")
         ws.packedTokens.withUnsafeBufferPointer { tok in
             Embedding.forward(out: ws.xIn.pointer, table: matrix(layout.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
-        x = ws.xIn.pointer
         for l in 0..<c.numHiddenLayers {
-            let s = ws.slot(l), W = layout.layers[l]
-            let xIn = ws.xIn.pointer + s * ws.capacity * D
-            if xIn != x { xIn.update(from: x, count: N * D) }
-            let n1 = ws.norm1.pointer + s * ws.capacity * D, r1 = ws.rstd1.pointer + s * ws.capacity
-            let q = ws.q.pointer + s * ws.capacity * qDim, k = ws.k.pointer + s * ws.capacity * kvDim
-            let v = ws.v.pointer + s * ws.capacity * kvDim, att = ws.att.pointer + s * ws.capacity * qDim
-            let lse = ws.lse.pointer + s * ws.capacity * c.numAttentionHeads
-            let xMid = ws.xMid.pointer + s * ws.capacity * D
-            let n2 = ws.norm2.pointer + s * ws.capacity * D, r2 = ws.rstd2.pointer + s * ws.capacity
-            let gate = ws.gate.pointer + s * ws.capacity * F, up = ws.up.pointer + s * ws.capacity * F
-            let act = ws.act.pointer + s * ws.capacity * F
-
-            // n1 = rmsnorm(x) ⊙ w_in
-            RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
-            // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
-            Linear.batchInvariantForward(y: q, x: n1, weight: matrix(W.qProj), rows: N, inFeatures: D, outFeatures: qDim)
-            Linear.batchInvariantForward(y: k, x: n1, weight: matrix(W.kProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            Linear.batchInvariantForward(y: v, x: n1, weight: matrix(W.vProj), rows: N, inFeatures: D, outFeatures: kvDim)
-            // q, k = rope(q), rope(k)
-            ws.positions.withUnsafeBufferPointer { pos in
-                RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
-                RoPE.apply(k, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope)
-            }
-            // att = causal_softmax(q kᵀ / √hd) v
-            Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: shape,
-                              scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
-            // xMid = x + att Woᵀ
-            xMid.update(from: xIn, count: N * D)
-            Linear.batchInvariantForward(y: xMid, x: att, weight: matrix(W.oProj), rows: N, inFeatures: qDim, outFeatures: D, beta: 1)
-            // n2 = rmsnorm(xMid) ⊙ w_post
-            RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps)
-            // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
-            Linear.batchInvariantForward(y: gate, x: n2, weight: matrix(W.gateProj), rows: N, inFeatures: D, outFeatures: F)
-            Linear.batchInvariantForward(y: up, x: n2, weight: matrix(W.upProj), rows: N, inFeatures: D, outFeatures: F)
-            SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
-            // xOut = xMid + act Wdᵀ   (next layer's input)
+            // xIn[l+1] = layer_l(xIn[l])   (the last layer, or a scoring workspace, writes xOut)
+            let input = ws.xIn.pointer + ws.inputSlot(l) * ws.capacity * D
             let next = (l + 1 < c.numHiddenLayers && ws.storesAllLayers) ? ws.xIn.pointer + (l + 1) * ws.capacity * D : ws.xOut.pointer
-            next.update(from: xMid, count: N * D)
-            Linear.batchInvariantForward(y: next, x: act, weight: matrix(W.downProj), rows: N, inFeatures: F, outFeatures: D, beta: 1)
-            x = next
+            forwardLayer(l, workspace: ws, output: next)
+            if next == ws.xOut.pointer && l + 1 < c.numHiddenLayers { input.update(from: next, count: N * D) }
         }
-        if x != ws.xOut.pointer { ws.xOut.pointer.update(from: x, count: N * D) }
         // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF Wheadᵀ
         RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
                         weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps)
@@ -248,12 +248,75 @@ extension LlamaModel {
         }
     }
 
+    /// Layer l of the forward pass on the packed rows: reads its input from the layer-input slot,
+    /// writes its activations to layer l's slot and its output (the next residual) to `output`.
+    /// Deterministic, so backward may call it again to recompute what activation checkpointing
+    /// did not keep.
+    func forwardLayer(_ l: Int, workspace ws: TrainingWorkspace, output next: UnsafeMutablePointer<Float>) {
+        let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize
+        let qDim = c.qDim, kvDim = c.kvDim, eps = Float(c.rmsNormEps)
+        let s = ws.slot(l), W = layout.layers[l], cap = ws.capacity
+        let xIn = ws.xIn.pointer + ws.inputSlot(l) * cap * D
+        let n1 = ws.norm1.pointer + s * cap * D, r1 = ws.rstd1.pointer + s * cap
+        let q = ws.q.pointer + s * cap * qDim, k = ws.k.pointer + s * cap * kvDim
+        let v = ws.v.pointer + s * cap * kvDim, att = ws.att.pointer + s * cap * qDim
+        let lse = ws.lse.pointer + s * cap * c.numAttentionHeads
+        let xMid = ws.xMid.pointer + s * cap * D
+        let n2 = ws.norm2.pointer + s * cap * D, r2 = ws.rstd2.pointer + s * cap
+        let gate = ws.gate.pointer + s * cap * F, up = ws.up.pointer + s * cap * F
+        let act = ws.act.pointer + s * cap * F
+        /// y (+)= x Wᵀ (+ s · (x Aᵀ) Bᵀ when the adapter has module m)
+        func project(_ m: LoRAModule, _ weight: Int, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                     inFeatures: Int, outFeatures: Int, beta: Float = 0) {
+            Linear.batchInvariantForward(y: y, x: x, weight: matrix(weight), rows: N, inFeatures: inFeatures, outFeatures: outFeatures, beta: beta)
+            if let adapter, let w = adapter.layout.layers[l][m.index] {
+                LoRALinear.forward(y: y, u: ws.loraU(slot: s, m), x: x,
+                                   a: adapter.parameters.pointer + w.a, b: adapter.parameters.pointer + w.b, scale: adapter.scale,
+                                   rows: N, inFeatures: inFeatures, outFeatures: outFeatures, rank: adapter.layout.rank, batchInvariant: true)
+            }
+        }
+
+        // n1 = rmsnorm(x) ⊙ w_in
+        RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
+        // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ   (each + its LoRA path)
+        project(.q, W.qProj, y: q, x: n1, inFeatures: D, outFeatures: qDim)
+        project(.k, W.kProj, y: k, x: n1, inFeatures: D, outFeatures: kvDim)
+        project(.v, W.vProj, y: v, x: n1, inFeatures: D, outFeatures: kvDim)
+        // q, k = rope(q), rope(k)
+        ws.positions.withUnsafeBufferPointer { pos in
+            RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
+            RoPE.apply(k, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope)
+        }
+        // att = causal_softmax(q kᵀ / √hd) v
+        Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: attentionShape,
+                          scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
+        // xMid = x + att Woᵀ
+        xMid.update(from: xIn, count: N * D)
+        project(.o, W.oProj, y: xMid, x: att, inFeatures: qDim, outFeatures: D, beta: 1)
+        // n2 = rmsnorm(xMid) ⊙ w_post
+        RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps)
+        // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
+        project(.gate, W.gateProj, y: gate, x: n2, inFeatures: D, outFeatures: F)
+        project(.up, W.upProj, y: up, x: n2, inFeatures: D, outFeatures: F)
+        SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
+        // out = xMid + act Wdᵀ   (next layer's input)
+        next.update(from: xMid, count: N * D)
+        project(.down, W.downProj, y: next, x: act, inFeatures: F, outFeatures: D, beta: 1)
+    }
+
     /// Backward of `forward(training: true)` for the same batch: given dLogProbs (B, T) (∂loss/∂logProbs;
-    /// padding entries ignored), accumulates ∂loss/∂θ into `gradients` (layout of `parameters`; the
-    /// caller zeroes it). Tied embeddings receive both the embedding and the lm_head gradient.
+    /// padding entries ignored), accumulates ∂loss/∂θ into `gradients` (the caller zeroes it).
+    /// Without an adapter θ is every parameter (layout of `parameters`; tied embeddings receive both
+    /// the embedding and the lm_head gradient). With an adapter θ is the adapter's A and B (layout
+    /// of `adapter.parameters`): the base is frozen and computes input gradients only, no weight
+    /// gradient at all (it may be 16-bit). With activation checkpointing each layer is recomputed
+    /// from its saved input before its backward.
     public func backward(dLogProbs: UnsafePointer<Float>, batchMaxLength T: Int, workspace ws: TrainingWorkspace,
                          gradients: FloatBuffer) {
-        precondition(gradients.count == layout.count)
+        let lora = adapter
+        precondition(gradients.count == (lora?.layout.count ?? layout.count), "backward: gradients must have the trained parameters' layout")
+        precondition(lora != nil || isFloat32, "backward: a 16-bit model can only be trained through an adapter")
+        precondition(ws.storesAllLayers, "backward needs a training workspace")
         let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
         let qDim = c.qDim, kvDim = c.kvDim
         let grad = gradients.pointer, shape = attentionShape
@@ -268,32 +331,53 @@ extension LlamaModel {
                                            targets: tgt.baseAddress!, rows: N, vocab: V)
         }
         let dX = ws.dX.pointer, dNorm = ws.dNorm.pointer
+        /// A norm's weight gradient: into `gradients` when training every parameter, discarded with an adapter.
+        func normGradient(_ offset: Int) -> UnsafeMutablePointer<Float> { lora == nil ? grad + offset : ws.discardedNormGradient.pointer }
         // logits = normF Wheadᵀ: dNorm here, dW_head at the end (beside the embedding, which it may be)
         dNorm.initialize(repeating: 0, count: N * D)
-        Matmul.batchInvariantGemm(transB: false, m: N, n: D, k: V, a: ws.probs.pointer, lda: V,
-                                  b: weight(layout.lmHead), ldb: D, beta: 1, c: dNorm, ldc: D)
+        Linear.batchInvariantInputGradient(dx: dNorm, dy: ws.probs.pointer, weight: matrix(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
         // normF = rmsnorm(xOut) ⊙ w_final
         dX.initialize(repeating: 0, count: N * D)
-        RMSNorm.backward(dx: dX, dWeight: grad + layout.finalNorm, dOut: dNorm, x: ws.xOut.pointer,
-                         weight: weight(layout.finalNorm), rstd: ws.rstdF.pointer, rows: N, dim: D,
+        RMSNorm.backward(dx: dX, dWeight: normGradient(layout.finalNorm), dOut: dNorm, x: ws.xOut.pointer,
+                         weight: vector(layout.finalNorm), rstd: ws.rstdF.pointer, rows: N, dim: D,
                          segments: seg, scratch: ws.normScratch.pointer)
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
-            let W = layout.layers[l], cap = ws.capacity
-            let xIn = ws.xIn.pointer + l * cap * D
-            let n1 = ws.norm1.pointer + l * cap * D, r1 = ws.rstd1.pointer + l * cap
-            let q = ws.q.pointer + l * cap * qDim, k = ws.k.pointer + l * cap * kvDim
-            let v = ws.v.pointer + l * cap * kvDim, att = ws.att.pointer + l * cap * qDim
-            let lse = ws.lse.pointer + l * cap * c.numAttentionHeads
-            let xMid = ws.xMid.pointer + l * cap * D
-            let n2 = ws.norm2.pointer + l * cap * D, r2 = ws.rstd2.pointer + l * cap
-            let gate = ws.gate.pointer + l * cap * F, up = ws.up.pointer + l * cap * F
-            let act = ws.act.pointer + l * cap * F
+            // Activation checkpointing: recompute layer l from its saved input (same ops, same bits);
+            // its output is not needed again (xOut's last use, the final norm, is behind us).
+            if !ws.storesAllActivations { forwardLayer(l, workspace: ws, output: ws.xOut.pointer) }
+            let W = layout.layers[l], cap = ws.capacity, s = ws.slot(l)
+            let xIn = ws.xIn.pointer + ws.inputSlot(l) * cap * D
+            let n1 = ws.norm1.pointer + s * cap * D, r1 = ws.rstd1.pointer + s * cap
+            let q = ws.q.pointer + s * cap * qDim, k = ws.k.pointer + s * cap * kvDim
+            let v = ws.v.pointer + s * cap * kvDim, att = ws.att.pointer + s * cap * qDim
+            let lse = ws.lse.pointer + s * cap * c.numAttentionHeads
+            let xMid = ws.xMid.pointer + s * cap * D
+            let n2 = ws.norm2.pointer + s * cap * D, r2 = ws.rstd2.pointer + s * cap
+            let gate = ws.gate.pointer + s * cap * F, up = ws.up.pointer + s * cap * F
+            let act = ws.act.pointer + s * cap * F
+            /// Backward of `project` (y (+)= x Wᵀ [+ s · (x Aᵀ) Bᵀ]): dx += dy W [+ LoRA's path];
+            /// dW += Σ_seg dyᵀ x when training every parameter, dA and dB with an adapter.
+            func projectBackward(_ m: LoRAModule, _ weight: Int, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+                                 x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int) {
+                guard let lora else {
+                    Linear.batchInvariantBackward(dx: dx, dWeight: grad + weight, dy: dy, x: x, weight: self.weight(weight),
+                                                  rows: N, segments: seg, inFeatures: inFeatures, outFeatures: outFeatures)
+                    return
+                }
+                Linear.batchInvariantInputGradient(dx: dx, dy: dy, weight: matrix(weight), rows: N,
+                                                   inFeatures: inFeatures, outFeatures: outFeatures)
+                if let w = lora.layout.layers[l][m.index] {
+                    LoRALinear.backward(dx: dx, dA: grad + w.a, dB: grad + w.b, du: ws.dLoraU.pointer, dy: dy, x: x,
+                                        u: ws.loraU(slot: s, m), a: lora.parameters.pointer + w.a, b: lora.parameters.pointer + w.b,
+                                        scale: lora.scale, rows: N, segments: seg, inFeatures: inFeatures, outFeatures: outFeatures,
+                                        rank: lora.layout.rank)
+                }
+            }
 
             // xOut = xMid + act Wdᵀ: dX flows to xMid unchanged, and
             ws.dAct.pointer.initialize(repeating: 0, count: N * F)
-            Linear.batchInvariantBackward(dx: ws.dAct.pointer, dWeight: grad + W.downProj, dy: dX, x: act,
-                                          weight: weight(W.downProj), rows: N, segments: seg, inFeatures: F, outFeatures: D)
+            projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dX, x: act, inFeatures: F, outFeatures: D)
             // act = silu(gate) ⊙ up
             ws.dGate.pointer.initialize(repeating: 0, count: N * F)
             ws.dUp.pointer.initialize(repeating: 0, count: N * F)
@@ -301,17 +385,14 @@ extension LlamaModel {
                             gate: gate, up: up, count: N * F)
             // gate = n2 Wgᵀ, up = n2 Wuᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.gateProj, dy: ws.dGate.pointer, x: n2,
-                                          weight: weight(W.gateProj), rows: N, segments: seg, inFeatures: D, outFeatures: F)
-            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.upProj, dy: ws.dUp.pointer, x: n2,
-                                          weight: weight(W.upProj), rows: N, segments: seg, inFeatures: D, outFeatures: F)
+            projectBackward(.gate, W.gateProj, dx: dNorm, dy: ws.dGate.pointer, x: n2, inFeatures: D, outFeatures: F)
+            projectBackward(.up, W.upProj, dx: dNorm, dy: ws.dUp.pointer, x: n2, inFeatures: D, outFeatures: F)
             // n2 = rmsnorm(xMid) ⊙ w_post   (dX += through the norm; dX now = ∂/∂xMid)
-            RMSNorm.backward(dx: dX, dWeight: grad + W.postNorm, dOut: dNorm, x: xMid, weight: weight(W.postNorm),
+            RMSNorm.backward(dx: dX, dWeight: normGradient(W.postNorm), dOut: dNorm, x: xMid, weight: vector(W.postNorm),
                              rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
             // xMid = x + att Woᵀ
             ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
-            Linear.batchInvariantBackward(dx: ws.dAtt.pointer, dWeight: grad + W.oProj, dy: dX, x: att,
-                                          weight: weight(W.oProj), rows: N, segments: seg, inFeatures: qDim, outFeatures: D)
+            projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dX, x: att, inFeatures: qDim, outFeatures: D)
             // att = causal_softmax(q kᵀ / √hd) v
             ws.dQ.pointer.initialize(repeating: 0, count: N * qDim)
             ws.dK.pointer.initialize(repeating: 0, count: N * kvDim)
@@ -329,16 +410,15 @@ extension LlamaModel {
             }
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.qProj, dy: ws.dQ.pointer, x: n1,
-                                          weight: weight(W.qProj), rows: N, segments: seg, inFeatures: D, outFeatures: qDim)
-            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.kProj, dy: ws.dK.pointer, x: n1,
-                                          weight: weight(W.kProj), rows: N, segments: seg, inFeatures: D, outFeatures: kvDim)
-            Linear.batchInvariantBackward(dx: dNorm, dWeight: grad + W.vProj, dy: ws.dV.pointer, x: n1,
-                                          weight: weight(W.vProj), rows: N, segments: seg, inFeatures: D, outFeatures: kvDim)
+            projectBackward(.q, W.qProj, dx: dNorm, dy: ws.dQ.pointer, x: n1, inFeatures: D, outFeatures: qDim)
+            projectBackward(.k, W.kProj, dx: dNorm, dy: ws.dK.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
+            projectBackward(.v, W.vProj, dx: dNorm, dy: ws.dV.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
             // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
-            RMSNorm.backward(dx: dX, dWeight: grad + W.inputNorm, dOut: dNorm, x: xIn, weight: weight(W.inputNorm),
+            RMSNorm.backward(dx: dX, dWeight: normGradient(W.inputNorm), dOut: dNorm, x: xIn, weight: vector(W.inputNorm),
                              rstd: r1, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
         }
+        // With an adapter the embedding and lm_head are frozen: nothing more to do.
+        guard lora == nil else { return }
         // x = embed[tokens]  and  logits = normF Wheadᵀ (dW_head): segment by segment, the embedding's
         // scatter-add first, so a tied matrix receives its two contributions in the same order
         // whatever the batch composition. Threads own blocks of vocabulary rows. The pad token's row

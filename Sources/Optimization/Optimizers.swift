@@ -48,22 +48,23 @@ public func learningRate(_ s: OptimizerSettings, step: Int, totalSteps: Int) -> 
 
 public final class Optimizer {
     public let settings: OptimizerSettings
-    public let layout: ParameterLayout
+    /// Number of parameters it updates (a model's, or its adapter's).
+    public let parameterCount: Int
     /// Moments, each in the parameter layout: AdamW exp_avg, exp_avg_sq; RMSProp square_avg; SGD momentum_buffer.
     public private(set) var moments: [(name: String, values: FloatBuffer)]
     /// Optimizer steps taken.
     public private(set) var step: Int = 0
 
-    public init(settings: OptimizerSettings, layout: ParameterLayout) {
+    public init(settings: OptimizerSettings, parameterCount: Int) {
         self.settings = settings
-        self.layout = layout
+        self.parameterCount = parameterCount
         let names: [String]
         switch settings.kind {
         case .adamw: names = ["exp_avg", "exp_avg_sq"]
         case .rmsprop: names = ["square_avg"]
         case .sgd: names = settings.momentum > 0 ? ["momentum_buffer"] : []
         }
-        moments = names.map { ($0, FloatBuffer(count: layout.count)) }
+        moments = names.map { ($0, FloatBuffer(count: parameterCount)) }
     }
 
     /// Restores moments and step from a checkpoint (names must match this optimizer).

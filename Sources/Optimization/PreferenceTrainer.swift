@@ -47,6 +47,9 @@ public struct TrainerSettings: Codable, Equatable, Sendable {
     public var microBatchSize = 2
     public var epochs = 2
     public var seed: UInt64 = 42
+    /// Keep only each layer's input and recompute the layer in backward (same gradients, bit for
+    /// bit; a fraction of the activation memory, about one more forward pass of time).
+    public var activationCheckpointing = false
     public init() {}
 }
 
@@ -55,15 +58,18 @@ public final class PreferenceTrainer {
     public let settings: TrainerSettings
     public let optimizer: Optimizer
     public let gradients: FloatBuffer
-    private let workspaces = GrowingWorkspace()
+    private let workspaces: GrowingWorkspace
     private var schedule: EpochSchedule { EpochSchedule(batchSize: settings.batchSize, epochs: settings.epochs, seed: settings.seed) }
 
+    /// Trains `policy.trainableParameters`: its adapter when it carries one (the base frozen), else
+    /// every parameter.
     public init(policy: LlamaModel, settings: TrainerSettings) throws {
         try settings.validate()
         self.policy = policy
         self.settings = settings
-        optimizer = Optimizer(settings: settings.optimizer, layout: policy.layout)
-        gradients = FloatBuffer(count: policy.layout.count)
+        optimizer = Optimizer(settings: settings.optimizer, parameterCount: policy.trainableParameters.count)
+        gradients = FloatBuffer(count: policy.trainableParameters.count)
+        workspaces = GrowingWorkspace(model: policy, activationCheckpointing: settings.activationCheckpointing)
     }
 
     public func stepsPerEpoch(pairCount: Int) -> Int { schedule.stepsPerEpoch(pairCount) }
@@ -133,7 +139,7 @@ public final class PreferenceTrainer {
             throw TrainingError.diverged("gradient norm is \(gradientNorm) at step \(stepIndex + 1)")
         }
         try beforeUpdate?()
-        let norm = try optimizer.apply(parameters: policy.parameters, gradients: gradients, lr: lr, gradientNorm: gradientNorm)
+        let norm = try optimizer.apply(parameters: policy.trainableParameters, gradients: gradients, lr: lr, gradientNorm: gradientNorm)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
         return StepMetrics(step: stepIndex + 1, epoch: Double(stepIndex + 1) / Double(stepsPerEpoch(pairCount: pairs.count)),
                            loss: sums.loss / global, gradNorm: norm, learningRate: lr,
@@ -159,7 +165,7 @@ public final class PreferenceTrainer {
         let segments = pairs.map { p in Matmul.paddedRows(p.prompt.count + p.chosen.count - 1 + p.prompt.count + p.rejected.count - 1) }
         let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) - 1 }.max() ?? 1
         if optimizer.step < total {
-            workspaces.reserve(config: policy.config, tokens: segments.sorted(by: >).prefix(settings.microBatchSize).reduce(0, +),
+            workspaces.reserve(tokens: segments.sorted(by: >).prefix(settings.microBatchSize).reduce(0, +),
                                longest: longest)
         }
         while optimizer.step < total {
@@ -170,7 +176,7 @@ public final class PreferenceTrainer {
     }
 
     private func workspaceFor(_ pb: PairBatch) throws -> TrainingWorkspace {
-        workspaces.workspace(config: policy.config, tokens: pb.batch.packedRows, longest: pb.batch.maxLength)
+        workspaces.workspace(tokens: pb.batch.packedRows, longest: pb.batch.maxLength)
     }
 }
 

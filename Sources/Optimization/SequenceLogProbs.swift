@@ -130,7 +130,7 @@ public enum SequenceScoring {
         // The workspace holds the largest chunk actually scored (never more sequences than there are).
         let microBatch = min(microBatch, (sequences.count + sequencesPerSegment - 1) / sequencesPerSegment * sequencesPerSegment)
         let segments = (microBatch + sequencesPerSegment - 1) / sequencesPerSegment
-        let ws = TrainingWorkspace(config: model.config, capacity: segments * Matmul.paddedRows(sequencesPerSegment * longest),
+        let ws = TrainingWorkspace(model: model, capacity: segments * Matmul.paddedRows(sequencesPerSegment * longest),
                                    maxSequenceLength: longest, training: false)
         var out: [Double] = []
         out.reserveCapacity(sequences.count)

@@ -44,6 +44,8 @@ public struct SupervisedSettings: Codable, Equatable, Sendable {
     /// Longest sequence; longer ones keep their first `maxLength` tokens.
     public var maxLength = 2048
     public var seed: UInt64 = 42
+    /// Recompute each layer in backward from its saved input (see `TrainerSettings`).
+    public var activationCheckpointing = false
     /// Count greedy-correct targets (copies the micro-batch's logits: N × vocab floats).
     public var measureTokenAccuracy = true
     public init() {}
@@ -86,15 +88,17 @@ public final class SupervisedTrainer {
     public let gradients: FloatBuffer
     /// Sequences cut to `maxLength` so far.
     public private(set) var truncatedSequences = 0
-    private let workspaces = GrowingWorkspace()
+    private let workspaces: GrowingWorkspace
     private var schedule: EpochSchedule { EpochSchedule(batchSize: settings.batchSize, epochs: settings.epochs, seed: settings.seed) }
 
+    /// Trains `model.trainableParameters`: its adapter when it carries one, else every parameter.
     public init(model: LlamaModel, settings: SupervisedSettings) throws {
         try settings.validate()
         self.model = model
         self.settings = settings
-        optimizer = Optimizer(settings: settings.optimizer, layout: model.layout)
-        gradients = FloatBuffer(count: model.layout.count)
+        optimizer = Optimizer(settings: settings.optimizer, parameterCount: model.trainableParameters.count)
+        gradients = FloatBuffer(count: model.trainableParameters.count)
+        workspaces = GrowingWorkspace(model: model, activationCheckpointing: settings.activationCheckpointing)
     }
 
     public func stepsPerEpoch(exampleCount: Int) -> Int { schedule.stepsPerEpoch(exampleCount) }
@@ -142,7 +146,7 @@ public final class SupervisedTrainer {
         }
         let loss = lossSum / Double(trainedTotal)
         guard loss.isFinite else { throw TrainingError.diverged("loss is \(loss) at step \(stepIndex + 1)") }
-        let norm = try optimizer.apply(parameters: model.parameters, gradients: gradients, lr: lr)
+        let norm = try optimizer.apply(parameters: model.trainableParameters, gradients: gradients, lr: lr)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
         return SupervisedStepMetrics(step: stepIndex + 1, epoch: Double(stepIndex + 1) / Double(stepsPerEpoch(exampleCount: examples.count)),
                                      loss: loss, tokenAccuracy: settings.measureTokenAccuracy ? Double(correct) / Double(trainedTotal) : nil,
@@ -225,6 +229,6 @@ public final class SupervisedTrainer {
 
     private func workspaceFor(tokens need: Int, longest: Int, training: Bool) -> TrainingWorkspace {
         // One workspace serves both (a training workspace also runs forward-only passes).
-        workspaces.workspace(config: model.config, tokens: need, longest: longest)
+        workspaces.workspace(tokens: need, longest: longest)
     }
 }

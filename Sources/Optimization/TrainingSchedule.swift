@@ -26,24 +26,33 @@ struct EpochSchedule {
     }
 }
 
-/// A training workspace reused across batches, reallocated with 25 % headroom only when a batch
-/// needs more tokens or a longer sequence than it holds.
+/// A training workspace for one model (its adapter's rank; activation checkpointing or not) reused
+/// across batches, reallocated with 25 % headroom only when a batch needs more tokens or a longer
+/// sequence than it holds.
 final class GrowingWorkspace {
     private var current: TrainingWorkspace?
+    let model: LlamaModel
+    let activationCheckpointing: Bool
+
+    init(model: LlamaModel, activationCheckpointing: Bool) {
+        self.model = model; self.activationCheckpointing = activationCheckpointing
+    }
 
     /// Allocates once for the largest batch a run will see (a fresh workspace costs a page fault per
     /// 4 kB — seconds for a real model — so growing step by step is slow).
-    func reserve(config: LlamaConfig, tokens need: Int, longest: Int) {
+    func reserve(tokens need: Int, longest: Int) {
         if let ws = current, ws.capacity >= need, ws.maxSequenceLength >= longest { return }
         let capacity = max(need, current?.capacity ?? 0), length = max(longest, current?.maxSequenceLength ?? 0)
         current = nil   // freed before the new one is allocated
-        current = TrainingWorkspace(config: config, capacity: capacity, maxSequenceLength: length)
+        current = TrainingWorkspace(model: model, capacity: capacity, maxSequenceLength: length,
+                                    activationCheckpointing: activationCheckpointing)
     }
 
-    func workspace(config: LlamaConfig, tokens need: Int, longest: Int) -> TrainingWorkspace {
+    func workspace(tokens need: Int, longest: Int) -> TrainingWorkspace {
         if let ws = current, ws.capacity >= need, ws.maxSequenceLength >= longest { return ws }
-        let ws = TrainingWorkspace(config: config, capacity: max(need + need / 4, current?.capacity ?? 0),
-                                   maxSequenceLength: max(longest + longest / 4, current?.maxSequenceLength ?? 0))
+        let ws = TrainingWorkspace(model: model, capacity: max(need + need / 4, current?.capacity ?? 0),
+                                   maxSequenceLength: max(longest + longest / 4, current?.maxSequenceLength ?? 0),
+                                   activationCheckpointing: activationCheckpointing)
         current = ws
         return ws
     }

@@ -58,11 +58,11 @@ public func contentHash(_ url: URL) -> String? {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return nil }
     guard isDirectory.boolValue else { return try? SHA256.hex(file: url) }
-    guard let files = try? ModelDirectory.describe(url).files else { return nil }
+    guard let files = try? ModelDirectory.describe(url).contentFiles else { return nil }
     var h = SHA256()
-    for name in (["config.json"] + files.map(\.name).sorted()) {
-        guard let file = try? SHA256.hex(file: url.appendingPathComponent(name)) else { return nil }
-        h.update(Data((name + " " + file + "\n").utf8))
+    for (name, file) in files {
+        guard let digest = try? SHA256.hex(file: file) else { return nil }
+        h.update(Data((name + " " + digest + "\n").utf8))
     }
     return h.finalize().hex
 }

@@ -109,13 +109,11 @@ public enum TrainStage {
             h.update("file \(name)\n")
             try h.update(file: url)
         }
-        if try ModelDirectory.weightsFormat(referenceDirectory) == .gguf {
-            h.update("file \(referenceDirectory.lastPathComponent)\n")   // config, weights and tokenizer in one
-            try h.update(file: referenceDirectory)
-        } else {
-            for name in ["config.json"] + (try ModelDirectory.describe(referenceDirectory).files.map(\.name)) {
-                try file(referenceDirectory, name)
-            }
+        // config, weights (a GGUF file: config, weights and tokenizer in one; an adapter: its files,
+        // then its base's)
+        for (name, url) in try ModelDirectory.describe(referenceDirectory).contentFiles {
+            h.update("file \(name)\n")
+            try h.update(file: url)
         }
         if (try? ModelDirectory.weightsFormat(tokenizerDirectory)) == .gguf {
             let files = try GGUFFile(url: tokenizerDirectory).huggingFaceTokenizer()

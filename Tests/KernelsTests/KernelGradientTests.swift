@@ -17,7 +17,7 @@ final class KernelGradientTests: XCTestCase {
             MachineLimits.forceSIMDPath(path)
             XCTAssertEqual(MachineLimits.simdPath, path)
             try testAttentionBlockedLongSequences(); try testAttentionPackedGQA(); try testEmbedding()
-            try testFastExpAccuracy(); try testLinear(); try testRMSNorm(); try testRoPE(); try testSwiGLU()
+            try testFastExpAccuracy(); try testLinear(); try testLoRALinear(); try testRMSNorm(); try testRoPE(); try testSwiGLU()
             try testTargetLogProbs()
         }
     }
@@ -57,6 +57,57 @@ final class KernelGradientTests: XCTestCase {
         var y1 = [Float](repeating: 0, count: O)
         Linear.forward(y: &y1, x: Array(x[0..<I]), weight: w, rows: 1, inFeatures: I, outFeatures: O)
         assertClose(y1, Array(y[0..<O]), 1e-6, "linear single row")
+    }
+
+    /// LoRA's low-rank path, y = x Wᵀ + s · (x Aᵀ) Bᵀ: forward (both product kinds) against a Double
+    /// reference; backward's dx, dA, dB against finite differences, with a 16-bit frozen W (input
+    /// gradient only) and weight gradients formed over two row segments.
+    func testLoRALinear() {
+        var r = TestRandom(seed: 11)
+        let N = 5, I = 7, O = 6, R = 3, s: Float = 1.7
+        let x = r.gaussian(N * I), a = r.gaussian(R * I), b = r.gaussian(O * R), g = r.gaussian(N * O)
+        // W rounded to bf16 so the frozen base can be read as 16 bits and as float32 alike.
+        let w = r.gaussian(O * I).map { Float(bitPattern: UInt32(WeightMatrix.bfloat16Bits($0)) << 16) }
+        let w16 = w.map { WeightMatrix.bfloat16Bits($0) }
+        func ref(_ p: [Double]) -> [Double] {   // p = x ‖ A ‖ B
+            let pa = N * I, pb = pa + R * I
+            var y = [Double](repeating: 0, count: N * O)
+            for n in 0..<N {
+                var u = [Double](repeating: 0, count: R)
+                for k in 0..<R { for i in 0..<I { u[k] += p[n * I + i] * p[pa + k * I + i] } }
+                for o in 0..<O {
+                    var v = 0.0
+                    for i in 0..<I { v += p[n * I + i] * Double(w[o * I + i]) }
+                    for k in 0..<R { v += Double(s) * u[k] * p[pb + o * R + k] }
+                    y[n * O + o] = v
+                }
+            }
+            return y
+        }
+        let expected = ref(x.doubles + a.doubles + b.doubles)
+        var y = [Float](repeating: 0, count: N * O), u = [Float](repeating: 0, count: N * R)
+        Linear.forward(y: &y, x: x, weight: w, rows: N, inFeatures: I, outFeatures: O)
+        LoRALinear.forward(y: &y, u: &u, x: x, a: a, b: b, scale: s, rows: N, inFeatures: I, outFeatures: O, rank: R, batchInvariant: false)
+        assertClose(y, expected, 1e-6, "LoRA forward")
+        let padded = Matmul.paddedRows(N)
+        let xp = x + [Float](repeating: 0, count: (padded - N) * I), gp = g + [Float](repeating: 0, count: (padded - N) * O)
+        var yp = [Float](repeating: 0, count: padded * O), up = [Float](repeating: 0, count: padded * R)
+        w16.withUnsafeBufferPointer { wb in
+            let frozen = WeightMatrix(base: UnsafeRawPointer(wb.baseAddress!), element: .bfloat16)
+            Linear.batchInvariantForward(y: &yp, x: xp, weight: frozen, rows: padded, inFeatures: I, outFeatures: O)
+            LoRALinear.forward(y: &yp, u: &up, x: xp, a: a, b: b, scale: s, rows: padded, inFeatures: I, outFeatures: O, rank: R,
+                               batchInvariant: true)
+            assertClose(Array(yp[0..<N * O]), expected, 1e-6, "batch-invariant LoRA forward")
+            var dx = [Float](repeating: 0, count: padded * I), da = [Float](repeating: 0, count: R * I)
+            var db = [Float](repeating: 0, count: O * R), du = [Float](repeating: 0, count: padded * R)
+            Linear.batchInvariantInputGradient(dx: &dx, dy: gp, weight: frozen, rows: padded, inFeatures: I, outFeatures: O)
+            LoRALinear.backward(dx: &dx, dA: &da, dB: &db, du: &du, dy: gp, x: xp, u: up, a: a, b: b, scale: s, rows: padded,
+                                segments: [0..<2, 2..<N], inFeatures: I, outFeatures: O, rank: R)
+            let fd = finiteDifferences(x.doubles + a.doubles + b.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+            assertClose(Array(dx[0..<N * I]), Array(fd[0..<N * I]), 1e-6, "LoRA dx")
+            assertClose(da, Array(fd[(N * I)..<(N * I + R * I)]), 1e-6, "LoRA dA")
+            assertClose(db, Array(fd[(N * I + R * I)...]), 1e-6, "LoRA dB")
+        }
     }
 
     func testRMSNorm() {

@@ -180,7 +180,7 @@ final class TrainerTests: XCTestCase {
             let back = try XCTUnwrap(read.optimizer)
             XCTAssertTrue(Self.sameState(back, st), "\(kind): the state read back differs from the state written")
             XCTAssertEqual(read.model.parameters.toArray().map(\.bitPattern), m.parameters.toArray().map(\.bitPattern))
-            let other = Optimizer(settings: s.optimizer, layout: m.layout)
+            let other = Optimizer(settings: s.optimizer, parameterCount: m.layout.count)
             try other.restore(back)
             XCTAssertEqual(other.step, 4)
             XCTAssertTrue(Self.sameState(other.state(), st), "\(kind): restore lost part of the state")
@@ -199,7 +199,7 @@ final class TrainerTests: XCTestCase {
             // A state of another optimizer is refused.
             let foreign = OptimizerState(name: kind == .adamw ? "rmsprop" : "adamw", step: 4,
                                          moments: (kind == .adamw ? ["square_avg"] : ["exp_avg", "exp_avg_sq"]).map { ($0, FloatBuffer(count: m.layout.count)) })
-            XCTAssertThrowsError(try Optimizer(settings: s.optimizer, layout: m.layout).restore(foreign))
+            XCTAssertThrowsError(try Optimizer(settings: s.optimizer, parameterCount: m.layout.count).restore(foreign))
 
             // Resuming from the file continues exactly as the uninterrupted trainer does.
             let resumed = try model()
