@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Llama", "Checkpoints", "Support", "TestSupport"]),
         .testTarget(name: "PreferenceTests", dependencies: ["Preference", "Llama", "Checkpoints", "Support", "TestSupport"]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Llama", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Support", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Llama", "Support", "TestSupport"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "Pipeline", "Support", "TestSupport"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ChatTemplates", "Support", "TestSupport"]),

@@ -101,3 +101,77 @@ public enum AdapterDirectory {
         }
     }
 }
+
+/// The resumable state of adapter training: the adapter's weights and the optimizer's moments in
+/// its layout, one HDF5 file written atomically (`/parameters/<PEFT key>`, `/optimizer/<moment>/<PEFT
+/// key>`, attributes format = "idpo-adapter-state", format_version, lora_config_json, and the
+/// optimizer's name, step, hyperparameters_json and moments as in idpo's checkpoint).
+public enum AdapterTrainingState {
+    public static let format = "idpo-adapter-state"
+    public static let formatVersion: Int64 = 1
+
+    public static func write(_ adapter: LoRAAdapter, optimizer: OptimizerState, to url: URL) throws {
+        let entries = adapter.layout.entries
+        if let bad = optimizer.moments.first(where: { $0.values.count != adapter.layout.count }) {
+            throw FileError(file: url.path, reason: "optimizer moment '\(bad.name)' has \(bad.values.count) values, the adapter \(adapter.layout.count)")
+        }
+        let configJSON = try JSONEncoder.sortedPretty.encode(adapter.config.json(base: ""))
+        try AtomicFile.write(to: url) { tmp in
+            try HDF5File.write(tmp.path) { f in
+                try f.setAttribute("/", "format", string: format)
+                try f.setAttribute("/", "format_version", int: formatVersion)
+                try f.setAttribute("/", "lora_config_json", string: String(decoding: configJSON, as: UTF8.self))
+                try f.createGroup("/parameters")
+                for e in entries { try f.writeFloats("/parameters/" + e.name, shape: e.shape, data: adapter.parameters.pointer + e.offset) }
+                try f.createGroup("/optimizer")
+                try f.setAttribute("/optimizer", "name", string: optimizer.name)
+                try f.setAttribute("/optimizer", "step", int: Int64(optimizer.step))
+                try f.setAttribute("/optimizer", "hyperparameters_json", string: optimizer.hyperparametersJSON)
+                try f.setAttribute("/optimizer", "moments", string: optimizer.moments.map(\.name).joined(separator: ","))
+                for (name, values) in optimizer.moments {
+                    try f.createGroup("/optimizer/" + name)
+                    for e in entries { try f.writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset) }
+                }
+            }
+        }
+    }
+
+    /// Reads a state written by `write` into `adapter` (whose settings it must have been made with),
+    /// returning the optimizer state; a foreign or damaged file is an error naming it.
+    public static func read(from url: URL, into adapter: LoRAAdapter) throws -> OptimizerState {
+        let f = try HDF5File.open(url.path)
+        guard f.hasAttribute("/", "format"), try f.stringAttribute("/", "format") == format,
+              try f.intAttribute("/", "format_version") == formatVersion else {
+            throw FileError(file: url.path, reason: "not an idpo adapter training state (format \"\(format)\" version \(formatVersion))")
+        }
+        let stored = try f.stringAttribute("/", "lora_config_json")
+        let expected = String(decoding: try JSONEncoder.sortedPretty.encode(adapter.config.json(base: "")), as: UTF8.self)
+        guard stored == expected else {
+            throw FileError(file: url.path, reason: "the state was saved for other LoRA settings than this run's")
+        }
+        let momentNames = try f.stringAttribute("/optimizer", "moments").split(separator: ",").map(String.init)
+        func readGroup(_ group: String, into buffer: FloatBuffer) throws {
+            for e in adapter.layout.entries {
+                let shape = try f.shape("\(group)/\(e.name)")
+                guard shape == e.shape else {
+                    throw FileError(file: url.path, reason: "dataset '\(group)/\(e.name)' has shape \(shape), expected \(e.shape)")
+                }
+                try f.readFloats("\(group)/\(e.name)", shape: e.shape, into: buffer.pointer + e.offset)
+                try NonFiniteValues.check(buffer.pointer + e.offset, count: e.count, tensor: e.name, file: url.path)
+            }
+        }
+        let weights = FloatBuffer(count: adapter.layout.count)
+        try readGroup("/parameters", into: weights)
+        var moments: [(name: String, values: FloatBuffer)] = []
+        for name in momentNames {
+            let buffer = FloatBuffer(count: adapter.layout.count)
+            try readGroup("/optimizer/" + name, into: buffer)
+            moments.append((name, buffer))
+        }
+        let state = OptimizerState(name: try f.stringAttribute("/optimizer", "name"), step: Int(try f.intAttribute("/optimizer", "step")),
+                                   hyperparametersJSON: try f.stringAttribute("/optimizer", "hyperparameters_json"), moments: moments)
+        try f.close()
+        adapter.parameters.copy(from: weights)
+        return state
+    }
+}

@@ -31,7 +31,7 @@ public enum LoRAModule: String, CaseIterable, Codable, Sendable {
 
 /// An adapter's settings, keyed as PEFT's `adapter_config.json` (`LoraConfig`). Fields PEFT has and
 /// idpo does not implement are refused when read (`LoRAConfig.read`), never ignored.
-public struct LoRAConfig: Equatable, Sendable {
+public struct LoRAConfig: Equatable, Sendable, Codable {
     public var r: Int
     public var alpha: Double
     public var dropout: Double
@@ -44,6 +44,9 @@ public struct LoRAConfig: Equatable, Sendable {
                 useRSLoRA: Bool = false) {
         self.r = r; self.alpha = alpha; self.dropout = dropout; self.targetModules = targetModules; self.useRSLoRA = useRSLoRA
     }
+
+    /// Keys as in a recipe's `training.lora`.
+    enum CodingKeys: String, CodingKey { case r, alpha, dropout, targetModules = "target_modules", useRSLoRA = "use_rslora" }
 
     /// s in y = x Wᵀ + s · (x Aᵀ) Bᵀ: α / r, or α / √r with rsLoRA (PEFT's `scaling`).
     public var scale: Float { Float(useRSLoRA ? alpha / Double(r).squareRoot() : alpha / Double(r)) }

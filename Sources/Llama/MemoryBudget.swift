@@ -111,12 +111,16 @@ extension InferenceSession {
 }
 
 extension TrainingWorkspace {
-    /// Bytes `TrainingWorkspace(config:capacity:maxSequenceLength:training:)` allocates.
-    public static func estimatedBytes(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool) -> Int {
+    /// Bytes `TrainingWorkspace(config:capacity:maxSequenceLength:training:activationCheckpointing:loraRank:)` allocates.
+    public static func estimatedBytes(config c: LlamaConfig, capacity: Int, maxSequenceLength: Int, training: Bool,
+                                      activationCheckpointing: Bool = false, loraRank: Int = 0) -> Int {
         let N = Matmul.paddedRows(min(capacity, Int.max / 2)), L = training ? c.numHiddenLayers : 1
+        let slots = training && !activationCheckpointing ? c.numHiddenLayers : 1
         let D = c.hiddenSize, F = c.intermediateSize
-        let perLayerRow = 4 * D + 2 + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * F
-        var floats = MemoryPlan.product(L, N, perLayerRow)
+        // per layer: the input (every layer when training), then the activations (per slot)
+        let perSlotRow = 3 * D + 2 + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * F + LoRAModule.allCases.count * loraRank
+        var floats = MemoryPlan.sum(MemoryPlan.product(L, N, D), MemoryPlan.product(slots, N, perSlotRow))
+        if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, loraRank)) }
         floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 + c.vocabSize))
         if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 * c.qDim + 2 * c.kvDim + 3 * F + 1)) }
         floats = MemoryPlan.sum(floats, Attention.scratchCount(maxKeys: min(maxSequenceLength, 1 << 30)))

@@ -34,6 +34,11 @@ public final class ChatModel {
         }
     }
 
+    /// The same tokenizer and template over another model (base + another adapter, say).
+    public func with(model other: LlamaModel) -> ChatModel {
+        ChatModel(directory: directory, model: other, tokenizer: tokenizer, template: template)
+    }
+
     private init(directory: URL, model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate?) {
         self.directory = directory; self.model = model; self.tokenizer = tokenizer; self.template = template
     }

@@ -6,6 +6,7 @@
 import Foundation
 import Checkpoints
 import Generation
+import Llama
 import Optimization
 import Preference
 import Support
@@ -133,6 +134,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// writes weights and AdamW moments (3× the model), so saving every step of a real model
         /// costs more than the step; the outputs do not depend on it.
         public var saveIntervalSeconds = TrainStageOptions().checkpointSeconds
+        /// Train a LoRA adapter instead of every weight (nil: full fine-tuning).
+        public var lora: LoRAConfig? = nil
+        /// Recompute each layer in backward from its saved input.
+        public var activationCheckpointing = defaults.activationCheckpointing
         public init() {}
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -153,13 +158,15 @@ public struct Recipe: Codable, Equatable, Sendable {
             maxPromptLength = try c.decodeIfPresent(Int.self, forKey: .maxPromptLength) ?? d.maxPromptLength
             maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
             saveIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .saveIntervalSeconds) ?? d.saveIntervalSeconds
+            lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora)
+            activationCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .activationCheckpointing) ?? d.activationCheckpointing
         }
         enum CodingKeys: String, CodingKey {
             case loss, beta, labelSmoothing = "label_smoothing", nllWeight = "nll_weight"
             case learningRate = "learning_rate", optimizer, weightDecay = "weight_decay", scheduler
             case warmupRatio = "warmup_ratio", epochs, batchSize = "batch_size", microBatchSize = "micro_batch_size"
             case maxLength = "max_length", maxPromptLength = "max_prompt_length", maxGradNorm = "max_grad_norm"
-            case saveIntervalSeconds = "save_interval_seconds"
+            case saveIntervalSeconds = "save_interval_seconds", lora, activationCheckpointing = "activation_checkpointing"
         }
     }
 
@@ -206,6 +213,7 @@ extension Recipe {
         s.batchSize = training.batchSize
         s.microBatchSize = training.microBatchSize
         s.epochs = training.epochs
+        s.activationCheckpointing = training.activationCheckpointing
         s.seed = run.seed
         return s
     }

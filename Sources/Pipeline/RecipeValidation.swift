@@ -7,6 +7,7 @@ import Foundation
 import Yams
 import Checkpoints
 import Generation
+import Llama
 import Optimization
 import Preference
 
@@ -41,7 +42,8 @@ struct RecipeReader {
         "pairs": ["selection", "length_penalty"],
         "training": ["loss", "beta", "label_smoothing", "nll_weight", "learning_rate", "optimizer", "weight_decay",
                      "scheduler", "warmup_ratio", "epochs", "batch_size", "micro_batch_size", "max_length",
-                     "max_prompt_length", "max_grad_norm", "save_interval_seconds"],
+                     "max_prompt_length", "max_grad_norm", "save_interval_seconds", "lora", "activation_checkpointing"],
+        "lora": ["r", "alpha", "dropout", "target_modules", "use_rslora"],
         "evaluation": ["prompts", "max_new_tokens", "oracle"],
         "sweep": ["beta", "learning_rate", "loss"],
     ]
@@ -195,6 +197,26 @@ struct RecipeReader {
             training.maxGradNorm = number(s, "max_grad_norm") ?? training.maxGradNorm
             training.saveIntervalSeconds = number(s, "save_interval_seconds", at: "≥ 0", { $0 >= 0 },
                                                   hint: "0 saves the resumable state before every update") ?? training.saveIntervalSeconds
+            training.activationCheckpointing = boolean(s, "activation_checkpointing") ?? training.activationCheckpointing
+            if let l = optionalSection(s, "lora") {
+                var lora = LoRAConfig()
+                lora.r = integer(l, "r", at: "≥ 1", { $0 >= 1 }) ?? lora.r
+                lora.alpha = number(l, "alpha", at: "> 0", { $0 > 0 }) ?? lora.alpha
+                lora.dropout = number(l, "dropout", at: "0 (idpo trains adapters without dropout)", { $0 == 0 },
+                                      hint: "leave dropout out or set it to 0") ?? lora.dropout
+                lora.useRSLoRA = boolean(l, "use_rslora") ?? lora.useRSLoRA
+                if let node = l.entries["target_modules"]?.value {
+                    let path = l.child("target_modules")
+                    let names: [String]? = node.scalar != nil ? stringValue(node, path: path).map { [$0] }
+                        : list(l, "target_modules") { reader, item, itemPath in reader.stringValue(item, path: itemPath) }
+                    if let names {
+                        do { lora.targetModules = try LoRAConfig.modules(names) } catch {
+                            fail(path, at: node.mark, "\(path): \(error)")
+                        }
+                    }
+                }
+                training.lora = lora
+            }
         }
 
         // evaluation
@@ -442,6 +464,15 @@ struct RecipeReader {
         return scalar.string
     }
 
+    /// true or false.
+    private mutating func boolean(_ s: Section, _ key: String) -> Bool? {
+        guard let node = s.entries[key]?.value else { return nil }
+        guard case .scalar(let scalar) = node, node.tag.description == Tag.Name.bool.rawValue, let value = Bool.construct(from: scalar) else {
+            typeError(s.child(key), node, expected: "true or false"); return nil
+        }
+        return value
+    }
+
     /// A number whose range the settings types check (`rangeIssues`).
     private mutating func number(_ s: Section, _ key: String) -> Double? { number(s, key, at: "", { _ in true }) }
 
@@ -564,6 +595,15 @@ struct RecipeReader {
             fail(path, at: node.mark, "\(path) names '\(given)', which is a file, not a model directory or GGUF file (resolved to \(resolved))",
                  hint: "name the folder that holds config.json and the weights, or a .gguf file")
             return nil
+        }
+        // A PEFT adapter directory is its base + the adapter: the base must be there.
+        if AdapterDirectory.isAdapter(URL(fileURLWithPath: resolved)) {
+            do { _ = try ModelDirectory.describe(URL(fileURLWithPath: resolved)) } catch {
+                fail(path, at: node.mark, "\(path) names the LoRA adapter '\(given)': \(error)",
+                     hint: "an adapter directory holds adapter_config.json (whose base_model_name_or_path names the base model directory) and adapter_model.safetensors")
+                return nil
+            }
+            return resolved
         }
         if needsConfig && !FileManager.default.fileExists(atPath: resolved + "/config.json") {
             fail(path, at: node.mark, "\(path) names '\(given)', which has no config.json (resolved to \(resolved))",

@@ -48,6 +48,16 @@ public enum ReportWriter {
             html += "<td>\(f("meanMargin"))</td><td>\(f("finalLoss"))</td><td>\(f("winRateVsInitial", "%.1f%%", scale: 100))</td><td>\(f("winRateVsPrevious", "%.1f%%", scale: 100))</td><td>\(f("oracleAccuracy", "%.1f%%", scale: 100))</td><td>\(f("meanResponseTokens", "%.1f"))</td><td>\(f("containEOSToken", "%.1f%%", scale: 100))</td><td>\(f("klFromInitial", "%.3f"))</td></tr>"
         }
         html += "</table>"
+        // Which policy sampled each iteration and what it trained (a full model or a LoRA adapter).
+        let policies = summaries.compactMap { s -> String? in
+            guard case .string(let by)? = field(s, "sampledBy") else { return nil }
+            var line = "<tr><td>\(count(s, "iteration"))</td><td>\(htmlEscape(by))</td>"
+            if case .string(let trained)? = field(s, "trainedPolicy") { line += "<td>\(htmlEscape(trained))</td>" } else { line += "<td>–</td>" }
+            return line + "</tr>"
+        }
+        if !policies.isEmpty {
+            html += "<table><tr><th>iteration</th><th>sampled by π(t−1)</th><th>trained π(t)</th></tr>" + policies.joined() + "</table>"
+        }
         /// One outcome over iterations (nil when no summary has it).
         func series(_ name: String, _ key: String, scale: Double = 1, dashed: Bool = false) -> SVGChart.Series? {
             let points = summaries.compactMap { s in figure(s, key).map { (x: Double(count(s, "iteration")), y: $0 * scale) } }

@@ -97,6 +97,23 @@ public struct IterationSummary: Codable, Equatable {
     public var seconds: [String: Double] = [:]
     /// Every model load of the iteration, in order, with its time.
     public var loads: [ModelLoad]?
+    /// The policy that sampled this iteration's responses, π(t−1) (`PolicyDescription`).
+    public var sampledBy: String?
+    /// What π(t) is: a full model, or a LoRA adapter (its settings, hash and base).
+    public var trainedPolicy: String?
+}
+
+/// One line naming a policy directory: a full model, or "LoRA adapter r 16, alpha 32 (q_proj, …),
+/// sha256 1a2b3c4d… over base /path" — the summary, the terminal and the report say which adapter
+/// produced each iteration.
+public enum PolicyDescription {
+    public static func describe(_ directory: URL) -> String {
+        guard let d = try? ModelDirectory.describe(directory) else { return directory.path }
+        guard let (lora, base) = d.adapter else { return "\(directory.path) (full model)" }
+        let weights = directory.appendingPathComponent(AdapterDirectory.weightsFile)
+        let hash = (try? SHA256.hex(file: weights)).map { String($0.prefix(12)) } ?? "?"
+        return "\(directory.path) (LoRA adapter r \(lora.r), alpha \(lora.alpha)\(lora.useRSLoRA ? ", rsLoRA" : ""), \(lora.targetModules.count == LoRAModule.allCases.count ? "all-linear" : lora.targetModules.map(\.rawValue).joined(separator: ", ")); adapter_model.safetensors sha256 \(hash)… over base \(base.path))"
+    }
 }
 
 /// One model load: which model, for which stage, how long it took.
@@ -286,9 +303,11 @@ public final class RunDriver {
             try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
             generatedPrompts += prompts.count
         }
+        summaries[t, default: summary].sampledBy = PolicyDescription.describe(policyDirectory(after: t - 1))
+        summary = summaries[t]!
         try stage(t, .judge, output: pairsURL) {
             let samples = try SampleRecord.read(samplesURL)
-            models.keepForTraining(policyDirectory(after: t - 1), besideJudge: recipe.judgeURL)
+            models.keepForTraining(policyDirectory(after: t - 1), besideJudge: recipe.judgeURL, lora: recipe.training.lora != nil)
             let js = try Stages.judge(judge: try loadJudge(for: .judge), samples: samples, method: recipe.judge.ranking,
                                       selection: recipe.pairs.selection, lengthPenalty: recipe.pairs.lengthPenalty,
                                       seed: recipe.run.seed &+ UInt64(t), iteration: t,
@@ -316,9 +335,10 @@ public final class RunDriver {
             options.settings.seed = recipe.run.seed &+ UInt64(t)
             options.quiet = quiet
             options.recordTimings = false
+            options.lora = recipe.training.lora
             let referenceDir = recipe.reference == .initial ? recipe.policyURL : policyDirectory(after: t - 1)
             // π(t−1) as generation loaded it, when it can be trained in place (float32 weights).
-            let loaded = models.take(policyDirectory(after: t - 1), trainable: true)
+            let loaded = models.take(policyDirectory(after: t - 1), trainable: options.lora == nil)
             // π0 as the reference is kept for evaluation's KL when it fits beside training: one load.
             // In iteration 1 π0 is the policy trained in place, so a copy of it is kept instead.
             let keepReference = recipe.reference == .initial && recipe.evaluation != nil
@@ -326,6 +346,8 @@ public final class RunDriver {
             var keptReference: ChatModel? = nil
             if keepReference && t > 1 {
                 keptReference = try models.policy(referenceDir, label: "π0 (reference)", for: .train)
+            } else if keepReference, options.lora != nil, let loaded {
+                models.adopt(loaded, as: referenceDir)   // LoRA trains a new adapter beside it: π0 stays as it is
             } else if keepReference, let copy = loaded?.float32Copy() {
                 models.adopt(copy, as: referenceDir)
             }
@@ -341,6 +363,7 @@ public final class RunDriver {
             if result.savedExactly { models.adopt(result.policy, as: dir.appendingPathComponent("policy")) }
             summary = summaries[t] ?? summary
             summary.finalLoss = result.steps.last?.loss
+            summary.trainedPolicy = PolicyDescription.describe(dir.appendingPathComponent("policy"))
             summary.finalRewardAccuracy = result.steps.last?.rewardsAccuracies
             summary.finalRewardMargin = result.steps.last?.rewardsMargins
             let margins = pairs.compactMap(\.margin)
@@ -494,9 +517,10 @@ final class IterationModels {
 
     /// Keeps π(t−1) loaded through judging, for training, when it is float32 and its weights and the
     /// judge's files together take at most half of this machine's memory; else releases it first.
-    func keepForTraining(_ directory: URL, besideJudge judge: URL) {
+    /// With LoRA a 16-bit π(t−1) is kept too: it is the frozen base training puts the adapter on.
+    func keepForTraining(_ directory: URL, besideJudge judge: URL, lora: Bool = false) {
         guard let m = policies[Self.key(directory)] else { return }
-        if !m.model.isFloat32 || MemoryPlan.sum(m.model.weightBytes, Self.fileBytes(judge)) > MemoryBudget.physicalBytes / 2 { release(directory) }
+        if (!m.model.isFloat32 && !lora) || MemoryPlan.sum(m.model.weightBytes, Self.fileBytes(judge)) > MemoryBudget.physicalBytes / 2 { release(directory) }
     }
 
     /// Hands the loaded policy over (for training in place) and forgets it; nil when it is not loaded

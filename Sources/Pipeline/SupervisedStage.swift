@@ -31,8 +31,13 @@ public enum SupervisedStage {
     /// the trained model and metrics.jsonl to `out`; with `evalData`, reports the held-out loss and
     /// token accuracy before and after through `log`.
     public static func fineTune(model: URL, data: URL, evalData: URL?, out: URL, settings: SupervisedSettings,
-                                log: (String) -> Void) throws -> SupervisedSummary {
-        let chat = try ChatModel(directory: model)
+                                lora: LoRAConfig? = nil, log: (String) -> Void) throws -> SupervisedSummary {
+        // With LoRA (or an adapter directory as the model): base + adapter, the adapter trained and
+        // written in PEFT's layout over the base.
+        let (chat, _) = try TrainStage.trainablePolicy(model, loaded: nil, lora: lora, seed: settings.seed)
+        if let a = chat.model.adapter {
+            log("training a LoRA adapter (r = \(a.config.r), alpha = \(a.config.alpha), \(a.layout.count) parameters) over the frozen base \(try TrainStage.adapterBase(of: model).path)")
+        }
         let examples = try ChatDataFile.read(data).map { try chat.supervisedExample($0) }
         let heldOut = try evalData.map { try ChatDataFile.read($0).map { try chat.supervisedExample($0) } }
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -44,7 +49,11 @@ public enum SupervisedStage {
         }
         let (summary, trainer) = try train(model: chat.model, examples: examples, settings: settings, label: "sft",
                                            metricsOut: out.appendingPathComponent("metrics.jsonl"))
-        try ModelDirectory.saveHuggingFace(chat.model, to: out, tokenizerSource: chat.directory)
+        if let adapter = chat.model.adapter {
+            try AdapterDirectory.write(adapter, base: try TrainStage.adapterBase(of: model), to: out, tokenizerSource: chat.directory)
+        } else {
+            try ModelDirectory.saveHuggingFace(chat.model, to: out, tokenizerSource: chat.directory)
+        }
         if let heldOut {
             let after = try trainer.evaluate(heldOut)
             log(String(format: "held-out after: loss %.4f, token accuracy %.3f", after.loss, after.tokenAccuracy))

@@ -20,6 +20,11 @@ public struct TrainStageOptions {
     public var checkpointSeconds: Double = 300
     /// Also write model.safetensors (the output directory then holds both).
     public var exportHuggingFace = false
+    /// Train a LoRA adapter with these settings instead of every weight (the base frozen, kept in
+    /// its checkpoint's dtype); π(t) is then written as a PEFT adapter directory over that base. A
+    /// policy that already is an adapter directory trains its own adapter (these settings, when
+    /// given, must equal its own).
+    public var lora: LoRAConfig?
     public var quiet = false
     /// Write tokens_per_s into metrics.jsonl (the driver turns this off so that its outputs are
     /// byte-identical between an interrupted and an uninterrupted run; timings go to its event log).
@@ -40,6 +45,8 @@ public struct TrainStageResult {
     /// Seconds spent loading the policy and the reference (nil: the one handed in was used, or none was loaded).
     public var policyLoadSeconds: Double?
     public var referenceLoadSeconds: Double?
+    /// The adapter π(t) is (nil: a full model): its settings and base directory.
+    public var adapter: (config: LoRAConfig, base: URL)?
 }
 
 /// reference-logps.jsonl: a header naming what the values were computed from, then one line per pair.
@@ -135,16 +142,23 @@ public enum TrainStage {
         return h.finalize().hex
     }
 
-    /// Peak memory of preference training: fp32 weights, gradients and the optimizer's moments, plus
-    /// the activations of the largest micro-batch (its pairs' two sequences, each at most max_length).
+    /// Peak memory of preference training: the weights, the gradients and the optimizer's moments of
+    /// what is trained (every fp32 weight; with an adapter only its A and B, the frozen base at
+    /// `baseWeightBytes`), plus the activations of the largest micro-batch (its pairs' two sequences,
+    /// each at most max_length; with activation checkpointing one layer's and every layer's input).
     public static func trainingPlan(config c: LlamaConfig, microBatchPairs micro: Int, longest: Int,
-                                    optimizer: OptimizerKind) -> MemoryPlan {
+                                    optimizer: OptimizerKind, activationCheckpointing: Bool = false,
+                                    lora: LoRAConfig? = nil, baseWeightBytes: Int? = nil) -> MemoryPlan {
         let rows = MemoryPlan.product(2 * micro, Matmul.paddedRows(longest))
+        let trained = lora.map { LoRALayout(config: c, lora: $0).count * 4 } ?? c.parameterBytes
         var plan = MemoryPlan()
-        plan.add("weights", c.parameterBytes)
-        plan.add("gradients", c.parameterBytes)
-        plan.add("optimizer moments", MemoryPlan.product(c.parameterBytes, optimizer == .adamw ? 2 : 1))
-        plan.add("activations", TrainingWorkspace.estimatedBytes(config: c, capacity: rows, maxSequenceLength: longest, training: true))
+        if lora != nil { plan.add("frozen base", baseWeightBytes ?? c.parameterBytes) }
+        plan.add(lora == nil ? "weights" : "adapter", trained)
+        plan.add("gradients", trained)
+        plan.add("optimizer moments", MemoryPlan.product(trained, optimizer == .adamw ? 2 : 1))
+        plan.add(activationCheckpointing ? "activations (checkpointed)" : "activations",
+                 TrainingWorkspace.estimatedBytes(config: c, capacity: rows, maxSequenceLength: longest, training: true,
+                                                  activationCheckpointing: activationCheckpointing, loraRank: lora?.r ?? 0))
         return plan
     }
 
@@ -152,7 +166,42 @@ public enum TrainStage {
     static func trainingPlan(_ model: LlamaModel, pairs: [TokenizedPair], settings s: TrainerSettings) -> MemoryPlan {
         let longest = pairs.map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
         return trainingPlan(config: model.config, microBatchPairs: min(s.microBatchSize, pairs.count), longest: longest,
-                            optimizer: s.optimizer.kind)
+                            optimizer: s.optimizer.kind, activationCheckpointing: s.activationCheckpointing,
+                            lora: model.adapter?.config, baseWeightBytes: model.baseWeightBytes)
+    }
+
+    /// The base an adapter trained from `directory` goes over: its own base when it is an adapter.
+    static func adapterBase(of directory: URL) throws -> URL {
+        AdapterDirectory.isAdapter(directory) ? try AdapterDirectory.baseDirectory(of: directory) : directory
+    }
+
+    /// The policy to train: `loaded` (or the checkpoint at `directory`) as it is for full fine-tuning;
+    /// with LoRA, base + adapter — the directory's own adapter when it is one (continued), else a fresh
+    /// PEFT-initialised one (B = 0: the policy starts equal to the base) — as a new model over the
+    /// same base weights, so a handed-in model is never changed.
+    static func trainablePolicy(_ directory: URL, loaded: ChatModel?, lora: LoRAConfig?, seed: UInt64) throws -> (ChatModel, loaded: Bool) {
+        let isAdapter = AdapterDirectory.isAdapter(directory)
+        if lora == nil && !isAdapter {
+            if let loaded, loaded.model.isFloat32, loaded.model.adapter == nil { return (loaded, false) }
+            return (try ChatModel(directory: directory), true)
+        }
+        let start = try loaded ?? ChatModel(directory: directory, frozen: true)
+        if let own = start.model.adapter {
+            if let lora, lora != own.config {
+                throw TrainingError.invalid("\(directory.path) is a LoRA adapter with r = \(own.config.r), lora_alpha = \(own.config.alpha), target_modules = \(own.config.targetModules.map(\.rawValue)), use_rslora = \(own.config.useRSLoRA); training.lora asks for r = \(lora.r), alpha = \(lora.alpha), target_modules = \(lora.targetModules.map(\.rawValue)), use_rslora = \(lora.useRSLoRA). Continue the adapter with its own settings (leave training.lora out or make it equal), or start from its base")
+            }
+            if own.config.dropout > 0 {
+                throw TrainingError.invalid("\(directory.path): lora_dropout \(own.config.dropout) — idpo trains adapters without dropout (set lora_dropout to 0)")
+            }
+            return (start.with(model: start.model.sharingBase(adapter: own.copy())), loaded == nil)
+        }
+        let config = lora!
+        if config.dropout > 0 {
+            throw TrainingError.invalid("training.lora.dropout \(config.dropout): idpo trains adapters without dropout (set it to 0); a dropout mask would also make the reference and the policy differ at step 1")
+        }
+        let adapter = LoRAAdapter(model: start.model.config, config: config)
+        adapter.initializeAsPEFT(seed: seed)
+        return (start.with(model: start.model.sharingBase(adapter: adapter)), loaded == nil)
     }
 
     /// Reference log-probs for `pairs`: read from `cache` when its key matches (`referenceCacheKey`),
@@ -208,11 +257,14 @@ public enum TrainStage {
                            referenceCache: URL, metricsOut: URL,
                            stateDirectory: URL, outDirectory: URL) throws -> TrainStageResult {
         let loadStart = Date()
-        let reused = loaded.flatMap { $0.model.isFloat32 ? $0 : nil }
-        let policy = try reused ?? ChatModel(directory: policyDirectory)
-        let policyLoadSeconds = reused == nil ? Date().timeIntervalSince(loadStart) : nil
-        guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
         let s = options.settings
+        let (policy, didLoad) = try trainablePolicy(policyDirectory, loaded: loaded, lora: options.lora, seed: s.seed)
+        let policyLoadSeconds = didLoad ? Date().timeIntervalSince(loadStart) : nil
+        let adapterBase = try adapterBase(of: policyDirectory)
+        if let adapter = policy.model.adapter, !options.quiet {
+            note("training a LoRA adapter (r = \(adapter.config.r), alpha = \(adapter.config.alpha), scale \(adapter.scale), \(adapter.config.targetModules.map(\.rawValue).joined(separator: ", ")); \(adapter.layout.count) trained parameters) over the frozen base \(adapterBase.path)")
+        }
+        guard !records.isEmpty else { throw TrainingError.invalid("no preference pairs to train on") }
         try s.validate()
         // One tokenization and one truncation per pair, shared by the reference and the policy. A pair
         // whose two sides are the same tokens (as written, or once cut) teaches nothing: skipped, counted.
@@ -250,11 +302,17 @@ public enum TrainStage {
         let stateFile = stateDirectory.appendingPathComponent("state.h5")
         var metrics: [StepMetrics] = []
         if FileManager.default.fileExists(atPath: stateFile.path) {
-            let state = try NativeCheckpoint.read(from: stateFile)
-            guard state.model.config == policy.model.config, let opt = state.optimizer else {
-                throw TrainingError.invalid("\(stateFile.path) does not belong to this training run; remove it to start over")
+            let opt: OptimizerState
+            if let adapter = policy.model.adapter {
+                opt = try AdapterTrainingState.read(from: stateFile, into: adapter)
+            } else {
+                let state = try NativeCheckpoint.read(from: stateFile)
+                guard state.model.config == policy.model.config, let saved = state.optimizer else {
+                    throw TrainingError.invalid("\(stateFile.path) does not belong to this training run; remove it to start over")
+                }
+                policy.model.parameters.copy(from: state.model.parameters)
+                opt = saved
             }
-            policy.model.parameters.copy(from: state.model.parameters)
             try trainer.optimizer.restore(opt)
             if let lines = try? JSONLines.read(MetricsLine.self, from: metricsOut) {
                 metrics = Array(lines.compactMap(\.record.step).prefix(opt.step))
@@ -272,8 +330,12 @@ public enum TrainStage {
                 guard options.checkpointEvery > 0, completed > 0, completed % options.checkpointEvery == 0,
                       completed > keptStep || !FileManager.default.fileExists(atPath: stateFile.path),
                       Date().timeIntervalSince(lastSave) >= options.checkpointSeconds else { return }
-                try NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
-                                     metadataJSON: "{\"step\":\(completed)}").write(to: stateFile)
+                if let adapter = policy.model.adapter {
+                    try AdapterTrainingState.write(adapter, optimizer: trainer.optimizer.state(), to: stateFile)
+                } else {
+                    try NativeCheckpoint(model: policy.model, optimizer: trainer.optimizer.state(),
+                                         metadataJSON: "{\"step\":\(completed)}").write(to: stateFile)
+                }
                 keptStep = completed
                 lastSave = Date()
                 FaultInjection.checkpoint("train-step")
@@ -308,13 +370,16 @@ public enum TrainStage {
         // The optimizer's moments belong to this training run's resumable state, removed below once
         // π(t) is safely on disk.
         let exportDType = Self.exportDType(of: policyDirectory)
-        if exportDType == .f32 {
+        if let adapter = policy.model.adapter {
+            // An adapter over the fixed base, in PEFT's layout (float32: exactly what was trained).
+            try AdapterDirectory.write(adapter, base: adapterBase, to: outDirectory, tokenizerSource: policyDirectory)
+        } else if exportDType == .f32 {
             try ModelDirectory.saveNative(NativeCheckpoint(model: policy.model, metadataJSON: "{\"steps\":\(total)}"),
                                           to: outDirectory, tokenizerSource: policyDirectory)
         } else {
             try ModelDirectory.saveHuggingFace(policy.model, to: outDirectory, dtype: exportDType, tokenizerSource: policyDirectory)
         }
-        if options.exportHuggingFace && exportDType == .f32 {
+        if options.exportHuggingFace && exportDType == .f32 && policy.model.adapter == nil {
             let tensors = policy.model.layout.entries.map {
                 SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: policy.model.parameters.pointer + $0.offset)
             }
@@ -325,7 +390,9 @@ public enum TrainStage {
             try? FileManager.default.removeItem(at: stateDirectory)
         }
         return TrainStageResult(steps: metrics, truncation: truncation, referenceSeconds: referenceSeconds,
-                                skippedIdentical: skippedIdentical, policy: policy, savedExactly: exportDType == .f32,
-                                policyLoadSeconds: policyLoadSeconds, referenceLoadSeconds: referenceLoadSeconds)
+                                skippedIdentical: skippedIdentical, policy: policy,
+                                savedExactly: exportDType == .f32 || policy.model.adapter != nil,
+                                policyLoadSeconds: policyLoadSeconds, referenceLoadSeconds: referenceLoadSeconds,
+                                adapter: policy.model.adapter.map { ($0.config, adapterBase) })
     }
 }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Checkpoints
+import Llama
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,10 @@ struct Convert: ParsableCommand {
                        --format hf
           idpo convert --from runs/demo/iter-3/policy --to policy-q8.gguf \\
                        --format gguf --dtype q8_0
+
+        --merge-lora takes a LoRA adapter directory (PEFT's adapter_config.json + adapter_model.safetensors, as `idpo iterate` with training.lora writes π(t)) and writes its base with W + (alpha/r)·B·A merged into every adapted projection, as PEFT's merge_and_unload: a plain model for vLLM, SGLang or transformers. Without --dtype, the base's own type is kept when all its tensors are BF16 (or all F16).
+          idpo convert --from runs/lora/iter-2/policy --merge-lora \\
+                       --to merged --dtype bf16
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case hf, idpo, gguf }
@@ -40,7 +45,15 @@ struct Convert: ParsableCommand {
     @Option(help: "Weight type: f32, f16 or bf16 for --format hf (default: the source's own type when all its tensors are BF16 or all F16 — for a GGUF file, all its matrices — else f32); f32, f16, bf16 or q8_0 for --format gguf (default f32).")
     var dtype: DType?
 
+    @Flag(name: .customLong("merge-lora"), help: "--from is a LoRA adapter directory: write its base with the adapter merged (W + s·B·A).")
+    var mergeLoRA = false
+
     func validate() throws {
+        let adapter = AdapterDirectory.isAdapter(URL(fileURLWithPath: source))
+        if adapter && !mergeLoRA {
+            throw ValidationError("--from \(source) is a LoRA adapter directory (adapter_config.json); add --merge-lora to write its base with the adapter merged in")
+        }
+        if mergeLoRA && !adapter { throw ValidationError("--merge-lora needs --from to name a LoRA adapter directory (adapter_config.json + adapter_model.safetensors)") }
         if format == .idpo, let dtype, dtype != .f32 { throw ValidationError("--dtype applies to --format hf and gguf only (idpo checkpoints are float32)") }
         if format != .gguf && dtype == .q8_0 { throw ValidationError("--dtype q8_0 applies to --format gguf only (safetensors files here hold f32, f16 or bf16)") }
         let from = URL(fileURLWithPath: source).standardizedFileURL.resolvingSymlinksInPath()
@@ -52,8 +65,20 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let from = URL(fileURLWithPath: source), to = URL(fileURLWithPath: destination)
-        let sourceFormat = try ModelDirectory.weightsFormat(from)
-        let target = format ?? (sourceFormat == .hdf5 || sourceFormat == .gguf ? .hf : .idpo)
+        let base = mergeLoRA ? try AdapterDirectory.baseDirectory(of: from) : from
+        let sourceFormat = try ModelDirectory.weightsFormat(base)
+        /// The source's weights in float32: with --merge-lora its base with the adapter merged in.
+        func loadModel() throws -> LlamaModel {
+            guard mergeLoRA else { return try ModelDirectory.load(from) }
+            let model = try ModelDirectory.load(base)
+            let adapter = try AdapterDirectory.read(from, for: model.config)
+            AdapterDirectory.merge(adapter, into: model)
+            print("merged LoRA adapter \(from.path) (r \(adapter.config.r), scale \(adapter.scale), \(adapter.config.targetModules.map(\.rawValue).joined(separator: ", "))) into \(base.path)")
+            return model
+        }
+        // An adapter made elsewhere may come without tokenizer files: then the base's.
+        let tokenizerSource = FileManager.default.fileExists(atPath: from.appendingPathComponent("tokenizer.json").path) || !mergeLoRA ? from : base
+        let target = format ?? (mergeLoRA || sourceFormat == .hdf5 || sourceFormat == .gguf ? .hf : .idpo)
         var written = dtype ?? .f32
         switch target {
         case .hf:
@@ -63,17 +88,17 @@ struct Convert: ParsableCommand {
                 let dtypes = Set(try ModelDirectory.describe(from).dtypes.keys)
                 written = dtypes == ["BF16"] ? .bf16 : dtypes == ["F16"] ? .f16 : .f32
             }
-            let model = try ModelDirectory.load(from)
+            let model = try loadModel()
             let types: [DType: SafetensorsWriter.DType] = [.f32: .f32, .f16: .f16, .bf16: .bf16]
-            try ModelDirectory.saveHuggingFace(model, to: to, dtype: types[written]!, tokenizerSource: from)
+            try ModelDirectory.saveHuggingFace(model, to: to, dtype: types[written]!, tokenizerSource: tokenizerSource)
         case .idpo:
             // Keep optimizer/RNG state when the source is already an idpo checkpoint.
-            let checkpoint = sourceFormat == .hdf5 ? try ModelDirectory.loadCheckpoint(from)
-                                                   : NativeCheckpoint(model: try ModelDirectory.load(from))
-            try ModelDirectory.saveNative(checkpoint, to: to, tokenizerSource: from)
+            let checkpoint = sourceFormat == .hdf5 && !mergeLoRA ? try ModelDirectory.loadCheckpoint(from)
+                                                                 : NativeCheckpoint(model: try loadModel())
+            try ModelDirectory.saveNative(checkpoint, to: to, tokenizerSource: tokenizerSource)
         case .gguf:
-            let model = try ModelDirectory.load(from)
-            let tokenizer = try GGUFTokenizerExport.from(from)
+            let model = try loadModel()
+            let tokenizer = try GGUFTokenizerExport.from(tokenizerSource)
             if tokenizer == nil { FileHandle.standardError.write(Data("warning: \(from.path) has no tokenizer.json; the GGUF file holds no tokenizer\n".utf8)) }
             let name = sourceFormat == .gguf ? from.deletingPathExtension().lastPathComponent : from.standardizedFileURL.lastPathComponent
             try GGUFWriter.llama(model, weights: GGUFWriter.WeightType(rawValue: written.rawValue)!, name: name, tokenizer: tokenizer).write(to: to)

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Kernels
+import Llama
 import Generation
 import Optimization
 import Preference
@@ -90,4 +91,30 @@ struct SamplingOptions: ParsableArguments {
     var topK = SamplingParameters().topK
 
     var parameters: SamplingParameters { SamplingParameters(temperature: temperature, topP: topP, topK: topK) }
+}
+
+/// LoRA and activation checkpointing, as a recipe's `training.lora` / `training.activation_checkpointing`.
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .customLong("lora-r"), help: "Train a LoRA adapter of this rank instead of every weight (PEFT layout; the base stays frozen in its dtype).")
+    var loraR: Int?
+    @Option(name: .customLong("lora-alpha"), help: "LoRA alpha (scale alpha / r; with --use-rslora alpha / √r).")
+    var loraAlpha = LoRAConfig().alpha
+    @Option(name: .customLong("lora-target-modules"), help: "Comma-separated projections to adapt: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, or all-linear.")
+    var loraTargetModules = "all-linear"
+    @Flag(name: .customLong("use-rslora"), help: "rsLoRA scaling alpha / √r.") var useRSLoRA = false
+    @Flag(name: .customLong("activation-checkpointing"), help: "Keep only each layer's input and recompute the layer in backward (same gradients, far less activation memory, about one more forward pass of time).")
+    var activationCheckpointing = false
+
+    /// The adapter's settings, nil without --lora-r.
+    func lora() throws -> LoRAConfig? {
+        guard let r = loraR else { return nil }
+        let modules = try LoRAConfig.modules(loraTargetModules.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return LoRAConfig(r: r, alpha: loraAlpha, dropout: 0, targetModules: modules, useRSLoRA: useRSLoRA)
+    }
+
+    func validate() throws {
+        do {
+            if let issue = try lora()?.issues.first { throw ValidationError("LoRA settings: \(issue)") }
+        } catch let e as LoRAError { throw ValidationError("--lora-target-modules: \(e.description)") }
+    }
 }

@@ -52,13 +52,16 @@ struct SFT: ParsableCommand {
     @Option(name: .customLong("eval-data"), help: "Held-out conversations: loss and token accuracy before and after.") var evalData: String?
     @Option(help: "Output model directory.") var out: String
     @OptionGroup var training: SupervisedOptions
+    @OptionGroup var adapter: AdapterOptions
 
     func run() throws {
         compute.apply()
         let t0 = Date()
+        var settings = training.settings
+        settings.activationCheckpointing = adapter.activationCheckpointing
         let summary = try SupervisedStage.fineTune(model: URL(fileURLWithPath: model), data: URL(fileURLWithPath: data),
                                                    evalData: evalData.map { URL(fileURLWithPath: $0) }, out: URL(fileURLWithPath: out),
-                                                   settings: training.settings, log: { print($0) })
+                                                   settings: settings, lora: try adapter.lora(), log: { print($0) })
         print(String(format: "%@ in %.1f s; %d sequences truncated → %@", summary.describe(), Date().timeIntervalSince(t0),
                      summary.truncatedSequences, out))
     }

@@ -158,6 +158,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("checkpoint-seconds"), help: "… once this many seconds of training have passed since the last save (0: every N steps). A save writes weights and AdamW moments, 3× the model.")
     var checkpointSeconds = TrainStageOptions().checkpointSeconds
     @Flag(name: .customLong("export-hf"), help: "Also write model.safetensors into the output directory.") var exportHF = false
+    @OptionGroup var adapter: AdapterOptions
 
     var settings: TrainerSettings {
         var s = TrainerSettings()
@@ -165,6 +166,7 @@ struct Train: ParsableCommand {
         s.optimizer = optimization.settings; s.optimizer.warmupSteps = warmupSteps
         s.limits = SequenceLimits(maxLength: maxLength, maxPromptLength: maxPromptLength)
         s.batchSize = batchSize; s.microBatchSize = microBatchSize; s.epochs = epochs; s.seed = seed
+        s.activationCheckpointing = adapter.activationCheckpointing
         return s
     }
 
@@ -182,6 +184,7 @@ struct Train: ParsableCommand {
         var options = TrainStageOptions()
         options.settings = settings; options.checkpointEvery = checkpointEvery; options.checkpointSeconds = checkpointSeconds
         options.exportHuggingFace = exportHF
+        options.lora = try adapter.lora()
         let t0 = Date()
         let result = try TrainStage.run(policyDirectory: URL(fileURLWithPath: policy),
                                         referenceDirectory: URL(fileURLWithPath: reference ?? policy), pairs: records,

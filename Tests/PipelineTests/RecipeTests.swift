@@ -6,6 +6,7 @@ import XCTest
 import Generation
 import Optimization
 import Preference
+import Llama
 @testable import Pipeline
 import TestSupport
 
@@ -87,7 +88,10 @@ final class RecipeTests: XCTestCase {
         t.loss = .robust; t.beta = 0.05; t.labelSmoothing = 0.1; t.nllWeight = 0.2; t.learningRate = 1e-6
         t.optimizer = .rmsprop; t.weightDecay = 0.01; t.scheduler = .linear; t.warmupRatio = 0.1; t.epochs = 1
         t.batchSize = 16; t.microBatchSize = 4; t.maxLength = 1024; t.maxPromptLength = 512; t.maxGradNorm = 0
+        t.activationCheckpointing = true
+        t.lora = LoRAConfig(r: 8, alpha: 16, dropout: 0, targetModules: [.q, .v], useRSLoRA: true)
         XCTAssertEqual(r.training, t)
+        XCTAssertTrue(r.trainerSettings.activationCheckpointing)
         XCTAssertEqual(r.evaluation, Recipe.EvaluationSection(prompts: path("data/eval.jsonl"), maxNewTokens: 64, oracle: "sort-digits"))
         XCTAssertEqual(r.sweep, Recipe.SweepSection(beta: [0.05, 0.1], learningRate: [1e-6, 5e-7], loss: [.robust, .sigmoid]))
 
@@ -340,7 +344,9 @@ final class RecipeTests: XCTestCase {
     func testSchemaMatchesCodingKeys() throws {
         let r = try Recipe.load(url: folder.appendingPathComponent("good-full.yaml"))
         var schema = Set(RecipeReader.topKeys.filter { RecipeReader.sectionKeys[$0] == nil })
-        for (section, keys) in RecipeReader.sectionKeys { schema.formUnion(keys.map { section + "." + $0 }) }
+        for (section, keys) in RecipeReader.sectionKeys where section != "lora" { schema.formUnion(keys.map { section + "." + $0 }) }
+        schema.remove("training.lora")   // a map: its keys are training.lora.*
+        schema.formUnion(RecipeReader.sectionKeys["lora"]!.map { "training.lora." + $0 })
         schema.remove("prompts.file")   // the full recipe uses prompts.files
         XCTAssertEqual(Set(r.flattened().map(\.key)), schema)
     }
