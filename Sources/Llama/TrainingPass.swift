@@ -181,6 +181,20 @@ public final class TrainingWorkspace {
         [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act].reduce(0) { $0 + $1.count * 4 }
     }
 
+    /// Layer l's input and saved activations (its slot): xIn, norm1, rstd1, q, k, v, att, lse, xMid,
+    /// norm2, rstd2, gate, up, act — what forward writes and backward reads.
+    func layerBuffers(_ l: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let s = slot(l), N = capacity
+        return (xIn.pointer + inputSlot(l) * N * D, norm1.pointer + s * N * D, rstd1.pointer + s * N,
+                q.pointer + s * N * qDim, k.pointer + s * N * kvDim, v.pointer + s * N * kvDim, att.pointer + s * N * qDim,
+                lse.pointer + s * N * H, xMid.pointer + s * N * D, norm2.pointer + s * N * D, rstd2.pointer + s * N,
+                gate.pointer + s * N * F, up.pointer + s * N * F, act.pointer + s * N * F)
+    }
+
     /// u = s · x Aᵀ of module m in activation slot `slot`: (N, r).
     func loraU(slot: Int, _ m: LoRAModule) -> UnsafeMutablePointer<Float> {
         loraU.pointer + (slot * LoRAModule.allCases.count + m.index) * capacity * loraRank
@@ -255,16 +269,8 @@ extension LlamaModel {
     func forwardLayer(_ l: Int, workspace ws: TrainingWorkspace, output next: UnsafeMutablePointer<Float>) {
         let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize
         let qDim = c.qDim, kvDim = c.kvDim, eps = Float(c.rmsNormEps)
-        let s = ws.slot(l), W = layout.layers[l], cap = ws.capacity
-        let xIn = ws.xIn.pointer + ws.inputSlot(l) * cap * D
-        let n1 = ws.norm1.pointer + s * cap * D, r1 = ws.rstd1.pointer + s * cap
-        let q = ws.q.pointer + s * cap * qDim, k = ws.k.pointer + s * cap * kvDim
-        let v = ws.v.pointer + s * cap * kvDim, att = ws.att.pointer + s * cap * qDim
-        let lse = ws.lse.pointer + s * cap * c.numAttentionHeads
-        let xMid = ws.xMid.pointer + s * cap * D
-        let n2 = ws.norm2.pointer + s * cap * D, r2 = ws.rstd2.pointer + s * cap
-        let gate = ws.gate.pointer + s * cap * F, up = ws.up.pointer + s * cap * F
-        let act = ws.act.pointer + s * cap * F
+        let s = ws.slot(l), W = layout.layers[l]
+        let (xIn, n1, r1, q, k, v, att, lse, xMid, n2, r2, gate, up, act) = ws.layerBuffers(l)
         /// y (+)= x Wᵀ (+ s · (x Aᵀ) Bᵀ when the adapter has module m)
         func project(_ m: LoRAModule, _ weight: Int, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                      inFeatures: Int, outFeatures: Int, beta: Float = 0) {
@@ -346,16 +352,8 @@ extension LlamaModel {
             // Activation checkpointing: recompute layer l from its saved input (same ops, same bits);
             // its output is not needed again (xOut's last use, the final norm, is behind us).
             if !ws.storesAllActivations { forwardLayer(l, workspace: ws, output: ws.xOut.pointer) }
-            let W = layout.layers[l], cap = ws.capacity, s = ws.slot(l)
-            let xIn = ws.xIn.pointer + ws.inputSlot(l) * cap * D
-            let n1 = ws.norm1.pointer + s * cap * D, r1 = ws.rstd1.pointer + s * cap
-            let q = ws.q.pointer + s * cap * qDim, k = ws.k.pointer + s * cap * kvDim
-            let v = ws.v.pointer + s * cap * kvDim, att = ws.att.pointer + s * cap * qDim
-            let lse = ws.lse.pointer + s * cap * c.numAttentionHeads
-            let xMid = ws.xMid.pointer + s * cap * D
-            let n2 = ws.norm2.pointer + s * cap * D, r2 = ws.rstd2.pointer + s * cap
-            let gate = ws.gate.pointer + s * cap * F, up = ws.up.pointer + s * cap * F
-            let act = ws.act.pointer + s * cap * F
+            let W = layout.layers[l], s = ws.slot(l)
+            let (xIn, n1, r1, q, k, v, att, lse, xMid, n2, r2, gate, up, act) = ws.layerBuffers(l)
             /// Backward of `project` (y (+)= x Wᵀ [+ s · (x Aᵀ) Bᵀ]): dx += dy W [+ LoRA's path];
             /// dW += Σ_seg dyᵀ x when training every parameter, dA and dB with an adapter.
             func projectBackward(_ m: LoRAModule, _ weight: Int, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
