@@ -20,6 +20,17 @@ final class TRLReferenceTests: XCTestCase {
         let losses: [Double]
     }
 
+    /// TRL's run: sigmoid DPO, plain SGD at a constant rate, no clipping, every pair in every step.
+    static func settings(_ t: Trajectory, pairCount: Int) -> TrainerSettings {
+        var s = TrainerSettings()
+        s.loss = LossSettings(kind: .sigmoid, beta: t.beta)
+        s.optimizer.kind = .sgd; s.optimizer.learningRate = t.learning_rate
+        s.optimizer.schedule = .constant; s.optimizer.maxGradNorm = 0
+        s.batchSize = pairCount; s.microBatchSize = pairCount; s.epochs = t.steps
+        s.limits = SequenceLimits(maxLength: 64, maxPromptLength: 32)
+        return s
+    }
+
     func testFiveSGDStepsMatchTRL() throws {
         Parallel.setThreads(2)
         let dir = Fixtures.url("dpo-trl")
@@ -28,12 +39,7 @@ final class TRLReferenceTests: XCTestCase {
         let policy = try ModelDirectory.load(Fixtures.url("llama-mha"))
         let pairs = t.pairs.enumerated().map { TokenizedPair(id: "\($0.offset)", prompt: $0.element.prompt_ids,
                                                              chosen: $0.element.chosen_ids, rejected: $0.element.rejected_ids) }
-        var s = TrainerSettings()
-        s.loss = LossSettings(kind: .sigmoid, beta: t.beta)
-        s.optimizer.kind = .sgd; s.optimizer.learningRate = t.learning_rate
-        s.optimizer.schedule = .constant; s.optimizer.maxGradNorm = 0
-        s.batchSize = pairs.count; s.microBatchSize = pairs.count; s.epochs = t.steps
-        s.limits = SequenceLimits(maxLength: 64, maxPromptLength: 32)
+        let s = Self.settings(t, pairCount: pairs.count)
         let reference = try SequenceScoring.logProbs(model: policy, pairs: pairs, microBatch: pairs.count)
         let trainer = try PreferenceTrainer(policy: policy, settings: s)
         var losses: [Double] = []
@@ -67,12 +73,7 @@ final class TRLReferenceTests: XCTestCase {
         let base = Array(policy.parameters.buffer)
         let pairs = t.pairs.enumerated().map { TokenizedPair(id: "\($0.offset)", prompt: $0.element.prompt_ids,
                                                              chosen: $0.element.chosen_ids, rejected: $0.element.rejected_ids) }
-        var s = TrainerSettings()
-        s.loss = LossSettings(kind: .sigmoid, beta: t.beta)
-        s.optimizer.kind = .sgd; s.optimizer.learningRate = t.learning_rate
-        s.optimizer.schedule = .constant; s.optimizer.maxGradNorm = 0
-        s.batchSize = pairs.count; s.microBatchSize = pairs.count; s.epochs = t.steps
-        s.limits = SequenceLimits(maxLength: 64, maxPromptLength: 32)
+        let s = Self.settings(t, pairCount: pairs.count)
         let reference = try SequenceScoring.logProbs(model: policy, pairs: pairs, microBatch: pairs.count)
         // The bare base (what `disable_adapter()` would score) is another reference entirely.
         let bare = try SequenceScoring.logProbs(model: policy.sharingBase(adapter: nil), pairs: pairs, microBatch: pairs.count)
