@@ -123,15 +123,7 @@ public enum AdapterTrainingState {
                 try f.setAttribute("/", "lora_config_json", string: String(decoding: configJSON, as: UTF8.self))
                 try f.createGroup("/parameters")
                 for e in entries { try f.writeFloats("/parameters/" + e.name, shape: e.shape, data: adapter.parameters.pointer + e.offset) }
-                try f.createGroup("/optimizer")
-                try f.setAttribute("/optimizer", "name", string: optimizer.name)
-                try f.setAttribute("/optimizer", "step", int: Int64(optimizer.step))
-                try f.setAttribute("/optimizer", "hyperparameters_json", string: optimizer.hyperparametersJSON)
-                try f.setAttribute("/optimizer", "moments", string: optimizer.moments.map(\.name).joined(separator: ","))
-                for (name, values) in optimizer.moments {
-                    try f.createGroup("/optimizer/" + name)
-                    for e in entries { try f.writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset) }
-                }
+                try f.writeOptimizerState(optimizer, entries: entries)
             }
         }
     }

@@ -49,19 +49,7 @@ public struct NativeCheckpoint {
                 for e in model.layout.entries {
                     try f.writeFloats("/parameters/" + e.name, shape: e.shape, data: model.parameters.pointer + e.offset)
                 }
-                if let opt = optimizer {
-                    try f.createGroup("/optimizer")
-                    try f.setAttribute("/optimizer", "name", string: opt.name)
-                    try f.setAttribute("/optimizer", "step", int: Int64(opt.step))
-                    try f.setAttribute("/optimizer", "hyperparameters_json", string: opt.hyperparametersJSON)
-                    try f.setAttribute("/optimizer", "moments", string: opt.moments.map(\.name).joined(separator: ","))
-                    for (name, values) in opt.moments {
-                        try f.createGroup("/optimizer/" + name)
-                        for e in model.layout.entries {
-                            try f.writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset)
-                        }
-                    }
-                }
+                if let opt = optimizer { try f.writeOptimizerState(opt, entries: model.layout.entries) }
                 if let rng = rngState {
                     try f.createGroup("/rng")
                     try f.writeUInt64s("/rng/state", values: rng)
@@ -160,5 +148,21 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return e
+    }
+}
+
+extension HDF5File {
+    /// Writes `/optimizer` (attributes name, step, hyperparameters_json, moments) and each moment's
+    /// tensors `/optimizer/<moment>/<name>`, laid out by `entries` (idpo's checkpoint, an adapter's state).
+    func writeOptimizerState(_ opt: OptimizerState, entries: [ParameterEntry]) throws {
+        try createGroup("/optimizer")
+        try setAttribute("/optimizer", "name", string: opt.name)
+        try setAttribute("/optimizer", "step", int: Int64(opt.step))
+        try setAttribute("/optimizer", "hyperparameters_json", string: opt.hyperparametersJSON)
+        try setAttribute("/optimizer", "moments", string: opt.moments.map(\.name).joined(separator: ","))
+        for (name, values) in opt.moments {
+            try createGroup("/optimizer/" + name)
+            for e in entries { try writeFloats("/optimizer/\(name)/\(e.name)", shape: e.shape, data: values.pointer + e.offset) }
+        }
     }
 }
