@@ -111,6 +111,45 @@ final class LoRAPipelineTests: XCTestCase {
         }
     }
 
+    /// An adapter idpo trained (all linear layers, rsLoRA) loads in PEFT and gives idpo's logits:
+    /// idpo writes its logits for one sequence, `Scripts/check_lora_adapter.py` loads base + adapter
+    /// with `PeftModel.from_pretrained` and compares. Dev-time (needs torch, transformers, peft):
+    /// runs only with IDPO_PEFT_CHECK=1.
+    func testTrainedAdapterLoadsInPEFTWithTheSameLogits() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["IDPO_PEFT_CHECK"] == "1",
+                          "set IDPO_PEFT_CHECK=1 (needs python3 with torch, transformers, peft)")
+        let policy = tmp.appendingPathComponent("policy")
+        let result = try train(policy: policy, reference: policy, "peft",
+                               options: options(lora: LoRAConfig(r: 4, alpha: 8, targetModules: LoRAModule.allCases, useRSLoRA: true)))
+        XCTAssertLessThan(result.steps.last!.loss, log(2.0), "trained away from the fresh adapter")
+        let adapterDir = tmp.appendingPathComponent("peft")
+        let model = try ModelDirectory.load(adapterDir)
+        XCTAssertNotNil(model.adapter)
+        let tokens: [Int32] = [961, 17, 400, 23, 5, 900, 88, 3, 62, 710]
+        let T = tokens.count, V = model.config.vocabSize
+        let b = TokenBatch(tokens: tokens, targets: tokens, lengths: [T], maxLength: T)
+        let ws = TrainingWorkspace(model: model, capacity: b.packedRows, maxSequenceLength: T)
+        var logp = [Float](repeating: 0, count: T), logits = [Float](repeating: 0, count: T * V)
+        try model.forward(b, workspace: ws, logProbs: &logp, logits: &logits)
+        let logitsFile = tmp.appendingPathComponent("idpo-logits.safetensors")
+        try logits.withUnsafeBufferPointer { p in
+            try SafetensorsWriter.write([.init(name: "logits", shape: [T, V], data: p.baseAddress!)], dtype: .f32, to: logitsFile)
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("Scripts/check_lora_adapter.py").path, "--base", policy.path,
+                       "--adapter", adapterDir.path, "--tokens", tokens.map(String.init).joined(separator: ","),
+                       "--logits", logitsFile.path, "--tolerance", "1e-4"]
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print(text)
+        XCTAssertEqual(p.terminationStatus, 0, text)
+    }
+
     func recipe() -> String {
         """
         run: {name: tiny, output_root: out, seed: 5}
