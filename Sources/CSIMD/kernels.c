@@ -154,6 +154,10 @@ ATTR static inline __attribute__((always_inline)) void wpair_f32_##S(const float
     v16 a = ld_##S(p), b = ld_##S(p + 16);                                                            \
     *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);    \
     *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); }  \
+/* Weights already arranged as x is (`warrange`): each block of 32 as its 16 even then 16 odd. */   \
+ATTR static inline __attribute__((always_inline)) v16 wld_f32a_##S(const float *p) { return ld_##S(p); } \
+ATTR static inline __attribute__((always_inline)) void wpair_f32a_##S(const float *p, v16 *e, v16 *o) { \
+    *e = ld_##S(p); *o = ld_##S(p + 16); }                                                            \
 ATTR static inline __attribute__((always_inline)) void wpair_bf16_##S(const unsigned short *p, v16 *e, v16 *o) { \
     u32x16 v; memcpy(&v, p, 64);        /* word k: element 2k in its low half, 2k + 1 in its high half */ \
     *e = (v16)(v << 16); *o = (v16)(v & 0xffff0000u); }                                               \
@@ -175,6 +179,7 @@ ATTR static void widen_f16_##S(float *d, const unsigned short *p, long n) {     
 
 /* Scalar forms of the same conversions (tails). */
 static inline float wsc_f32(float w) { return w; }
+static inline float wsc_f32a(float w) { return w; }
 static inline float wsc_bf16(unsigned short h) { unsigned int u = (unsigned int)h << 16; float f; memcpy(&f, &u, 4); return f; }
 static inline float wsc_f16(unsigned short h) {
     unsigned int em = h & 0x7fffu, bits;
@@ -231,9 +236,38 @@ ATTR static void xwt_##K##_##S(float *y, long ldy, const float *x, long M, const
         long m = 0;                                                                                   \
         for (; m + MB <= M; m += MB) xwt_##K##_1x##MB##_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); \
         for (; m < M; m++) xwt_##K##_1x1_##S(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta); } }
+/* One row of w (I weights of kind K) as float32 in the tiles' order (the order `xwt_arrange` gives
+   x): each block of 32 as its 16 even then its 16 odd elements, then the rest as is. */
+#define WARRANGE(S, ATTR, K, WT)                                                                      \
+ATTR static void warrange_##K##_##S(float *d, const WT *w, long I) {                                  \
+    long i = 0;                                                                                       \
+    for (; i + 32 <= I; i += 32) { v16 e, o; wpair_##K##_##S(w + i, &e, &o); st_##S(d + i, e); st_##S(d + i + 16, o); } \
+    if (i + 16 <= I) { st_##S(d + i, wld_##K##_##S(w + i)); i += 16; }                                \
+    for (; i < I; i++) d[i] = wsc_##K(w[i]); }                                                        \
+/* csimd_xwt for many rows of x: each block of OB rows of w is arranged (and widened) once into     \
+   `wbuf` (OB × I floats), then multiplied with every row of x by the f32a tiles — the shuffles or   \
+   widening done once per weight instead of once per weight per tile of x rows. Same bits: the same \
+   products summed in the same order. */                                                            \
+ATTR static void xwtb_##K##_##S(float *y, long ldy, const float *x, long M, const WT *w, long I,      \
+                                long o0, long o1, float beta, float *wbuf) {                          \
+    for (long o = o0; o < o1; o += OB_##S) {                                                          \
+        long n = o1 - o < OB_##S ? o1 - o : OB_##S;                                                   \
+        for (long r = 0; r < n; r++) warrange_##K##_##S(wbuf + r * I, w + (o + r) * I, I);            \
+        /* the next block's weights come from memory while this one is multiplied (+18 % at 20 rows \
+           when W streams from DRAM) */                                                               \
+        long first = o + PREFETCH_BLOCKS * OB_##S, ahead = first + OB_##S > o1 ? o1 - first : OB_##S;    \
+        const char *p = (const char *)(w + first * I);                                                \
+        for (long b = 0; b < ahead * I * (long)sizeof(WT); b += 64) __builtin_prefetch(p + b, 0, 2); \
+        xwt_f32a_##S(y + o, ldy, x, M, wbuf, I, 0, n, beta); } }
+#ifndef PREFETCH_BLOCKS
+#define PREFETCH_BLOCKS 2
+#endif
+#define XWTB_ALL(S, ATTR) WARRANGE(S, ATTR, f32, float) WARRANGE(S, ATTR, bf16, unsigned short)      \
+    WARRANGE(S, ATTR, f16, unsigned short)
 /* Every weight kind on one path. */
 #define XWT_ALL(S, ATTR, OB, MB) WIDEN(S, ATTR) XWT(S, ATTR, f32, float, OB, MB)                      \
-    XWT(S, ATTR, bf16, unsigned short, OB, MB) XWT(S, ATTR, f16, unsigned short, OB, MB)
+    XWT(S, ATTR, bf16, unsigned short, OB, MB) XWT(S, ATTR, f16, unsigned short, OB, MB)              \
+    XWT(S, ATTR, f32a, float, OB, MB) XWTB_ALL(S, ATTR)
 
 #if defined(__x86_64__)
 BODY(avx512, __attribute__((target("avx512f"))))
@@ -269,6 +303,13 @@ static void xwt_##K##_4x6_avx512(float *y, long ldy, const float *x, const WT *w
         if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }                              \
     }                                                                                                 \
 }
+/* XWT_HALF over MB rows of x with arranged weights: w row a's vector at `at` loaded just before
+   its MB FMAs. */
+#define XWTA_HALF(MB, at) {                                                                           \
+        __m512 xv[MB];                                                                                \
+        for (int b = 0; b < MB; b++) xv[b] = _mm512_loadu_ps(x + b * I + (at));                       \
+        for (int a = 0; a < 4; a++) { __m512 wr = _mm512_loadu_ps(w + a * I + (at));                 \
+            for (int b = 0; b < MB; b++) c[a][b] = _mm512_fmadd_ps(xv[b], wr, c[a][b]); } }
 /* c[a][b] = fma(x_b at `at`, w_a, c[a][b]) over the 4 × 6 tile (the generic tiles' contracted `acc + x * w`). */
 #define XWT_HALF(at, WV) {                                                                            \
         __m512 a0 = _mm512_loadu_ps(x0 + (at)), a1 = _mm512_loadu_ps(x1 + (at)), a2 = _mm512_loadu_ps(x2 + (at)); \
@@ -280,12 +321,62 @@ static void xwt_##K##_4x6_avx512(float *y, long ldy, const float *x, const WT *w
 XWT_4x6_AVX512(f32, float)
 XWT_4x6_AVX512(bf16, unsigned short)
 XWT_4x6_AVX512(f16, unsigned short)
+/* 4 × MB tiles (MB = 1…6) over arranged float32 weights (`xwtb`): each weight vector is loaded
+   where it is used, so at MB = 6 the 24 accumulators, 6 x vectors and 1 weight vector stay in the
+   32 zmm registers (the tile above holds 8 weight vectors at once and spills accumulators); the
+   smaller ones take a batch's last M mod 6 rows. Same FMAs, same order as every other tile. */
+#define XWTA_TILE_AVX512(MB)                                                                          \
+__attribute__((target("avx512f"), noinline))                                                          \
+static void xwt_f32a_4x##MB##_avx512(float *y, long ldy, const float *x, const float *w, long I, float beta) { \
+    __m512 c[4][MB];                                                                                  \
+    for (int a = 0; a < 4; a++) for (int b = 0; b < MB; b++) c[a][b] = _mm512_setzero_ps();          \
+    long i = 0;                                                                                       \
+    for (; i + 32 <= I; i += 32) { XWTA_HALF(MB, i) XWTA_HALF(MB, i + 16) }                           \
+    if (i + 16 <= I) { XWTA_HALF(MB, i) i += 16; }                                                    \
+    for (int a = 0; a < 4; a++) for (int b = 0; b < MB; b++) {                                        \
+        v16 v; memcpy(&v, &c[a][b], 64);                                                              \
+        float r = hsum_avx512(v);                                                                     \
+        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];                                \
+        float *p = y + b * ldy + a;                                                                   \
+        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }                              \
+    }                                                                                                 \
+}
+XWTA_TILE_AVX512(6) XWTA_TILE_AVX512(5) XWTA_TILE_AVX512(4) XWTA_TILE_AVX512(3) XWTA_TILE_AVX512(2)
+XWTA_TILE_AVX512(1)
 #define AVX512 __attribute__((target("avx512f")))
+#define OB_avx512 4
 XWT_EDGES(avx512, AVX512, f32, float, 4, 6)    /* the 4×6 tiles above: 24 accumulators of 32 zmm registers */
 XWT_EDGES(avx512, AVX512, bf16, unsigned short, 4, 6)
 XWT_EDGES(avx512, AVX512, f16, unsigned short, 4, 6)
+XWT_TILE(avx512, AVX512, f32a, float, 1, 6) XWT_TILE(avx512, AVX512, f32a, float, 1, 1)
+/* xwt over arranged weights rows o0..<o1: blocks of 4 rows in the 4 × MB tiles, the rest 1 × 6. */
+AVX512 static void xwt_f32a_avx512(float *y, long ldy, const float *x, long M, const float *w, long I,
+                                   long o0, long o1, float beta) {
+    long o = o0;
+    for (; o + 4 <= o1; o += 4) {
+        float *yo = y + o; const float *wo = w + o * I;
+        long m = 0;
+        for (; m + 6 <= M; m += 6) xwt_f32a_4x6_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta);
+        switch (M - m) {
+        case 5: xwt_f32a_4x5_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta); break;
+        case 4: xwt_f32a_4x4_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta); break;
+        case 3: xwt_f32a_4x3_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta); break;
+        case 2: xwt_f32a_4x2_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta); break;
+        case 1: xwt_f32a_4x1_avx512(yo + m * ldy, ldy, x + m * I, wo, I, beta); break;
+        default: break;
+        }
+    }
+    for (; o < o1; o++) {
+        long m = 0;
+        for (; m + 6 <= M; m += 6) xwt_f32a_1x6_avx512(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta);
+        for (; m < M; m++) xwt_f32a_1x1_avx512(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta);
+    }
+}
+XWTB_ALL(avx512, AVX512)
+#define OB_avx2 2
 XWT_ALL(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
 #endif
+#define OB_base 2
 BODY(base, )
 XWT_ALL(base, , 2, 2)
 
@@ -308,9 +399,12 @@ typedef struct {
     void (*xwt_f16)(float *, long, const float *, long, const unsigned short *, long, long, long, float);
     void (*widen_bf16)(float *, const unsigned short *, long);
     void (*widen_f16)(float *, const unsigned short *, long);
+    void (*xwtb)(float *, long, const float *, long, const float *, long, long, long, float, float *);
+    void (*xwtb_bf16)(float *, long, const float *, long, const unsigned short *, long, long, long, float, float *);
+    void (*xwtb_f16)(float *, long, const float *, long, const unsigned short *, long, long, long, float, float *);
 } Path;
 
-#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S, xwt_f32_##S, xwt_bf16_##S, xwt_f16_##S, widen_bf16_##S, widen_f16_##S }
+#define PATH(S) { dot_##S, dot4_##S, axpy_##S, scale_##S, max_##S, sum_##S, exp1_##S, expsh_##S, sumexp_##S, swf_##S, swb_##S, smb_##S, xwt_f32_##S, xwt_bf16_##S, xwt_f16_##S, widen_bf16_##S, widen_f16_##S, xwtb_f32_##S, xwtb_bf16_##S, xwtb_f16_##S }
 #if defined(__x86_64__)
 static const Path path_avx512 = PATH(avx512), path_avx2 = PATH(avx2);
 #endif
@@ -372,13 +466,34 @@ static const float *xwt_arrange(const float *x, long m, long n) {
     }
     return buffer;
 }
+/* From this many rows of x on, blocks of w are arranged once and shared by all tiles of x rows
+   (`xwtb`); below it the tiles arrange the weights as they load them (decode of a few rows is
+   bound by reading W, which either way happens once). Measured in BENCHMARKS.md. */
+enum { XWTB_MIN_ROWS = 12 };
+/* A per-thread buffer for 4 arranged rows of w (grown, never shrunk). */
+static float *xwtb_buffer(long n) {
+    static __thread float *buffer = 0;
+    static __thread long capacity = 0;
+    if (4 * n > capacity) {
+        free(buffer);
+        capacity = 4 * n;
+        buffer = (float *)malloc(sizeof(float) * (size_t)capacity);
+        if (!buffer) abort();
+    }
+    return buffer;
+}
 void csimd_xwt(float *y, long ldy, const float *x, long m, const float *w, long n, long o0, long o1, float beta) {
-    path()->xwt(y, ldy, xwt_arrange(x, m, n), m, w, n, o0, o1, beta);
+    const float *xa = xwt_arrange(x, m, n);
+    if (m >= XWTB_MIN_ROWS) path()->xwtb(y, ldy, xa, m, w, n, o0, o1, beta, xwtb_buffer(n));
+    else path()->xwt(y, ldy, xa, m, w, n, o0, o1, beta);
 }
 void csimd_xwt16(float *y, long ldy, const float *x, long m, const uint16_t *w, long n, long o0, long o1, float beta,
                  int kind) {
     const float *xa = xwt_arrange(x, m, n);
-    if (kind == CSIMD_BF16) path()->xwt_bf16(y, ldy, xa, m, w, n, o0, o1, beta);
+    if (m >= XWTB_MIN_ROWS) {
+        if (kind == CSIMD_BF16) path()->xwtb_bf16(y, ldy, xa, m, w, n, o0, o1, beta, xwtb_buffer(n));
+        else path()->xwtb_f16(y, ldy, xa, m, w, n, o0, o1, beta, xwtb_buffer(n));
+    } else if (kind == CSIMD_BF16) path()->xwt_bf16(y, ldy, xa, m, w, n, o0, o1, beta);
     else path()->xwt_f16(y, ldy, xa, m, w, n, o0, o1, beta);
 }
 void csimd_widen16(float *dst, const uint16_t *src, long n, int kind) {
