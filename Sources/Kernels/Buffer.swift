@@ -7,16 +7,33 @@ import Foundation
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Bytes mapped with mmap (large buffers), 0 for posix_memalign.
+    private let mappedBytes: Int
+
+    /// Buffers of at least this many bytes are anonymous mappings: the kernel hands out zeroed
+    /// pages as they are first touched, so they need no memset — which wrote every page twice
+    /// (the kernel's zeroing on the fault, then ours): 2.9 GB of training activations took 2–4.5 s
+    /// that way and 1.1 s mapped.
+    static let mapThreshold = 1 << 20
 
     /// Allocates `count` floats, zero-filled.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
-        var raw: UnsafeMutableRawPointer? = nil
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= Self.mapThreshold {
+            guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+                fatalError("out of memory allocating \(bytes) bytes")
+            }
+            mappedBytes = bytes
+            pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))   // page-aligned, zero-filled
+            return
+        }
+        var raw: UnsafeMutableRawPointer? = nil
         let status = posix_memalign(&raw, 64, bytes)
         guard status == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
         memset(raw, 0, bytes)
+        mappedBytes = 0
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
@@ -28,7 +45,7 @@ public final class FloatBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { free(pointer) }
+    deinit { if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { free(pointer) } }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
