@@ -25,6 +25,10 @@ public struct TokenBatch: Sendable {
     /// alignment rows (at most 11 per segment: 3 % for 256-token segments) for callers that never
     /// accumulate.
     public let sequencesPerSegment: Int
+    /// (B) first position of each sequence whose log-prob is asked for: positions before it (a
+    /// prompt, when only the response is scored) skip the lm_head and the vocabulary softmax, and
+    /// their log-probs read 0 and must get no gradient. 0 everywhere: every position is scored.
+    public let scoredFrom: [Int]
     public var totalTokens: Int { lengths.reduce(0, +) }
     /// Rows the batch occupies packed: every segment starts at a multiple of `Matmul.rowTile`, so
     /// its rows always sit at the same positions within sgemm's tiles (size workspaces with this).
@@ -34,11 +38,15 @@ public struct TokenBatch: Sendable {
         }
     }
 
-    public init(tokens: [Int32], targets: [Int32], lengths: [Int], maxLength: Int, sequencesPerSegment: Int? = nil) {
+    public init(tokens: [Int32], targets: [Int32], lengths: [Int], maxLength: Int, sequencesPerSegment: Int? = nil,
+                scoredFrom: [Int]? = nil) {
         precondition(tokens.count == lengths.count * maxLength && targets.count == tokens.count,
                      "TokenBatch: tokens/targets must be (B, T)")
         precondition(lengths.allSatisfy { $0 >= 1 && $0 <= maxLength }, "TokenBatch: lengths must be in 1...T")
         precondition((sequencesPerSegment ?? 1) >= 1, "TokenBatch: sequencesPerSegment must be ≥ 1")
+        precondition(scoredFrom.map { $0.count == lengths.count && $0.allSatisfy { $0 >= 0 } } ?? true,
+                     "TokenBatch: scoredFrom must hold one position ≥ 0 per sequence")
+        self.scoredFrom = scoredFrom ?? Array(repeating: 0, count: lengths.count)
         self.sequencesPerSegment = sequencesPerSegment ?? max(1, lengths.count)
         batchSize = lengths.count
         self.maxLength = maxLength
@@ -85,6 +93,16 @@ public final class TrainingWorkspace {
     var segments: [Range<Int>] = []  // row ranges of the batch's gradient segments
     var rows = 0
     var maxT = 0
+    // Scored rows (M ≤ N): the rows the lm_head and softmax run on, packed like the rows (each
+    // gradient segment's scored rows start at a multiple of the row tile). Identity when every
+    // position is scored (`scoresAllRows`).
+    var scoresAllRows = true
+    var scoredSource: [Int] = []       // (M) the row each scored row is, −1 for alignment rows
+    var scoredTargets: [Int32] = []    // (M)
+    var scoredOffsets: [Int] = []      // (B) first scored row of each sequence
+    var scoredFrom: [Int] = []         // (B) its first scored position
+    var scoredSegments: [Range<Int>] = []
+    var scoredRows = 0
 
     // Saved per layer (slot l; slot 0 only when not storing all layers / activations)
     let xIn: FloatBuffer             // (L, N, D) residual entering layer l
@@ -106,8 +124,9 @@ public final class TrainingWorkspace {
     let xOut: FloatBuffer            // (N, D)
     let normF: FloatBuffer           // (N, D)
     let rstdF: FloatBuffer           // (N)
-    let probs: FloatBuffer           // (N, V) logits → probabilities → dLogits
-    let logp: FloatBuffer            // (N)
+    let normScored: FloatBuffer      // (M, D) normF at the scored rows
+    let probs: FloatBuffer           // (M, V) logits → probabilities → dLogits
+    let logp: FloatBuffer            // (M)
     // Backward scratch
     let dX: FloatBuffer, dNorm: FloatBuffer          // (N, D)
     let dAtt: FloatBuffer, dQ: FloatBuffer           // (N, H·hd)
@@ -149,6 +168,7 @@ public final class TrainingWorkspace {
         gate = FloatBuffer(count: slots * N * F); up = FloatBuffer(count: slots * N * F)
         act = FloatBuffer(count: slots * N * F)
         xOut = FloatBuffer(count: N * D); normF = FloatBuffer(count: N * D); rstdF = FloatBuffer(count: N)
+        normScored = FloatBuffer(count: N * D)
         probs = FloatBuffer(count: N * V); logp = FloatBuffer(count: N)
         let g = training ? N : 0
         dX = FloatBuffer(count: g * D); dNorm = FloatBuffer(count: g * D)
@@ -171,7 +191,7 @@ public final class TrainingWorkspace {
 
     /// Bytes held by all buffers.
     public var bytes: Int {
-        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, probs, logp,
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, normScored, probs, logp,
          dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, discardedNormGradient, normScratch, attScratch]
             .reduce(0) { $0 + $1.count * 4 }
     }
@@ -216,7 +236,7 @@ extension LlamaModel {
                         logits: UnsafeMutablePointer<Float>? = nil,
                         logitMeans: UnsafeMutablePointer<Float>? = nil) throws {
         precondition(!training || ws.storesAllLayers, "forward(training:) needs a training workspace")
-        try pack(batch, into: ws)
+        try pack(batch, into: ws, scoreAll: logits != nil)
         let c = config, N = ws.rows, D = c.hiddenSize, V = c.vocabSize, eps = Float(c.rmsNormEps)
         precondition((adapter?.layout.rank ?? 0) <= ws.loraRank,
                      "forward: the workspace holds LoRA rank \(ws.loraRank), the model's adapter has rank \(adapter?.layout.rank ?? 0)")
@@ -230,35 +250,30 @@ extension LlamaModel {
             forwardLayer(l, workspace: ws, output: next)
             if next == ws.xOut.pointer && l + 1 < c.numHiddenLayers { input.update(from: next, count: N * D) }
         }
-        // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF Wheadᵀ
+        // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF[scored] Wheadᵀ   (M, V)
         RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
                         weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps)
-        Linear.batchInvariantForward(y: ws.probs.pointer, x: ws.normF.pointer, weight: matrix(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
-        if let logits {   // sequences one after another, without the alignment rows
+        let M = ws.scoredRows, head = ws.scoresAllRows ? ws.normF.pointer : ws.gatherScored(ws.normF.pointer, into: ws.normScored.pointer)
+        Linear.batchInvariantForward(y: ws.probs.pointer, x: head, weight: matrix(layout.lmHead), rows: M, inFeatures: D, outFeatures: V)
+        if let logits {   // sequences one after another, without the alignment rows (every row scored)
             var row = 0
             for b in 0..<batch.batchSize {
                 (logits + row * V).update(from: ws.probs.pointer + ws.offsets[b] * V, count: ws.lengths[b] * V)
                 row += ws.lengths[b]
             }
         }
-        ws.packedTargets.withUnsafeBufferPointer { tgt in
+        ws.scoredTargets.withUnsafeBufferPointer { tgt in
             if training {
-                TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V,
+                TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: M, vocab: V,
                                        logitMeans: logitMeans == nil ? nil : ws.dLogp.pointer)
             } else {
-                TargetLogProbs.scores(logp: ws.logp.pointer, logits: ws.probs.pointer, targets: tgt.baseAddress!, rows: N, vocab: V)
+                TargetLogProbs.scores(logp: ws.logp.pointer, logits: ws.probs.pointer, targets: tgt.baseAddress!, rows: M, vocab: V)
             }
         }
-        // unpack (N) → (B, T)
-        logProbs.initialize(repeating: 0, count: batch.batchSize * batch.maxLength)
-        for b in 0..<batch.batchSize {
-            (logProbs + b * batch.maxLength).update(from: ws.logp.pointer + ws.offsets[b], count: ws.lengths[b])
-        }
+        // unpack (M) → (B, T): 0 before each sequence's first scored position and at padding
+        ws.unpackScored(ws.logp.pointer, into: logProbs, maxLength: batch.maxLength)
         if let logitMeans, training {   // staged in dLogp, which backward overwrites
-            logitMeans.initialize(repeating: 0, count: batch.batchSize * batch.maxLength)
-            for b in 0..<batch.batchSize {
-                (logitMeans + b * batch.maxLength).update(from: ws.dLogp.pointer + ws.offsets[b], count: ws.lengths[b])
-            }
+            ws.unpackScored(ws.dLogp.pointer, into: logitMeans, maxLength: batch.maxLength)
         }
     }
 
@@ -327,21 +342,33 @@ extension LlamaModel {
         let qDim = c.qDim, kvDim = c.kvDim
         let grad = gradients.pointer, shape = attentionShape
         let seg = ws.segments
-        ws.dLogp.pointer.initialize(repeating: 0, count: N)   // rows between segments get no gradient
+        // (B, T) → (M): rows between segments get no gradient; unscored positions must get none
+        let M = ws.scoredRows
+        ws.dLogp.pointer.initialize(repeating: 0, count: M)
         for b in 0..<ws.lengths.count {
-            (ws.dLogp.pointer + ws.offsets[b]).update(from: dLogProbs + b * T, count: ws.lengths[b])
+            let from = min(ws.scoredFrom[b], ws.lengths[b])
+            precondition((0..<from).allSatisfy { dLogProbs[b * T + $0] == 0 },
+                         "backward: sequence \(b) has a gradient at a position before its first scored one (TokenBatch.scoredFrom)")
+            (ws.dLogp.pointer + ws.scoredOffsets[b]).update(from: dLogProbs + b * T + from, count: ws.lengths[b] - from)
         }
         // logp = logits[t] − lse  →  dLogits = dLogp · (onehot − p)
-        ws.packedTargets.withUnsafeBufferPointer { tgt in
+        ws.scoredTargets.withUnsafeBufferPointer { tgt in
             TargetLogProbs.backwardInPlace(probsToDLogits: ws.probs.pointer, dLogp: ws.dLogp.pointer,
-                                           targets: tgt.baseAddress!, rows: N, vocab: V)
+                                           targets: tgt.baseAddress!, rows: M, vocab: V)
         }
         let dX = ws.dX.pointer, dNorm = ws.dNorm.pointer
         /// A norm's weight gradient: into `gradients` when training every parameter, discarded with an adapter.
         func normGradient(_ offset: Int) -> UnsafeMutablePointer<Float> { lora == nil ? grad + offset : ws.discardedNormGradient.pointer }
-        // logits = normF Wheadᵀ: dNorm here, dW_head at the end (beside the embedding, which it may be)
+        // logits = normF[scored] Wheadᵀ: dNorm here (unscored rows 0), dW_head at the end (beside the
+        // embedding, which it may be). The scored rows' gradient is staged in dX, cleared below.
         dNorm.initialize(repeating: 0, count: N * D)
-        Linear.batchInvariantInputGradient(dx: dNorm, dy: ws.probs.pointer, weight: matrix(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        if ws.scoresAllRows {
+            Linear.batchInvariantInputGradient(dx: dNorm, dy: ws.probs.pointer, weight: matrix(layout.lmHead), rows: N, inFeatures: D, outFeatures: V)
+        } else {
+            dX.initialize(repeating: 0, count: M * D)
+            Linear.batchInvariantInputGradient(dx: dX, dy: ws.probs.pointer, weight: matrix(layout.lmHead), rows: M, inFeatures: D, outFeatures: V)
+            ws.scatterScored(dX, into: dNorm)
+        }
         // normF = rmsnorm(xOut) ⊙ w_final
         dX.initialize(repeating: 0, count: N * D)
         RMSNorm.backward(dx: dX, dWeight: normGradient(layout.finalNorm), dOut: dNorm, x: ws.xOut.pointer,
@@ -424,7 +451,8 @@ extension LlamaModel {
         let dEmbedding = grad + layout.embedding
         let padding = c.padTokenID.flatMap { $0 >= 0 && $0 < V ? Int32($0) : nil }
         ws.packedTokens.withUnsafeBufferPointer { tok in
-            Linear.weightGradient(dWeight: grad + layout.lmHead, dy: ws.probs.pointer, x: ws.normF.pointer, segments: seg,
+            Linear.weightGradient(dWeight: grad + layout.lmHead, dy: ws.probs.pointer,
+                                  x: ws.scoresAllRows ? ws.normF.pointer : ws.normScored.pointer, segments: ws.scoredSegments,
                                   inFeatures: D, outFeatures: V) { s, vocabRows in
                 Embedding.backward(dTable: dEmbedding, dOut: dX, tokens: tok.baseAddress!, rows: seg[s],
                                    tableRows: vocabRows, dim: D, paddingToken: padding)
@@ -435,7 +463,7 @@ extension LlamaModel {
     /// Drops padding: rows are the valid tokens of each sequence in order, each gradient segment
     /// starting at a multiple of `Matmul.rowTile` (the rows between segments hold token 0 at
     /// position 0: computed like any row, read by nothing, and given zero gradient).
-    func pack(_ batch: TokenBatch, into ws: TrainingWorkspace) throws {
+    func pack(_ batch: TokenBatch, into ws: TrainingWorkspace, scoreAll: Bool = false) throws {
         let rows = batch.packedRows
         guard rows <= ws.capacity else { throw BatchError.overCapacity(rows: rows, capacity: ws.capacity) }
         ws.offsets = []; ws.lengths = batch.lengths; ws.segments = []
@@ -470,12 +498,69 @@ extension LlamaModel {
         }
         alignToTile()
         ws.rows = n
+        ws.packScoredRows(scoredFrom: scoreAll ? nil : batch.scoredFrom, sequencesPerSegment: batch.sequencesPerSegment)
     }
 
     func spans(_ ws: TrainingWorkspace, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) -> [AttentionSpan] {
         (0..<ws.lengths.count).map { b in
             AttentionSpan(queryRow: ws.offsets[b], queryCount: ws.lengths[b], start: 0,
                           keys: k + ws.offsets[b] * config.kvDim, values: v + ws.offsets[b] * config.kvDim)
+        }
+    }
+}
+
+extension TrainingWorkspace {
+    /// Lays out the scored rows after `pack`: each sequence's positions from `scoredFrom[b]` on, each
+    /// gradient segment's scored rows starting at a multiple of the row tile (so a scored row's
+    /// lm_head product never depends on the rest of the batch). nil, or 0 everywhere: every row.
+    func packScoredRows(scoredFrom from: [Int]?, sequencesPerSegment: Int) {
+        let B = lengths.count
+        guard let from, from.contains(where: { $0 > 0 }) else {
+            scoresAllRows = true
+            scoredSource = []; scoredTargets = packedTargets; scoredOffsets = offsets
+            scoredFrom = Array(repeating: 0, count: B); scoredSegments = segments; scoredRows = rows
+            return
+        }
+        scoresAllRows = false
+        scoredSource.removeAll(keepingCapacity: true); scoredTargets.removeAll(keepingCapacity: true)
+        scoredOffsets = []; scoredFrom = from.enumerated().map { min($1, lengths[$0]) }; scoredSegments = []
+        func alignToTile() { while scoredSource.count % Matmul.rowTile != 0 { scoredSource.append(-1); scoredTargets.append(0) } }
+        for b in 0..<B {
+            if b % sequencesPerSegment == 0 {
+                alignToTile()
+                scoredSegments.append(scoredSource.count..<scoredSource.count)
+            }
+            scoredOffsets.append(scoredSource.count)
+            for t in scoredFrom[b]..<lengths[b] {
+                scoredSource.append(offsets[b] + t); scoredTargets.append(packedTargets[offsets[b] + t])
+            }
+            scoredSegments[scoredSegments.count - 1] = scoredSegments[scoredSegments.count - 1].lowerBound ..< scoredSource.count
+        }
+        alignToTile()
+        scoredRows = scoredSource.count
+    }
+
+    /// The scored rows of `rowsBuffer` (N, D) into `out` (M, D), alignment rows 0; returns `out`.
+    func gatherScored(_ rowsBuffer: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        for (j, r) in scoredSource.enumerated() {
+            if r < 0 { (out + j * D).initialize(repeating: 0, count: D) } else { (out + j * D).update(from: rowsBuffer + r * D, count: D) }
+        }
+        return out
+    }
+
+    /// Adds the scored rows `scored` (M, D) to their rows of `rowsBuffer` (N, D).
+    func scatterScored(_ scored: UnsafePointer<Float>, into rowsBuffer: UnsafeMutablePointer<Float>) {
+        for (j, r) in scoredSource.enumerated() where r >= 0 {
+            let dst = rowsBuffer + r * D, src = scored + j * D
+            for i in 0..<D { dst[i] += src[i] }
+        }
+    }
+
+    /// Per-scored-row values (M) → (B, T): 0 before each sequence's first scored position and at padding.
+    func unpackScored(_ values: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, maxLength T: Int) {
+        out.initialize(repeating: 0, count: lengths.count * T)
+        for b in 0..<lengths.count {
+            (out + b * T + scoredFrom[b]).update(from: values + scoredOffsets[b], count: lengths[b] - scoredFrom[b])
         }
     }
 }

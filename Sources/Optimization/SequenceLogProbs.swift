@@ -94,9 +94,11 @@ public struct PairBatch {
         for (b, s) in seqs.enumerated() {
             for t in 0..<(s.count - 1) { tokens[b * T + t] = s[t]; targets[b * T + t] = s[t + 1] }
         }
+        // only the response positions are scored: the prompt's skip the lm_head and the softmax
+        let starts = sequences.map { max(0, $0.prompt.count - 1) }
         batch = TokenBatch(tokens: tokens, targets: targets, lengths: seqs.map { $0.count - 1 }, maxLength: T,
-                           sequencesPerSegment: sequencesPerSegment)
-        responseStart = sequences.map { max(0, $0.prompt.count - 1) }
+                           sequencesPerSegment: sequencesPerSegment, scoredFrom: starts)
+        responseStart = starts
         responseLength = sequences.map(\.response.count)
     }
 
