@@ -3,8 +3,8 @@
 
 What it does
 ------------
-Builds two tiny Llama models with Hugging Face transformers'
-``LlamaForCausalLM`` (float32, eager attention), re-initialises their weights
+Builds tiny models with Hugging Face transformers' ``LlamaForCausalLM`` and
+``Qwen2ForCausalLM`` (float32, eager attention), re-initialises their weights
 from a seeded generator (so logits are far from uniform), runs one padded
 batch through them, computes a weighted log-probability loss and backpropagates
 it.  Everything needed to check idpo's forward and hand-written backward passes
@@ -36,6 +36,14 @@ Configurations
                       theta 5e5 / head_dim 16; the script asserts that some
                       entries are kept, some smoothed, some scaled.)
 
+``qwen2-tied``      : Qwen2ForCausalLM, V=144, D=64, FF=112, 2 layers, 4 heads,
+                      2 kv heads, q/k/v biases (N(0, 0.3²)), eps 1e-6, rope_theta
+                      1e6, tied embeddings, sliding_window 32 present with
+                      use_sliding_window false (full attention).
+
+Run with fixture names (``python3 Scripts/make_fixtures.py qwen2-tied``) to
+build only those; the others keep their bytes.
+
 Batch: B=3 right-padded sequences of lengths [11, 7, 4], T=11.
 ``input_ids`` random in [3, V) at valid positions, 0 at padding;
 ``attention_mask`` = 1 for t < length; ``targets`` random in [0, V), 0 at
@@ -63,7 +71,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,10 +125,37 @@ CONFIGS = {
             eos_token_id=[2, 3],
         ),
     ),
+    # Qwen2: biases on q/k/v (none on o_proj), rope_theta 1e6, tied embeddings, and a
+    # `sliding_window` that is present but off (use_sliding_window false), as Qwen2.5 configs ship.
+    "qwen2-tied": dict(
+        seed=9012,
+        arch="qwen2",
+        config=dict(
+            vocab_size=144,
+            hidden_size=64,
+            intermediate_size=112,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            rms_norm_eps=1e-6,
+            rope_theta=1000000.0,
+            rope_scaling=None,
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+            use_sliding_window=False,
+            sliding_window=32,
+            max_window_layers=2,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
 }
 
+MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
 
-def make_config(cfg: dict) -> LlamaConfig:
+
+def make_config(cfg: dict, arch: str = "llama") -> LlamaConfig:
+    config_class = MODEL_CLASSES[arch][0]
     cfg = dict(cfg)
     rope_theta = cfg.pop("rope_theta")
     rope_scaling = cfg.pop("rope_scaling")
@@ -137,9 +172,9 @@ def make_config(cfg: dict) -> LlamaConfig:
         if rope_scaling is not None:
             rope = dict(rope_scaling)
             rope["rope_theta"] = rope_theta
-        config = LlamaConfig(rope_parameters=rope, attn_implementation="eager", **cfg)
+        config = config_class(rope_parameters=rope, attn_implementation="eager", **cfg)
     else:
-        config = LlamaConfig(
+        config = config_class(
             rope_theta=rope_theta, rope_scaling=rope_scaling, attn_implementation="eager", **cfg
         )
     config.dtype = torch.float32
@@ -185,6 +220,8 @@ def reinit(model: LlamaForCausalLM, gen: torch.Generator) -> None:
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.5)
             elif name.endswith(".weight") and p.dim() == 2:
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.15)
+            elif name.endswith("_proj.bias") and p.dim() == 1:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.3)
             else:
                 raise RuntimeError(f"unexpected parameter {name} {tuple(p.shape)}")
 
@@ -208,8 +245,9 @@ def build(name: str, spec: dict) -> None:
     print(f"== {name} -> {os.path.relpath(out_dir, REPO_ROOT)}")
 
     torch.manual_seed(spec["seed"])
-    config = make_config(spec["config"])
-    model = LlamaForCausalLM(config).to(torch.float32)
+    arch = spec.get("arch", "llama")
+    config = make_config(spec["config"], arch)
+    model = MODEL_CLASSES[arch][1](config).to(torch.float32)
     model.config._attn_implementation = "eager"
     assert model.config._attn_implementation == "eager"
 
@@ -272,8 +310,13 @@ def build(name: str, spec: dict) -> None:
 def main() -> int:
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    for name, spec in CONFIGS.items():
-        build(name, spec)
+    # names on the command line build only those fixtures (the others stay byte for byte as made)
+    names = sys.argv[1:] or list(CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown fixture(s) {unknown} (known: {list(CONFIGS)})")
+    for name in names:
+        build(name, CONFIGS[name])
     total = 0
     for name in CONFIGS:
         d = os.path.join(FIXTURES, name)
@@ -282,8 +325,8 @@ def main() -> int:
             total += sz
             print(f"{name}/{fn}: {sz} bytes")
     print(f"total fixture size: {total} bytes")
-    # Weights + gradients of the two configs are ~0.7 MB each in float32.
-    assert total < 1_600_000, "fixtures grew unexpectedly large"
+    # Weights + gradients of the three configs are ~0.7 MB each in float32.
+    assert total < 2_400_000, "fixtures grew unexpectedly large"
     return 0
 
 

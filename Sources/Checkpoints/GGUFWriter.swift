@@ -155,6 +155,9 @@ public struct GGUFWriter {
     public static func llama(_ model: LlamaModel, weights: WeightType, name: String? = nil,
                              tokenizer: GGUFTokenizerExport? = nil) throws -> GGUFWriter {
         let c = model.config
+        guard c.architecture == .llama else {
+            throw FileError(file: "GGUF", reason: "model_type '\(c.architecture.rawValue)' is not exported to GGUF (only llama); serve the Hugging Face directory instead")
+        }
         guard c.ropeScaling == nil else {
             throw FileError(file: "GGUF", reason: "rope_scaling (llama3) is not exported to GGUF: llama.cpp stores it as a rope_freqs tensor idpo does not read back")
         }

@@ -158,9 +158,11 @@ public final class InferenceSession {
         for l in 0..<c.numHiddenLayers {
             let W = lay.layers[l]
             /// y (+)= x Wᵀ, plus the adapter's s · (x Aᵀ) Bᵀ when it adapts module `module`.
-            func project(_ module: LoRAModule, _ weight: Int, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+            /// (+ b first when the projection has a bias, as the training pass adds it)
+            func project(_ module: LoRAModule, _ weight: Int, bias: Int? = nil, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                          inFeatures: Int, outFeatures: Int, beta: Float = 0) {
                 Linear.forward(y: y, x: x, weight: m.matrix(weight), rows: N, inFeatures: inFeatures, outFeatures: outFeatures, beta: beta)
+                if let bias { Bias.forward(y: y, bias: m.vector(bias), rows: N, outFeatures: outFeatures) }
                 if let adapter, let w = adapter.layout.layers[l][module.index] {
                     LoRALinear.forward(y: y, u: loraU.pointer, x: x, a: adapter.parameters.pointer + w.a, b: adapter.parameters.pointer + w.b,
                                        scale: adapter.scale, rows: N, inFeatures: inFeatures, outFeatures: outFeatures,
@@ -168,9 +170,9 @@ public final class InferenceSession {
                 }
             }
             RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.inputNorm), rows: N, dim: D, eps: eps)
-            project(.q, W.qProj, y: q.pointer, x: norm.pointer, inFeatures: D, outFeatures: qDim)
-            project(.k, W.kProj, y: k.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
-            project(.v, W.vProj, y: v.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
+            project(.q, W.qProj, bias: W.qBias, y: q.pointer, x: norm.pointer, inFeatures: D, outFeatures: qDim)
+            project(.k, W.kProj, bias: W.kBias, y: k.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
+            project(.v, W.vProj, bias: W.vBias, y: v.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
             positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: m.rope)
                 RoPE.apply(k.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: m.rope)

@@ -74,6 +74,18 @@ public struct RopeScaling: Codable, Equatable, Sendable {
     }
 }
 
+/// The decoder families this engine computes, by config.json's `model_type`: each a small delta on
+/// the Llama block.
+public enum Architecture: String, Codable, CaseIterable, Sendable {
+    /// LlamaForCausalLM (SmolLM2, Llama 2/3): no biases (`attention_bias` true is refused).
+    case llama
+    /// Qwen2ForCausalLM (Qwen2, Qwen2.5): biases on the q, k and v projections (none on o_proj).
+    case qwen2
+
+    /// The `architectures` entry transformers writes for the causal LM.
+    public var causalLMClass: String { self == .llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM" }
+}
+
 /// Llama hyper-parameters with Hugging Face key names. Reads both the classic layout
 /// (`rope_theta`, `rope_scaling` at top level) and transformers 5's `rope_parameters`.
 public struct LlamaConfig: Codable, Equatable, Sendable {
@@ -92,6 +104,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public var bosTokenID: TokenIDs?
     public var eosTokenID: TokenIDs?
     public var padTokenID: Int?
+    /// `model_type`.
+    public var architecture: Architecture
+    /// Biases on the q, k and v projections (qwen2).
+    public var qkvBias: Bool { architecture == .qwen2 }
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -108,17 +124,19 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case attnLogitSoftcapping = "attn_logit_softcapping", finalLogitSoftcapping = "final_logit_softcapping"
         case attentionDropout = "attention_dropout", partialRotaryFactor = "partial_rotary_factor"
         case quantizationConfig = "quantization_config", layerTypes = "layer_types", noRopeLayers = "no_rope_layers"
+        case maxWindowLayers = "max_window_layers"
     }
 
     /// The `model_type` values this engine computes exactly.
-    public static let supportedModelTypes = ["llama"]
+    public static let supportedModelTypes = Architecture.allCases.map(\.rawValue)
 
     /// Builds and validates a configuration (throws `ConfigError` naming the field).
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-5,
                 ropeTheta: Double = 10000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
                 vocabSize: Int, tieWordEmbeddings: Bool = false,
-                bosTokenID: TokenIDs? = nil, eosTokenID: TokenIDs? = nil, padTokenID: Int? = nil) throws {
+                bosTokenID: TokenIDs? = nil, eosTokenID: TokenIDs? = nil, padTokenID: Int? = nil,
+                architecture: Architecture = .llama) throws {
         self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numHiddenLayers = numHiddenLayers; self.numAttentionHeads = numAttentionHeads
         self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
@@ -127,6 +145,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         self.maxPositionEmbeddings = maxPositionEmbeddings; self.vocabSize = vocabSize
         self.tieWordEmbeddings = tieWordEmbeddings
         self.bosTokenID = bosTokenID; self.eosTokenID = eosTokenID; self.padTokenID = padTokenID
+        self.architecture = architecture
         try validate(headDimGiven: headDim != nil)
     }
 
@@ -195,11 +214,13 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         ropeScaling = scaling
 
         try Self.refuseUnimplemented(c)
+        architecture = (try? c.decodeIfPresent(String.self, forKey: .modelType)).flatMap(Architecture.init(rawValue:)) ?? .llama
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
-            throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (Llama uses silu)")
+            throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (\(architecture.rawValue) uses silu)")
         }
+        // Qwen2's q/k/v projections always carry biases (its config has no such field).
         if try c.decodeIfPresent(Bool.self, forKey: .attentionBias) == true {
-            throw ConfigError(field: "attention_bias", reason: "biased attention projections are not supported")
+            throw ConfigError(field: "attention_bias", reason: "biased attention projections are not supported for \(architecture.rawValue) (Qwen2's q/k/v biases are)")
         }
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
@@ -220,11 +241,15 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             throw ConfigError(field: "model_type", reason: "expected a string")
         }
         func present(_ key: CodingKeys) -> Bool { c.contains(key) && (try? c.decodeNil(forKey: key)) == false }
-        if present(.slidingWindow) {
-            throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
-        }
         if (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) == true {
             throw ConfigError(field: "use_sliding_window", reason: "sliding-window attention is not implemented")
+        }
+        // Qwen2 configs carry `sliding_window` (and `max_window_layers`) even when
+        // `use_sliding_window` is false, where transformers attends fully: only then is it ignored.
+        let qwen2 = (try? c.decodeIfPresent(String.self, forKey: .modelType)) == "qwen2"
+        let windowOff = qwen2 && (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) != true
+        if present(.slidingWindow) && !windowOff {
+            throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
         }
         for key in [CodingKeys.attnLogitSoftcapping, .finalLogitSoftcapping] where present(key) {
             throw ConfigError(field: key.stringValue, reason: "logit soft-capping is not implemented")
@@ -256,8 +281,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(["LlamaForCausalLM"], forKey: .architectures)
-        try c.encode("llama", forKey: .modelType)
+        try c.encode([architecture.causalLMClass], forKey: .architectures)
+        try c.encode(architecture.rawValue, forKey: .modelType)
         try c.encode(hiddenSize, forKey: .hiddenSize)
         try c.encode(intermediateSize, forKey: .intermediateSize)
         try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
@@ -274,8 +299,12 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
         try c.encodeIfPresent(eosTokenID, forKey: .eosTokenID)
         try c.encodeIfPresent(padTokenID, forKey: .padTokenID)
-        try c.encode(false, forKey: .attentionBias)
-        try c.encode(false, forKey: .mlpBias)
+        if architecture == .llama {
+            try c.encode(false, forKey: .attentionBias)
+            try c.encode(false, forKey: .mlpBias)
+        } else {
+            try c.encode(false, forKey: .useSlidingWindow)
+        }
         try c.encode("float32", forKey: .torchDtype)
     }
 

@@ -133,14 +133,17 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Deterministic random initialisation: matrices ~ N(0, std²) (embeddings `embeddingStd`),
-    /// norm weights 1 (or uniform in `normRange` when given). Used for benchmarks and tests.
+    /// projection biases likewise, norm weights 1 (or uniform in `normRange` when given). Used for
+    /// benchmarks and tests.
     public func randomize(seed: UInt64, std: Float = 0.02, embeddingStd: Float? = nil,
                           normRange: ClosedRange<Float>? = nil) {
         precondition(frozen16 == nil, "randomize needs a float32 model")
         var rng = SplitMix64(seed: seed)
         for e in layout.entries {
             let p = parameters.pointer + e.offset
-            if e.shape.count == 1 {
+            if e.name.hasSuffix(".bias") {   // projection biases ~ N(0, std²), like the matrices
+                for i in 0..<e.count { p[i] = std * rng.nextGaussian() }
+            } else if e.shape.count == 1 {
                 for i in 0..<e.count {
                     if let r = normRange { p[i] = r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextUnitFloat() }
                     else { p[i] = 1 }

@@ -22,6 +22,10 @@ public struct LayerOffsets: Sendable {
     public let gateProj: Int       // (F, D)
     public let upProj: Int         // (F, D)
     public let downProj: Int       // (D, F)
+    /// Projection biases (qwen2): nil where the architecture has none.
+    public let qBias: Int?         // (H·hd)
+    public let kBias: Int?         // (KV·hd)
+    public let vBias: Int?         // (KV·hd)
 }
 
 public struct ParameterLayout: Sendable {
@@ -52,15 +56,19 @@ public struct ParameterLayout: Sendable {
             let p = "model.layers.\(i)."
             let inputNorm = add(p + "input_layernorm.weight", [D])
             let q = add(p + "self_attn.q_proj.weight", [c.qDim, D])
+            let qBias = c.qkvBias ? add(p + "self_attn.q_proj.bias", [c.qDim]) : nil
             let k = add(p + "self_attn.k_proj.weight", [c.kvDim, D])
+            let kBias = c.qkvBias ? add(p + "self_attn.k_proj.bias", [c.kvDim]) : nil
             let v = add(p + "self_attn.v_proj.weight", [c.kvDim, D])
+            let vBias = c.qkvBias ? add(p + "self_attn.v_proj.bias", [c.kvDim]) : nil
             let o = add(p + "self_attn.o_proj.weight", [D, c.qDim])
             let post = add(p + "post_attention_layernorm.weight", [D])
             let gate = add(p + "mlp.gate_proj.weight", [F, D])
             let up = add(p + "mlp.up_proj.weight", [F, D])
             let down = add(p + "mlp.down_proj.weight", [D, F])
             layers.append(LayerOffsets(inputNorm: inputNorm, qProj: q, kProj: k, vProj: v, oProj: o,
-                                       postNorm: post, gateProj: gate, upProj: up, downProj: down))
+                                       postNorm: post, gateProj: gate, upProj: up, downProj: down,
+                                       qBias: qBias, kBias: kBias, vBias: vBias))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [D])

@@ -135,7 +135,7 @@ public final class TrainingWorkspace {
     let dLogp: FloatBuffer                            // (N)
     let dLoraU: FloatBuffer                           // (N, r)
     let discardedNormGradient: FloatBuffer            // (D) a frozen norm's weight gradient, unused
-    let normScratch: FloatBuffer                      // (threads, D)
+    let normScratch: FloatBuffer                      // (threads, max(D, H·hd))
     let attScratch: FloatBuffer                       // (threads, 2 · 64 · (T + 16))
 
     /// - Parameters:
@@ -178,7 +178,7 @@ public final class TrainingWorkspace {
         dLogp = FloatBuffer(count: g)
         dLoraU = FloatBuffer(count: g * loraRank)
         discardedNormGradient = FloatBuffer(count: training ? D : 0)
-        normScratch = FloatBuffer(count: Parallel.maxThreads * D)
+        normScratch = FloatBuffer(count: Parallel.maxThreads * max(D, qDim))   // norms' and biases' partial sums
         attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: maxSequenceLength))
     }
 
@@ -287,9 +287,11 @@ extension LlamaModel {
         let s = ws.slot(l), W = layout.layers[l]
         let (xIn, n1, r1, q, k, v, att, lse, xMid, n2, r2, gate, up, act) = ws.layerBuffers(l)
         /// y (+)= x Wᵀ (+ s · (x Aᵀ) Bᵀ when the adapter has module m)
-        func project(_ m: LoRAModule, _ weight: Int, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+        /// (+ b when the projection has a bias: y = x Wᵀ + b, then the LoRA path, as PEFT adds it)
+        func project(_ m: LoRAModule, _ weight: Int, bias: Int? = nil, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                      inFeatures: Int, outFeatures: Int, beta: Float = 0) {
             Linear.batchInvariantForward(y: y, x: x, weight: matrix(weight), rows: N, inFeatures: inFeatures, outFeatures: outFeatures, beta: beta)
+            if let bias { Bias.forward(y: y, bias: vector(bias), rows: N, outFeatures: outFeatures) }
             if let adapter, let w = adapter.layout.layers[l][m.index] {
                 LoRALinear.forward(y: y, u: ws.loraU(slot: s, m), x: x,
                                    a: adapter.parameters.pointer + w.a, b: adapter.parameters.pointer + w.b, scale: adapter.scale,
@@ -299,10 +301,10 @@ extension LlamaModel {
 
         // n1 = rmsnorm(x) ⊙ w_in
         RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
-        // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ   (each + its LoRA path)
-        project(.q, W.qProj, y: q, x: n1, inFeatures: D, outFeatures: qDim)
-        project(.k, W.kProj, y: k, x: n1, inFeatures: D, outFeatures: kvDim)
-        project(.v, W.vProj, y: v, x: n1, inFeatures: D, outFeatures: kvDim)
+        // q = n1 Wqᵀ (+ bq), k = n1 Wkᵀ (+ bk), v = n1 Wvᵀ (+ bv)   (each + its LoRA path)
+        project(.q, W.qProj, bias: W.qBias, y: q, x: n1, inFeatures: D, outFeatures: qDim)
+        project(.k, W.kProj, bias: W.kBias, y: k, x: n1, inFeatures: D, outFeatures: kvDim)
+        project(.v, W.vProj, bias: W.vBias, y: v, x: n1, inFeatures: D, outFeatures: kvDim)
         // q, k = rope(q), rope(k)
         ws.positions.withUnsafeBufferPointer { pos in
             RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
@@ -383,11 +385,17 @@ extension LlamaModel {
             let (xIn, n1, r1, q, k, v, att, lse, xMid, n2, r2, gate, up, act) = ws.layerBuffers(l)
             /// Backward of `project` (y (+)= x Wᵀ [+ s · (x Aᵀ) Bᵀ]): dx += dy W [+ LoRA's path];
             /// dW += Σ_seg dyᵀ x when training every parameter, dA and dB with an adapter.
-            func projectBackward(_ m: LoRAModule, _ weight: Int, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+            /// A bias (frozen with an adapter) gets dB += Σ_seg Σ_rows dy.
+            func projectBackward(_ m: LoRAModule, _ weight: Int, bias: Int? = nil, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
                                  x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int) {
                 guard let lora else {
                     Linear.batchInvariantBackward(dx: dx, dWeight: grad + weight, dy: dy, x: x, weight: self.weight(weight),
                                                   rows: N, segments: seg, inFeatures: inFeatures, outFeatures: outFeatures)
+                    // y = x Wᵀ + b  →  dB = Σ_n dy[n]
+                    if let bias {
+                        Bias.backward(dBias: grad + bias, dy: dy, rows: N, outFeatures: outFeatures, segments: seg,
+                                      scratch: ws.normScratch.pointer)
+                    }
                     return
                 }
                 Linear.batchInvariantInputGradient(dx: dx, dy: dy, weight: matrix(weight), rows: N,
@@ -435,9 +443,9 @@ extension LlamaModel {
             }
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            projectBackward(.q, W.qProj, dx: dNorm, dy: ws.dQ.pointer, x: n1, inFeatures: D, outFeatures: qDim)
-            projectBackward(.k, W.kProj, dx: dNorm, dy: ws.dK.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
-            projectBackward(.v, W.vProj, dx: dNorm, dy: ws.dV.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
+            projectBackward(.q, W.qProj, bias: W.qBias, dx: dNorm, dy: ws.dQ.pointer, x: n1, inFeatures: D, outFeatures: qDim)
+            projectBackward(.k, W.kProj, bias: W.kBias, dx: dNorm, dy: ws.dK.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
+            projectBackward(.v, W.vProj, bias: W.vBias, dx: dNorm, dy: ws.dV.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
             // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
             RMSNorm.backward(dx: dX, dWeight: normGradient(W.inputNorm), dOut: dNorm, x: xIn, weight: vector(W.inputNorm),
                              rstd: r1, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)

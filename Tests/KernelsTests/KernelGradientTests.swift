@@ -136,6 +136,21 @@ final class KernelGradientTests: XCTestCase {
         assertClose(dw, Array(fd[(N * D)...]), 1e-5, "rmsnorm dW")
     }
 
+    func testBias() {
+        // y = x + b per row (the bias half of x Wᵀ + b); dB = Σ_n dy[n], summed by segment
+        var r = TestRandom(seed: 12)
+        let N = 5, O = 21
+        let x = r.gaussian(N * O), b = r.gaussian(O), g = r.gaussian(N * O)
+        func ref(_ p: [Double]) -> [Double] { (0..<N * O).map { p[$0] + p[N * O + $0 % O] } }
+        var y = x
+        Bias.forward(y: &y, bias: b, rows: N, outFeatures: O)
+        assertClose(y, ref(x.doubles + b.doubles), 1e-6, "bias forward")
+        var db = [Float](repeating: 0.5, count: O), scratch = [Float](repeating: 0, count: Parallel.maxThreads * O)
+        Bias.backward(dBias: &db, dy: g, rows: N, outFeatures: O, segments: [0..<2, 2..<5], scratch: &scratch)
+        let fd = finiteDifferences(x.doubles + b.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(db.map { $0 - 0.5 }, Array(fd[(N * O)...]), 1e-5, "bias dB (accumulated)")
+    }
+
     func testRoPE() throws {
         var r = TestRandom(seed: 3)
         let config = try LlamaConfig(hiddenSize: 16, intermediateSize: 8, numHiddenLayers: 1, numAttentionHeads: 2,

@@ -80,7 +80,9 @@ final class ConfigTests: XCTestCase {
     /// (a Mistral config with a sliding window gave 16 % wrong log-probs without a word).
     func testUnimplementedComputationFieldsAreRefused() throws {
         expectError("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 24}", field: "model_type")
-        expectError("{\(base), \"model_type\": \"qwen2\"}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"qwen3\"}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": true, \"sliding_window\": 32}", field: "use_sliding_window")
+        expectError("{\(base), \"model_type\": \"qwen2\", \"attention_bias\": true}", field: "attention_bias")
         expectError("{\(base), \"model_type\": \"llama\", \"sliding_window\": 4096}", field: "sliding_window")
         expectError("{\(base), \"use_sliding_window\": true}", field: "use_sliding_window")
         expectError("{\(base), \"attn_logit_softcapping\": 50.0}", field: "attn_logit_softcapping")
@@ -97,5 +99,20 @@ final class ConfigTests: XCTestCase {
         let ok = try decode("{\(base), \"model_type\": \"llama\", \"sliding_window\": null, \"attention_dropout\": 0.0, \"head_dim\": 16, \"layer_types\": [\"full_attention\", \"full_attention\"], \"rope_scaling\": {\"rope_type\": \"default\"}, \"pretraining_tp\": 1}")
         XCTAssertNil(ok.ropeScaling)
         XCTAssertEqual(ok.headDim, 16)
+        XCTAssertEqual(ok.architecture, .llama)
+        XCTAssertFalse(ok.qkvBias)
+        // Qwen2.5 ships sliding_window and max_window_layers with use_sliding_window false: full attention.
+        let qwen = try decode("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": false, \"sliding_window\": 32768, \"max_window_layers\": 21, \"rope_theta\": 1000000.0}")
+        XCTAssertEqual(qwen.architecture, .qwen2)
+        XCTAssertTrue(qwen.qkvBias)
+        let written = String(decoding: try JSONEncoder().encode(qwen), as: UTF8.self)
+        XCTAssertTrue(written.contains("\"Qwen2ForCausalLM\"") && written.contains("\"model_type\":\"qwen2\""), written)
+        XCTAssertEqual(try decode(written), qwen, "written and read back: the same configuration")
+        do {
+            _ = try decode("{\(base), \"model_type\": \"gemma\"}")
+            XCTFail("gemma is not implemented yet")
+        } catch let e as ConfigError {
+            XCTAssertTrue(e.reason.contains("llama, qwen2"), "the error lists what is supported: \(e)")
+        }
     }
 }

@@ -1,4 +1,4 @@
-// The whole model against PyTorch (transformers LlamaForCausalLM, float32): logits, per-token
+// The whole model against PyTorch (transformers LlamaForCausalLM / Qwen2ForCausalLM, float32): logits, per-token
 // log-probs, the loss and every parameter gradient, on padded batches of unequal lengths.
 // Fixtures come from Scripts/make_fixtures.py.
 
@@ -61,6 +61,14 @@ final class ReferenceFixtureTests: XCTestCase {
 
     func testMultiHeadUntiedMatchesPyTorch() throws { try check("llama-mha") }
     func testGroupedQueryTiedLlama3RopeMatchesPyTorch() throws { try check("llama-gqa-tied") }
+    /// Qwen2ForCausalLM: q/k/v biases (and their gradients), rope_theta 1e6, tied embeddings, a
+    /// sliding_window present but off.
+    func testQwen2WithProjectionBiasesMatchesPyTorch() throws {
+        let config = try LlamaConfig.load(url: Fixtures.url("qwen2-tied/config.json"))
+        XCTAssertEqual(config.architecture, .qwen2)
+        XCTAssertTrue(config.qkvBias)
+        try check("qwen2-tied")
+    }
 
     /// The same sequences give the same log-probs whatever else is in the batch and however much
     /// padding surrounds them: padding never attends and never contributes.
