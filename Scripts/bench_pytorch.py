@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    python3 Scripts/bench_pytorch.py --shape stories15M|stories110M --threads N \
+    python3 Scripts/bench_pytorch.py --shape stories15M|stories110M|smollm2-135M|llama-1b|qwen2.5-0.5b --threads N \
         [--json FILE] [--workloads train,forward,decode1,decode8[,dpo]] \
         [--repeats R] [--attn sdpa|eager]
 
@@ -89,6 +89,10 @@ SHAPES = {
                          num_key_value_heads=3, intermediate_size=1536, vocab_size=49152, rope_theta=100000.0),
     "llama-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
                      num_key_value_heads=8, intermediate_size=8192, vocab_size=128256, rope_theta=500000.0),
+    # Qwen2ForCausalLM (q/k/v biases), idpo bench --shape qwen2.5-0.5b
+    "qwen2.5-0.5b": dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, intermediate_size=4864, vocab_size=151936, rope_theta=1000000.0,
+                         rms_norm_eps=1e-6, arch="qwen2"),
 }
 VOCAB = 32000   # stories shapes; the others name their vocab_size
 ALL_WORKLOADS = ["train", "forward", "decode1", "decode8", "sample8", "dpo"]
@@ -142,15 +146,18 @@ def fmt_line(res):
 
 def build_model(shape, attn):
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
     torch.manual_seed(0)
     params = dict(SHAPES[shape])
     global VOCAB
     VOCAB = params.pop("vocab_size", 32000)
-    cfg = LlamaConfig(vocab_size=VOCAB, max_position_embeddings=2048, rms_norm_eps=1e-5,
-                      tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                      attn_implementation=attn, **params)
-    model = LlamaForCausalLM(cfg).to(torch.float32)
+    config_class, model_class = (Qwen2Config, Qwen2ForCausalLM) if params.pop("arch", "llama") == "qwen2" \
+        else (LlamaConfig, LlamaForCausalLM)
+    params.setdefault("rms_norm_eps", 1e-5)
+    cfg = config_class(vocab_size=VOCAB, max_position_embeddings=2048,
+                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                       attn_implementation=attn, **params)
+    model = model_class(cfg).to(torch.float32)
     model.config._attn_implementation = attn
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     return model

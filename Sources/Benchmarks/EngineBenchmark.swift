@@ -12,11 +12,11 @@ public struct BenchmarkShape: Sendable {
     public let name: String
     public let config: LlamaConfig
 
-    public static let names = ["stories15M", "stories110M", "smollm2-135M", "llama-1b"]
+    public static let names = ["stories15M", "stories110M", "smollm2-135M", "llama-1b", "qwen2.5-0.5b"]
 
     /// Named shapes: stories15M (288, 6 layers, 6 heads, ffn 768, vocab 32000) and stories110M
     /// (768, 12, 12, 2048, 32000), tied embeddings like the llama2.c checkpoints; smollm2-135M and
-    /// llama-1b, the shapes of the real models users train.
+    /// llama-1b, the shapes of the real models users train; qwen2.5-0.5b, a Qwen2 (q/k/v biases).
     public static func named(_ name: String) throws -> BenchmarkShape {
         switch name.lowercased() {
         case "stories15m":
@@ -37,6 +37,12 @@ public struct BenchmarkShape: Sendable {
             return BenchmarkShape(name: "llama-1b", config: try LlamaConfig(
                 hiddenSize: 2048, intermediateSize: 8192, numHiddenLayers: 16, numAttentionHeads: 32, numKeyValueHeads: 8,
                 ropeTheta: 500000, maxPositionEmbeddings: 2048, vocabSize: 128256, tieWordEmbeddings: true))
+        case "qwen2.5-0.5b":
+            // Qwen2.5-0.5B: 24 layers, 14 heads / 2 KV heads, FFN 4864, 152k vocabulary, tied, q/k/v biases.
+            return BenchmarkShape(name: "qwen2.5-0.5b", config: try LlamaConfig(
+                hiddenSize: 896, intermediateSize: 4864, numHiddenLayers: 24, numAttentionHeads: 14, numKeyValueHeads: 2,
+                rmsNormEps: 1e-6, ropeTheta: 1000000, maxPositionEmbeddings: 2048, vocabSize: 151936, tieWordEmbeddings: true,
+                architecture: .qwen2))
         default:
             throw ConfigError(field: "shape", reason: "unknown benchmark shape '\(name)' (\(names.joined(separator: ", ")))")
         }
