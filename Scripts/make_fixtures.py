@@ -41,6 +41,10 @@ Configurations
                       1e6, tied embeddings, sliding_window 32 present with
                       use_sliding_window false (full attention).
 
+``qwen3-headdim``   : Qwen3ForCausalLM, V=136, D=64, FF=96, 2 layers, 4 heads of
+                      head_dim 24 (96 ≠ 64), 2 kv heads, q_norm/k_norm (random
+                      weights in [0.6, 1.4]), eps 1e-6, rope_theta 1e6, untied.
+
 Run with fixture names (``python3 Scripts/make_fixtures.py qwen2-tied``) to
 build only those; the others keep their bytes.
 
@@ -71,7 +75,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,9 +153,33 @@ CONFIGS = {
             eos_token_id=2,
         ),
     ),
+    # Qwen3: per-head RMSNorm of queries and keys before RoPE, head_dim 24 with 4 heads (96 ≠ hidden
+    # 64), no biases, untied.
+    "qwen3-headdim": dict(
+        seed=3456,
+        arch="qwen3",
+        config=dict(
+            vocab_size=136,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=24,
+            rms_norm_eps=1e-6,
+            rope_theta=1000000.0,
+            rope_scaling=None,
+            tie_word_embeddings=False,
+            max_position_embeddings=64,
+            use_sliding_window=False,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
 }
 
-MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
+MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+                 "qwen3": (Qwen3Config, Qwen3ForCausalLM)}
 
 
 def make_config(cfg: dict, arch: str = "llama") -> LlamaConfig:
@@ -325,8 +353,8 @@ def main() -> int:
             total += sz
             print(f"{name}/{fn}: {sz} bytes")
     print(f"total fixture size: {total} bytes")
-    # Weights + gradients of the three configs are ~0.7 MB each in float32.
-    assert total < 2_400_000, "fixtures grew unexpectedly large"
+    # Weights + gradients of the four configs are ~0.7 MB each in float32.
+    assert total < 3_200_000, "fixtures grew unexpectedly large"
     return 0
 
 

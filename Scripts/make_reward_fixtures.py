@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Reference fixtures for sequence-classification reward models (issue 16, item 2).
 
-Builds tiny ``LlamaForSequenceClassification`` and ``Qwen2ForSequenceClassification`` models
-(num_labels 1, float32, eager attention, seeded random weights; Qwen2's q/k/v biases included),
+Builds tiny ``LlamaForSequenceClassification``, ``Qwen2ForSequenceClassification`` and
+``Qwen3ForSequenceClassification`` models (num_labels 1, float32, eager attention, seeded random
+weights; Qwen2's q/k/v biases and Qwen3's q/k norms included),
 runs one right-padded batch of three sequences of unequal lengths through them, and writes
 
 ``Tests/Fixtures/rm-<arch>/``
@@ -25,7 +26,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 from transformers import (LlamaConfig, LlamaForSequenceClassification, Qwen2Config,
-                          Qwen2ForSequenceClassification)
+                          Qwen2ForSequenceClassification, Qwen3Config, Qwen3ForSequenceClassification)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO_ROOT, "Tests", "Fixtures")
@@ -44,6 +45,10 @@ MODELS = {
     "rm-qwen2": (Qwen2Config, Qwen2ForSequenceClassification,
                  dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
                       use_sliding_window=False, tie_word_embeddings=False), 32),
+    # Skywork-Reward-V2-Qwen3's class: q/k head norms, head_dim 16 × 4 heads ≠ hidden 32
+    "rm-qwen3": (Qwen3Config, Qwen3ForSequenceClassification,
+                 dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+                      head_dim=16, use_sliding_window=False, tie_word_embeddings=False), 33),
 }
 
 

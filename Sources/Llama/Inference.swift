@@ -173,6 +173,11 @@ public final class InferenceSession {
             project(.q, W.qProj, bias: W.qBias, y: q.pointer, x: norm.pointer, inFeatures: D, outFeatures: qDim)
             project(.k, W.kProj, bias: W.kBias, y: k.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
             project(.v, W.vProj, bias: W.vBias, y: v.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
+            // qwen3: per-head RMSNorm of q and k in place (rstd in lse's rows, which attention writes later)
+            if let wq = W.qNorm, let wk = W.kNorm {
+                RMSNorm.forward(out: q.pointer, rstd: lse.pointer, x: q.pointer, weight: m.vector(wq), rows: N * c.numAttentionHeads, dim: c.headDim, eps: eps)
+                RMSNorm.forward(out: k.pointer, rstd: lse.pointer, x: k.pointer, weight: m.vector(wk), rows: N * c.numKeyValueHeads, dim: c.headDim, eps: eps)
+            }
             positions.withUnsafeBufferPointer { pos in
                 RoPE.apply(q.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: m.rope)
                 RoPE.apply(k.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: m.rope)

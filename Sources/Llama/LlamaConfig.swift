@@ -81,9 +81,15 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     case llama
     /// Qwen2ForCausalLM (Qwen2, Qwen2.5): biases on the q, k and v projections (none on o_proj).
     case qwen2
+    /// Qwen3ForCausalLM: RMSNorm over each head of the queries and keys (`q_norm`, `k_norm`, weights
+    /// of head_dim) before RoPE, an explicit head_dim (heads × head_dim may differ from hidden), no
+    /// biases.
+    case qwen3
 
     /// The `architectures` entry transformers writes for the causal LM.
-    public var causalLMClass: String { self == .llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM" }
+    public var causalLMClass: String {
+        switch self { case .llama: return "LlamaForCausalLM"; case .qwen2: return "Qwen2ForCausalLM"; case .qwen3: return "Qwen3ForCausalLM" }
+    }
 }
 
 /// Llama hyper-parameters with Hugging Face key names. Reads both the classic layout
@@ -108,6 +114,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public var architecture: Architecture
     /// Biases on the q, k and v projections (qwen2).
     public var qkvBias: Bool { architecture == .qwen2 }
+    /// Per-head RMSNorm of the queries and keys before RoPE (qwen3).
+    public var qkNorm: Bool { architecture == .qwen3 }
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -225,7 +233,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
         }
-        if let given = givenHeadDim, numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
+        if let given = givenHeadDim, architecture != .qwen3, numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
             throw ConfigError(field: "head_dim", reason: "\(given) × num_attention_heads \(numAttentionHeads) ≠ hidden_size \(hiddenSize): a head_dim other than hidden_size / num_attention_heads is not implemented for Llama")
         }
         try validate(headDimGiven: givenHeadDim != nil)
@@ -244,10 +252,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) == true {
             throw ConfigError(field: "use_sliding_window", reason: "sliding-window attention is not implemented")
         }
-        // Qwen2 configs carry `sliding_window` (and `max_window_layers`) even when
+        // Qwen2/Qwen3 configs carry `sliding_window` (and `max_window_layers`) even when
         // `use_sliding_window` is false, where transformers attends fully: only then is it ignored.
-        let qwen2 = (try? c.decodeIfPresent(String.self, forKey: .modelType)) == "qwen2"
-        let windowOff = qwen2 && (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) != true
+        let qwen = ["qwen2", "qwen3"].contains((try? c.decodeIfPresent(String.self, forKey: .modelType)) ?? "")
+        let windowOff = qwen && (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) != true
         if present(.slidingWindow) && !windowOff {
             throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
         }

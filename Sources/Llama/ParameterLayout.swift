@@ -26,6 +26,9 @@ public struct LayerOffsets: Sendable {
     public let qBias: Int?         // (H·hd)
     public let kBias: Int?         // (KV·hd)
     public let vBias: Int?         // (KV·hd)
+    /// Per-head query/key RMSNorm weights (qwen3): nil where the architecture has none.
+    public let qNorm: Int?         // (hd)
+    public let kNorm: Int?         // (hd)
 }
 
 public struct ParameterLayout: Sendable {
@@ -62,13 +65,16 @@ public struct ParameterLayout: Sendable {
             let v = add(p + "self_attn.v_proj.weight", [c.kvDim, D])
             let vBias = c.qkvBias ? add(p + "self_attn.v_proj.bias", [c.kvDim]) : nil
             let o = add(p + "self_attn.o_proj.weight", [D, c.qDim])
+            let qNorm = c.qkNorm ? add(p + "self_attn.q_norm.weight", [c.headDim]) : nil
+            let kNorm = c.qkNorm ? add(p + "self_attn.k_norm.weight", [c.headDim]) : nil
             let post = add(p + "post_attention_layernorm.weight", [D])
             let gate = add(p + "mlp.gate_proj.weight", [F, D])
             let up = add(p + "mlp.up_proj.weight", [F, D])
             let down = add(p + "mlp.down_proj.weight", [D, F])
             layers.append(LayerOffsets(inputNorm: inputNorm, qProj: q, kProj: k, vProj: v, oProj: o,
                                        postNorm: post, gateProj: gate, upProj: up, downProj: down,
-                                       qBias: qBias, kBias: kBias, vBias: vBias))
+                                       qBias: qBias, kBias: kBias, vBias: vBias,
+                                       qNorm: qNorm, kNorm: kNorm))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [D])

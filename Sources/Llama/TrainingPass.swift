@@ -120,6 +120,11 @@ public final class TrainingWorkspace {
     let gate: FloatBuffer            // (L, N, F)
     let up: FloatBuffer              // (L, N, F)
     let act: FloatBuffer             // (L, N, F) silu(gate) ⊙ up
+    // qwen3's per-head query/key norms (empty otherwise)
+    let qPre: FloatBuffer            // (L, N, H·hd) q before its norm
+    let kPre: FloatBuffer            // (L, N, KV·hd)
+    let rstdQ: FloatBuffer           // (L, N·H)
+    let rstdK: FloatBuffer           // (L, N·KV)
     // Final
     let xOut: FloatBuffer            // (N, D)
     let normF: FloatBuffer           // (N, D)
@@ -134,6 +139,7 @@ public final class TrainingWorkspace {
     let dGate: FloatBuffer, dUp: FloatBuffer, dAct: FloatBuffer   // (N, F)
     let dLogp: FloatBuffer                            // (N)
     let dLoraU: FloatBuffer                           // (N, r)
+    let dKPre: FloatBuffer                            // (N, KV·hd) qwen3: ∂/∂k before its norm
     let discardedNormGradient: FloatBuffer            // (D) a frozen norm's weight gradient, unused
     let normScratch: FloatBuffer                      // (threads, max(D, H·hd))
     let attScratch: FloatBuffer                       // (threads, 2 · 64 · (T + 16))
@@ -167,6 +173,9 @@ public final class TrainingWorkspace {
         rstd2 = FloatBuffer(count: slots * N)
         gate = FloatBuffer(count: slots * N * F); up = FloatBuffer(count: slots * N * F)
         act = FloatBuffer(count: slots * N * F)
+        let normed = c.qkNorm ? 1 : 0, KV = c.numKeyValueHeads
+        qPre = FloatBuffer(count: normed * slots * N * qDim); kPre = FloatBuffer(count: normed * slots * N * kvDim)
+        rstdQ = FloatBuffer(count: normed * slots * N * H); rstdK = FloatBuffer(count: normed * slots * N * KV)
         xOut = FloatBuffer(count: N * D); normF = FloatBuffer(count: N * D); rstdF = FloatBuffer(count: N)
         normScored = FloatBuffer(count: N * D)
         probs = FloatBuffer(count: N * V); logp = FloatBuffer(count: N)
@@ -177,6 +186,7 @@ public final class TrainingWorkspace {
         dGate = FloatBuffer(count: g * F); dUp = FloatBuffer(count: g * F); dAct = FloatBuffer(count: g * F)
         dLogp = FloatBuffer(count: g)
         dLoraU = FloatBuffer(count: g * loraRank)
+        dKPre = FloatBuffer(count: normed * g * kvDim)
         discardedNormGradient = FloatBuffer(count: training ? D : 0)
         normScratch = FloatBuffer(count: Parallel.maxThreads * max(D, qDim))   // norms' and biases' partial sums
         attScratch = FloatBuffer(count: Attention.scratchCount(maxKeys: maxSequenceLength))
@@ -191,14 +201,15 @@ public final class TrainingWorkspace {
 
     /// Bytes held by all buffers.
     public var bytes: Int {
-        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, xOut, normF, rstdF, normScored, probs, logp,
-         dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, discardedNormGradient, normScratch, attScratch]
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK, xOut, normF, rstdF,
+         normScored, probs, logp, dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, dKPre, discardedNormGradient,
+         normScratch, attScratch]
             .reduce(0) { $0 + $1.count * 4 }
     }
 
     /// Bytes of the saved per-layer activations (what activation checkpointing reduces).
     public var layerActivationBytes: Int {
-        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act].reduce(0) { $0 + $1.count * 4 }
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK].reduce(0) { $0 + $1.count * 4 }
     }
 
     /// Layer l's input and saved activations (its slot): xIn, norm1, rstd1, q, k, v, att, lse, xMid,
@@ -213,6 +224,13 @@ public final class TrainingWorkspace {
                 q.pointer + s * N * qDim, k.pointer + s * N * kvDim, v.pointer + s * N * kvDim, att.pointer + s * N * qDim,
                 lse.pointer + s * N * H, xMid.pointer + s * N * D, norm2.pointer + s * N * D, rstd2.pointer + s * N,
                 gate.pointer + s * N * F, up.pointer + s * N * F, act.pointer + s * N * F)
+    }
+
+    /// qwen3: layer l's q and k before their per-head norms and the norms' rstd (its slot).
+    func qkNormBuffers(_ l: Int) -> (qPre: UnsafeMutablePointer<Float>, kPre: UnsafeMutablePointer<Float>,
+                                     rstdQ: UnsafeMutablePointer<Float>, rstdK: UnsafeMutablePointer<Float>) {
+        let s = slot(l), N = capacity, KV = kvDim / (qDim / H)
+        return (qPre.pointer + s * N * qDim, kPre.pointer + s * N * kvDim, rstdQ.pointer + s * N * H, rstdK.pointer + s * N * KV)
     }
 
     /// u = s · x Aᵀ of module m in activation slot `slot`: (N, r).
@@ -302,9 +320,15 @@ extension LlamaModel {
         // n1 = rmsnorm(x) ⊙ w_in
         RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
         // q = n1 Wqᵀ (+ bq), k = n1 Wkᵀ (+ bk), v = n1 Wvᵀ (+ bv)   (each + its LoRA path)
-        project(.q, W.qProj, bias: W.qBias, y: q, x: n1, inFeatures: D, outFeatures: qDim)
-        project(.k, W.kProj, bias: W.kBias, y: k, x: n1, inFeatures: D, outFeatures: kvDim)
+        // qwen3: q = rmsnorm_head(n1 Wqᵀ) ⊙ w_qnorm, k = rmsnorm_head(n1 Wkᵀ) ⊙ w_knorm, over each head's hd values
+        let hd = c.headDim, normed = c.qkNorm ? ws.qkNormBuffers(l) : nil
+        project(.q, W.qProj, bias: W.qBias, y: normed?.qPre ?? q, x: n1, inFeatures: D, outFeatures: qDim)
+        project(.k, W.kProj, bias: W.kBias, y: normed?.kPre ?? k, x: n1, inFeatures: D, outFeatures: kvDim)
         project(.v, W.vProj, bias: W.vBias, y: v, x: n1, inFeatures: D, outFeatures: kvDim)
+        if let normed, let wq = W.qNorm, let wk = W.kNorm {
+            RMSNorm.forward(out: q, rstd: normed.rstdQ, x: normed.qPre, weight: vector(wq), rows: N * c.numAttentionHeads, dim: hd, eps: eps)
+            RMSNorm.forward(out: k, rstd: normed.rstdK, x: normed.kPre, weight: vector(wk), rows: N * c.numKeyValueHeads, dim: hd, eps: eps)
+        }
         // q, k = rope(q), rope(k)
         ws.positions.withUnsafeBufferPointer { pos in
             RoPE.apply(q, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope)
@@ -441,10 +465,24 @@ extension LlamaModel {
                 RoPE.apply(ws.dQ.pointer, positions: pos.baseAddress!, rows: N, heads: c.numAttentionHeads, table: rope, inverse: true)
                 RoPE.apply(ws.dK.pointer, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope, inverse: true)
             }
+            // qwen3: q = rmsnorm_head(qPre) ⊙ w_qnorm, k likewise → ∂/∂qPre (in dAtt, free again) and ∂/∂kPre
+            var dQProj = ws.dQ.pointer, dKProj = ws.dK.pointer
+            if c.qkNorm, let wq = W.qNorm, let wk = W.kNorm {
+                let normed = ws.qkNormBuffers(l), hd = c.headDim, H = c.numAttentionHeads, KV = c.numKeyValueHeads
+                ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
+                ws.dKPre.pointer.initialize(repeating: 0, count: N * kvDim)
+                RMSNorm.backward(dx: ws.dAtt.pointer, dWeight: normGradient(wq), dOut: ws.dQ.pointer, x: normed.qPre, weight: vector(wq),
+                                 rstd: normed.rstdQ, rows: N * H, dim: hd, segments: seg.map { ($0.lowerBound * H)..<($0.upperBound * H) },
+                                 scratch: ws.normScratch.pointer)
+                RMSNorm.backward(dx: ws.dKPre.pointer, dWeight: normGradient(wk), dOut: ws.dK.pointer, x: normed.kPre, weight: vector(wk),
+                                 rstd: normed.rstdK, rows: N * KV, dim: hd, segments: seg.map { ($0.lowerBound * KV)..<($0.upperBound * KV) },
+                                 scratch: ws.normScratch.pointer)
+                dQProj = ws.dAtt.pointer; dKProj = ws.dKPre.pointer
+            }
             // q = n1 Wqᵀ, k = n1 Wkᵀ, v = n1 Wvᵀ
             dNorm.initialize(repeating: 0, count: N * D)
-            projectBackward(.q, W.qProj, bias: W.qBias, dx: dNorm, dy: ws.dQ.pointer, x: n1, inFeatures: D, outFeatures: qDim)
-            projectBackward(.k, W.kProj, bias: W.kBias, dx: dNorm, dy: ws.dK.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
+            projectBackward(.q, W.qProj, bias: W.qBias, dx: dNorm, dy: dQProj, x: n1, inFeatures: D, outFeatures: qDim)
+            projectBackward(.k, W.kProj, bias: W.kBias, dx: dNorm, dy: dKProj, x: n1, inFeatures: D, outFeatures: kvDim)
             projectBackward(.v, W.vProj, bias: W.vBias, dx: dNorm, dy: ws.dV.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
             // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
             RMSNorm.backward(dx: dX, dWeight: normGradient(W.inputNorm), dOut: dNorm, x: xIn, weight: vector(W.inputNorm),

@@ -60,7 +60,7 @@ struct Judge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rank each prompt's responses with a preference model and select preference pairs.",
         discussion: """
-        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (LlamaForSequenceClassification with score.weight), gpm (general preference model, 2k-dimensional head value_head.weight).
+        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (Llama-, Qwen2- or Qwen3ForSequenceClassification with score.weight), gpm (general preference model, 2k-dimensional head value_head.weight).
 
         Rankings: knockout (≤ 1.5k comparisons), king-of-the-hill (≤ 2k − 2), round-robin (all pairs, gives SPPO targets), scores (reward / gpm). Ties (|P − ½| < 1e-6) go to the first-listed response; prompts whose best and worst cannot be told apart are dropped and counted, never emitted as chosen == rejected.
 

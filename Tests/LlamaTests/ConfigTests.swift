@@ -80,7 +80,7 @@ final class ConfigTests: XCTestCase {
     /// (a Mistral config with a sliding window gave 16 % wrong log-probs without a word).
     func testUnimplementedComputationFieldsAreRefused() throws {
         expectError("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 24}", field: "model_type")
-        expectError("{\(base), \"model_type\": \"qwen3\"}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"qwen3_moe\"}", field: "model_type")
         expectError("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": true, \"sliding_window\": 32}", field: "use_sliding_window")
         expectError("{\(base), \"model_type\": \"qwen2\", \"attention_bias\": true}", field: "attention_bias")
         expectError("{\(base), \"model_type\": \"llama\", \"sliding_window\": 4096}", field: "sliding_window")
@@ -108,11 +108,16 @@ final class ConfigTests: XCTestCase {
         let written = String(decoding: try JSONEncoder().encode(qwen), as: UTF8.self)
         XCTAssertTrue(written.contains("\"Qwen2ForCausalLM\"") && written.contains("\"model_type\":\"qwen2\""), written)
         XCTAssertEqual(try decode(written), qwen, "written and read back: the same configuration")
+        // Qwen3: head_dim independent of hidden / heads
+        let qwen3 = try decode("{\(base), \"model_type\": \"qwen3\", \"head_dim\": 32, \"attention_bias\": false, \"use_sliding_window\": false, \"sliding_window\": null}")
+        XCTAssertEqual(qwen3.qDim, 128)
+        XCTAssertTrue(qwen3.qkNorm)
+        XCTAssertEqual(try decode(String(decoding: try JSONEncoder().encode(qwen3), as: UTF8.self)), qwen3)
         do {
             _ = try decode("{\(base), \"model_type\": \"gemma\"}")
             XCTFail("gemma is not implemented yet")
         } catch let e as ConfigError {
-            XCTAssertTrue(e.reason.contains("llama, qwen2"), "the error lists what is supported: \(e)")
+            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3"), "the error lists what is supported: \(e)")
         }
     }
 }

@@ -69,6 +69,15 @@ final class ReferenceFixtureTests: XCTestCase {
         XCTAssertTrue(config.qkvBias)
         try check("qwen2-tied")
     }
+    /// Qwen3ForCausalLM: per-head q/k RMSNorm before RoPE (and their weights' gradients), head_dim
+    /// 24 × 4 heads ≠ hidden 64, untied.
+    func testQwen3WithHeadNormsAndWideHeadsMatchesPyTorch() throws {
+        let config = try LlamaConfig.load(url: Fixtures.url("qwen3-headdim/config.json"))
+        XCTAssertEqual(config.architecture, .qwen3)
+        XCTAssertTrue(config.qkNorm && !config.qkvBias)
+        XCTAssertEqual(config.qDim, 96)
+        try check("qwen3-headdim")
+    }
 
     /// The same sequences give the same log-probs whatever else is in the batch and however much
     /// padding surrounds them: padding never attends and never contributes.

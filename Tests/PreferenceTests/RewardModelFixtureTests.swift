@@ -1,5 +1,5 @@
 // Sequence-classification reward models against transformers (Scripts/make_reward_fixtures.py):
-// LlamaForSequenceClassification and Qwen2ForSequenceClassification, num_labels 1 — the score head
+// Llama-, Qwen2- and Qwen3ForSequenceClassification, num_labels 1 — the score head
 // at each sequence's last non-pad token, on a right-padded batch of unequal lengths.
 
 import XCTest
@@ -31,4 +31,5 @@ final class RewardModelFixtureTests: XCTestCase {
 
     func testLlamaRewardModelMatchesTransformers() throws { try check("rm-llama", architecture: .llama) }
     func testQwen2RewardModelMatchesTransformers() throws { try check("rm-qwen2", architecture: .qwen2) }
+    func testQwen3RewardModelMatchesTransformers() throws { try check("rm-qwen3", architecture: .qwen3) }
 }
