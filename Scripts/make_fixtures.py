@@ -45,6 +45,10 @@ Configurations
                       head_dim 24 (96 ≠ 64), 2 kv heads, q_norm/k_norm (random
                       weights in [0.6, 1.4]), eps 1e-6, rope_theta 1e6, untied.
 
+``mistral-window``  : MistralForCausalLM, V=120, D=64, FF=96, 2 layers, 4 heads,
+                      2 kv heads, sliding_window 4 (queries see their last 4
+                      positions), untied.
+
 Run with fixture names (``python3 Scripts/make_fixtures.py qwen2-tied``) to
 build only those; the others keep their bytes.
 
@@ -75,7 +79,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,10 +181,31 @@ CONFIGS = {
             eos_token_id=2,
         ),
     ),
+    # Mistral: sliding-window attention, window 4 (shorter than the batch's 11 and 7 tokens).
+    "mistral-window": dict(
+        seed=7890,
+        arch="mistral",
+        config=dict(
+            vocab_size=120,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            rms_norm_eps=1e-5,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            tie_word_embeddings=False,
+            max_position_embeddings=64,
+            sliding_window=4,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
 }
 
 MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
-                 "qwen3": (Qwen3Config, Qwen3ForCausalLM)}
+                 "qwen3": (Qwen3Config, Qwen3ForCausalLM), "mistral": (MistralConfig, MistralForCausalLM)}
 
 
 def make_config(cfg: dict, arch: str = "llama") -> LlamaConfig:
@@ -353,8 +379,8 @@ def main() -> int:
             total += sz
             print(f"{name}/{fn}: {sz} bytes")
     print(f"total fixture size: {total} bytes")
-    # Weights + gradients of the four configs are ~0.7 MB each in float32.
-    assert total < 3_200_000, "fixtures grew unexpectedly large"
+    # Weights + gradients of the five configs are ~0.7 MB each in float32.
+    assert total < 4_000_000, "fixtures grew unexpectedly large"
     return 0
 
 

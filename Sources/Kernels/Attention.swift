@@ -15,11 +15,16 @@ public struct AttentionShape: Sendable {
     public var qDim: Int { heads * headDim }
     public var kvDim: Int { kvHeads * headDim }
     public var groupSize: Int { heads / kvHeads }
+    /// Sliding-window attention (Mistral): the query at position t sees keys t − window < j ≤ t
+    /// (transformers' `kv_idx > q_idx − sliding_window`); nil: every earlier key.
+    public let window: Int?
     /// softmax scale 1/√headDim
     public var scale: Float { 1 / Float(headDim).squareRoot() }
-    public init(heads: Int, kvHeads: Int, headDim: Int) {
-        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
+    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.window = window
     }
+    /// The first key the query at position t sees.
+    @inline(__always) public func firstKey(position t: Int) -> Int { window.map { Swift.max(0, t - $0 + 1) } ?? 0 }
 }
 
 /// One sequence's queries and where its keys/values are.
@@ -49,7 +54,7 @@ public enum Attention {
     public static func scratchCount(maxKeys: Int) -> Int { Parallel.maxThreads * scratchStride(maxKeys: maxKeys) }
 
     /// Forward, per span, head h (kv head h / groupSize), query row i at position t = start + i:
-    ///   s_j = (q_i · k_j) · scale,  j = 0…t
+    ///   s_j = (q_i · k_j) · scale,  j = lo…t  (lo = 0, or t − window + 1 with a sliding window)
     ///   p_j = exp(s_j − lse_i),     lse_i = log Σ_j exp(s_j)        (saved: lse (N, heads))
     ///   out_i = Σ_j p_j v_j                                           out (N, heads·headDim)
     /// Blocks of queries go through sgemm (S = Q Kᵀ, O = P V); single queries (decode) through dot
@@ -65,14 +70,14 @@ public enum Attention {
                     for i in 0..<span.queryCount {
                         let row = span.queryRow + i
                         let qr = q + row * qDim + h * hd
-                        let keys = span.start + i + 1
-                        for j in 0..<keys { S[j] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
-                        let m = VectorMath.max(S, keys)
-                        let sum = Float(VectorMath.expShiftedInPlace(S, keys, shift: m))
+                        let keys = span.start + i + 1, lo = shape.firstKey(position: span.start + i), n = keys - lo
+                        for j in lo..<keys { S[j - lo] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
+                        let m = VectorMath.max(S, n)
+                        let sum = Float(VectorMath.expShiftedInPlace(S, n, shift: m))
                         let inv = 1 / sum
                         let o = out + row * qDim + h * hd
                         o.initialize(repeating: 0, count: hd)
-                        for j in 0..<keys { VectorMath.axpy(S[j] * inv, vBase + j * kvDim, o, hd) }
+                        for j in lo..<keys { VectorMath.axpy(S[j - lo] * inv, vBase + j * kvDim, o, hd) }
                         lse[row * H + h] = m + Foundation.log(sum)
                     }
                     continue
@@ -86,12 +91,14 @@ public enum Attention {
                     Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
                                       a: q + row0 * qDim + h * hd, lda: qDim, b: kBase, ldb: kvDim,
                                       beta: 0, c: S, ldc: nk)
-                    // P = causal softmax(S), row r sees keys 0 ..< start + i0 + r + 1
+                    // P = causal softmax(S), row r sees keys lo ..< start + i0 + r + 1 (lo > 0 in a window)
                     for r in 0..<bq {
                         let keys = span.start + i0 + r + 1, srow = S + r * nk
-                        let m = VectorMath.max(srow, keys)
-                        let sum = Float(VectorMath.expShiftedInPlace(srow, keys, shift: m))
-                        VectorMath.scale(1 / sum, srow, keys)
+                        let lo = shape.firstKey(position: keys - 1), seen = srow + lo
+                        let m = VectorMath.max(seen, keys - lo)
+                        let sum = Float(VectorMath.expShiftedInPlace(seen, keys - lo, shift: m))
+                        VectorMath.scale(1 / sum, seen, keys - lo)
+                        if lo > 0 { srow.initialize(repeating: 0, count: lo) }
                         if keys < nk { (srow + keys).initialize(repeating: 0, count: nk - keys) }
                         lse[(row0 + r) * H + h] = m + Foundation.log(sum)
                     }
@@ -135,7 +142,9 @@ public enum Attention {
                                       a: qBlk, lda: qDim, b: kBase, ldb: kvDim, beta: 0, c: P, ldc: nk)
                     for r in 0..<bq {
                         let keys = span.start + i0 + r + 1, prow = P + r * nk
-                        _ = VectorMath.expShiftedInPlace(prow, keys, shift: lse[(row0 + r) * H + h])
+                        let lo = shape.firstKey(position: keys - 1)
+                        _ = VectorMath.expShiftedInPlace(prow + lo, keys - lo, shift: lse[(row0 + r) * H + h])
+                        if lo > 0 { prow.initialize(repeating: 0, count: lo) }
                         if keys < nk { (prow + keys).initialize(repeating: 0, count: nk - keys) }
                     }
                     // dV[0..<nk] += Pᵀ dOut_blk

@@ -85,10 +85,16 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     /// of head_dim) before RoPE, an explicit head_dim (heads × head_dim may differ from hidden), no
     /// biases.
     case qwen3
+    /// MistralForCausalLM: Llama with sliding-window attention (`sliding_window` W: a query at
+    /// position t sees the keys t − W < j ≤ t, in training, scoring and decoding; null: full).
+    case mistral
 
     /// The `architectures` entry transformers writes for the causal LM.
     public var causalLMClass: String {
-        switch self { case .llama: return "LlamaForCausalLM"; case .qwen2: return "Qwen2ForCausalLM"; case .qwen3: return "Qwen3ForCausalLM" }
+        switch self {
+        case .llama: return "LlamaForCausalLM"; case .qwen2: return "Qwen2ForCausalLM"
+        case .qwen3: return "Qwen3ForCausalLM"; case .mistral: return "MistralForCausalLM"
+        }
     }
 }
 
@@ -116,6 +122,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public var qkvBias: Bool { architecture == .qwen2 }
     /// Per-head RMSNorm of the queries and keys before RoPE (qwen3).
     public var qkNorm: Bool { architecture == .qwen3 }
+    /// Sliding-window attention span (mistral's `sliding_window`; nil: full attention).
+    public var slidingWindow: Int?
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -144,7 +152,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
                 ropeTheta: Double = 10000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
                 vocabSize: Int, tieWordEmbeddings: Bool = false,
                 bosTokenID: TokenIDs? = nil, eosTokenID: TokenIDs? = nil, padTokenID: Int? = nil,
-                architecture: Architecture = .llama) throws {
+                architecture: Architecture = .llama, slidingWindow: Int? = nil) throws {
         self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numHiddenLayers = numHiddenLayers; self.numAttentionHeads = numAttentionHeads
         self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
@@ -154,6 +162,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         self.tieWordEmbeddings = tieWordEmbeddings
         self.bosTokenID = bosTokenID; self.eosTokenID = eosTokenID; self.padTokenID = padTokenID
         self.architecture = architecture
+        self.slidingWindow = slidingWindow
+        precondition(slidingWindow == nil || architecture == .mistral, "a sliding window is Mistral's")
         try validate(headDimGiven: headDim != nil)
     }
 
@@ -223,6 +233,14 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
         try Self.refuseUnimplemented(c)
         architecture = (try? c.decodeIfPresent(String.self, forKey: .modelType)).flatMap(Architecture.init(rawValue:)) ?? .llama
+        if architecture == .mistral, c.contains(.slidingWindow), try !c.decodeNil(forKey: .slidingWindow) {
+            guard let w = try? c.decode(Int.self, forKey: .slidingWindow), w > 0 else {
+                throw ConfigError(field: "sliding_window", reason: "expected a positive integer or null")
+            }
+            slidingWindow = w
+        } else {
+            slidingWindow = nil
+        }
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
             throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (\(architecture.rawValue) uses silu)")
         }
@@ -256,7 +274,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         // `use_sliding_window` is false, where transformers attends fully: only then is it ignored.
         let qwen = ["qwen2", "qwen3"].contains((try? c.decodeIfPresent(String.self, forKey: .modelType)) ?? "")
         let windowOff = qwen && (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) != true
-        if present(.slidingWindow) && !windowOff {
+        let mistral = (try? c.decodeIfPresent(String.self, forKey: .modelType)) == "mistral"
+        if present(.slidingWindow) && !windowOff && !mistral {
             throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
         }
         for key in [CodingKeys.attnLogitSoftcapping, .finalLogitSoftcapping] where present(key) {
@@ -310,6 +329,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if architecture == .llama {
             try c.encode(false, forKey: .attentionBias)
             try c.encode(false, forKey: .mlpBias)
+        } else if architecture == .mistral {
+            try c.encode(slidingWindow, forKey: .slidingWindow)
         } else {
             try c.encode(false, forKey: .useSlidingWindow)
         }

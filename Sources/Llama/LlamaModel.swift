@@ -17,7 +17,8 @@ public final class LlamaModel: @unchecked Sendable {
     public var isFloat32: Bool { frozen16 == nil }
     public let rope: RoPETable
     public var attentionShape: AttentionShape {
-        AttentionShape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)
+        AttentionShape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim,
+                       window: config.slidingWindow)
     }
 
     /// Whether `lm_head` (or the tied embedding) produces logits; false for reward/preference backbones.

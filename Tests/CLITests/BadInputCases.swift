@@ -154,7 +154,7 @@ enum BadInputCases {
             config("kv heads not dividing", mentions: ["num_key_value_heads"]) { $0["num_key_value_heads"] = 3 },
             config("hidden_size string", mentions: ["hidden_size"]) { $0["hidden_size"] = "64" },
             config("missing vocab_size", mentions: ["vocab_size"]) { $0.removeValue(forKey: "vocab_size") },
-            config("mistral sliding window", mentions: ["model_type"]) { $0["model_type"] = "mistral"; $0["sliding_window"] = 24 },
+            config("mistral bad sliding window", mentions: ["sliding_window"]) { $0["model_type"] = "mistral"; $0["sliding_window"] = -1 },
             config("llama sliding window", mentions: ["sliding_window"]) { $0["sliding_window"] = 24 },
             config("attention bias", mentions: ["attention_bias"]) { $0["attention_bias"] = true },
             config("mlp bias", mentions: ["mlp_bias"]) { $0["mlp_bias"] = true },

@@ -251,8 +251,8 @@ final class KernelGradientTests: XCTestCase {
         let kOff = N * qDim, vOff = N * qDim + N * kvDim
         for b in 0..<lengths.count { for h in 0..<shape.heads { let kvh = h / shape.groupSize
             for i in 0..<lengths[b] {
-                let row = offsets[b] + i
-                var s = (0...i).map { j -> Double in
+                let row = offsets[b] + i, lo = shape.firstKey(position: i)
+                var s = (lo...i).map { j -> Double in
                     var d = 0.0
                     for e in 0..<hd { d += p[row * qDim + h * hd + e] * p[kOff + (offsets[b] + j) * kvDim + kvh * hd + e] }
                     return d * scale
@@ -260,8 +260,8 @@ final class KernelGradientTests: XCTestCase {
                 let m = s.max()!
                 s = s.map { exp($0 - m) }
                 let z = s.reduce(0, +)
-                for j in 0...i { for e in 0..<hd {
-                    out[row * qDim + h * hd + e] += s[j] / z * p[vOff + (offsets[b] + j) * kvDim + kvh * hd + e]
+                for j in lo...i { for e in 0..<hd {
+                    out[row * qDim + h * hd + e] += s[j - lo] / z * p[vOff + (offsets[b] + j) * kvDim + kvh * hd + e]
                 } }
             }
         } }
@@ -317,6 +317,26 @@ final class KernelGradientTests: XCTestCase {
             let o = Array(out[8 * qDim + h * hd..<8 * qDim + (h + 1) * hd]), vv = Array(v[8 * kvDim + (h / 2) * hd..<8 * kvDim + (h / 2 + 1) * hd])
             assertClose(o, vv, 1e-6, "length-1 sequence attends only to itself")
         }
+    }
+
+    /// Sliding-window attention (Mistral): query t sees keys t − 3 < j ≤ t, on the one-query path
+    /// (sequences under 8 tokens) and the blocked one (the 12-token sequence).
+    func testAttentionSlidingWindow() {
+        var r = TestRandom(seed: 17)
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: 3)
+        let lengths = [5, 12, 2], N = 19
+        let qDim = shape.qDim, kvDim = shape.kvDim
+        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
+        let (out, dq, dk, dv) = Self.runAttention(q: q, k: k, v: v, g: g, lengths: lengths, shape: shape)
+        let all = q.doubles + k.doubles + v.doubles
+        let ref = { (p: [Double]) in Self.attentionReference(p, lengths: lengths, shape: shape) }
+        assertClose(out, ref(all), 1e-6, "windowed attention forward")
+        let full = Self.attentionReference(all, lengths: lengths, shape: AttentionShape(heads: 4, kvHeads: 2, headDim: 8))
+        XCTAssertGreaterThan(compare(out, full).relativeError, 1e-3, "the window changes the result")
+        let fd = finiteDifferences(all) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dq, Array(fd[0..<N * qDim]), 1e-5, "windowed attention dq")
+        assertClose(dk, Array(fd[N * qDim..<N * qDim + N * kvDim]), 1e-5, "windowed attention dk")
+        assertClose(dv, Array(fd[(N * qDim + N * kvDim)...]), 1e-5, "windowed attention dv")
     }
 
     /// Long sequences go through the blocked sgemm path (several 64-query blocks): forward against

@@ -79,7 +79,8 @@ final class ConfigTests: XCTestCase {
     /// Fields that change the computation and are not implemented are refused by name, never ignored
     /// (a Mistral config with a sliding window gave 16 % wrong log-probs without a word).
     func testUnimplementedComputationFieldsAreRefused() throws {
-        expectError("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 24}", field: "model_type")
+        expectError("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 0}", field: "sliding_window")
+        expectError("{\(base), \"model_type\": \"mixtral\", \"sliding_window\": 24}", field: "model_type")
         expectError("{\(base), \"model_type\": \"qwen3_moe\"}", field: "model_type")
         expectError("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": true, \"sliding_window\": 32}", field: "use_sliding_window")
         expectError("{\(base), \"model_type\": \"qwen2\", \"attention_bias\": true}", field: "attention_bias")
@@ -108,6 +109,11 @@ final class ConfigTests: XCTestCase {
         let written = String(decoding: try JSONEncoder().encode(qwen), as: UTF8.self)
         XCTAssertTrue(written.contains("\"Qwen2ForCausalLM\"") && written.contains("\"model_type\":\"qwen2\""), written)
         XCTAssertEqual(try decode(written), qwen, "written and read back: the same configuration")
+        // Mistral: a window, or null (v0.2 and later) for full attention
+        let mistral = try decode("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 4096}")
+        XCTAssertEqual(mistral.slidingWindow, 4096)
+        XCTAssertEqual(try decode(String(decoding: try JSONEncoder().encode(mistral), as: UTF8.self)), mistral)
+        XCTAssertNil(try decode("{\(base), \"model_type\": \"mistral\", \"sliding_window\": null}").slidingWindow)
         // Qwen3: head_dim independent of hidden / heads
         let qwen3 = try decode("{\(base), \"model_type\": \"qwen3\", \"head_dim\": 32, \"attention_bias\": false, \"use_sliding_window\": false, \"sliding_window\": null}")
         XCTAssertEqual(qwen3.qDim, 128)
@@ -117,7 +123,7 @@ final class ConfigTests: XCTestCase {
             _ = try decode("{\(base), \"model_type\": \"gemma\"}")
             XCTFail("gemma is not implemented yet")
         } catch let e as ConfigError {
-            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3"), "the error lists what is supported: \(e)")
+            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3, mistral"), "the error lists what is supported: \(e)")
         }
     }
 }

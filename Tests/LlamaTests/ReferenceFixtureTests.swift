@@ -78,6 +78,31 @@ final class ReferenceFixtureTests: XCTestCase {
         XCTAssertEqual(config.qDim, 96)
         try check("qwen3-headdim")
     }
+    /// MistralForCausalLM with sliding_window 4: every query sees its last 4 positions only, in the
+    /// forward and in every gradient. (With full attention the same weights give other logits.)
+    func testMistralSlidingWindowMatchesPyTorch() throws {
+        let config = try LlamaConfig.load(url: Fixtures.url("mistral-window/config.json"))
+        XCTAssertEqual(config.architecture, .mistral)
+        XCTAssertEqual(config.slidingWindow, 4)
+        try check("mistral-window")
+        // the window matters here: the same weights with full attention disagree with the reference
+        let windowed = try ModelDirectory.load(Fixtures.url("mistral-window"))
+        var full = windowed.config
+        full.slidingWindow = nil
+        let unwindowed = LlamaModel(config: full)
+        unwindowed.parameters.pointer.update(from: windowed.parameters.pointer, count: windowed.layout.count)
+        let seq: [Int32] = Array(3..<15)
+        func logp(_ m: LlamaModel) throws -> [Float] {
+            var out = [Float](repeating: 0, count: seq.count)
+            try m.forward(TokenBatch(tokens: seq, targets: seq, lengths: [seq.count], maxLength: seq.count),
+                          workspace: TrainingWorkspace(config: m.config, capacity: Matmul.paddedRows(seq.count), maxSequenceLength: seq.count),
+                          logProbs: &out)
+            return out
+        }
+        let a = try logp(windowed), b = try logp(unwindowed)
+        XCTAssertEqual(Array(a[0..<4]), Array(b[0..<4]), "within the window nothing changes")
+        XCTAssertGreaterThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-3, "past the window the keys it drops matter")
+    }
 
     /// The same sequences give the same log-probs whatever else is in the batch and however much
     /// padding surrounds them: padding never attends and never contributes.
