@@ -49,6 +49,10 @@ Configurations
                       2 kv heads, sliding_window 4 (queries see their last 4
                       positions), untied.
 
+``gemma-mqa``       : GemmaForCausalLM, V=112, D=64, FF=96, 2 layers, 4 heads of
+                      head_dim 32, 1 kv head, (1 + w) norms, × √64 embeddings,
+                      GeGLU (gelu_pytorch_tanh), tied.
+
 Run with fixture names (``python3 Scripts/make_fixtures.py qwen2-tied``) to
 build only those; the others keep their bytes.
 
@@ -79,7 +83,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
+from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
                           Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
@@ -202,10 +206,34 @@ CONFIGS = {
             eos_token_id=2,
         ),
     ),
+    # Gemma 1: (1 + w) norms, embeddings × √64, GeGLU (tanh GELU), head_dim 32 × 4 heads ≠ 64,
+    # multi-query attention (1 kv head), tied.
+    "gemma-mqa": dict(
+        seed=2468,
+        arch="gemma",
+        config=dict(
+            vocab_size=112,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=32,
+            hidden_act="gelu_pytorch_tanh",
+            rms_norm_eps=1e-6,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
 }
 
 MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
-                 "qwen3": (Qwen3Config, Qwen3ForCausalLM), "mistral": (MistralConfig, MistralForCausalLM)}
+                 "qwen3": (Qwen3Config, Qwen3ForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
+                 "gemma": (GemmaConfig, GemmaForCausalLM)}
 
 
 def make_config(cfg: dict, arch: str = "llama") -> LlamaConfig:
@@ -379,8 +407,8 @@ def main() -> int:
             total += sz
             print(f"{name}/{fn}: {sz} bytes")
     print(f"total fixture size: {total} bytes")
-    # Weights + gradients of the five configs are ~0.7 MB each in float32.
-    assert total < 4_000_000, "fixtures grew unexpectedly large"
+    # Weights + gradients of the six configs are ~0.7 MB each in float32.
+    assert total < 4_800_000, "fixtures grew unexpectedly large"
     return 0
 
 

@@ -4,22 +4,27 @@ import Foundation
 
 public enum RMSNorm {
     /// out (N, D) = x · rstd ⊙ weight, with rstd (N) = 1 / sqrt(mean_d x² + eps) saved for backward.
+    /// `weightOffset` 1 scales by (1 + w) instead (Gemma's norm, whose weights are stored as offsets).
     public static func forward(out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               rows: Int, dim: Int, eps: Float) {
+                               rows: Int, dim: Int, eps: Float, weightOffset: Float = 0) {
         Parallel.forEachChunk(rows, minPerChunk: 16) { range in
             for n in range {
                 let xr = x + n * dim, yr = out + n * dim
                 let meanSquare = VectorMath.dot(xr, xr, dim) / Float(dim)
                 let r = 1 / (meanSquare + eps).squareRoot()
                 rstd[n] = r
-                // HF order: (x · rstd) · w
-                for d in 0..<dim { yr[d] = weight[d] * (xr[d] * r) }
+                // HF order: (x · rstd) · w   (Gemma: (x · rstd) · (1 + w))
+                if weightOffset == 0 {
+                    for d in 0..<dim { yr[d] = weight[d] * (xr[d] * r) }
+                } else {
+                    for d in 0..<dim { yr[d] = (xr[d] * r) * (weightOffset + weight[d]) }
+                }
             }
         }
     }
 
-    /// Backward of `out = x · rstd ⊙ w`:
+    /// Backward of `out = x · rstd ⊙ (o + w)` (o = `weightOffset`, 0 but for Gemma):
     ///   dx[n,d] += rstd · (dOut⊙w)[d] − rstd³ / D · x[n,d] · Σ_e (dOut⊙w)[e] · x[n,e]
     ///   dW[d]   += Σ_s Σ_{n ∈ s} dOut[n,d] · x[n,d] · rstd[n]
     /// The weight gradient is summed per row segment s (rows in order, from zero) and the segment sums
@@ -29,15 +34,15 @@ public enum RMSNorm {
     public static func backward(dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                 dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 rstd: UnsafePointer<Float>, rows: Int, dim: Int, segments: [Range<Int>]? = nil,
-                                scratch: UnsafeMutablePointer<Float>) {
+                                scratch: UnsafeMutablePointer<Float>, weightOffset: Float = 0) {
         Parallel.forEachChunk(rows, minPerChunk: 16) { range in
             for n in range {
                 let xr = x + n * dim, gr = dOut + n * dim, dxr = dx + n * dim
                 let r = rstd[n]
                 var dotGWX: Float = 0
-                for d in 0..<dim { dotGWX += gr[d] * weight[d] * xr[d] }
+                for d in 0..<dim { dotGWX += gr[d] * (weightOffset + weight[d]) * xr[d] }
                 let k = r * r * r * dotGWX / Float(dim)
-                for d in 0..<dim { dxr[d] += r * gr[d] * weight[d] - k * xr[d] }
+                for d in 0..<dim { dxr[d] += r * gr[d] * (weightOffset + weight[d]) - k * xr[d] }
             }
         }
         let segments = segments ?? [0..<rows]

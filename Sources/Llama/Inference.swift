@@ -153,6 +153,7 @@ public final class InferenceSession {
         flat.withUnsafeBufferPointer { tok in
             Embedding.forward(out: x.pointer, table: m.matrix(lay.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
+        if let scale = c.embeddingScale { VectorMath.scale(scale, x.pointer, N * D) }   // Gemma: × √hidden
         let adapter = m.adapter
         precondition(loraU.count >= N * (adapter?.layout.rank ?? 0), "InferenceSession: the model's adapter was set after the session was made")
         for l in 0..<c.numHiddenLayers {
@@ -169,7 +170,8 @@ public final class InferenceSession {
                                        rank: adapter.layout.rank, batchInvariant: false)
                 }
             }
-            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.inputNorm), rows: N, dim: D, eps: eps)
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.inputNorm), rows: N, dim: D, eps: eps,
+                            weightOffset: c.normWeightOffset)
             project(.q, W.qProj, bias: W.qBias, y: q.pointer, x: norm.pointer, inFeatures: D, outFeatures: qDim)
             project(.k, W.kProj, bias: W.kBias, y: k.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
             project(.v, W.vProj, bias: W.vBias, y: v.pointer, x: norm.pointer, inFeatures: D, outFeatures: kvDim)
@@ -195,10 +197,12 @@ public final class InferenceSession {
             Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape,
                               scratch: attScratch.pointer, maxKeys: cache.maxLength)
             project(.o, W.oProj, y: x.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D, beta: 1)
-            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps)
+            RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps,
+                            weightOffset: c.normWeightOffset)
             project(.gate, W.gateProj, y: gate.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             project(.up, W.upProj, y: up.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
-            SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F)
+            if c.usesGeGLU { GeGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
+            else { SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
             project(.down, W.downProj, y: x.pointer, x: act.pointer, inFeatures: F, outFeatures: D, beta: 1)
         }
         for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
@@ -217,7 +221,8 @@ public final class InferenceSession {
                 (lastRows.pointer + i * D).update(from: x.pointer + (offsets[i + 1] - 1) * D, count: D)
             }
         }
-        RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(lay.finalNorm), rows: rows, dim: D, eps: eps)
+        RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(lay.finalNorm), rows: rows, dim: D, eps: eps,
+                        weightOffset: c.normWeightOffset)
         if hiddenOnly || !m.hasLanguageModelHead { return rows }
         Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.matrix(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
         return rows

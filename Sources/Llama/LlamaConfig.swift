@@ -88,12 +88,16 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     /// MistralForCausalLM: Llama with sliding-window attention (`sliding_window` W: a query at
     /// position t sees the keys t − W < j ≤ t, in training, scoring and decoding; null: full).
     case mistral
+    /// GemmaForCausalLM (Gemma 1): RMSNorm scaled by (1 + w), embeddings multiplied by √hidden,
+    /// GeGLU with the tanh-approximated GELU, a head_dim independent of hidden / heads.
+    case gemma
 
     /// The `architectures` entry transformers writes for the causal LM.
     public var causalLMClass: String {
         switch self {
         case .llama: return "LlamaForCausalLM"; case .qwen2: return "Qwen2ForCausalLM"
         case .qwen3: return "Qwen3ForCausalLM"; case .mistral: return "MistralForCausalLM"
+        case .gemma: return "GemmaForCausalLM"
         }
     }
 }
@@ -122,6 +126,12 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public var qkvBias: Bool { architecture == .qwen2 }
     /// Per-head RMSNorm of the queries and keys before RoPE (qwen3).
     public var qkNorm: Bool { architecture == .qwen3 }
+    /// Gemma: norms scale by (1 + w), the MLP gate is GeGLU (tanh GELU), embeddings are × √hidden.
+    public var normWeightOffset: Float { architecture == .gemma ? 1 : 0 }
+    public var usesGeGLU: Bool { architecture == .gemma }
+    /// The embedding multiplier (Gemma: √hidden as a float32, as transformers computes it for float32
+    /// weights); nil: none.
+    public var embeddingScale: Float? { architecture == .gemma ? Float(Double(hiddenSize).squareRoot()) : nil }
     /// Sliding-window attention span (mistral's `sliding_window`; nil: full attention).
     public var slidingWindow: Int?
 
@@ -134,7 +144,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case maxPositionEmbeddings = "max_position_embeddings", vocabSize = "vocab_size"
         case tieWordEmbeddings = "tie_word_embeddings"
         case bosTokenID = "bos_token_id", eosTokenID = "eos_token_id", padTokenID = "pad_token_id"
-        case hiddenAct = "hidden_act", attentionBias = "attention_bias", mlpBias = "mlp_bias"
+        case hiddenAct = "hidden_act", hiddenActivation = "hidden_activation", attentionBias = "attention_bias", mlpBias = "mlp_bias"
         case modelType = "model_type", architectures, torchDtype = "torch_dtype"
         case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
         case attnLogitSoftcapping = "attn_logit_softcapping", finalLogitSoftcapping = "final_logit_softcapping"
@@ -241,8 +251,12 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         } else {
             slidingWindow = nil
         }
-        if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
-            throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (\(architecture.rawValue) uses silu)")
+        let activation = architecture == .gemma ? "gelu_pytorch_tanh" : "silu"
+        if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != activation {
+            throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (\(architecture.rawValue) is implemented with \(activation))")
+        }
+        if let act = try? c.decodeIfPresent(String.self, forKey: .hiddenActivation), act != activation {
+            throw ConfigError(field: "hidden_activation", reason: "unsupported activation '\(act)' (\(architecture.rawValue) is implemented with \(activation))")
         }
         // Qwen2's q/k/v projections always carry biases (its config has no such field).
         if try c.decodeIfPresent(Bool.self, forKey: .attentionBias) == true {
@@ -251,7 +265,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
         }
-        if let given = givenHeadDim, architecture != .qwen3, numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
+        if let given = givenHeadDim, ![.qwen3, .gemma].contains(architecture), numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
             throw ConfigError(field: "head_dim", reason: "\(given) × num_attention_heads \(numAttentionHeads) ≠ hidden_size \(hiddenSize): a head_dim other than hidden_size / num_attention_heads is not implemented for Llama")
         }
         try validate(headDimGiven: givenHeadDim != nil)
@@ -316,7 +330,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
         try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
         try c.encode(headDim, forKey: .headDim)
-        try c.encode("silu", forKey: .hiddenAct)
+        try c.encode(usesGeGLU ? "gelu_pytorch_tanh" : "silu", forKey: .hiddenAct)
         try c.encode(rmsNormEps, forKey: .rmsNormEps)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         try c.encode(ropeScaling, forKey: .ropeScaling)

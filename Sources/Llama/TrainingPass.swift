@@ -261,6 +261,8 @@ extension LlamaModel {
         ws.packedTokens.withUnsafeBufferPointer { tok in
             Embedding.forward(out: ws.xIn.pointer, table: matrix(layout.embedding), tokens: tok.baseAddress!, rows: N, dim: D)
         }
+        // Gemma: x = embed[tokens] · √hidden
+        if let scale = c.embeddingScale { VectorMath.scale(scale, ws.xIn.pointer, N * D) }
         for l in 0..<c.numHiddenLayers {
             // xIn[l+1] = layer_l(xIn[l])   (the last layer, or a scoring workspace, writes xOut)
             let input = ws.xIn.pointer + ws.inputSlot(l) * ws.capacity * D
@@ -270,7 +272,7 @@ extension LlamaModel {
         }
         // normF = rmsnorm(xOut) ⊙ w_final ; logits = normF[scored] Wheadᵀ   (M, V)
         RMSNorm.forward(out: ws.normF.pointer, rstd: ws.rstdF.pointer, x: ws.xOut.pointer,
-                        weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps)
+                        weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         let M = ws.scoredRows, head = ws.scoresAllRows ? ws.normF.pointer : ws.gatherScored(ws.normF.pointer, into: ws.normScored.pointer)
         Linear.batchInvariantForward(y: ws.probs.pointer, x: head, weight: matrix(layout.lmHead), rows: M, inFeatures: D, outFeatures: V)
         if let logits {   // sequences one after another, without the alignment rows (every row scored)
@@ -318,7 +320,7 @@ extension LlamaModel {
         }
 
         // n1 = rmsnorm(x) ⊙ w_in
-        RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps)
+        RMSNorm.forward(out: n1, rstd: r1, x: xIn, weight: vector(W.inputNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         // q = n1 Wqᵀ (+ bq), k = n1 Wkᵀ (+ bk), v = n1 Wvᵀ (+ bv)   (each + its LoRA path)
         // qwen3: q = rmsnorm_head(n1 Wqᵀ) ⊙ w_qnorm, k = rmsnorm_head(n1 Wkᵀ) ⊙ w_knorm, over each head's hd values
         let hd = c.headDim, normed = c.qkNorm ? ws.qkNormBuffers(l) : nil
@@ -341,11 +343,12 @@ extension LlamaModel {
         xMid.update(from: xIn, count: N * D)
         project(.o, W.oProj, y: xMid, x: att, inFeatures: qDim, outFeatures: D, beta: 1)
         // n2 = rmsnorm(xMid) ⊙ w_post
-        RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps)
+        RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
         project(.gate, W.gateProj, y: gate, x: n2, inFeatures: D, outFeatures: F)
         project(.up, W.upProj, y: up, x: n2, inFeatures: D, outFeatures: F)
-        SwiGLU.forward(out: act, gate: gate, up: up, count: N * F)
+        if c.usesGeGLU { GeGLU.forward(out: act, gate: gate, up: up, count: N * F) }   // Gemma: gelu_tanh(gate) ⊙ up
+        else { SwiGLU.forward(out: act, gate: gate, up: up, count: N * F) }
         // out = xMid + act Wdᵀ   (next layer's input)
         next.update(from: xMid, count: N * D)
         project(.down, W.downProj, y: next, x: act, inFeatures: F, outFeatures: D, beta: 1)
@@ -399,7 +402,7 @@ extension LlamaModel {
         dX.initialize(repeating: 0, count: N * D)
         RMSNorm.backward(dx: dX, dWeight: normGradient(layout.finalNorm), dOut: dNorm, x: ws.xOut.pointer,
                          weight: vector(layout.finalNorm), rstd: ws.rstdF.pointer, rows: N, dim: D,
-                         segments: seg, scratch: ws.normScratch.pointer)
+                         segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
 
         for l in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
             // Activation checkpointing: recompute layer l from its saved input (same ops, same bits);
@@ -438,15 +441,19 @@ extension LlamaModel {
             // act = silu(gate) ⊙ up
             ws.dGate.pointer.initialize(repeating: 0, count: N * F)
             ws.dUp.pointer.initialize(repeating: 0, count: N * F)
-            SwiGLU.backward(dGate: ws.dGate.pointer, dUp: ws.dUp.pointer, dOut: ws.dAct.pointer,
-                            gate: gate, up: up, count: N * F)
+            if c.usesGeGLU {
+                GeGLU.backward(dGate: ws.dGate.pointer, dUp: ws.dUp.pointer, dOut: ws.dAct.pointer, gate: gate, up: up, count: N * F)
+            } else {
+                SwiGLU.backward(dGate: ws.dGate.pointer, dUp: ws.dUp.pointer, dOut: ws.dAct.pointer,
+                                gate: gate, up: up, count: N * F)
+            }
             // gate = n2 Wgᵀ, up = n2 Wuᵀ
             dNorm.initialize(repeating: 0, count: N * D)
             projectBackward(.gate, W.gateProj, dx: dNorm, dy: ws.dGate.pointer, x: n2, inFeatures: D, outFeatures: F)
             projectBackward(.up, W.upProj, dx: dNorm, dy: ws.dUp.pointer, x: n2, inFeatures: D, outFeatures: F)
             // n2 = rmsnorm(xMid) ⊙ w_post   (dX += through the norm; dX now = ∂/∂xMid)
             RMSNorm.backward(dx: dX, dWeight: normGradient(W.postNorm), dOut: dNorm, x: xMid, weight: vector(W.postNorm),
-                             rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
+                             rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
             // xMid = x + att Woᵀ
             ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
             projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dX, x: att, inFeatures: qDim, outFeatures: D)
@@ -486,7 +493,7 @@ extension LlamaModel {
             projectBackward(.v, W.vProj, bias: W.vBias, dx: dNorm, dy: ws.dV.pointer, x: n1, inFeatures: D, outFeatures: kvDim)
             // n1 = rmsnorm(x) ⊙ w_in   (dX now = ∂/∂x entering layer l)
             RMSNorm.backward(dx: dX, dWeight: normGradient(W.inputNorm), dOut: dNorm, x: xIn, weight: vector(W.inputNorm),
-                             rstd: r1, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer)
+                             rstd: r1, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
         }
         // With an adapter the embedding and lm_head are frozen: nothing more to do.
         guard lora == nil else { return }
@@ -495,6 +502,8 @@ extension LlamaModel {
         // whatever the batch composition. Threads own blocks of vocabulary rows. The pad token's row
         // gets no lookup gradient (transformers' nn.Embedding(padding_idx=pad_token_id)).
         let dEmbedding = grad + layout.embedding
+        // Gemma's x = embed[tokens] · √hidden: the lookup gradient is dX · √hidden (dX is not read again)
+        if let scale = c.embeddingScale { VectorMath.scale(scale, dX, N * D) }
         let padding = c.padTokenID.flatMap { $0 >= 0 && $0 < V ? Int32($0) : nil }
         ws.packedTokens.withUnsafeBufferPointer { tok in
             Linear.weightGradient(dWeight: grad + layout.lmHead, dy: ws.probs.pointer,

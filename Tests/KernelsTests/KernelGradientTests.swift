@@ -199,6 +199,42 @@ final class KernelGradientTests: XCTestCase {
         assertClose(du, Array(fd[n...]), 1e-5, "swiglu dUp")
     }
 
+    func testGeGLUAndTheOffsetNorm() {
+        var r = TestRandom(seed: 14)
+        let n = 37
+        let g = r.gaussian(n), u = r.gaussian(n), d = r.gaussian(n)
+        func gelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) }
+        func ref(_ p: [Double]) -> [Double] { (0..<n).map { gelu(p[$0]) * p[n + $0] } }
+        var out = [Float](repeating: 0, count: n)
+        GeGLU.forward(out: &out, gate: g, up: u, count: n)
+        assertClose(out, ref(g.doubles + u.doubles), 1e-6, "geglu forward")
+        var dg = [Float](repeating: 0, count: n), du = [Float](repeating: 0, count: n)
+        GeGLU.backward(dGate: &dg, dUp: &du, dOut: d, gate: g, up: u, count: n)
+        let fd = finiteDifferences(g.doubles + u.doubles) { p in zip(ref(p), d).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dg, Array(fd[0..<n]), 1e-5, "geglu dGate")
+        assertClose(du, Array(fd[n...]), 1e-5, "geglu dUp")
+        // Gemma's norm: x · rstd · (1 + w)
+        let N = 3, D = 11, eps = 1e-6
+        let x = r.gaussian(N * D), w = r.gaussian(D), gy = r.gaussian(N * D)
+        func norm(_ p: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: N * D)
+            for i in 0..<N {
+                let ms = (0..<D).reduce(0.0) { $0 + p[i * D + $1] * p[i * D + $1] } / Double(D)
+                for e in 0..<D { y[i * D + e] = p[i * D + e] / (ms + eps).squareRoot() * (1 + p[N * D + e]) }
+            }
+            return y
+        }
+        var y = [Float](repeating: 0, count: N * D), rstd = [Float](repeating: 0, count: N)
+        RMSNorm.forward(out: &y, rstd: &rstd, x: x, weight: w, rows: N, dim: D, eps: Float(eps), weightOffset: 1)
+        assertClose(y, norm(x.doubles + w.doubles), 1e-6, "(1 + w) norm forward")
+        var dx = [Float](repeating: 0, count: N * D), dw = [Float](repeating: 0, count: D)
+        var scratch = [Float](repeating: 0, count: Parallel.maxThreads * D)
+        RMSNorm.backward(dx: &dx, dWeight: &dw, dOut: gy, x: x, weight: w, rstd: rstd, rows: N, dim: D, scratch: &scratch, weightOffset: 1)
+        let fdn = finiteDifferences(x.doubles + w.doubles) { p in zip(norm(p), gy).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(dx, Array(fdn[0..<N * D]), 1e-5, "(1 + w) norm dx")
+        assertClose(dw, Array(fdn[(N * D)...]), 1e-5, "(1 + w) norm dW")
+    }
+
     func testEmbedding() {
         var r = TestRandom(seed: 5)
         let V = 10, D = 6

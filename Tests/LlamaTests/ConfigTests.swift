@@ -109,6 +109,9 @@ final class ConfigTests: XCTestCase {
         let written = String(decoding: try JSONEncoder().encode(qwen), as: UTF8.self)
         XCTAssertTrue(written.contains("\"Qwen2ForCausalLM\"") && written.contains("\"model_type\":\"qwen2\""), written)
         XCTAssertEqual(try decode(written), qwen, "written and read back: the same configuration")
+        // Gemma: only the tanh GELU is implemented
+        expectError("{\(base), \"model_type\": \"gemma\", \"hidden_act\": \"gelu\"}", field: "hidden_act")
+        XCTAssertTrue(try decode("{\(base), \"model_type\": \"gemma\", \"hidden_act\": \"gelu_pytorch_tanh\", \"head_dim\": 256}").usesGeGLU)
         // Mistral: a window, or null (v0.2 and later) for full attention
         let mistral = try decode("{\(base), \"model_type\": \"mistral\", \"sliding_window\": 4096}")
         XCTAssertEqual(mistral.slidingWindow, 4096)
@@ -120,10 +123,10 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(qwen3.qkNorm)
         XCTAssertEqual(try decode(String(decoding: try JSONEncoder().encode(qwen3), as: UTF8.self)), qwen3)
         do {
-            _ = try decode("{\(base), \"model_type\": \"gemma\"}")
-            XCTFail("gemma is not implemented yet")
+            _ = try decode("{\(base), \"model_type\": \"gemma2\"}")
+            XCTFail("gemma2 is not implemented yet")
         } catch let e as ConfigError {
-            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3, mistral"), "the error lists what is supported: \(e)")
+            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3, mistral, gemma"), "the error lists what is supported: \(e)")
         }
     }
 }

@@ -78,6 +78,13 @@ final class ReferenceFixtureTests: XCTestCase {
         XCTAssertEqual(config.qDim, 96)
         try check("qwen3-headdim")
     }
+    /// GemmaForCausalLM: (1 + w) norms, embeddings × √hidden, GeGLU, head_dim 32 × 4 ≠ 64, one KV head.
+    func testGemmaMatchesPyTorch() throws {
+        let config = try LlamaConfig.load(url: Fixtures.url("gemma-mqa/config.json"))
+        XCTAssertEqual(config.architecture, .gemma)
+        XCTAssertTrue(config.usesGeGLU && config.normWeightOffset == 1 && config.embeddingScale == 8)
+        try check("gemma-mqa")
+    }
     /// MistralForCausalLM with sliding_window 4: every query sees its last 4 positions only, in the
     /// forward and in every gradient. (With full attention the same weights give other logits.)
     func testMistralSlidingWindowMatchesPyTorch() throws {
