@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    python3 Scripts/bench_pytorch.py --shape stories15M|stories110M|smollm2-135M|llama-1b|qwen2.5-0.5b --threads N \
+    python3 Scripts/bench_pytorch.py --shape stories15M|stories110M|smollm2-135M|llama-1b|qwen2.5-0.5b|gemma-2b --threads N \
         [--json FILE] [--workloads train,forward,decode1,decode8[,dpo]] \
         [--repeats R] [--attn sdpa|eager]
 
@@ -93,6 +93,10 @@ SHAPES = {
     "qwen2.5-0.5b": dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
                          num_key_value_heads=2, intermediate_size=4864, vocab_size=151936, rope_theta=1000000.0,
                          rms_norm_eps=1e-6, arch="qwen2"),
+    # GemmaForCausalLM (GeGLU, (1 + w) norms, one KV head), idpo bench --shape gemma-2b
+    "gemma-2b": dict(hidden_size=2048, num_hidden_layers=18, num_attention_heads=8, num_key_value_heads=1,
+                     head_dim=256, intermediate_size=16384, vocab_size=256000, rope_theta=10000.0,
+                     rms_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh", arch="gemma"),
 }
 VOCAB = 32000   # stories shapes; the others name their vocab_size
 ALL_WORKLOADS = ["train", "forward", "decode1", "decode8", "sample8", "dpo"]
@@ -146,13 +150,14 @@ def fmt_line(res):
 
 def build_model(shape, attn):
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
     torch.manual_seed(0)
     params = dict(SHAPES[shape])
     global VOCAB
     VOCAB = params.pop("vocab_size", 32000)
-    config_class, model_class = (Qwen2Config, Qwen2ForCausalLM) if params.pop("arch", "llama") == "qwen2" \
-        else (LlamaConfig, LlamaForCausalLM)
+    config_class, model_class = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "gemma": (GemmaConfig, GemmaForCausalLM)}.get(
+        params.pop("arch", "llama"), (LlamaConfig, LlamaForCausalLM))
     params.setdefault("rms_norm_eps", 1e-5)
     cfg = config_class(vocab_size=VOCAB, max_position_embeddings=2048,
                        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,

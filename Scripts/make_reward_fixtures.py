@@ -2,7 +2,7 @@
 """Reference fixtures for sequence-classification reward models (issue 16, item 2).
 
 Builds tiny ``LlamaForSequenceClassification``, ``Qwen2ForSequenceClassification`` and
-``Qwen3ForSequenceClassification`` models (num_labels 1, float32, eager attention, seeded random
+``Qwen3ForSequenceClassification`` and ``GemmaForSequenceClassification`` models (num_labels 1, float32, eager attention, seeded random
 weights; Qwen2's q/k/v biases and Qwen3's q/k norms included),
 runs one right-padded batch of three sequences of unequal lengths through them, and writes
 
@@ -25,7 +25,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (LlamaConfig, LlamaForSequenceClassification, Qwen2Config,
+from transformers import (GemmaConfig, GemmaForSequenceClassification, LlamaConfig, LlamaForSequenceClassification, Qwen2Config,
                           Qwen2ForSequenceClassification, Qwen3Config, Qwen3ForSequenceClassification)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +49,10 @@ MODELS = {
     "rm-qwen3": (Qwen3Config, Qwen3ForSequenceClassification,
                  dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
                       head_dim=16, use_sliding_window=False, tie_word_embeddings=False), 33),
+    # the GPM seed's backbone family: (1 + w) norms, × √hidden embeddings, GeGLU
+    "rm-gemma": (GemmaConfig, GemmaForSequenceClassification,
+                 dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                      head_dim=16, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=False), 34),
 }
 
 

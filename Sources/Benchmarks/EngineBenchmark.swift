@@ -12,11 +12,12 @@ public struct BenchmarkShape: Sendable {
     public let name: String
     public let config: LlamaConfig
 
-    public static let names = ["stories15M", "stories110M", "smollm2-135M", "llama-1b", "qwen2.5-0.5b"]
+    public static let names = ["stories15M", "stories110M", "smollm2-135M", "llama-1b", "qwen2.5-0.5b", "gemma-2b"]
 
     /// Named shapes: stories15M (288, 6 layers, 6 heads, ffn 768, vocab 32000) and stories110M
     /// (768, 12, 12, 2048, 32000), tied embeddings like the llama2.c checkpoints; smollm2-135M and
-    /// llama-1b, the shapes of the real models users train; qwen2.5-0.5b, a Qwen2 (q/k/v biases).
+    /// llama-1b, the shapes of the real models users train; qwen2.5-0.5b, a Qwen2 (q/k/v biases);
+    /// gemma-2b, the GPM seed's backbone.
     public static func named(_ name: String) throws -> BenchmarkShape {
         switch name.lowercased() {
         case "stories15m":
@@ -43,6 +44,12 @@ public struct BenchmarkShape: Sendable {
                 hiddenSize: 896, intermediateSize: 4864, numHiddenLayers: 24, numAttentionHeads: 14, numKeyValueHeads: 2,
                 rmsNormEps: 1e-6, ropeTheta: 1000000, maxPositionEmbeddings: 2048, vocabSize: 151936, tieWordEmbeddings: true,
                 architecture: .qwen2))
+        case "gemma-2b":
+            // Gemma-2B: 18 layers, 8 heads of 256, one KV head, FFN 16384 (GeGLU), 256k vocabulary, tied.
+            return BenchmarkShape(name: "gemma-2b", config: try LlamaConfig(
+                hiddenSize: 2048, intermediateSize: 16384, numHiddenLayers: 18, numAttentionHeads: 8, numKeyValueHeads: 1,
+                headDim: 256, rmsNormEps: 1e-6, maxPositionEmbeddings: 2048, vocabSize: 256000, tieWordEmbeddings: true,
+                architecture: .gemma))
         default:
             throw ConfigError(field: "shape", reason: "unknown benchmark shape '\(name)' (\(names.joined(separator: ", ")))")
         }

@@ -1,5 +1,5 @@
 // Sequence-classification reward models against transformers (Scripts/make_reward_fixtures.py):
-// Llama-, Qwen2- and Qwen3ForSequenceClassification, num_labels 1 — the score head
+// Llama-, Qwen2-, Qwen3- and GemmaForSequenceClassification, num_labels 1 — the score head
 // at each sequence's last non-pad token, on a right-padded batch of unequal lengths.
 
 import XCTest
@@ -32,4 +32,5 @@ final class RewardModelFixtureTests: XCTestCase {
     func testLlamaRewardModelMatchesTransformers() throws { try check("rm-llama", architecture: .llama) }
     func testQwen2RewardModelMatchesTransformers() throws { try check("rm-qwen2", architecture: .qwen2) }
     func testQwen3RewardModelMatchesTransformers() throws { try check("rm-qwen3", architecture: .qwen3) }
+    func testGemmaRewardModelMatchesTransformers() throws { try check("rm-gemma", architecture: .gemma) }
 }
