@@ -15,20 +15,8 @@ public enum Bias {
     /// `scratch` holds `Parallel.maxThreads × O` floats.
     public static func backward(dBias: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, rows: Int, outFeatures O: Int,
                                 segments: [Range<Int>]? = nil, scratch: UnsafeMutablePointer<Float>) {
-        let segments = segments ?? [0..<rows]
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, O * rows / 4096), Swift.max(1, O / 16))
-        segments.withUnsafeBufferPointer { segments in
-            Parallel.forEachChunk(chunks) { cr in
-                for c in cr {
-                    let lo = O * c / chunks, hi = O * (c + 1) / chunks
-                    let partial = scratch + c * O + lo, width = hi - lo
-                    for seg in segments {
-                        partial.initialize(repeating: 0, count: width)
-                        for n in seg { VectorMath.axpy(1, dy + n * O + lo, partial, width) }
-                        VectorMath.axpy(1, partial, dBias + lo, width)
-                    }
-                }
-            }
+        SegmentSums.accumulate(into: dBias, dim: O, rows: rows, segments: segments, scratch: scratch) { n, lo, width, partial in
+            VectorMath.axpy(1, dy + n * O + lo, partial, width)
         }
     }
 }

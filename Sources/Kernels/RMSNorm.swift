@@ -45,22 +45,36 @@ public enum RMSNorm {
                 for d in 0..<dim { dxr[d] += r * gr[d] * (weightOffset + weight[d]) - k * xr[d] }
             }
         }
+        // dW[d] += Σ_n dOut[n,d] · x[n,d] · rstd[n], segment by segment
+        SegmentSums.accumulate(into: dWeight, dim: dim, rows: rows, segments: segments, scratch: scratch) { n, lo, width, partial in
+            let xr = x + n * dim + lo, gr = dOut + n * dim + lo
+            let r = rstd[n]
+            for d in 0..<width { partial[d] += gr[d] * xr[d] * r }
+        }
+    }
+}
+
+/// Column sums over rows formed one row segment at a time in a fixed order (each segment's sum from
+/// zero, then added to the total), so a weight gradient never depends on which other segments share
+/// the batch; columns are split across the threads. Shared by the norms' and the biases' gradients.
+enum SegmentSums {
+    /// dst (dim) += Σ_s (Σ_{n ∈ s} row_n) where `addRow(n, lo, width, partial)` adds columns
+    /// lo..<lo+width of row n's contribution to `partial`. `scratch` holds threads × dim floats.
+    static func accumulate(into dst: UnsafeMutablePointer<Float>, dim: Int, rows: Int, segments: [Range<Int>]?,
+                           scratch: UnsafeMutablePointer<Float>,
+                           addRow: (_ n: Int, _ lo: Int, _ width: Int, _ partial: UnsafeMutablePointer<Float>) -> Void) {
         let segments = segments ?? [0..<rows]
         let chunks = Swift.min(Parallel.threads, Swift.max(1, dim * rows / 4096), Swift.max(1, dim / 16))
         segments.withUnsafeBufferPointer { segments in
             Parallel.forEachChunk(chunks) { cr in
                 for c in cr {
-                    // dims lo..<hi, partial sums in this chunk's scratch row
+                    // columns lo..<hi, partial sums in this chunk's scratch row
                     let lo = dim * c / chunks, hi = dim * (c + 1) / chunks
                     let partial = scratch + c * dim + lo, width = hi - lo
                     for seg in segments {
                         partial.initialize(repeating: 0, count: width)
-                        for n in seg {
-                            let xr = x + n * dim + lo, gr = dOut + n * dim + lo
-                            let r = rstd[n]
-                            for d in 0..<width { partial[d] += gr[d] * xr[d] * r }
-                        }
-                        VectorMath.axpy(1, partial, dWeight + lo, width)
+                        for n in seg { addRow(n, lo, width, partial) }
+                        VectorMath.axpy(1, partial, dst + lo, width)
                     }
                 }
             }
