@@ -345,7 +345,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             try c.encode(false, forKey: .mlpBias)
         } else if architecture == .mistral {
             try c.encode(slidingWindow, forKey: .slidingWindow)
-        } else {
+        } else if architecture == .qwen2 || architecture == .qwen3 {
             try c.encode(false, forKey: .useSlidingWindow)
         }
         try c.encode("float32", forKey: .torchDtype)
