@@ -118,11 +118,14 @@ extension TrainingWorkspace {
         let slots = training && !activationCheckpointing ? c.numHiddenLayers : 1
         let D = c.hiddenSize, F = c.intermediateSize
         // per layer: the input (every layer when training), then the activations (per slot)
-        let perSlotRow = 3 * D + 2 + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * F + LoRAModule.allCases.count * loraRank
+        // qwen3 also keeps q and k before their head norms and the norms' rstd
+        let qkNormRow = c.qkNorm ? c.qDim + c.kvDim + c.numAttentionHeads + c.numKeyValueHeads : 0
+        let perSlotRow = 3 * D + 2 + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * F + LoRAModule.allCases.count * loraRank + qkNormRow
         var floats = MemoryPlan.sum(MemoryPlan.product(L, N, D), MemoryPlan.product(slots, N, perSlotRow))
         if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, loraRank)) }
-        floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 + c.vocabSize))
-        if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 * c.qDim + 2 * c.kvDim + 3 * F + 1)) }
+        // final: xOut, normF, rstdF, the scored rows' normF, logits/probabilities, logp
+        floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 3 * D + 2 + c.vocabSize))
+        if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 * c.qDim + 2 * c.kvDim + 3 * F + 1 + (c.qkNorm ? c.kvDim : 0))) }
         floats = MemoryPlan.sum(floats, Attention.scratchCount(maxKeys: min(maxSequenceLength, 1 << 30)))
         return MemoryPlan.sum(MemoryPlan.product(floats, 4), MemoryPlan.product(N, 12))
     }

@@ -80,7 +80,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
-    @Option(help: "Model shape: stories15M, stories110M, smollm2-135M, llama-1b, or all (the first two).")
+    @Option(help: "Model shape: stories15M, stories110M, smollm2-135M, llama-1b, qwen2.5-0.5b, gemma-2b, or all (the first two).")
     var shape: String = "stories15M"
 
     @Option(help: "Comma-separated workloads: train, forward, decode1, decode8, decode1-bf16, decode8-bf16, sample8, sample8-noshare, dpo, judge, judge-naive, iteration.")

@@ -77,3 +77,17 @@ final class ScoredRowsTests: XCTestCase {
         XCTAssertEqual(Array(try logp(full)[(2 * T)...]).map(\.bitPattern), try logp(alone).map(\.bitPattern))
     }
 }
+
+/// The training plan's workspace estimate follows what the workspace allocates, for every architecture.
+final class WorkspaceEstimateTests: XCTestCase {
+    func testEstimateMatchesTheAllocationForEveryArchitecture() throws {
+        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa"] {
+            let config = try LlamaConfig.load(url: Fixtures.url(name + "/config.json"))
+            for training in [true, false] {
+                let ws = TrainingWorkspace(config: config, capacity: 512, maxSequenceLength: 256, training: training)
+                let estimate = TrainingWorkspace.estimatedBytes(config: config, capacity: 512, maxSequenceLength: 256, training: training)
+                XCTAssertEqual(Double(estimate), Double(ws.bytes), accuracy: 0.02 * Double(ws.bytes), "\(name) training \(training)")
+            }
+        }
+    }
+}
