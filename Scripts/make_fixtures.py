@@ -53,6 +53,13 @@ Configurations
                       head_dim 32, 1 kv head, (1 + w) norms, × √64 embeddings,
                       GeGLU (gelu_pytorch_tanh), tied.
 
+``gemma2-softcap``  : Gemma2ForCausalLM, V=112, D=64, FF=96, 3 layers, 4 heads of
+                      head_dim 32, 2 kv heads, four (1 + w) norms per layer
+                      (post-attention, pre/post-feedforward), attention-logit
+                      soft-cap 2.0 and final-logit soft-cap 4.0 (small, so tanh
+                      bends), query_pre_attn_scalar 20 (≠ head_dim), sliding
+                      window 4 on layers 0 and 2 (layer_types alternate), tied.
+
 Run with fixture names (``python3 Scripts/make_fixtures.py qwen2-tied``) to
 build only those; the others keep their bytes.
 
@@ -83,7 +90,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
+from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
                           Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
@@ -229,11 +236,38 @@ CONFIGS = {
             eos_token_id=2,
         ),
     ),
+    # Gemma 2: the sandwich norms, both soft-caps, query_pre_attn_scalar ≠ head_dim and the
+    # alternating sliding window (layers 0 and 2 see their last 4 positions).
+    "gemma2-softcap": dict(
+        seed=1357,
+        arch="gemma2",
+        config=dict(
+            vocab_size=112,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=32,
+            hidden_activation="gelu_pytorch_tanh",
+            rms_norm_eps=1e-6,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+            attn_logit_softcapping=2.0,
+            final_logit_softcapping=4.0,
+            query_pre_attn_scalar=20,
+            sliding_window=4,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+    ),
 }
 
 MODEL_CLASSES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
                  "qwen3": (Qwen3Config, Qwen3ForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
-                 "gemma": (GemmaConfig, GemmaForCausalLM)}
+                 "gemma": (GemmaConfig, GemmaForCausalLM), "gemma2": (Gemma2Config, Gemma2ForCausalLM)}
 
 
 def make_config(cfg: dict, arch: str = "llama") -> LlamaConfig:

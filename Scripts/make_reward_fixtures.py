@@ -2,7 +2,7 @@
 """Reference fixtures for sequence-classification reward models (issue 16, item 2).
 
 Builds tiny ``LlamaForSequenceClassification``, ``Qwen2ForSequenceClassification`` and
-``Qwen3ForSequenceClassification`` and ``GemmaForSequenceClassification`` models (num_labels 1, float32, eager attention, seeded random
+``Qwen3ForSequenceClassification``, ``GemmaForSequenceClassification``, ``MistralForSequenceClassification`` and ``Gemma2ForSequenceClassification`` models (num_labels 1, float32, eager attention, seeded random
 weights; Qwen2's q/k/v biases and Qwen3's q/k norms included),
 runs one right-padded batch of three sequences of unequal lengths through them, and writes
 
@@ -15,7 +15,7 @@ runs one right-padded batch of three sequences of unequal lengths through them, 
 
 Run from the repository root (torch, transformers, safetensors):
 
-    python3 Scripts/make_reward_fixtures.py
+    python3 Scripts/make_reward_fixtures.py [names…]   (only those; the others keep their bytes)
 
 Deterministic for a given torch/transformers version (config.json records the version).
 """
@@ -25,7 +25,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (GemmaConfig, GemmaForSequenceClassification, LlamaConfig, LlamaForSequenceClassification, Qwen2Config,
+from transformers import (MistralConfig, MistralForSequenceClassification, Gemma2Config, Gemma2ForSequenceClassification, GemmaConfig, GemmaForSequenceClassification, LlamaConfig, LlamaForSequenceClassification, Qwen2Config,
                           Qwen2ForSequenceClassification, Qwen3Config, Qwen3ForSequenceClassification)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +53,15 @@ MODELS = {
     "rm-gemma": (GemmaConfig, GemmaForSequenceClassification,
                  dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
                       head_dim=16, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=False), 34),
+    # Mistral: Llama with a sliding window (4 positions, under 12-token sequences)
+    "rm-mistral": (MistralConfig, MistralForSequenceClassification,
+                   dict(rms_norm_eps=1e-5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                        sliding_window=4, tie_word_embeddings=False), 36),
+    # Gemma 2: sandwich norms, both soft-caps (the final one never touches a reward head), alternating window
+    "rm-gemma2": (Gemma2Config, Gemma2ForSequenceClassification,
+                  dict(rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                       head_dim=16, hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=False,
+                       attn_logit_softcapping=2.0, final_logit_softcapping=4.0, query_pre_attn_scalar=12, sliding_window=4), 35),
 }
 
 
@@ -86,7 +95,9 @@ def build(name, config_class, model_class, extra, seed):
 def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    for name, (cc, mc, extra, seed) in MODELS.items():
+    names = sys.argv[1:] or list(MODELS)
+    for name in names:
+        cc, mc, extra, seed = MODELS[name]
         build(name, cc, mc, extra, seed)
     return 0
 

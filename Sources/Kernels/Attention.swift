@@ -18,10 +18,16 @@ public struct AttentionShape: Sendable {
     /// Sliding-window attention (Mistral): the query at position t sees keys t − window < j ≤ t
     /// (transformers' `kv_idx > q_idx − sliding_window`); nil: every earlier key.
     public let window: Int?
-    /// softmax scale 1/√headDim
-    public var scale: Float { 1 / Float(headDim).squareRoot() }
-    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+    /// Score scale: 1/√headDim, or 1/√query_pre_attn_scalar (Gemma 2).
+    public let scale: Float
+    /// Attention-logit soft-cap c (Gemma 2's `attn_logit_softcapping`): scores s ← c·tanh(s/c)
+    /// before the softmax; nil: none.
+    public let softcap: Float?
+    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil, scaleDenominator: Double? = nil, softcap: Float? = nil) {
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.window = window
+        // transformers: scaling = head_dim ** -0.5 (or query_pre_attn_scalar ** -0.5), a Python float
+        scale = Float(1 / (scaleDenominator ?? Double(headDim)).squareRoot())
+        self.softcap = softcap
     }
     /// The first key the query at position t sees.
     @inline(__always) public func firstKey(position t: Int) -> Int { window.map { Swift.max(0, t - $0 + 1) } ?? 0 }
@@ -55,6 +61,7 @@ public enum Attention {
 
     /// Forward, per span, head h (kv head h / groupSize), query row i at position t = start + i:
     ///   s_j = (q_i · k_j) · scale,  j = lo…t  (lo = 0, or t − window + 1 with a sliding window)
+    ///   (soft-capped: s_j ← c·tanh(s_j / c))
     ///   p_j = exp(s_j − lse_i),     lse_i = log Σ_j exp(s_j)        (saved: lse (N, heads))
     ///   out_i = Σ_j p_j v_j                                           out (N, heads·headDim)
     /// Blocks of queries go through sgemm (S = Q Kᵀ, O = P V); single queries (decode) through dot
@@ -72,6 +79,7 @@ public enum Attention {
                         let qr = q + row * qDim + h * hd
                         let keys = span.start + i + 1, lo = shape.firstKey(position: span.start + i), n = keys - lo
                         for j in lo..<keys { S[j - lo] = VectorMath.dot(qr, kBase + j * kvDim, hd) * scale }
+                        if let cap = shape.softcap { Self.softcap(S, n, cap) }
                         let m = VectorMath.max(S, n)
                         let sum = Float(VectorMath.expShiftedInPlace(S, n, shift: m))
                         let inv = 1 / sum
@@ -95,6 +103,7 @@ public enum Attention {
                     for r in 0..<bq {
                         let keys = span.start + i0 + r + 1, srow = S + r * nk
                         let lo = shape.firstKey(position: keys - 1), seen = srow + lo
+                        if let cap = shape.softcap { Self.softcap(seen, keys - lo, cap) }
                         let m = VectorMath.max(seen, keys - lo)
                         let sum = Float(VectorMath.expShiftedInPlace(seen, keys - lo, shift: m))
                         VectorMath.scale(1 / sum, seen, keys - lo)
@@ -117,6 +126,8 @@ public enum Attention {
     ///   P   = exp(S − lse)  (recomputed, causal)
     ///   dV += Pᵀ dOut
     ///   dP  = dOut Vᵀ,   dS = P ⊙ (dP − D) · scale
+    ///   (soft-capped, s = c·tanh(r/c) with r = q·k·scale: dS = P ⊙ (dP − D) · (1 − tanh²(r/c)) · scale,
+    ///    r recomputed into P's block once P is no longer needed)
     ///   dQ += dS K,      dK += dSᵀ Q
     /// Tasks are (span, kv head), so heads sharing a kv head never race on dK, dV.
     public static func backward(dq: UnsafeMutablePointer<Float>, dKeys: [UnsafeMutablePointer<Float>],
@@ -143,6 +154,7 @@ public enum Attention {
                     for r in 0..<bq {
                         let keys = span.start + i0 + r + 1, prow = P + r * nk
                         let lo = shape.firstKey(position: keys - 1)
+                        if let cap = shape.softcap { Self.softcap(prow + lo, keys - lo, cap) }
                         _ = VectorMath.expShiftedInPlace(prow + lo, keys - lo, shift: lse[(row0 + r) * H + h])
                         if lo > 0 { prow.initialize(repeating: 0, count: lo) }
                         if keys < nk { (prow + keys).initialize(repeating: 0, count: nk - keys) }
@@ -157,7 +169,19 @@ public enum Attention {
                     for r in 0..<bq {
                         let d = VectorMath.dot(gBlk + r * qDim, out + (row0 + r) * qDim + h * hd, hd)
                         let prow = P + r * nk, drow = dP + r * nk
-                        csimd_softmax_backward_row(drow, prow, d, scale, nk)
+                        csimd_softmax_backward_row(drow, prow, d, shape.softcap == nil ? scale : 1, nk)
+                    }
+                    if let cap = shape.softcap {
+                        // s = c·tanh(r/c)  →  ∂s/∂r = 1 − tanh²(r/c); r = Q Kᵀ · scale again (P is free now)
+                        Matmul.gemmSerial(transA: false, transB: true, m: bq, n: nk, k: hd, alpha: scale,
+                                          a: qBlk, lda: qDim, b: kBase, ldb: kvDim, beta: 0, c: P, ldc: nk)
+                        for r in 0..<bq {
+                            let keys = span.start + i0 + r + 1, rrow = P + r * nk, drow = dP + r * nk
+                            for j in shape.firstKey(position: keys - 1)..<keys {
+                                let t = Foundation.tanh(rrow[j] / cap)
+                                drow[j] *= (1 - t * t) * scale
+                            }
+                        }
                     }
                     // dQ_blk += dS K[0..<nk]
                     Matmul.gemmSerial(transA: false, transB: false, m: bq, n: hd, k: nk, a: dP, lda: nk,
@@ -169,6 +193,11 @@ public enum Attention {
                 }
             }
         }
+    }
+
+    /// s ← c·tanh(s / c) over n scores (transformers: `w / c`, `tanh`, `· c`, in float32).
+    @inline(__always) static func softcap(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ cap: Float) {
+        for j in 0..<n { s[j] = Foundation.tanh(s[j] / cap) * cap }
     }
 
     /// Runs `body(spanIndex, span, kvHead, scratch)` for every (span, kv head) task, dealt to the

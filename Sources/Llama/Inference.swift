@@ -194,16 +194,32 @@ public final class InferenceSession {
                 (vb + start * kvDim).update(from: v.pointer + offsets[i] * kvDim, count: count * kvDim)
                 spans.append(AttentionSpan(queryRow: offsets[i], queryCount: count, start: start, keys: kb, values: vb))
             }
-            Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape,
+            Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape(layer: l),
                               scratch: attScratch.pointer, maxKeys: cache.maxLength)
-            project(.o, W.oProj, y: x.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D, beta: 1)
+            if let wo = W.attentionOutputNorm {
+                // Gemma 2: x += rmsnorm(att Woᵀ) ⊙ (1 + w)   (att Woᵀ in lastRows, its norm in norm: both free here)
+                project(.o, W.oProj, y: lastRows.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D)
+                RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(wo), rows: N, dim: D, eps: eps,
+                                weightOffset: c.normWeightOffset)
+                VectorMath.axpy(1, norm.pointer, x.pointer, N * D)
+            } else {
+                project(.o, W.oProj, y: x.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D, beta: 1)
+            }
             RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps,
                             weightOffset: c.normWeightOffset)
             project(.gate, W.gateProj, y: gate.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             project(.up, W.upProj, y: up.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             if c.usesGeGLU { GeGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
             else { SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
-            project(.down, W.downProj, y: x.pointer, x: act.pointer, inFeatures: F, outFeatures: D, beta: 1)
+            if let wm = W.mlpOutputNorm {
+                // Gemma 2: x += rmsnorm(act Wdᵀ) ⊙ (1 + w)
+                project(.down, W.downProj, y: lastRows.pointer, x: act.pointer, inFeatures: F, outFeatures: D)
+                RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(wm), rows: N, dim: D, eps: eps,
+                                weightOffset: c.normWeightOffset)
+                VectorMath.axpy(1, norm.pointer, x.pointer, N * D)
+            } else {
+                project(.down, W.downProj, y: x.pointer, x: act.pointer, inFeatures: F, outFeatures: D, beta: 1)
+            }
         }
         for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
         // Final norm and lm_head, only on the rows whose logits are wanted.
@@ -225,6 +241,8 @@ public final class InferenceSession {
                         weightOffset: c.normWeightOffset)
         if hiddenOnly || !m.hasLanguageModelHead { return rows }
         Linear.forward(y: logits.pointer, x: norm.pointer, weight: m.matrix(lay.lmHead), rows: rows, inFeatures: D, outFeatures: V)
+        // Gemma 2: logits = c · tanh(logits / c)
+        if let cap = c.finalLogitSoftcap { LogitSoftcap.forward(logits.pointer, count: rows * V, cap: Float(cap)) }
         return rows
     }
 }

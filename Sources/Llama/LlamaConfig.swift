@@ -91,13 +91,18 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     /// GemmaForCausalLM (Gemma 1): RMSNorm scaled by (1 + w), embeddings multiplied by √hidden,
     /// GeGLU with the tanh-approximated GELU, a head_dim independent of hidden / heads.
     case gemma
+    /// Gemma2ForCausalLM: Gemma plus four norms per layer (post-attention, pre- and post-feedforward:
+    /// x += norm(attn(norm(x))), x += norm(mlp(norm(x)))), attention-logit and final-logit soft-caps
+    /// c·tanh(s/c), scores scaled by 1/√query_pre_attn_scalar, and a sliding window on the layers
+    /// `layer_types` marks `sliding_attention` (every other one, from layer 0).
+    case gemma2
 
     /// The `architectures` entry transformers writes for the causal LM.
     public var causalLMClass: String {
         switch self {
         case .llama: return "LlamaForCausalLM"; case .qwen2: return "Qwen2ForCausalLM"
         case .qwen3: return "Qwen3ForCausalLM"; case .mistral: return "MistralForCausalLM"
-        case .gemma: return "GemmaForCausalLM"
+        case .gemma: return "GemmaForCausalLM"; case .gemma2: return "Gemma2ForCausalLM"
         }
     }
 }
@@ -126,14 +131,32 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     public var qkvBias: Bool { architecture == .qwen2 }
     /// Per-head RMSNorm of the queries and keys before RoPE (qwen3).
     public var qkNorm: Bool { architecture == .qwen3 }
+    /// Gemma 1 and 2.
+    public var isGemma: Bool { architecture == .gemma || architecture == .gemma2 }
     /// Gemma: norms scale by (1 + w), the MLP gate is GeGLU (tanh GELU), embeddings are × √hidden.
-    public var normWeightOffset: Float { architecture == .gemma ? 1 : 0 }
-    public var usesGeGLU: Bool { architecture == .gemma }
+    public var normWeightOffset: Float { isGemma ? 1 : 0 }
+    public var usesGeGLU: Bool { isGemma }
     /// The embedding multiplier (Gemma: √hidden as a float32, as transformers computes it for float32
     /// weights); nil: none.
-    public var embeddingScale: Float? { architecture == .gemma ? Float(Double(hiddenSize).squareRoot()) : nil }
-    /// Sliding-window attention span (mistral's `sliding_window`; nil: full attention).
+    public var embeddingScale: Float? { isGemma ? Float(Double(hiddenSize).squareRoot()) : nil }
+    /// Gemma 2: a norm on the attention output and one on the MLP output before each residual add.
+    public var sandwichNorms: Bool { architecture == .gemma2 }
+    /// Sliding-window attention span (mistral's and gemma2's `sliding_window`; nil: full attention).
     public var slidingWindow: Int?
+    /// Gemma 2: which layers use the sliding window (`layer_types` == "sliding_attention").
+    public var slidingLayers: [Bool]?
+    /// Gemma 2: `attn_logit_softcapping` and `final_logit_softcapping` (nil: none).
+    public var attentionLogitSoftcap: Double?
+    public var finalLogitSoftcap: Double?
+    /// Gemma 2: scores are scaled by 1/√query_pre_attn_scalar instead of 1/√head_dim.
+    public var queryPreAttentionScalar: Double?
+
+    /// The sliding window layer l attends with (nil: every earlier position).
+    public func window(layer l: Int) -> Int? {
+        guard let w = slidingWindow else { return nil }
+        if let layers = slidingLayers { return layers[l] ? w : nil }
+        return w
+    }
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -151,6 +174,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case attentionDropout = "attention_dropout", partialRotaryFactor = "partial_rotary_factor"
         case quantizationConfig = "quantization_config", layerTypes = "layer_types", noRopeLayers = "no_rope_layers"
         case maxWindowLayers = "max_window_layers"
+        case queryPreAttnScalar = "query_pre_attn_scalar", useBidirectionalAttention = "use_bidirectional_attention"
     }
 
     /// The `model_type` values this engine computes exactly.
@@ -173,7 +197,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         self.bosTokenID = bosTokenID; self.eosTokenID = eosTokenID; self.padTokenID = padTokenID
         self.architecture = architecture
         self.slidingWindow = slidingWindow
-        precondition(slidingWindow == nil || architecture == .mistral, "a sliding window is Mistral's")
+        precondition(slidingWindow == nil || architecture == .mistral, "a sliding window is Mistral's (gemma2 configs are read from config.json)")
         try validate(headDimGiven: headDim != nil)
     }
 
@@ -243,7 +267,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
         try Self.refuseUnimplemented(c)
         architecture = (try? c.decodeIfPresent(String.self, forKey: .modelType)).flatMap(Architecture.init(rawValue:)) ?? .llama
-        if architecture == .mistral, c.contains(.slidingWindow), try !c.decodeNil(forKey: .slidingWindow) {
+        if [.mistral, .gemma2].contains(architecture), c.contains(.slidingWindow), try !c.decodeNil(forKey: .slidingWindow) {
             guard let w = try? c.decode(Int.self, forKey: .slidingWindow), w > 0 else {
                 throw ConfigError(field: "sliding_window", reason: "expected a positive integer or null")
             }
@@ -251,7 +275,35 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         } else {
             slidingWindow = nil
         }
-        let activation = architecture == .gemma ? "gelu_pytorch_tanh" : "silu"
+        if architecture == .gemma2 {
+            func positive(_ key: CodingKeys) throws -> Double? {
+                guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+                guard let v = try? c.decode(Double.self, forKey: key), v > 0 else {
+                    throw ConfigError(field: key.stringValue, reason: "expected a positive number or null")
+                }
+                return v
+            }
+            attentionLogitSoftcap = try positive(.attnLogitSoftcapping)
+            finalLogitSoftcap = try positive(.finalLogitSoftcapping)
+            queryPreAttentionScalar = try positive(.queryPreAttnScalar)
+            // transformers' default: "sliding_attention" if (i + 1) % 2 else "full_attention"
+            var sliding = (0..<numHiddenLayers).map { $0 % 2 == 0 }
+            if c.contains(.layerTypes), try !c.decodeNil(forKey: .layerTypes) {
+                let types = try c.decode([String].self, forKey: .layerTypes)
+                guard types.count == numHiddenLayers else {
+                    throw ConfigError(field: "layer_types", reason: "lists \(types.count) layers, num_hidden_layers is \(numHiddenLayers)")
+                }
+                if let other = types.first(where: { !["sliding_attention", "full_attention"].contains($0) }) {
+                    throw ConfigError(field: "layer_types", reason: "layer type '\(other)' is not implemented (sliding_attention, full_attention)")
+                }
+                sliding = types.map { $0 == "sliding_attention" }
+            }
+            slidingLayers = sliding
+            if try c.decodeIfPresent(Bool.self, forKey: .useBidirectionalAttention) == true {
+                throw ConfigError(field: "use_bidirectional_attention", reason: "bidirectional attention is not implemented (causal only)")
+            }
+        }
+        let activation = isGemma ? "gelu_pytorch_tanh" : "silu"
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != activation {
             throw ConfigError(field: "hidden_act", reason: "unsupported activation '\(act)' (\(architecture.rawValue) is implemented with \(activation))")
         }
@@ -265,7 +317,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ConfigError(field: "mlp_bias", reason: "biased MLP projections are not supported")
         }
-        if let given = givenHeadDim, ![.qwen3, .gemma].contains(architecture), numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
+        if let given = givenHeadDim, ![.qwen3, .gemma, .gemma2].contains(architecture), numAttentionHeads > 0, given * numAttentionHeads != hiddenSize {
             throw ConfigError(field: "head_dim", reason: "\(given) × num_attention_heads \(numAttentionHeads) ≠ hidden_size \(hiddenSize): a head_dim other than hidden_size / num_attention_heads is not implemented for Llama")
         }
         try validate(headDimGiven: givenHeadDim != nil)
@@ -288,12 +340,13 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         // `use_sliding_window` is false, where transformers attends fully: only then is it ignored.
         let qwen = ["qwen2", "qwen3"].contains((try? c.decodeIfPresent(String.self, forKey: .modelType)) ?? "")
         let windowOff = qwen && (try? c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)) != true
-        let mistral = (try? c.decodeIfPresent(String.self, forKey: .modelType)) == "mistral"
-        if present(.slidingWindow) && !windowOff && !mistral {
+        let type = (try? c.decodeIfPresent(String.self, forKey: .modelType)) ?? "llama"
+        let mistral = type == "mistral", gemma2 = type == "gemma2"
+        if present(.slidingWindow) && !windowOff && !mistral && !gemma2 {
             throw ConfigError(field: "sliding_window", reason: "sliding-window attention is not implemented (attention here is full); remove the field or set it to null only if the model was trained without a window")
         }
-        for key in [CodingKeys.attnLogitSoftcapping, .finalLogitSoftcapping] where present(key) {
-            throw ConfigError(field: key.stringValue, reason: "logit soft-capping is not implemented")
+        for key in [CodingKeys.attnLogitSoftcapping, .finalLogitSoftcapping, .queryPreAttnScalar] where present(key) && !gemma2 {
+            throw ConfigError(field: key.stringValue, reason: "is Gemma 2's; it is not implemented for \(type)")
         }
         if present(.attentionDropout), let p = try? c.decode(Double.self, forKey: .attentionDropout), p != 0 {
             throw ConfigError(field: "attention_dropout", reason: "dropout \(p) is not implemented (only 0)")
@@ -304,7 +357,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         if present(.quantizationConfig) {
             throw ConfigError(field: "quantization_config", reason: "quantized checkpoints are not supported; use a float32, bfloat16 or float16 model")
         }
-        if present(.layerTypes) {
+        if present(.layerTypes) && !gemma2 {
             guard let types = try? c.decode([String].self, forKey: .layerTypes) else {
                 throw ConfigError(field: "layer_types", reason: "expected a list of strings")
             }
@@ -345,6 +398,12 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             try c.encode(false, forKey: .mlpBias)
         } else if architecture == .mistral {
             try c.encode(slidingWindow, forKey: .slidingWindow)
+        } else if architecture == .gemma2 {
+            try c.encode(slidingWindow, forKey: .slidingWindow)
+            try c.encode(slidingLayers.map { $0.map { $0 ? "sliding_attention" : "full_attention" } }, forKey: .layerTypes)
+            try c.encode(attentionLogitSoftcap, forKey: .attnLogitSoftcapping)
+            try c.encode(finalLogitSoftcap, forKey: .finalLogitSoftcapping)
+            try c.encode(queryPreAttentionScalar, forKey: .queryPreAttnScalar)
         } else if architecture == .qwen2 || architecture == .qwen3 {
             try c.encode(false, forKey: .useSlidingWindow)
         }

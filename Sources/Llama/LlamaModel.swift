@@ -16,9 +16,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// Whether every parameter is a float32 in `parameters` (trainable, writable).
     public var isFloat32: Bool { frozen16 == nil }
     public let rope: RoPETable
-    public var attentionShape: AttentionShape {
+    /// Layer l's attention geometry: heads, its sliding window (Mistral: every layer; Gemma 2: the
+    /// `sliding_attention` layers), the score scale and soft-cap (Gemma 2).
+    public func attentionShape(layer l: Int) -> AttentionShape {
         AttentionShape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim,
-                       window: config.slidingWindow)
+                       window: config.window(layer: l), scaleDenominator: config.queryPreAttentionScalar,
+                       softcap: config.attentionLogitSoftcap.map { Float($0) })
     }
 
     /// Whether `lm_head` (or the tied embedding) produces logits; false for reward/preference backbones.

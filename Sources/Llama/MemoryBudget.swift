@@ -82,7 +82,7 @@ extension LlamaConfig {
     public func parameterCount(languageModelHead: Bool = true) -> Int {
         let D = hiddenSize, F = intermediateSize
         let perLayer = MemoryPlan.sum(MemoryPlan.sum(MemoryPlan.product(D, qDim, 2), MemoryPlan.product(D, kvDim, 2)),
-                                      MemoryPlan.sum(MemoryPlan.product(3, D, F), MemoryPlan.product(2, D)))
+                                      MemoryPlan.sum(MemoryPlan.product(3, D, F), MemoryPlan.product(sandwichNorms ? 4 : 2, D)))
         var n = MemoryPlan.sum(MemoryPlan.product(vocabSize, D), MemoryPlan.product(numHiddenLayers, perLayer))
         n = MemoryPlan.sum(n, D)
         if languageModelHead && !tieWordEmbeddings { n = MemoryPlan.sum(n, MemoryPlan.product(vocabSize, D)) }
@@ -120,12 +120,18 @@ extension TrainingWorkspace {
         // per layer: the input (every layer when training), then the activations (per slot)
         // qwen3 also keeps q and k before their head norms and the norms' rstd
         let qkNormRow = c.qkNorm ? c.qDim + c.kvDim + c.numAttentionHeads + c.numKeyValueHeads : 0
+        // gemma2 keeps the attention and MLP outputs before their norms, and the norms' rstd
+        let sandwichRow = c.sandwichNorms ? 2 * D + 2 : 0
         let perSlotRow = 3 * D + 2 + 2 * c.qDim + 2 * c.kvDim + c.numAttentionHeads + 3 * F + LoRAModule.allCases.count * loraRank + qkNormRow
+            + sandwichRow
         var floats = MemoryPlan.sum(MemoryPlan.product(L, N, D), MemoryPlan.product(slots, N, perSlotRow))
         if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, loraRank)) }
         // final: xOut, normF, rstdF, the scored rows' normF, logits/probabilities, logp
         floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 3 * D + 2 + c.vocabSize))
-        if training { floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 * c.qDim + 2 * c.kvDim + 3 * F + 1 + (c.qkNorm ? c.kvDim : 0))) }
+        if training {
+            floats = MemoryPlan.sum(floats, MemoryPlan.product(N, 2 * D + 2 * c.qDim + 2 * c.kvDim + 3 * F + 1 + (c.qkNorm ? c.kvDim : 0)
+                                                               + (c.finalLogitSoftcap != nil ? 1 : 0)))   // + gemma2's final lse
+        }
         floats = MemoryPlan.sum(floats, Attention.scratchCount(maxKeys: min(maxSequenceLength, 1 << 30)))
         return MemoryPlan.sum(MemoryPlan.product(floats, 4), MemoryPlan.product(N, 12))
     }

@@ -18,6 +18,7 @@ public struct LayerOffsets: Sendable {
     public let kProj: Int          // (KV·hd, D)
     public let vProj: Int          // (KV·hd, D)
     public let oProj: Int          // (D, H·hd)
+    /// The norm before the MLP: `post_attention_layernorm` (Llama's name), Gemma 2's `pre_feedforward_layernorm`.
     public let postNorm: Int       // (D)
     public let gateProj: Int       // (F, D)
     public let upProj: Int         // (F, D)
@@ -29,6 +30,10 @@ public struct LayerOffsets: Sendable {
     /// Per-head query/key RMSNorm weights (qwen3): nil where the architecture has none.
     public let qNorm: Int?         // (hd)
     public let kNorm: Int?         // (hd)
+    /// Gemma 2's norms on the attention output (`post_attention_layernorm`) and on the MLP output
+    /// (`post_feedforward_layernorm`), before their residual adds: nil elsewhere.
+    public let attentionOutputNorm: Int?   // (D)
+    public let mlpOutputNorm: Int?         // (D)
 }
 
 public struct ParameterLayout: Sendable {
@@ -67,14 +72,17 @@ public struct ParameterLayout: Sendable {
             let o = add(p + "self_attn.o_proj.weight", [D, c.qDim])
             let qNorm = c.qkNorm ? add(p + "self_attn.q_norm.weight", [c.headDim]) : nil
             let kNorm = c.qkNorm ? add(p + "self_attn.k_norm.weight", [c.headDim]) : nil
-            let post = add(p + "post_attention_layernorm.weight", [D])
+            let attentionOutputNorm = c.sandwichNorms ? add(p + "post_attention_layernorm.weight", [D]) : nil
+            let post = add(p + (c.sandwichNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), [D])
+            let mlpOutputNorm = c.sandwichNorms ? add(p + "post_feedforward_layernorm.weight", [D]) : nil
             let gate = add(p + "mlp.gate_proj.weight", [F, D])
             let up = add(p + "mlp.up_proj.weight", [F, D])
             let down = add(p + "mlp.down_proj.weight", [D, F])
             layers.append(LayerOffsets(inputNorm: inputNorm, qProj: q, kProj: k, vProj: v, oProj: o,
                                        postNorm: post, gateProj: gate, upProj: up, downProj: down,
                                        qBias: qBias, kBias: kBias, vBias: vBias,
-                                       qNorm: qNorm, kNorm: kNorm))
+                                       qNorm: qNorm, kNorm: kNorm,
+                                       attentionOutputNorm: attentionOutputNorm, mlpOutputNorm: mlpOutputNorm))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [D])

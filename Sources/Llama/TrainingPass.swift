@@ -125,6 +125,11 @@ public final class TrainingWorkspace {
     let kPre: FloatBuffer            // (L, N, KV·hd)
     let rstdQ: FloatBuffer           // (L, N·H)
     let rstdK: FloatBuffer           // (L, N·KV)
+    // Gemma 2's sandwich norms (empty otherwise): the attention and MLP outputs before their norms
+    let attnOut: FloatBuffer         // (L, N, D) att Woᵀ
+    let rstdAttnOut: FloatBuffer     // (L, N)
+    let mlpOut: FloatBuffer          // (L, N, D) act Wdᵀ
+    let rstdMlpOut: FloatBuffer      // (L, N)
     // Final
     let xOut: FloatBuffer            // (N, D)
     let normF: FloatBuffer           // (N, D)
@@ -132,6 +137,7 @@ public final class TrainingWorkspace {
     let normScored: FloatBuffer      // (M, D) normF at the scored rows
     let probs: FloatBuffer           // (M, V) logits → probabilities → dLogits
     let logp: FloatBuffer            // (M)
+    let lseF: FloatBuffer            // (M) final-logit soft-cap (Gemma 2): each row's log-sum-exp, for backward
     // Backward scratch
     let dX: FloatBuffer, dNorm: FloatBuffer          // (N, D)
     let dAtt: FloatBuffer, dQ: FloatBuffer           // (N, H·hd)
@@ -176,6 +182,10 @@ public final class TrainingWorkspace {
         let normed = c.qkNorm ? 1 : 0, KV = c.numKeyValueHeads
         qPre = FloatBuffer(count: normed * slots * N * qDim); kPre = FloatBuffer(count: normed * slots * N * kvDim)
         rstdQ = FloatBuffer(count: normed * slots * N * H); rstdK = FloatBuffer(count: normed * slots * N * KV)
+        let sandwich = c.sandwichNorms ? 1 : 0
+        attnOut = FloatBuffer(count: sandwich * slots * N * D); rstdAttnOut = FloatBuffer(count: sandwich * slots * N)
+        mlpOut = FloatBuffer(count: sandwich * slots * N * D); rstdMlpOut = FloatBuffer(count: sandwich * slots * N)
+        lseF = FloatBuffer(count: c.finalLogitSoftcap != nil && training ? N : 0)
         xOut = FloatBuffer(count: N * D); normF = FloatBuffer(count: N * D); rstdF = FloatBuffer(count: N)
         normScored = FloatBuffer(count: N * D)
         probs = FloatBuffer(count: N * V); logp = FloatBuffer(count: N)
@@ -201,15 +211,16 @@ public final class TrainingWorkspace {
 
     /// Bytes held by all buffers.
     public var bytes: Int {
-        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK, xOut, normF, rstdF,
-         normScored, probs, logp, dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, dKPre, discardedNormGradient,
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK,
+         attnOut, rstdAttnOut, mlpOut, rstdMlpOut, xOut, normF, rstdF, normScored, probs, logp, lseF, dX, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dAct, dLogp, dLoraU, dKPre, discardedNormGradient,
          normScratch, attScratch]
             .reduce(0) { $0 + $1.count * 4 }
     }
 
     /// Bytes of the saved per-layer activations (what activation checkpointing reduces).
     public var layerActivationBytes: Int {
-        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK].reduce(0) { $0 + $1.count * 4 }
+        [xIn, loraU, norm1, rstd1, q, k, v, att, lse, xMid, norm2, rstd2, gate, up, act, qPre, kPre, rstdQ, rstdK,
+         attnOut, rstdAttnOut, mlpOut, rstdMlpOut].reduce(0) { $0 + $1.count * 4 }
     }
 
     /// Layer l's input and saved activations (its slot): xIn, norm1, rstd1, q, k, v, att, lse, xMid,
@@ -231,6 +242,13 @@ public final class TrainingWorkspace {
                                      rstdQ: UnsafeMutablePointer<Float>, rstdK: UnsafeMutablePointer<Float>) {
         let s = slot(l), N = capacity, KV = kvDim / (qDim / H)
         return (qPre.pointer + s * N * qDim, kPre.pointer + s * N * kvDim, rstdQ.pointer + s * N * H, rstdK.pointer + s * N * KV)
+    }
+
+    /// Gemma 2: layer l's attention and MLP outputs before their norms, and the norms' rstd (its slot).
+    func sandwichBuffers(_ l: Int) -> (attnOut: UnsafeMutablePointer<Float>, rstdAttnOut: UnsafeMutablePointer<Float>,
+                                       mlpOut: UnsafeMutablePointer<Float>, rstdMlpOut: UnsafeMutablePointer<Float>) {
+        let s = slot(l), N = capacity
+        return (attnOut.pointer + s * N * D, rstdAttnOut.pointer + s * N, mlpOut.pointer + s * N * D, rstdMlpOut.pointer + s * N)
     }
 
     /// u = s · x Aᵀ of module m in activation slot `slot`: (N, r).
@@ -275,6 +293,8 @@ extension LlamaModel {
                         weight: vector(layout.finalNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         let M = ws.scoredRows, head = ws.scoresAllRows ? ws.normF.pointer : ws.gatherScored(ws.normF.pointer, into: ws.normScored.pointer)
         Linear.batchInvariantForward(y: ws.probs.pointer, x: head, weight: matrix(layout.lmHead), rows: M, inFeatures: D, outFeatures: V)
+        // Gemma 2: logits = c · tanh(logits / c)
+        if let cap = c.finalLogitSoftcap { LogitSoftcap.forward(ws.probs.pointer, count: M * V, cap: Float(cap)) }
         if let logits {   // sequences one after another, without the alignment rows (every row scored)
             var row = 0
             for b in 0..<batch.batchSize {
@@ -285,7 +305,8 @@ extension LlamaModel {
         ws.scoredTargets.withUnsafeBufferPointer { tgt in
             if training {
                 TargetLogProbs.forward(logp: ws.logp.pointer, logitsToProbs: ws.probs.pointer, targets: tgt.baseAddress!, rows: M, vocab: V,
-                                       logitMeans: logitMeans == nil ? nil : ws.dLogp.pointer)
+                                       logitMeans: logitMeans == nil ? nil : ws.dLogp.pointer,
+                                       lse: c.finalLogitSoftcap == nil ? nil : ws.lseF.pointer)
             } else {
                 TargetLogProbs.scores(logp: ws.logp.pointer, logits: ws.probs.pointer, targets: tgt.baseAddress!, rows: M, vocab: V)
             }
@@ -337,11 +358,21 @@ extension LlamaModel {
             RoPE.apply(k, positions: pos.baseAddress!, rows: N, heads: c.numKeyValueHeads, table: rope)
         }
         // att = causal_softmax(q kᵀ / √hd) v
-        Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: attentionShape,
+        // (Gemma 2: scores scaled by 1/√query_pre_attn_scalar, soft-capped, a window on some layers)
+        Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: attentionShape(layer: l),
                           scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
-        // xMid = x + att Woᵀ
-        xMid.update(from: xIn, count: N * D)
-        project(.o, W.oProj, y: xMid, x: att, inFeatures: qDim, outFeatures: D, beta: 1)
+        let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
+        if let sandwich, let wo = W.attentionOutputNorm {
+            // Gemma 2: xMid = x + rmsnorm(att Woᵀ) ⊙ (1 + w_post_attention)
+            project(.o, W.oProj, y: sandwich.attnOut, x: att, inFeatures: qDim, outFeatures: D)
+            RMSNorm.forward(out: xMid, rstd: sandwich.rstdAttnOut, x: sandwich.attnOut, weight: vector(wo), rows: N, dim: D, eps: eps,
+                            weightOffset: c.normWeightOffset)
+            VectorMath.axpy(1, xIn, xMid, N * D)
+        } else {
+            // xMid = x + att Woᵀ
+            xMid.update(from: xIn, count: N * D)
+            project(.o, W.oProj, y: xMid, x: att, inFeatures: qDim, outFeatures: D, beta: 1)
+        }
         // n2 = rmsnorm(xMid) ⊙ w_post
         RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
@@ -349,9 +380,17 @@ extension LlamaModel {
         project(.up, W.upProj, y: up, x: n2, inFeatures: D, outFeatures: F)
         if c.usesGeGLU { GeGLU.forward(out: act, gate: gate, up: up, count: N * F) }   // Gemma: gelu_tanh(gate) ⊙ up
         else { SwiGLU.forward(out: act, gate: gate, up: up, count: N * F) }
-        // out = xMid + act Wdᵀ   (next layer's input)
-        next.update(from: xMid, count: N * D)
-        project(.down, W.downProj, y: next, x: act, inFeatures: F, outFeatures: D, beta: 1)
+        if let sandwich, let wm = W.mlpOutputNorm {
+            // Gemma 2: out = xMid + rmsnorm(act Wdᵀ) ⊙ (1 + w_post_feedforward)
+            project(.down, W.downProj, y: sandwich.mlpOut, x: act, inFeatures: F, outFeatures: D)
+            RMSNorm.forward(out: next, rstd: sandwich.rstdMlpOut, x: sandwich.mlpOut, weight: vector(wm), rows: N, dim: D, eps: eps,
+                            weightOffset: c.normWeightOffset)
+            VectorMath.axpy(1, xMid, next, N * D)
+        } else {
+            // out = xMid + act Wdᵀ   (next layer's input)
+            next.update(from: xMid, count: N * D)
+            project(.down, W.downProj, y: next, x: act, inFeatures: F, outFeatures: D, beta: 1)
+        }
     }
 
     /// Backward of `forward(training: true)` for the same batch: given dLogProbs (B, T) (∂loss/∂logProbs;
@@ -369,7 +408,7 @@ extension LlamaModel {
         precondition(ws.storesAllLayers, "backward needs a training workspace")
         let c = config, N = ws.rows, D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize
         let qDim = c.qDim, kvDim = c.kvDim
-        let grad = gradients.pointer, shape = attentionShape
+        let grad = gradients.pointer
         let seg = ws.segments
         // (B, T) → (M): rows between segments get no gradient; unscored positions must get none
         let M = ws.scoredRows
@@ -381,9 +420,15 @@ extension LlamaModel {
             (ws.dLogp.pointer + ws.scoredOffsets[b]).update(from: dLogProbs + b * T + from, count: ws.lengths[b] - from)
         }
         // logp = logits[t] − lse  →  dLogits = dLogp · (onehot − p)
+        // (Gemma 2, logits l = c·tanh(r/c): dR = dLogits · (1 − (l/c)²))
         ws.scoredTargets.withUnsafeBufferPointer { tgt in
-            TargetLogProbs.backwardInPlace(probsToDLogits: ws.probs.pointer, dLogp: ws.dLogp.pointer,
-                                           targets: tgt.baseAddress!, rows: M, vocab: V)
+            if let cap = c.finalLogitSoftcap {
+                TargetLogProbs.backwardInPlaceSoftcapped(probsToDLogits: ws.probs.pointer, dLogp: ws.dLogp.pointer, targets: tgt.baseAddress!,
+                                                         lse: ws.lseF.pointer, rows: M, vocab: V, cap: Float(cap))
+            } else {
+                TargetLogProbs.backwardInPlace(probsToDLogits: ws.probs.pointer, dLogp: ws.dLogp.pointer,
+                                               targets: tgt.baseAddress!, rows: M, vocab: V)
+            }
         }
         let dX = ws.dX.pointer, dNorm = ws.dNorm.pointer
         /// A norm's weight gradient: into `gradients` when training every parameter, discarded with an adapter.
@@ -435,9 +480,19 @@ extension LlamaModel {
                 }
             }
 
+            let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
             // xOut = xMid + act Wdᵀ: dX flows to xMid unchanged, and
             ws.dAct.pointer.initialize(repeating: 0, count: N * F)
-            projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dX, x: act, inFeatures: F, outFeatures: D)
+            if let sandwich, let wm = W.mlpOutputNorm {
+                // Gemma 2: xOut = xMid + rmsnorm(mlpOut) ⊙ (1 + w): ∂/∂mlpOut in dNorm, then mlpOut = act Wdᵀ
+                dNorm.initialize(repeating: 0, count: N * D)
+                RMSNorm.backward(dx: dNorm, dWeight: normGradient(wm), dOut: dX, x: sandwich.mlpOut, weight: vector(wm),
+                                 rstd: sandwich.rstdMlpOut, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer,
+                                 weightOffset: c.normWeightOffset)
+                projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dNorm, x: act, inFeatures: F, outFeatures: D)
+            } else {
+                projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dX, x: act, inFeatures: F, outFeatures: D)
+            }
             // act = silu(gate) ⊙ up
             ws.dGate.pointer.initialize(repeating: 0, count: N * F)
             ws.dUp.pointer.initialize(repeating: 0, count: N * F)
@@ -456,7 +511,16 @@ extension LlamaModel {
                              rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
             // xMid = x + att Woᵀ
             ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
-            projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dX, x: att, inFeatures: qDim, outFeatures: D)
+            if let sandwich, let wo = W.attentionOutputNorm {
+                // Gemma 2: xMid = x + rmsnorm(attnOut) ⊙ (1 + w): ∂/∂attnOut in dNorm, then attnOut = att Woᵀ
+                dNorm.initialize(repeating: 0, count: N * D)
+                RMSNorm.backward(dx: dNorm, dWeight: normGradient(wo), dOut: dX, x: sandwich.attnOut, weight: vector(wo),
+                                 rstd: sandwich.rstdAttnOut, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer,
+                                 weightOffset: c.normWeightOffset)
+                projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dNorm, x: att, inFeatures: qDim, outFeatures: D)
+            } else {
+                projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dX, x: att, inFeatures: qDim, outFeatures: D)
+            }
             // att = causal_softmax(q kᵀ / √hd) v
             ws.dQ.pointer.initialize(repeating: 0, count: N * qDim)
             ws.dK.pointer.initialize(repeating: 0, count: N * kvDim)
@@ -465,7 +529,7 @@ extension LlamaModel {
             Attention.backward(dq: ws.dQ.pointer,
                                dKeys: ws.offsets.map { ws.dK.pointer + $0 * kvDim },
                                dValues: ws.offsets.map { ws.dV.pointer + $0 * kvDim },
-                               dOut: ws.dAtt.pointer, out: att, lse: lse, q: q, spans: sp, shape: shape,
+                               dOut: ws.dAtt.pointer, out: att, lse: lse, q: q, spans: sp, shape: attentionShape(layer: l),
                                scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
             // q, k = rope(q), rope(k): inverse rotation of the gradients
             ws.positions.withUnsafeBufferPointer { pos in

@@ -162,7 +162,7 @@ enum BadInputCases {
             config("soft-capping", mentions: ["final_logit_softcapping"]) { $0["final_logit_softcapping"] = 30.0 },
             config("gelu", mentions: ["hidden_act"]) { $0["hidden_act"] = "gelu" },
             config("yarn rope", mentions: ["rope_scaling"]) { $0["rope_scaling"] = ["rope_type": "yarn", "factor": 4.0] },
-            config("gemma2", mentions: ["model_type"]) { $0["model_type"] = "gemma2" },
+            config("gemma3", mentions: ["model_type"]) { $0["model_type"] = "gemma3" },
             config("rms eps zero", mentions: ["rms_norm_eps"]) { $0["rms_norm_eps"] = 0 },
             config("rope theta negative", mentions: ["rope_theta"]) { $0["rope_theta"] = -1 },
             config("vocab smaller than tensors", mentions: ["embed_tokens"]) { $0["vocab_size"] = 900 },

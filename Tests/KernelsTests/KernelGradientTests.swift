@@ -283,7 +283,8 @@ final class KernelGradientTests: XCTestCase {
         var offsets = [0]
         for l in lengths { offsets.append(offsets.last! + l) }
         var out = [Double](repeating: 0, count: N * qDim)
-        let scale = 1 / Double(hd).squareRoot()
+        let scale = Double(shape.scale)
+        let cap = shape.softcap.map(Double.init)
         let kOff = N * qDim, vOff = N * qDim + N * kvDim
         for b in 0..<lengths.count { for h in 0..<shape.heads { let kvh = h / shape.groupSize
             for i in 0..<lengths[b] {
@@ -291,7 +292,7 @@ final class KernelGradientTests: XCTestCase {
                 var s = (lo...i).map { j -> Double in
                     var d = 0.0
                     for e in 0..<hd { d += p[row * qDim + h * hd + e] * p[kOff + (offsets[b] + j) * kvDim + kvh * hd + e] }
-                    return d * scale
+                    return cap.map { c in c * tanh(d * scale / c) } ?? d * scale
                 }
                 let m = s.max()!
                 s = s.map { exp($0 - m) }
@@ -373,6 +374,52 @@ final class KernelGradientTests: XCTestCase {
         assertClose(dq, Array(fd[0..<N * qDim]), 1e-5, "windowed attention dq")
         assertClose(dk, Array(fd[N * qDim..<N * qDim + N * kvDim]), 1e-5, "windowed attention dk")
         assertClose(dv, Array(fd[(N * qDim + N * kvDim)...]), 1e-5, "windowed attention dv")
+    }
+
+    /// Gemma 2's attention: scores scaled by 1/√query_pre_attn_scalar and soft-capped, s ← c·tanh(s/c),
+    /// with a window, on both the one-query path and the blocked one (the 70-token sequence spans two
+    /// 64-query blocks); forward against the Double reference, backward against finite differences.
+    func testAttentionSoftcapAndQueryScalar() {
+        var r = TestRandom(seed: 23)
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: 40, scaleDenominator: 5, softcap: 1.5)
+        let lengths = [5, 70, 3], N = 78
+        let qDim = shape.qDim, kvDim = shape.kvDim
+        let q = r.gaussian(N * qDim), k = r.gaussian(N * kvDim), v = r.gaussian(N * kvDim), g = r.gaussian(N * qDim)
+        let (out, dq, dk, dv) = Self.runAttention(q: q, k: k, v: v, g: g, lengths: lengths, shape: shape)
+        let all = q.doubles + k.doubles + v.doubles
+        let ref = { (p: [Double]) in Self.attentionReference(p, lengths: lengths, shape: shape) }
+        assertClose(out, ref(all), 1e-6, "soft-capped attention forward")
+        let uncapped = Self.attentionReference(all, lengths: lengths, shape: AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: 40, scaleDenominator: 5))
+        XCTAssertGreaterThan(compare(out, uncapped).relativeError, 1e-2, "the cap bends these scores")
+        var picks = TestRandom(seed: 24)
+        let coordinates = picks.tokens(150, below: all.count).map(Int.init)
+        let fd = finiteDifferences(all, at: coordinates) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        let analytic = (dq + dk + dv).doubles
+        for (i, c) in coordinates.enumerated() {
+            XCTAssertEqual(analytic[c], fd[i], accuracy: 1e-5 * max(1, abs(fd[i])), "soft-capped attention gradient at \(c)")
+        }
+    }
+
+    /// Gemma 2's final-logit soft-cap l = c·tanh(r/c) before the log-softmax: the soft-capped backward
+    /// (which recovers l from the probabilities and lse) against finite differences in the raw logits.
+    func testTargetLogProbsThroughTheSoftcap() {
+        var r = TestRandom(seed: 26)
+        let N = 4, V = 37, cap: Float = 3
+        let raw = r.gaussian(N * V, std: 4), targets: [Int32] = [0, 36, 5, 5], g = r.gaussian(N)
+        func ref(_ p: [Double]) -> [Double] {
+            (0..<N).map { n in
+                let row = p[n * V..<(n + 1) * V].map { Double(cap) * tanh($0 / Double(cap)) }
+                let m = row.max()!
+                return row[Int(targets[n])] - (m + log(row.reduce(0) { $0 + exp($1 - m) }))
+            }
+        }
+        var probs = raw, lp = [Float](repeating: 0, count: N), lse = [Float](repeating: 0, count: N)
+        LogitSoftcap.forward(&probs, count: N * V, cap: cap)
+        TargetLogProbs.forward(logp: &lp, logitsToProbs: &probs, targets: targets, rows: N, vocab: V, lse: &lse)
+        assertClose(lp, ref(raw.doubles), 1e-6, "soft-capped log-probs forward")
+        TargetLogProbs.backwardInPlaceSoftcapped(probsToDLogits: &probs, dLogp: g, targets: targets, lse: lse, rows: N, vocab: V, cap: cap)
+        let fd = finiteDifferences(raw.doubles) { p in zip(ref(p), g).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        assertClose(probs, fd, 1e-5, "soft-capped log-probs backward")
     }
 
     /// Long sequences go through the blocked sgemm path (several 64-query blocks): forward against

@@ -123,10 +123,19 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(qwen3.qkNorm)
         XCTAssertEqual(try decode(String(decoding: try JSONEncoder().encode(qwen3), as: UTF8.self)), qwen3)
         do {
-            _ = try decode("{\(base), \"model_type\": \"gemma2\"}")
-            XCTFail("gemma2 is not implemented yet")
+            _ = try decode("{\(base), \"model_type\": \"gemma3\"}")
+            XCTFail("gemma3 is not implemented")
         } catch let e as ConfigError {
-            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3, mistral, gemma"), "the error lists what is supported: \(e)")
+            XCTAssertTrue(e.reason.contains("llama, qwen2, qwen3, mistral, gemma, gemma2"), "the error lists what is supported: \(e)")
         }
+        // Gemma 2: soft-caps, query_pre_attn_scalar, alternating windows (transformers' default when
+        // layer_types is absent: layers 0, 2, … slide); written and read back unchanged
+        let gemma2 = try decode("{\(base), \"model_type\": \"gemma2\", \"head_dim\": 32, \"hidden_activation\": \"gelu_pytorch_tanh\", \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"query_pre_attn_scalar\": 256, \"sliding_window\": 4096, \"cache_implementation\": \"hybrid\"}")
+        XCTAssertEqual(gemma2.slidingLayers, [true, false])
+        XCTAssertEqual([gemma2.window(layer: 0), gemma2.window(layer: 1)], [4096, nil])
+        XCTAssertEqual(try decode(String(decoding: try JSONEncoder().encode(gemma2), as: UTF8.self)), gemma2)
+        expectError("{\(base), \"model_type\": \"gemma2\", \"layer_types\": [\"full_attention\"]}", field: "layer_types")
+        expectError("{\(base), \"model_type\": \"gemma2\", \"use_bidirectional_attention\": true}", field: "use_bidirectional_attention")
+        expectError("{\(base), \"model_type\": \"llama\", \"attn_logit_softcapping\": 50.0}", field: "attn_logit_softcapping")
     }
 }

@@ -21,7 +21,7 @@ final class InferenceTests: XCTestCase {
     }
 
     func testDecodeEqualsFullForwardAtEveryPosition() throws {
-        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa"] {
+        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa", "gemma2-softcap"] {
             let model = try ModelDirectory.load(Fixtures.url(name))
             let V = model.config.vocabSize
             var r = TestRandom(seed: 21)

@@ -62,7 +62,7 @@ final class LoRATests: XCTestCase {
     }
 
     func testActivationCheckpointingGivesBitIdenticalGradients() throws {
-        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa"] {
+        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa", "gemma2-softcap"] {
             let model = try ModelDirectory.load(Fixtures.url(name))
             let b = batch(model)
             let plain = try pass(model, b), checkpointed = try pass(model, b, checkpointing: true)

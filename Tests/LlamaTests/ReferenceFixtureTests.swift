@@ -85,6 +85,39 @@ final class ReferenceFixtureTests: XCTestCase {
         XCTAssertTrue(config.usesGeGLU && config.normWeightOffset == 1 && config.embeddingScale == 8)
         try check("gemma-mqa")
     }
+    /// Gemma2ForCausalLM: four (1 + w) norms per layer, attention-logit soft-cap 2 and final-logit
+    /// soft-cap 4 (small enough that tanh bends), scores scaled by 1/√20 (query_pre_attn_scalar ≠
+    /// head_dim 32), a 4-position window on layers 0 and 2 only. Each ingredient matters: the same
+    /// weights without the caps, with 1/√head_dim, or with every layer windowed give other log-probs.
+    func testGemma2MatchesPyTorch() throws {
+        let config = try LlamaConfig.load(url: Fixtures.url("gemma2-softcap/config.json"))
+        XCTAssertEqual(config.architecture, .gemma2)
+        XCTAssertTrue(config.sandwichNorms && config.usesGeGLU && config.normWeightOffset == 1)
+        XCTAssertEqual(config.attentionLogitSoftcap, 2); XCTAssertEqual(config.finalLogitSoftcap, 4)
+        XCTAssertEqual(config.queryPreAttentionScalar, 20)
+        XCTAssertEqual((0..<3).map { config.window(layer: $0) }, [4, nil, 4])
+        try check("gemma2-softcap")
+        let model = try ModelDirectory.load(Fixtures.url("gemma2-softcap"))
+        let seq: [Int32] = Array(3..<15)
+        func logp(_ c: LlamaConfig) throws -> [Float] {
+            let m = LlamaModel(config: c)
+            m.parameters.pointer.update(from: model.parameters.pointer, count: model.layout.count)
+            var out = [Float](repeating: 0, count: seq.count)
+            try m.forward(TokenBatch(tokens: seq, targets: seq, lengths: [seq.count], maxLength: seq.count),
+                          workspace: TrainingWorkspace(config: c, capacity: Matmul.paddedRows(seq.count), maxSequenceLength: seq.count),
+                          logProbs: &out)
+            return out
+        }
+        let base = try logp(config)
+        var variants: [(String, LlamaConfig)] = []
+        var v = config; v.attentionLogitSoftcap = nil; variants.append(("no attention soft-cap", v))
+        v = config; v.finalLogitSoftcap = nil; variants.append(("no final soft-cap", v))
+        v = config; v.queryPreAttentionScalar = nil; variants.append(("1/√head_dim", v))
+        v = config; v.slidingLayers = [true, true, true]; variants.append(("every layer windowed", v))
+        for (what, c) in variants {
+            XCTAssertGreaterThan(zip(try logp(c), base).map { abs($0 - $1) }.max()!, 1e-3, "\(what) must change the log-probs")
+        }
+    }
     /// MistralForCausalLM with sliding_window 4: every query sees its last 4 positions only, in the
     /// forward and in every gradient. (With full attention the same weights give other logits.)
     func testMistralSlidingWindowMatchesPyTorch() throws {

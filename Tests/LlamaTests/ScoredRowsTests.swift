@@ -81,7 +81,7 @@ final class ScoredRowsTests: XCTestCase {
 /// The training plan's workspace estimate follows what the workspace allocates, for every architecture.
 final class WorkspaceEstimateTests: XCTestCase {
     func testEstimateMatchesTheAllocationForEveryArchitecture() throws {
-        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa"] {
+        for name in ["llama-mha", "llama-gqa-tied", "qwen2-tied", "qwen3-headdim", "mistral-window", "gemma-mqa", "gemma2-softcap"] {
             let config = try LlamaConfig.load(url: Fixtures.url(name + "/config.json"))
             for training in [true, false] {
                 let ws = TrainingWorkspace(config: config, capacity: 512, maxSequenceLength: 256, training: training)

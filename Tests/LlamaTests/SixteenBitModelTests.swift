@@ -22,7 +22,7 @@ final class SixteenBitModelTests: XCTestCase {
         let tiny = try TinyModels.temporaryDirectory("tiny")   // 512 positions: prefills past the decode tiles
         defer { try? FileManager.default.removeItem(at: tiny) }
         try TinyModels.make(at: tiny, seed: 3)
-        for (fixture, source) in [("llama-mha", Fixtures.url("llama-mha")), ("llama-gqa-tied", Fixtures.url("llama-gqa-tied")), ("qwen2-tied", Fixtures.url("qwen2-tied")), ("qwen3-headdim", Fixtures.url("qwen3-headdim")), ("mistral-window", Fixtures.url("mistral-window")), ("gemma-mqa", Fixtures.url("gemma-mqa")), ("tiny", tiny)] {
+        for (fixture, source) in [("llama-mha", Fixtures.url("llama-mha")), ("llama-gqa-tied", Fixtures.url("llama-gqa-tied")), ("qwen2-tied", Fixtures.url("qwen2-tied")), ("qwen3-headdim", Fixtures.url("qwen3-headdim")), ("mistral-window", Fixtures.url("mistral-window")), ("gemma-mqa", Fixtures.url("gemma-mqa")), ("gemma2-softcap", Fixtures.url("gemma2-softcap")), ("tiny", tiny)] {
             for dtype in [SafetensorsWriter.DType.bf16, .f16] {
                 let dir = try sixteenBitCopy(of: source, dtype: dtype)
                 defer { try? FileManager.default.removeItem(at: dir) }

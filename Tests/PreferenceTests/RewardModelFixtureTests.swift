@@ -33,4 +33,6 @@ final class RewardModelFixtureTests: XCTestCase {
     func testQwen2RewardModelMatchesTransformers() throws { try check("rm-qwen2", architecture: .qwen2) }
     func testQwen3RewardModelMatchesTransformers() throws { try check("rm-qwen3", architecture: .qwen3) }
     func testGemmaRewardModelMatchesTransformers() throws { try check("rm-gemma", architecture: .gemma) }
+    func testGemma2RewardModelMatchesTransformers() throws { try check("rm-gemma2", architecture: .gemma2) }
+    func testMistralRewardModelMatchesTransformers() throws { try check("rm-mistral", architecture: .mistral) }
 }
