@@ -114,8 +114,10 @@ public enum ModelDirectory {
 
     /// Loads a backbone without lm_head plus the named head tensors (e.g. `score.weight` of a
     /// LlamaForSequenceClassification reward model). The first name found among each entry's
-    /// alternatives is used; a missing head is an error naming the alternatives. Checked as `load`.
-    public static func loadWithHead(_ url: URL, head alternatives: [[String]], frozen: Bool = false) throws
+    /// alternatives is used; a missing head is an error naming the alternatives. The `optional`
+    /// tensors that are present follow the required ones (e.g. a GPM's `prompt_head.weight`).
+    /// Checked as `load`.
+    public static func loadWithHead(_ url: URL, head alternatives: [[String]], optional: [String] = [], frozen: Bool = false) throws
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
         switch try weightsFormat(url) {
         case .hdf5:
@@ -137,6 +139,7 @@ public enum ModelDirectory {
             }
             headNames.append(name)
         }
+        headNames += optional.filter { files[$0] != nil }
         let known = Set(headNames).union(["lm_head.weight"])
         try checkSafetensorsHeaders(files, config: config, directory: url, languageModelHead: false, alsoAllowed: known)
         var heads: [(String, [Int], [Float])] = []

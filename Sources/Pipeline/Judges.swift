@@ -43,6 +43,8 @@ public protocol Judge: AnyObject {
     func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt
     /// Tokens the judge computed, and what computing every comparison from scratch would cost.
     var tokenCounts: (computed: Int, naive: Int) { get }
+    /// How the judge reads its input, in one line (recorded in the run's manifest).
+    var inputSummary: String { get }
 }
 
 extension Judge {
@@ -55,12 +57,12 @@ public enum Judges {
     /// Loads the judge of `kind` at `directory`; `warnings` receives the BOS warning, `notes` the
     /// memory plan it checked.
     public static func load(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
-                            stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
+                            stripBOS: BOSStripping = .all, gpmInput: GPMInput = .ranker, warnings: (String) -> Void = { warnOnce($0) },
                             notes: (String) -> Void = { _ in }) throws -> any Judge {
         switch kind {
         case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, warnings: warnings, notes: notes)
         case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, warnings: warnings, notes: notes)
-        case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, input: gpmInput, warnings: warnings, notes: notes)
         }
     }
 
@@ -147,6 +149,7 @@ struct JudgeText {
 /// over both orders; tournaments (knockout, king of the hill, round robin) rank k responses.
 public final class PairwiseJudge: Judge {
     public var kind: JudgeKind { .pairwise }
+    public var inputSummary: String { "pairwise: seed 001 prompt in the judge's chat template, BOS strings removed (\(stripBOS.rawValue)), no special tokens added" }
     public var directory: URL { text.directory }
     public var tokenizer: Tokenizer { text.tokenizer }
     public var stripBOS: BOSStripping { text.stripBOS }
@@ -226,6 +229,7 @@ public final class PairwiseJudge: Judge {
 /// A scalar reward model (sequence classification, num_labels = 1): r(x, y) per response.
 public final class RewardJudge: Judge {
     public var kind: JudgeKind { .reward }
+    public var inputSummary: String { "reward: the conversation in the judge's chat template, BOS strings removed (\(text.stripBOS.rawValue)), special tokens added" }
     public var directory: URL { text.directory }
     let text: JudgeText
     let scorer: RewardScorer
@@ -246,26 +250,118 @@ public final class RewardJudge: Judge {
     }
 }
 
-/// The general preference model: embeddings v_i whose skew-symmetric products s(i ≻ j) give
-/// P(i ≻ j) = σ(s/τ); responses are ranked by ĝ_i = mean_j s(i ≻ j)/τ (GPO's targets).
+/// How a GPM judge turns a conversation into tokens. The GPM repository's two inference code paths
+/// disagree (REFERENCE §3), so this is a judge option, recorded in the run's recipe.json and manifest.
+public enum GPMInput: String, Codable, CaseIterable, Sendable {
+    /// GPO's ranker (LLM-Alignment/scripts/RMs/reward_model.py, what GPO's iterations used): the
+    /// rendered conversation with its BOS string removed (`strip_bos`), no special tokens added, the
+    /// last token kept.
+    case ranker
+    /// gpm_example_usage.py: the template's BOS kept, the tokenizer's special tokens added (a template
+    /// that writes its BOS then starts with two), cut to the judge's length limit, and the last token
+    /// overwritten with EOS.
+    case example
+
+    /// What this convention does, in words (logs, manifest).
+    public var summary: String {
+        switch self {
+        case .ranker: return "ranker (GPO's ranker: BOS string removed, no special tokens added, last token kept)"
+        case .example: return "example (gpm_example_usage.py: BOS kept, special tokens added, last token replaced by EOS)"
+        }
+    }
+}
+
+/// The general preference model (the GPM repository's inference): per response, a unit vector v_i
+/// at its last token and, with a prompt head, block weights w at the prompt's last token;
+/// s(i ≻ j) = Σ_b w_b (v_i[2b]·v_j[2b+1] − v_i[2b+1]·v_j[2b]), P(i ≻ j) = σ(s/τ). One forward pass per
+/// response, then the k × k table; responses are ranked by ĝ_i = mean_j s(i ≻ j)/τ (GPO's targets).
+/// d (value_head rows) and the prompt head are read from the checkpoint, never assumed.
 public final class GPMJudge: Judge {
     public var kind: JudgeKind { .gpm }
     public var directory: URL { text.directory }
+    public let input: GPMInput
+    public var inputSummary: String {
+        "gpm: input \(input.summary)\(input == .ranker ? ", BOS strings removed (\(text.stripBOS.rawValue))" : ""); d = \(dimension), \(hasPromptHead ? "prompt head" : "no prompt head")"
+    }
     let text: JudgeText
     let scorer: GeneralPreferenceScorer
 
-    public init(directory: URL, tau: Double = 0.1, stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
-                notes: (String) -> Void = { _ in }) throws {
-        text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
-        let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]], frozen: true)
+    /// d, the length of the preference vectors, and whether the checkpoint has a prompt head.
+    public var dimension: Int { scorer.dimension }
+    public let hasPromptHead: Bool
+
+    public init(directory: URL, tau: Double = 0.1, stripBOS: BOSStripping = .all, input: GPMInput = .ranker,
+                warnings: (String) -> Void = { warnOnce($0) }, notes: (String) -> Void = { _ in }) throws {
+        text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: input == .ranker ? warnings : { _ in })
+        self.input = input
+        let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["value_head.weight", "score.weight"]],
+                                                             optional: ["prompt_head.weight"], frozen: true)
+        let D = model.config.hiddenSize
+        let value = heads[0]
+        guard value.shape.count == 2, value.shape[1] == D, value.shape[0] >= 2, value.shape[0] % 2 == 0 else {
+            throw JudgeError("\(directory.path): \(value.name) has shape \(value.shape); a general preference model's value head is (d, \(D)) with d even (2, 4, 6 or 8 in the public checkpoints)")
+        }
+        let d = value.shape[0]
+        let prompt = heads.first { $0.name == "prompt_head.weight" }
+        if let prompt, prompt.shape != [d / 2, D] {
+            throw JudgeError("\(directory.path): prompt_head.weight has shape \(prompt.shape); with value_head d = \(d) it must be [\(d / 2), \(D)]")
+        }
+        if input == .example && text.tokenizer.eosTokenId == nil {
+            throw JudgeError("\(directory.path): gpm_input example overwrites the last token with EOS, but the tokenizer names no eos_token")
+        }
+        guard text.template != nil else {
+            throw JudgeError("\(directory.path): the general preference model needs a chat_template in tokenizer_config.json (it reads the conversation through it)")
+        }
+        hasPromptHead = prompt != nil
         try Judges.requirePlan(model, kind: .gpm, what: "judging with the general preference model \(directory.path)", notes: notes)
-        scorer = GeneralPreferenceScorer(model: model, headWeight: heads[0].values, tau: tau)
+        scorer = GeneralPreferenceScorer(model: model, valueHead: value.values, promptHead: prompt?.values, tau: tau)
+        notes("general preference model: d = \(d), \(prompt == nil ? "no prompt head (every block weight 1)" : "prompt head (d/2 = \(d / 2) block weights)"), input \(input.summary)")
     }
+
+    /// The judge's input for one response: the conversation's tokens and the prompt's length in them
+    /// (the prompt rendered alone, read the same way), by the input convention.
+    public func inputTokens(_ messages: [PromptMessage], response: String) throws -> (tokens: [Int32], promptLength: Int) {
+        let template = text.template!, tok = text.tokenizer
+        func render(_ m: [PromptMessage]) throws -> String {
+            try template.render(conversation: m.map { ($0.role, $0.content) }, addGenerationPrompt: false,
+                                bosToken: tok.bosToken, eosToken: tok.eosToken)
+        }
+        let full = try render(messages + [PromptMessage(role: "assistant", content: response)]), prompt = try render(messages)
+        switch input {
+        case .ranker:
+            return (try tok.encode(text.removingBOS(full), addSpecialTokens: false),
+                    try tok.encode(text.removingBOS(prompt), addSpecialTokens: false).count)
+        case .example:
+            let limit = scorer.lengthLimit
+            var ids = Array(try tok.encode(full, addSpecialTokens: true).prefix(limit))
+            guard !ids.isEmpty else { throw JudgeError("\(directory.path): the conversation encodes to no tokens") }
+            ids[ids.count - 1] = tok.eosTokenId!
+            return (ids, min(limit, try tok.encode(prompt, addSpecialTokens: true).count))
+        }
+    }
+
+    /// The preference embeddings of one prompt's responses (one forward pass each; the prompt's
+    /// tokens are computed once and reused through the KV cache).
+    public func embeddings(messages: [PromptMessage], responses: [String]) throws -> [PreferenceEmbedding] {
+        try responses.map { r in
+            let (ids, p) = try inputTokens(messages, response: r)
+            guard !hasPromptHead || p < ids.count else {
+                throw JudgeError("\(directory.path): the prompt head reads the prompt's last token, but a response adds no token after the prompt (\(ids.count) tokens, prompt \(p))")
+            }
+            return try scorer.embedding(ids, promptLength: hasPromptHead ? p : nil)
+        }
+    }
+
+    /// The k × k scores s(i ≻ j) and probabilities σ(s/τ) of one prompt's responses.
+    public func table(messages: [PromptMessage], responses: [String]) throws -> (scores: [[Double]], probabilities: [[Double]]) {
+        scorer.matrices(try embeddings(messages: messages, responses: responses))
+    }
+
+    public var tokenCounts: (computed: Int, naive: Int) { (scorer.computedTokens, scorer.naiveTokens) }
 
     public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
         guard method == .scores else { throw JudgeError("a general preference model ranks by 'scores', not '\(method.rawValue)'") }
-        let v = try responses.map { try scorer.embedding(try text.conversationTokens(messages, response: $0)) }
-        let (s, P) = scorer.matrices(v)
+        let (s, P) = try table(messages: messages, responses: responses)
         let k = Double(responses.count)
         // ĝ_i = mean_j s(i ≻ j)/τ (GPO targets and the ranking score)
         let g = s.map { row in row.reduce(0, +) / k / scorer.tau }

@@ -68,7 +68,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// `.replace(bos, "")`, the default when absent) or only a leading one (`leading`, for chat
         /// templates whose BOS token is also their turn marker, e.g. ChatML's <|im_start|>).
         public var stripBOS: BOSStripping?
-        enum CodingKeys: String, CodingKey { case model, kind, ranking, temperature, tau, stripBOS = "strip_bos" }
+        /// How a GPM judge reads the conversation: `ranker` (GPO's ranker, the default when absent) or
+        /// `example` (the GPM repository's gpm_example_usage.py); see `GPMInput`.
+        public var gpmInput: GPMInput?
+        enum CodingKeys: String, CodingKey { case model, kind, ranking, temperature, tau, stripBOS = "strip_bos", gpmInput = "gpm_input" }
         public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
             self.model = model; self.kind = kind
             self.ranking = ranking ?? JudgeSettings.defaultRanking(for: kind)
@@ -238,6 +241,7 @@ extension Recipe {
         var s = JudgeSettings()
         s.kind = judge.kind; s.temperature = judge.temperature; s.tau = judge.tau
         s.stripBOS = judge.stripBOS ?? s.stripBOS
+        s.gpmInput = judge.gpmInput ?? s.gpmInput
         s.selection = pairs.selection; s.lengthPenalty = pairs.lengthPenalty
         return s
     }

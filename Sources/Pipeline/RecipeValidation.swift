@@ -36,7 +36,7 @@ struct RecipeReader {
                           "training", "evaluation", "sweep"]
     static let sectionKeys: [String: [String]] = [
         "run": ["name", "output_root", "seed"],
-        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos"],
+        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos", "gpm_input"],
         "prompts": ["file", "files", "max_prompt_tokens"],
         "generation": ["k", "temperature", "top_p", "top_k", "max_new_tokens"],
         "pairs": ["selection", "length_penalty"],
@@ -139,6 +139,7 @@ struct RecipeReader {
             judge.temperature = number(s, "temperature") ?? judge.temperature
             judge.tau = number(s, "tau") ?? judge.tau
             judge.stripBOS = enumValue(s, "strip_bos", BOSStripping.self)
+            judge.gpmInput = enumValue(s, "gpm_input", GPMInput.self)
         }
 
         // prompts
@@ -299,6 +300,16 @@ struct RecipeReader {
             issues.append(Issue(setting: "judge.ranking",
                 message: "judge.ranking '\(ranking.rawValue)' is a pairwise tournament, but a \(kind.rawValue) judge gives one score per response",
                 hint: "use ranking: scores (the default for reward and gpm judges)"))
+        }
+        if let input = r.judge.gpmInput, kind != .gpm {
+            issues.append(Issue(setting: "judge.gpm_input",
+                message: "judge.gpm_input '\(input.rawValue)' applies to a general preference model, but judge.kind is \(kind.rawValue)",
+                hint: "remove gpm_input, or set judge.kind: gpm"))
+        }
+        if r.judge.gpmInput == .example, let strip = r.judge.stripBOS {
+            issues.append(Issue(setting: "judge.strip_bos",
+                message: "judge.strip_bos '\(strip.rawValue)' has no effect with judge.gpm_input 'example', which keeps the BOS",
+                hint: "remove strip_bos, or use gpm_input: ranker (which removes the BOS string)"))
         }
         if let files = r.prompts.files, files.count != r.iterations {
             issues.append(Issue(setting: "prompts.files",

@@ -44,6 +44,8 @@ public struct Manifest: Codable, Equatable {
     }
     public var formatVersion = 1
     public var iterations: [String: [String: Entry]] = [:]
+    /// How the judge read its input when it last ran (`Judge.inputSummary`), e.g. a GPM's convention.
+    public var judgeInput: String?
 
     public func entry(_ t: Int, _ stage: IterationStage) -> Entry? { iterations["\(t)"]?[stage.rawValue] }
     public func isDone(_ t: Int, _ stage: IterationStage) -> Bool { entry(t, stage)?.done == true }
@@ -262,9 +264,13 @@ public final class RunDriver {
         let j = try models.timed("judge", stage) {
             try Judges.load(directory: recipe.judgeURL, kind: recipe.judge.kind,
                             temperature: recipe.judge.temperature, tau: recipe.judge.tau,
-                            stripBOS: recipe.judge.stripBOS ?? .all, notes: { [quiet] in if !quiet { note($0) } })
+                            stripBOS: recipe.judge.stripBOS ?? .all, gpmInput: recipe.judge.gpmInput ?? .ranker, notes: { [quiet] in if !quiet { note($0) } })
         }
         judge = j
+        if manifest.judgeInput != j.inputSummary {
+            manifest.judgeInput = j.inputSummary
+            try saveManifest()
+        }
         return j
     }
 

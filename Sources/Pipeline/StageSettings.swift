@@ -29,6 +29,8 @@ public struct JudgeSettings: Equatable, Sendable {
     /// GPM temperature τ in P(i ≻ j) = σ(s / τ).
     public var tau = 0.1
     public var stripBOS: BOSStripping = .all
+    /// How a GPM judge reads the conversation (the GPM repository's ranker or its example).
+    public var gpmInput: GPMInput = .ranker
     public var selection: PairSelection = .maxMin
     /// λ of `max_min_length_penalty` (score − λ·length).
     public var lengthPenalty = 0.0

@@ -205,47 +205,123 @@ public final class RewardScorer {
     }
 }
 
-/// The general preference model (GPM): v = normalize(W · h_last) ∈ R^{2k}; with R the
-/// block-diagonal of [[0, −1], [1, 0]], s(i ≻ j) = ⟨R v_i, v_j⟩ (skew-symmetric) and
-/// P(i ≻ j) = σ(s(i ≻ j) / τ).
+/// A preference model asked for something its inputs do not allow (message says what).
+public struct PreferenceModelError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One response's output of the general preference model: its unit preference vector and, with a
+/// prompt head, the block weights read at the last prompt token.
+public struct PreferenceEmbedding: Equatable, Sendable {
+    /// v = normalize(W_value · h_last) ∈ R^d, d = value_head rows (even).
+    public var vector: [Double]
+    /// w = softmax(W_prompt · h_prompt) ∈ R^{d/2}; nil without a prompt head (every w_b = 1).
+    public var blockWeights: [Double]?
+}
+
+/// The general preference model (GPM, the GPM repository's inference): a backbone whose final hidden
+/// state at the last token gives v = normalize(W_value · h_last) ∈ R^d (`value_head.weight`, (d, D),
+/// d even), and, when the checkpoint has `prompt_head.weight` (d/2, D), block weights
+/// w = softmax(W_prompt · h_p) at the prompt's last token p. With R = block-diag of w_b·[[0, −1], [1, 0]],
+/// s(i ≻ j) = v_i·Rᵀ·v_j = Σ_b w_b (v_i[2b]·v_j[2b+1] − v_i[2b+1]·v_j[2b]) (w from i's sequence; w_b = 1
+/// without a prompt head) and P(i ≻ j) = σ(s(i ≻ j) / τ). One forward pass per response; a response
+/// continues from the KV cache of the tokens it shares with the previous one (the prompt).
 public final class GeneralPreferenceScorer {
     public let model: LlamaModel
-    let head: [Float]      // (2k, D)
+    let valueHead: [Float]      // (d, D)
+    let promptHead: [Float]?    // (d/2, D)
+    /// d: the length of v (rows of value_head.weight).
     public let dimension: Int
     public let tau: Double
+    /// Longest input accepted (min of the model's positions and `maxLength`).
+    public let lengthLimit: Int
     private let cache: KVCache
     private let session: InferenceSession
+    /// The tokens slot 0 holds, and the block weights of its first `promptLength` tokens.
+    private var held: [Int32] = []
+    private var heldWeights: (promptLength: Int, weights: [Double])? = nil
+    /// Tokens computed so far, and what scoring every sequence from scratch would have computed.
+    public private(set) var computedTokens = 0
+    public private(set) var naiveTokens = 0
 
-    public init(model: LlamaModel, headWeight: [Float], tau: Double = 0.1, maxLength: Int = 4096) {
+    /// `valueHead` is (d, D) row-major, `promptHead` (d/2, D) or nil.
+    public init(model: LlamaModel, valueHead: [Float], promptHead: [Float]? = nil, tau: Double = 0.1, maxLength: Int = 4096) {
         let D = model.config.hiddenSize
-        precondition(headWeight.count % D == 0 && (headWeight.count / D) % 2 == 0, "GPM head must be (2k, hidden)")
-        self.model = model; head = headWeight; dimension = headWeight.count / D; self.tau = tau
-        let length = min(maxLength, model.config.maxPositionEmbeddings)
-        cache = KVCache(config: model.config, slots: 1, maxLength: length)
-        session = InferenceSession(model: model, cache: cache, maxRows: min(length, PairwiseScorer.rowsPerCall), logitRows: 1)   // no lm_head: hidden states only
+        precondition(valueHead.count % D == 0 && (valueHead.count / D) % 2 == 0 && valueHead.count > 0, "GPM value head must be (d, hidden), d even")
+        let d = valueHead.count / D
+        precondition(promptHead.map { $0.count == d / 2 * D } ?? true, "GPM prompt head must be (d/2, hidden)")
+        self.model = model; self.valueHead = valueHead; dimension = d; self.tau = tau
+        self.promptHead = promptHead
+        lengthLimit = min(maxLength, model.config.maxPositionEmbeddings)
+        cache = KVCache(config: model.config, slots: 1, maxLength: lengthLimit)
+        session = InferenceSession(model: model, cache: cache, maxRows: min(lengthLimit, PairwiseScorer.rowsPerCall), logitRows: 1)   // no lm_head: hidden states only
     }
 
-    /// The unit preference embedding of a full token sequence.
-    public func embedding(_ tokens: [Int32]) throws -> [Double] {
-        cache.reset(slot: 0)
-        try session.extendInCalls(slot: 0, tokens: tokens, hiddenOnly: true)
+    /// `rows` · h for the session's current hidden state: (rows.count / D) dot products.
+    private func project(_ rows: [Float]) -> [Double] {
         let D = model.config.hiddenSize
-        var v = head.withUnsafeBufferPointer { w in (0..<dimension).map { Double(VectorMath.dot(w.baseAddress! + $0 * D, session.hidden, D)) } }
+        return rows.withUnsafeBufferPointer { w in (0..<(rows.count / D)).map { Double(VectorMath.dot(w.baseAddress! + $0 * D, session.hidden, D)) } }
+    }
+
+    /// The embedding of a full token sequence whose first `promptLength` tokens are the prompt (the
+    /// prompt head reads the hidden state at index promptLength − 1 of this very sequence, as the
+    /// repository's gather does; it needs 1 ≤ promptLength < tokens.count).
+    public func embedding(_ tokens: [Int32], promptLength: Int? = nil) throws -> PreferenceEmbedding {
+        guard !tokens.isEmpty else { throw PreferenceModelError("the general preference model got an empty sequence") }
+        guard tokens.count <= lengthLimit else {
+            throw PreferenceModelError("a \(tokens.count)-token input is longer than the general preference model's limit of \(lengthLimit) tokens")
+        }
+        var common = 0
+        let limit = tokens.count - 1          // the last token is always computed (its hidden state is read)
+        while common < min(limit, held.count) && held[common] == tokens[common] { common += 1 }
+        var weights: [Double]? = nil
+        if let promptHead {
+            guard let p = promptLength, p >= 1, p < tokens.count else {
+                throw PreferenceModelError("the prompt head needs the prompt's length in 1..<\(tokens.count) (the sequence's length), got \(promptLength.map(String.init) ?? "none")")
+            }
+            if let h = heldWeights, h.promptLength == p, common >= p {
+                weights = h.weights       // the hidden state at p − 1 depends on the shared tokens only
+            } else {
+                common = min(common, p - 1)
+                cache.truncate(slot: 0, to: common)
+                try session.extendInCalls(slot: 0, tokens: Array(tokens[common..<p]), hiddenOnly: true)
+                computedTokens += p - common
+                // w = softmax(W_prompt · h_{p−1})
+                let logits = project(promptHead)
+                let m = logits.max()!
+                let e = logits.map { exp($0 - m) }, z = e.reduce(0, +)
+                weights = e.map { $0 / z }
+                heldWeights = (p, weights!)
+                common = p
+            }
+        }
+        cache.truncate(slot: 0, to: common)
+        try session.extendInCalls(slot: 0, tokens: Array(tokens[common...]), hiddenOnly: true)
+        computedTokens += tokens.count - common
+        naiveTokens += tokens.count
+        held = tokens
+        var v = project(valueHead)
+        // F.normalize(x, p = 2): x / max(‖x‖, 1e-12)
         let norm = max(1e-12, v.reduce(0) { $0 + $1 * $1 }.squareRoot())
         v = v.map { $0 / norm }
-        return v
+        return PreferenceEmbedding(vector: v, blockWeights: weights)
     }
 
-    /// s(i ≻ j) = ⟨R v_i, v_j⟩ = Σ_blocks (v_i[2b]·v_j[2b+1] − v_i[2b+1]·v_j[2b])
-    public static func score(_ vi: [Double], _ vj: [Double]) -> Double {
+    /// s(i ≻ j) = Σ_b w_b (v_i[2b]·v_j[2b+1] − v_i[2b+1]·v_j[2b]), w = i's block weights (1 without).
+    public static func score(_ i: PreferenceEmbedding, _ j: PreferenceEmbedding) -> Double {
+        let vi = i.vector, vj = j.vector
         var s = 0.0
         var b = 0
-        while b + 1 < vi.count { s += vi[b] * vj[b + 1] - vi[b + 1] * vj[b]; b += 2 }
+        while b + 1 < vi.count {
+            s += (i.blockWeights?[b / 2] ?? 1) * (vi[b] * vj[b + 1] - vi[b + 1] * vj[b])
+            b += 2
+        }
         return s
     }
 
-    /// The k × k matrices of scores s and probabilities σ(s/τ).
-    public func matrices(_ embeddings: [[Double]]) -> (scores: [[Double]], probabilities: [[Double]]) {
+    /// The k × k matrices of scores s (diagonal 0) and probabilities σ(s/τ) (diagonal ½).
+    public func matrices(_ embeddings: [PreferenceEmbedding]) -> (scores: [[Double]], probabilities: [[Double]]) {
         let k = embeddings.count
         var s = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
         for i in 0..<k { for j in 0..<k where i != j { s[i][j] = Self.score(embeddings[i], embeddings[j]) } }

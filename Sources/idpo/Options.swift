@@ -14,6 +14,7 @@ extension RankingMethod: ExpressibleByArgument {}
 extension PairSelection: ExpressibleByArgument {}
 extension JudgeKind: ExpressibleByArgument {}
 extension BOSStripping: ExpressibleByArgument {}
+extension GPMInput: ExpressibleByArgument {}
 extension PreferenceLossKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}

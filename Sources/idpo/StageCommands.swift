@@ -60,7 +60,7 @@ struct Judge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rank each prompt's responses with a preference model and select preference pairs.",
         discussion: """
-        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (Llama-, Qwen2- or Qwen3ForSequenceClassification with score.weight), gpm (general preference model, 2k-dimensional head value_head.weight).
+        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (Llama-, Qwen2-, Qwen3-, Mistral-, Gemma- or Gemma2ForSequenceClassification with score.weight), gpm (general preference model as the GPM repository runs it: value_head.weight (d, hidden), d read from the checkpoint, and prompt_head.weight when present; --gpm-input picks the repository's ranker or example input convention).
 
         Rankings: knockout (≤ 1.5k comparisons), king-of-the-hill (≤ 2k − 2), round-robin (all pairs, gives SPPO targets), scores (reward / gpm). Ties (|P − ½| < 1e-6) go to the first-listed response; prompts whose best and worst cannot be told apart are dropped and counted, never emitted as chosen == rejected.
 
@@ -84,6 +84,9 @@ struct Judge: ParsableCommand {
     @Option(name: .customLong("strip-bos"),
             help: "Remove every BOS string from the judge's input (all, RLHFlow's procedure) or only a leading one (leading).")
     var stripBOS = JudgeSettings().stripBOS
+    @Option(name: .customLong("gpm-input"),
+            help: "How a GPM reads the conversation: ranker (GPO's ranker: BOS string removed, no special tokens added) or example (the GPM repository's example: BOS kept, special tokens added, last token replaced by EOS).")
+    var gpmInput = JudgeSettings().gpmInput
     @Option(help: "Samples file (from idpo generate).") var samples: String
     @Option(help: "Judgments output (JSONL).") var out: String
     @Option(help: "Preference pairs output (TRL JSONL).") var pairs: String
@@ -91,7 +94,7 @@ struct Judge: ParsableCommand {
 
     var settings: JudgeSettings {
         var s = JudgeSettings()
-        s.kind = kind; s.temperature = temperature; s.tau = tau; s.stripBOS = stripBOS
+        s.kind = kind; s.temperature = temperature; s.tau = tau; s.stripBOS = stripBOS; s.gpmInput = gpmInput
         s.selection = selection; s.lengthPenalty = lengthPenalty
         return s
     }
@@ -102,7 +105,7 @@ struct Judge: ParsableCommand {
         compute.apply()
         let method = ranking ?? JudgeSettings.defaultRanking(for: kind)
         let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
-                                  stripBOS: stripBOS, notes: { note($0) })
+                                  stripBOS: stripBOS, gpmInput: gpmInput, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,

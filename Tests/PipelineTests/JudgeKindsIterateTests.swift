@@ -205,6 +205,10 @@ final class JudgeKindsIterateTests: XCTestCase {
             }
         }
         try checkSummary(run, iteration: 1, pairs: pairs, prompts: 8)
+        // the manifest records how the GPM read its input (the default convention: GPO's ranker)
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: run.appendingPathComponent("manifest.json")))
+        XCTAssertTrue(manifest.judgeInput?.hasPrefix("gpm: input ranker") == true, manifest.judgeInput ?? "none")
+        XCTAssertTrue(manifest.judgeInput?.contains("d = 4, no prompt head") == true, manifest.judgeInput ?? "none")
         // pairs carry the targets of their two responses
         var expected = 0.0
         let η = 1 / beta

@@ -201,6 +201,15 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(errors, [])
         XCTAssertEqual(r?.evaluation, Recipe.EvaluationSection(prompts: path("data/eval.jsonl"), maxNewTokens: 99))
 
+        // judge.gpm_input: a GPM's option, read and recorded; refused for another judge, and strip_bos beside `example`
+        let gpmHead = "run: {name: x}\npolicy: models/sft\nprompts: {file: data/prompts.jsonl}\n"
+        let (gpm, gpmErrors) = Recipe.parse(yaml: gpmHead + "judge: {model: models/pm, kind: gpm, gpm_input: example}\n", file: "t.yaml", folder: folder)
+        XCTAssertEqual(gpmErrors, [])
+        XCTAssertEqual(gpm?.judgeSettings.gpmInput, .example)
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, gpm_input: ranker}\n")?.keyPath, "judge.gpm_input")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: gpm, gpm_input: example, strip_bos: all}\n")?.keyPath, "judge.strip_bos")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: gpm, gpm_input: examples}\n")?.keyPath, "judge.gpm_input")
+
         XCTAssertEqual(firstError("- a\n- b\n")?.message, "the recipe must be a mapping of keys (got a list)")
         let misplaced = firstError(head + "training:\n  k: 4\n")
         XCTAssertEqual(misplaced?.message, "unknown key 'k' in training — did you mean 'generation.k'?")
@@ -348,6 +357,7 @@ final class RecipeTests: XCTestCase {
         schema.remove("training.lora")   // a map: its keys are training.lora.*
         schema.formUnion(RecipeReader.sectionKeys["lora"]!.map { "training.lora." + $0 })
         schema.remove("prompts.file")   // the full recipe uses prompts.files
+        schema.remove("judge.gpm_input")   // a GPM judge's option; the full recipe's judge is pairwise
         XCTAssertEqual(Set(r.flattened().map(\.key)), schema)
     }
 }

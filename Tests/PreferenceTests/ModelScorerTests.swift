@@ -89,8 +89,8 @@ final class ModelScorerTests: XCTestCase {
             (backbone.parameters.pointer + e.offset).update(from: base.parameters.pointer + base.layout.entry(named: e.name)!.offset, count: e.count)
         }
         let rm = RewardScorer(model: backbone, scoreWeight: score)
-        let gpm = GeneralPreferenceScorer(model: backbone, headWeight: gpmHead, tau: 0.1)
-        var embeddings: [[Double]] = []
+        let gpm = GeneralPreferenceScorer(model: backbone, valueHead: gpmHead, tau: 0.1)
+        var embeddings: [PreferenceEmbedding] = []
         for n in [3, 9, 17] {
             let seq = r.tokens(n, below: 128)
             let logits = try lastLogits(probe, seq)
@@ -98,7 +98,8 @@ final class ModelScorerTests: XCTestCase {
             let raw = (1...4).map { Double(logits[$0]) }
             let norm = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let v = try gpm.embedding(seq)
-            for (x, y) in zip(v, raw.map { $0 / norm }) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+            XCTAssertNil(v.blockWeights, "no prompt head")
+            for (x, y) in zip(v.vector, raw.map { $0 / norm }) { XCTAssertEqual(x, y, accuracy: 1e-5) }
             embeddings.append(v)
         }
         let (s, p) = gpm.matrices(embeddings)
