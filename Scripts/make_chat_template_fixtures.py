@@ -35,6 +35,16 @@ Where the template texts come from (transformers ships none of them and there is
 - Qwen2.5 GGUF variant: huggingface.js chat-template-automap.ts, entry "library/qwen2.5:0.5b": the
   Qwen2.5 template with `{{"name": ...}}` inside a string literal (a lexer trap).
 - The plain pair-PM template is the seed's (REFERENCE.md §2).
+- Gemma (google/gemma-2b-it, google/gemma-7b-it: one template), Mistral 7B Instruct v0.1 (the current
+  file, = Mixtral-8x7B-Instruct-v0.1) and v0.3: the `chat_template` strings of those entries of
+  openvino.genai's tokenizer_configs.py (same commit). Mistral v0.1 as first published (no system
+  message, "[INST] " without a leading space): that file's entry TheBloke/Mistral-7B-Instruct-v0.1-GPTQ,
+  a copy of the original tokenizer_config.json. Cross-checks against huggingface.js
+  chat-template-automap.ts (same commit): Gemma's text is byte-identical to "library/gemma2:2b" (Gemma 2's
+  GGUF), the first-published Mistral one to "library/mistral:7b-instruct-fp16", the current v0.1 one to
+  "library/mixtral:8x7b". No vendored copy of Mistral-7B-Instruct-v0.2's own tokenizer_config.json was
+  found, so no v0.2 fixture claims to be it (its model card describes the v0.1 format).
+- Only the texts are copied; the bos/eos tokens are the models' own (<bos>/<eos>, <s>/</s>).
 """
 
 import datetime as _datetime_module
@@ -401,6 +411,134 @@ PAIR_PM_PLAIN_TEMPLATE = (
     "{% else %}\n\n<turn> assistant\n {{ message['content'] }}{% endif %}{% endfor %}\n\n\n"
 )
 
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n"
+    "' + message['content'] | trim + '<end_of_turn>\n"
+    "' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n"
+    "'}}{% endif %}"
+)
+
+MISTRAL_V0_1_ORIGINAL_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token + ' ' }}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
+)
+
+MISTRAL_V0_1_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}\n"
+    "    {%- set system_message = messages[0]['content'] %}\n"
+    '    {%- set loop_messages = messages[1:] %}\n'
+    '{%- else %}\n'
+    '    {%- set loop_messages = messages %}\n'
+    '{%- endif %}\n'
+    '\n'
+    '{{- bos_token }}\n'
+    '{%- for message in loop_messages %}\n'
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}\n"
+    "        {{- raise_exception('After the optional system message, conversation roles must alternate user/assistant/user/assistant/...') }}\n"
+    '    {%- endif %}\n'
+    "    {%- if message['role'] == 'user' %}\n"
+    '        {%- if loop.first and system_message is defined %}\n'
+    "            {{- ' [INST] ' + system_message + '\\n\\n' + message['content'] + ' [/INST]' }}\n"
+    '        {%- else %}\n'
+    "            {{- ' [INST] ' + message['content'] + ' [/INST]' }}\n"
+    '        {%- endif %}\n'
+    "    {%- elif message['role'] == 'assistant' %}\n"
+    "        {{- ' ' + message['content'] + eos_token}}\n"
+    '    {%- else %}\n'
+    "        {{- raise_exception('Only user and assistant roles are supported, with the exception of an initial optional system message!') }}\n"
+    '    {%- endif %}\n'
+    '{%- endfor %}\n'
+)
+
+MISTRAL_V0_3_TEMPLATE = (
+    '{%- if messages[0]["role"] == "system" %}\n'
+    '    {%- set system_message = messages[0]["content"] %}\n'
+    '    {%- set loop_messages = messages[1:] %}\n'
+    '{%- else %}\n'
+    '    {%- set loop_messages = messages %}\n'
+    '{%- endif %}\n'
+    '{%- if not tools is defined %}\n'
+    '    {%- set tools = none %}\n'
+    '{%- endif %}\n'
+    '{%- set user_messages = loop_messages | selectattr("role", "equalto", "user") | list %}\n'
+    '\n'
+    '{#- This block checks for alternating user/assistant messages, skipping tool calling messages #}\n'
+    '{%- set ns = namespace() %}\n'
+    '{%- set ns.index = 0 %}\n'
+    '{%- for message in loop_messages %}\n'
+    '    {%- if not (message.role == "tool" or message.role == "tool_results" or (message.tool_calls is defined and message.tool_calls is not none)) %}\n'
+    '        {%- if (message["role"] == "user") != (ns.index % 2 == 0) %}\n'
+    '            {{- raise_exception("After the optional system message, conversation roles must alternate user/assistant/user/assistant/...") }}\n'
+    '        {%- endif %}\n'
+    '        {%- set ns.index = ns.index + 1 %}\n'
+    '    {%- endif %}\n'
+    '{%- endfor %}\n'
+    '\n'
+    '{{- bos_token }}\n'
+    '{%- for message in loop_messages %}\n'
+    '    {%- if message["role"] == "user" %}\n'
+    '        {%- if tools is not none and (message == user_messages[-1]) %}\n'
+    '            {{- "[AVAILABLE_TOOLS] [" }}\n'
+    '            {%- for tool in tools %}\n'
+    '                {%- set tool = tool.function %}\n'
+    '                {{- \'{"type": "function", "function": {\' }}\n'
+    '                {%- for key, val in tool.items() if key != "return" %}\n'
+    '                    {%- if val is string %}\n'
+    '                        {{- \'"\' + key + \'": "\' + val + \'"\' }}\n'
+    '                    {%- else %}\n'
+    '                        {{- \'"\' + key + \'": \' + val|tojson }}\n'
+    '                    {%- endif %}\n'
+    '                    {%- if not loop.last %}\n'
+    '                        {{- ", " }}\n'
+    '                    {%- endif %}\n'
+    '                {%- endfor %}\n'
+    '                {{- "}}" }}\n'
+    '                {%- if not loop.last %}\n'
+    '                    {{- ", " }}\n'
+    '                {%- else %}\n'
+    '                    {{- "]" }}\n'
+    '                {%- endif %}\n'
+    '            {%- endfor %}\n'
+    '            {{- "[/AVAILABLE_TOOLS]" }}\n'
+    '            {%- endif %}\n'
+    '        {%- if loop.last and system_message is defined %}\n'
+    '            {{- "[INST] " + system_message + "\\n\\n" + message["content"] + "[/INST]" }}\n'
+    '        {%- else %}\n'
+    '            {{- "[INST] " + message["content"] + "[/INST]" }}\n'
+    '        {%- endif %}\n'
+    '    {%- elif message.tool_calls is defined and message.tool_calls is not none %}\n'
+    '        {{- "[TOOL_CALLS] [" }}\n'
+    '        {%- for tool_call in message.tool_calls %}\n'
+    '            {%- set out = tool_call.function|tojson %}\n'
+    '            {{- out[:-1] }}\n'
+    '            {%- if not tool_call.id is defined or tool_call.id|length != 9 %}\n'
+    '                {{- raise_exception("Tool call IDs should be alphanumeric strings with length 9!") }}\n'
+    '            {%- endif %}\n'
+    '            {{- \', "id": "\' + tool_call.id + \'"}\' }}\n'
+    '            {%- if not loop.last %}\n'
+    '                {{- ", " }}\n'
+    '            {%- else %}\n'
+    '                {{- "]" + eos_token }}\n'
+    '            {%- endif %}\n'
+    '        {%- endfor %}\n'
+    '    {%- elif message["role"] == "assistant" %}\n'
+    '        {{- " " + message["content"]|trim + eos_token}}\n'
+    '    {%- elif message["role"] == "tool_results" or message["role"] == "tool" %}\n'
+    '        {%- if message.content is defined and message.content.content is defined %}\n'
+    '            {%- set content = message.content.content %}\n'
+    '        {%- else %}\n'
+    '            {%- set content = message.content %}\n'
+    '        {%- endif %}\n'
+    '        {{- \'[TOOL_RESULTS] {"content": \' + content|string + ", " }}\n'
+    '        {%- if not message.tool_call_id is defined or message.tool_call_id|length != 9 %}\n'
+    '            {{- raise_exception("Tool call IDs should be alphanumeric strings with length 9!") }}\n'
+    '        {%- endif %}\n'
+    '        {{- \'"call_id": "\' + message.tool_call_id + \'"}[/TOOL_RESULTS]\' }}\n'
+    '    {%- else %}\n'
+    '        {{- raise_exception("Only user and assistant roles are supported, with the exception of an initial optional system message!") }}\n'
+    '    {%- endif %}\n'
+    '{%- endfor %}\n'
+)
+
 LLAMA_BOS, LLAMA_EOS = "<|begin_of_text|>", "<|eot_id|>"
 
 TEMPLATES = {
@@ -420,6 +558,20 @@ TEMPLATES = {
     "qwen2.5-gguf": (QWEN_2_5_GGUF_TEMPLATE, None, "<|im_end|>",
                      "library/qwen2.5:0.5b via huggingface/huggingface.js packages/ollama-utils/src/chat-template-automap.ts"),
     "pair-pm-plain": (PAIR_PM_PLAIN_TEMPLATE, LLAMA_BOS, LLAMA_EOS, "the seed's plain pair-PM context template (REFERENCE.md §2)"),
+    "gemma": (GEMMA_TEMPLATE, "<bos>", "<eos>",
+              "google/gemma-2b-it (= google/gemma-7b-it) via openvinotoolkit/openvino.genai tests/python_tests/data/tokenizer_configs.py;"
+              " byte-identical to library/gemma2:2b in huggingface/huggingface.js packages/ollama-utils/src/chat-template-automap.ts"),
+    "mistral-v0.1-original": (MISTRAL_V0_1_ORIGINAL_TEMPLATE, "<s>", "</s>",
+                              "mistralai/Mistral-7B-Instruct-v0.1 as first published, via openvinotoolkit/openvino.genai"
+                              " tests/python_tests/data/tokenizer_configs.py (entry TheBloke/Mistral-7B-Instruct-v0.1-GPTQ);"
+                              " byte-identical to library/mistral:7b-instruct-fp16 in huggingface/huggingface.js"
+                              " packages/ollama-utils/src/chat-template-automap.ts"),
+    "mistral-v0.1": (MISTRAL_V0_1_TEMPLATE, "<s>", "</s>",
+                     "mistralai/Mistral-7B-Instruct-v0.1 (= mistralai/Mixtral-8x7B-Instruct-v0.1) via openvinotoolkit/openvino.genai"
+                     " tests/python_tests/data/tokenizer_configs.py; byte-identical to library/mixtral:8x7b in"
+                     " huggingface/huggingface.js packages/ollama-utils/src/chat-template-automap.ts"),
+    "mistral-v0.3": (MISTRAL_V0_3_TEMPLATE, "<s>", "</s>",
+                     "mistralai/Mistral-7B-Instruct-v0.3 via openvinotoolkit/openvino.genai tests/python_tests/data/tokenizer_configs.py"),
 }
 
 # ---------------------------------------------------------------- conversations
@@ -586,6 +738,52 @@ def pair_pm_cases():
     return cases
 
 
+def gemma_cases():
+    # Gemma raises on any system message: the common conversations again without theirs.
+    cases = common_cases()
+    cases += both("multi-turn-no-system", MULTI_TURN[1:]) + both("unicode-no-system", UNICODE[1:])
+    cases += both("whitespace-no-system", WHITESPACE[1:])
+    cases += both("assistant-first", [{"role": "assistant", "content": "I speak first."}])
+    cases += both("system-only", [{"role": "system", "content": "Only a system message."}])
+    cases += both("markers-in-content", [{"role": "user", "content": "<start_of_turn>model\nfake<end_of_turn>\n"}])
+    return cases
+
+
+def mistral_v01_cases():
+    cases = common_cases()
+    cases += both("unicode-no-system", UNICODE[1:]) + both("whitespace-no-system", WHITESPACE[1:])
+    cases += both("system-only", [{"role": "system", "content": "Only a system message."}])
+    cases += both("tool-role", [{"role": "user", "content": "hi"}, {"role": "tool", "content": "result"}])
+    return cases
+
+
+MISTRAL_TOOL_CONVERSATION = [
+    {"role": "system", "content": "You are a weather bot."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "tool_calls": [
+        {"id": "call00001", "type": "function", "function": {"name": "get_current_weather",
+                                                            "arguments": {"location": "Paris, France", "unit": "celsius"}}},
+        {"id": "call00002", "type": "function", "function": {"name": "get_time", "arguments": {}}}]},
+    {"role": "tool", "tool_call_id": "call00001", "content": "{\"temperature\": 21.5}"},
+    {"role": "tool_results", "tool_call_id": "call00002", "content": {"content": "12:00 CET"}},
+    {"role": "assistant", "content": " It is 21.5 °C at noon. "},
+    {"role": "user", "content": "Thanks!"},
+]
+
+
+def mistral_v03_cases():
+    cases = mistral_v01_cases()
+    cases += both("tools", MISTRAL_TOOL_CONVERSATION, {"tools": [WEATHER_TOOL, TIME_TOOL]})
+    cases += both("tools-no-system", MISTRAL_TOOL_CONVERSATION[1:], {"tools": [TIME_TOOL]})
+    cases += both("tool-calls-without-tools", MISTRAL_TOOL_CONVERSATION)
+    bad_id = [dict(m) for m in MISTRAL_TOOL_CONVERSATION[1:3]]
+    bad_id[1]["tool_calls"] = [{"id": "short", "type": "function", "function": {"name": "get_time", "arguments": {}}}]
+    cases.append(dict(name="error/tool-call-id", messages=bad_id, add_generation_prompt=False, extra={}))
+    cases.append(dict(name="error/tool-result-id", add_generation_prompt=False, extra={},
+                      messages=[{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "1234", "content": "r"}]))
+    return cases
+
+
 CASES = {
     "llama-3": common_cases,
     "llama-3.1": lambda: llama31_cases(False),
@@ -595,6 +793,10 @@ CASES = {
     "qwen2.5": qwen25_cases,
     "qwen2.5-gguf": qwen25_cases,
     "pair-pm-plain": pair_pm_cases,
+    "gemma": gemma_cases,
+    "mistral-v0.1-original": mistral_v01_cases,
+    "mistral-v0.1": mistral_v01_cases,
+    "mistral-v0.3": mistral_v03_cases,
 }
 
 

@@ -1,5 +1,5 @@
 // BPE tokenizer read from a Hugging Face tokenizer.json — byte-level (Llama 3, GPT-2 / SmolLM2,
-// Qwen2 families) or SentencePiece-style with byte fallback (Llama 2, Mistral, TinyLlama): encoding
+// Qwen2 families) or SentencePiece-style with byte fallback (Llama 2, Mistral, TinyLlama, Gemma): encoding
 // identical to the `tokenizers` library (and to tiktoken for Llama 3, SentencePiece for Llama 2),
 // decoding, special tokens, and the settings of the model directory. Encoding and decoding throw
 // `TokenizerError` on input they cannot handle (a split regex over its backtracking budget, an id
@@ -130,19 +130,30 @@ public final class Tokenizer: @unchecked Sendable {
         let byteLevel = definition.decoder.isByteLevel
         var perTokenSteps: [DecoderStep] = []
         if case .chain(let steps) = definition.decoder { perTokenSteps = steps.filter(\.isPerToken) }
+        let isChain: Bool
+        if case .chain = definition.decoder { isChain = true } else { isChain = false }
+        /// A token alone through the chain's per-token steps (a byte-fallback token stays its byte).
+        func appendChainDecoding(of spelling: String) {
+            if let b = byteFallbackValue(spelling) { bytes.append(b) } else {
+                bytes.append(contentsOf: Tokenizer.runChain(perTokenSteps, [spelling], first: false).utf8)
+            }
+        }
         for id in 0..<size {
             starts[id] = Int32(bytes.count)
             if let s = addedContent[Int32(id)] {
-                if byteLevel { Tokenizer.appendByteLevelDecoding(of: s, to: &bytes) } else { bytes.append(contentsOf: s.utf8) }
+                // Added tokens go through the decoder like the others (Gemma's "▁▁" pieces are two spaces).
+                if byteLevel {
+                    Tokenizer.appendByteLevelDecoding(of: s, to: &bytes)
+                } else if isChain {
+                    appendChainDecoding(of: s)
+                } else {
+                    bytes.append(contentsOf: s.utf8)
+                }
             } else if let raw = definition.vocabulary.rawBytes(of: Int32(id)) {
                 if byteLevel {
                     bytes.append(contentsOf: raw)
-                } else if case .chain = definition.decoder {
-                    // The token alone through the chain (a byte-fallback token stays its byte).
-                    let spelling = definition.vocabulary.alphabet.spelling(of: raw)
-                    if let b = byteFallbackValue(spelling) { bytes.append(b) } else {
-                        bytes.append(contentsOf: Tokenizer.runChain(perTokenSteps, [spelling], first: false).utf8)
-                    }
+                } else if isChain {
+                    appendChainDecoding(of: definition.vocabulary.alphabet.spelling(of: raw))
                 } else {
                     bytes.append(contentsOf: definition.vocabulary.alphabet.spelling(of: raw).utf8)
                 }

@@ -1,6 +1,7 @@
-// Pairs → token ids exactly as TRL's DPOTrainer builds them, on a SentencePiece-style tokenizer
-// where a response's first token merges across the prompt boundary ("▁" before it): the ids were
-// recorded from trl.data_utils by Scripts/make_sentencepiece_fixtures.py.
+// Pairs → token ids exactly as TRL's DPOTrainer builds them, on SentencePiece-style tokenizers
+// (Llama 2, Mistral, Gemma) where a response's first token merges across the prompt boundary ("▁"
+// before it): the ids were recorded from trl.data_utils by Scripts/make_sentencepiece_fixtures.py.
+// Gemma's template refuses system prompts, with an error that names the template.
 
 import XCTest
 import Foundation
@@ -43,7 +44,7 @@ final class PairTokenizationTests: XCTestCase {
     }
 
     func testSentencePiecePairsTokenizeLikeTRL() throws {
-        for family in ["llama2-tiny", "mistral-tiny"] {
+        for family in ["llama2-tiny", "mistral-tiny", "gemma-tiny"] {
             let folder = Fixtures.url("tokenizers").appendingPathComponent(family)
             let tokenizer = try Tokenizer(url: folder)
             let template = try ChatTemplate(source: try XCTUnwrap(tokenizer.configuration.chatTemplate))
@@ -51,6 +52,25 @@ final class PairTokenizationTests: XCTestCase {
             let pairs = try XCTUnwrap(cases["trl_pairs"] as? [[String: Any]])
             XCTAssertEqual(pairs.count, 4)
             try check(PairTokenization(tokenizer: tokenizer, template: template), pairs, family)
+        }
+    }
+
+    /// A conversational prompt with a system message under Gemma's template fails with the template's
+    /// own message, naming the template as a model directory names it (its tokenizer_config.json).
+    func testGemmaSystemPromptFailsNamingTheTemplate() throws {
+        let folder = Fixtures.url("tokenizers").appendingPathComponent("gemma-tiny")
+        let tokenizer = try Tokenizer(url: folder)
+        let name = Tokenizer.chatTemplateName(model: folder)
+        XCTAssertEqual(name, folder.appendingPathComponent("tokenizer_config.json").path + " chat_template")
+        let template = try ChatTemplate(source: try XCTUnwrap(tokenizer.configuration.chatTemplate), name: name)
+        let tokenization = PairTokenization(tokenizer: tokenizer, template: template)
+        let prompt = PromptInput.messages([PromptMessage(role: "system", content: "Be brief."), PromptMessage(role: "user", content: "Hi")])
+        XCTAssertThrowsError(try tokenization.tokens(prompt: prompt, chosen: "a", rejected: "b")) { error in
+            guard let error = error as? TemplateError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.kind, .raised)
+            XCTAssertEqual(error.message, "System role not supported")
+            XCTAssertTrue("\(error)".hasPrefix(name + ":1:"), "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix(": System role not supported"), "\(error)")
         }
     }
 }

@@ -26,7 +26,7 @@ extension JSONValue {
 }
 
 final class FixtureTests: XCTestCase {
-    static let families = ["llama3-tiny", "smollm2-tiny", "qwen2-tiny", "gpt2-tiny", "llama2-tiny", "mistral-tiny"]
+    static let families = ["llama3-tiny", "smollm2-tiny", "qwen2-tiny", "gpt2-tiny", "llama2-tiny", "mistral-tiny", "gemma-tiny"]
 
     func testEncodeMatchesLibrary() throws {
         for family in FixtureTests.families {
@@ -70,24 +70,85 @@ final class FixtureTests: XCTestCase {
         }
     }
 
-    /// Llama 2's chat template (from tokenizer_config.json) renders as transformers renders it, and the
-    /// rendered text encodes to the library's ids (SentencePiece-style tokenizers).
+    /// The chat template of tokenizer_config.json (Llama 2's; Gemma's for gemma-tiny) renders as
+    /// transformers renders it, and the rendered text encodes to the library's ids (SentencePiece-style
+    /// tokenizers); where the template raises (Gemma on a system message or roles that do not
+    /// alternate), the error is the template's own message, located in the named template.
     func testSentencePieceChatTemplateMatchesTransformers() throws {
-        for family in ["llama2-tiny", "mistral-tiny"] {
+        for (family, expectedCount) in [("llama2-tiny", 4), ("mistral-tiny", 4), ("gemma-tiny", 6)] {
             let tokenizer = try TokenizerFixtures.load(family)
             let source = try XCTUnwrap(tokenizer.configuration.chatTemplate, family)
-            let template = try ChatTemplate(source: source)
+            let template = try ChatTemplate(source: source, name: "\(family)/tokenizer_config.json chat_template")
             let cases = try TokenizerFixtures.json(TokenizerFixtures.folder(family).appendingPathComponent("cases.json")).objectValue!
             let chats = try XCTUnwrap(cases["chat"]?.arrayValue)
-            XCTAssertEqual(chats.count, 4)
+            XCTAssertEqual(chats.count, expectedCount, family)
             for chat in chats.map({ $0.objectValue! }) {
                 let conversation = chat["messages"]!.arrayValue!.map {
                     (role: $0.objectValue!["role"]!.stringValue!, content: $0.objectValue!["content"]!.stringValue!)
+                }
+                if let expected = chat["expected_error"]?.objectValue {
+                    XCTAssertEqual(expected["type"]?.stringValue, "TemplateError", family)
+                    XCTAssertThrowsError(try template.render(conversation: conversation, bosToken: tokenizer.bosToken,
+                                                             eosToken: tokenizer.eosToken), family) { error in
+                        guard let error = error as? TemplateError else { return XCTFail("\(family): \(error)") }
+                        XCTAssertEqual(error.kind, .raised, family)
+                        XCTAssertEqual(error.message, expected["message"]?.stringValue, family)
+                        XCTAssertTrue(error.description.hasPrefix("\(family)/tokenizer_config.json chat_template:1:"), error.description)
+                    }
+                    continue
                 }
                 let text = try template.render(conversation: conversation, bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken)
                 XCTAssertEqual(text, chat["text"]!.stringValue!, family)
                 XCTAssertEqual(try tokenizer.encode(text), chat["ids"]!.ids, "\(family): \(text.debugDescription)")
             }
+        }
+    }
+
+    /// Gemma's tokenizer.json shape: BOS-only template, <pad> <eos> <bos> <unk> at 0-3, the user-defined
+    /// pieces (newline and "▁" runs, HTML tags) as non-special added tokens matched in the raw text, the
+    /// turn markers special; the same ids with the no-op Split(" ", MergedWithPrevious) pre-tokenizer
+    /// that later transformers converters write.
+    func testGemmaTokenizerShape() throws {
+        let gemma = try TokenizerFixtures.load("gemma-tiny")
+        XCTAssertEqual(gemma.bosToken, "<bos>")
+        XCTAssertEqual(gemma.bosTokenId, 2)
+        XCTAssertEqual(gemma.eosTokenId, 1)
+        XCTAssertEqual(gemma.padTokenId, 0)
+        XCTAssertEqual(gemma.id(of: "<unk>"), 3)
+        XCTAssertEqual(gemma.prefixTokenIds, [2])
+        XCTAssertEqual(gemma.suffixTokenIds, [])
+        XCTAssertEqual(gemma.configuration.addBosToken, true)
+        XCTAssertEqual(gemma.configuration.addEosToken, false)
+        for marker in ["<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<pad>", "<unk>"] {
+            XCTAssertTrue(gemma.isSpecial(try XCTUnwrap(gemma.id(of: marker), marker)), marker)
+        }
+        for piece in ["\n", "\n\n", "\n\n\n", "▁▁", "▁▁▁▁", "<table>", "</b>"] {
+            let id = try XCTUnwrap(gemma.id(of: piece), piece)
+            XCTAssertFalse(gemma.isSpecial(id), piece)
+            XCTAssertTrue(gemma.addedTokens.contains { $0.id == id && !$0.isNormalized }, piece)
+        }
+        // No dummy prefix: a leading space is its own "▁", and decoding gives it back (no Strip).
+        let ids = try gemma.encode(" Hi\n\n<b>x</b>")
+        XCTAssertEqual(gemma.token(for: ids[0]).map { $0.hasPrefix("▁") }, true)
+        XCTAssertTrue(ids.contains(gemma.id(of: "\n\n")!))
+        XCTAssertEqual(try gemma.decode(ids), " Hi\n\n<b>x</b>")
+        XCTAssertEqual(try gemma.encode("<start_of_turn>user\nHi", parseSpecialTokens: false).first, gemma.id(of: "<")!)
+        // What one token shows as by itself (`idpo tokenize`) is what decoding it gives, added tokens
+        // included: the library runs them through the decoder too, so "▁▁" is two spaces.
+        XCTAssertEqual(gemma.bytes(of: try XCTUnwrap(gemma.id(of: "▁▁"))), [0x20, 0x20])
+        for id in Int32(0)..<Int32(gemma.vocabularySize) {
+            guard let token = gemma.token(for: id), byteFallbackValue(token) == nil else { continue }
+            XCTAssertEqual(String(decoding: try XCTUnwrap(gemma.bytes(of: id)), as: UTF8.self), try gemma.decode([id]),
+                           "\(id) \(token.debugDescription)")
+        }
+
+        let data = try Data(contentsOf: TokenizerFixtures.folder("gemma-tiny").appendingPathComponent("tokenizer.json"))
+        var document = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        document["pre_tokenizer"] = ["type": "Split", "pattern": ["String": " "], "behavior": "MergedWithPrevious", "invert": false]
+        let split = try Tokenizer(tokenizerJSON: try JSONSerialization.data(withJSONObject: document), name: "gemma-split.json")
+        let cases = try TokenizerFixtures.json(TokenizerFixtures.folder("gemma-tiny").appendingPathComponent("cases.json")).objectValue!
+        for c in cases["encode"]!.arrayValue!.map({ $0.objectValue! }) {
+            XCTAssertEqual(try split.encode(c["text"]!.stringValue!), c["ids"]!.ids, c["text"]!.stringValue!.debugDescription)
         }
     }
 
