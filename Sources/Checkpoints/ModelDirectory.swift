@@ -316,7 +316,7 @@ public enum ModelDirectory {
             SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, data: UnsafePointer(model.parameters.pointer + $0.offset))
         }
         try SafetensorsWriter.write(tensors, dtype: dtype, to: url.appendingPathComponent("model.safetensors"))
-        try writeConfig(model.config, to: url)
+        try writeConfig(model.config, to: url, dtype: dtype)
         try writeTokenizerFiles(tokenizer, to: url)
         // A stale model.h5 or shard index would take precedence over the new weights.
         for stale in ["model.h5", "model.safetensors.index.json"] {
@@ -333,8 +333,11 @@ public enum ModelDirectory {
         try writeTokenizerFiles(tokenizer, to: url)
     }
 
-    static func writeConfig(_ config: LlamaConfig, to url: URL) throws {
-        try AtomicFile.write(try JSONEncoder.sortedPretty.encode(config), to: url.appendingPathComponent("config.json"))
+    /// config.json, its `torch_dtype` naming the weights' dtype (transformers loads `dtype="auto"` in it).
+    static func writeConfig(_ config: LlamaConfig, to url: URL, dtype: SafetensorsWriter.DType = .f32) throws {
+        let encoder = JSONEncoder.sortedPretty
+        encoder.userInfo[LlamaConfig.weightsDtypeKey] = ["F32": "float32", "BF16": "bfloat16", "F16": "float16"][dtype.rawValue]!
+        try AtomicFile.write(try encoder.encode(config), to: url.appendingPathComponent("config.json"))
     }
 
     /// The tokenizer files of directory `source` (those of `tokenizerFiles` that exist), or

@@ -136,8 +136,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
     /// Gemma: norms scale by (1 + w), the MLP gate is GeGLU (tanh GELU), embeddings are × √hidden.
     public var normWeightOffset: Float { isGemma ? 1 : 0 }
     public var usesGeGLU: Bool { isGemma }
-    /// The embedding multiplier (Gemma: √hidden as a float32, as transformers computes it for float32
-    /// weights); nil: none.
+    /// The embedding multiplier (Gemma: √hidden as a float32); nil: none. transformers rounds it to the
+    /// dtype the model computes in (`torch.tensor(hidden ** 0.5, dtype=hidden_states.dtype)`); idpo
+    /// computes in float32 for every checkpoint (16-bit weights are widened exactly), i.e. as transformers
+    /// does with `dtype=torch.float32`, so the float32 √hidden is that computation's scale.
     public var embeddingScale: Float? { isGemma ? Float(Double(hiddenSize).squareRoot()) : nil }
     /// Gemma 2: a norm on the attention output and one on the MLP output before each residual add.
     public var sandwichNorms: Bool { architecture == .gemma2 }
@@ -176,6 +178,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         case maxWindowLayers = "max_window_layers"
         case queryPreAttnScalar = "query_pre_attn_scalar", useBidirectionalAttention = "use_bidirectional_attention"
     }
+
+    /// Encoder user-info key: the torch dtype name of the weights written beside the config
+    /// ("float32" when absent), encoded as `torch_dtype`.
+    public static let weightsDtypeKey = CodingUserInfoKey(rawValue: "idpo.weightsDtype")!
 
     /// The `model_type` values this engine computes exactly.
     public static let supportedModelTypes = Architecture.allCases.map(\.rawValue)
@@ -407,7 +413,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         } else if architecture == .qwen2 || architecture == .qwen3 {
             try c.encode(false, forKey: .useSlidingWindow)
         }
-        try c.encode("float32", forKey: .torchDtype)
+        try c.encode(encoder.userInfo[Self.weightsDtypeKey] as? String ?? "float32", forKey: .torchDtype)
     }
 
     /// Checks sizes and divisibility; every failure names its field.

@@ -56,6 +56,12 @@ final class ModelDirectoryTests: XCTestCase {
         try ModelDirectory.saveHuggingFace(back, to: dir2, dtype: .bf16)
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("model.safetensors")),
                        try Data(contentsOf: dir2.appendingPathComponent("model.safetensors")))
+        // config.json names the weights' dtype (transformers' dtype="auto" loads in it)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(config["torch_dtype"] as? String, "bfloat16")
+        try ModelDirectory.saveHuggingFace(back, to: dir2, dtype: .f32)
+        let f32 = try JSONSerialization.jsonObject(with: Data(contentsOf: dir2.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(f32["torch_dtype"] as? String, "float32")
     }
 
     func testShardedSafetensors() throws {
