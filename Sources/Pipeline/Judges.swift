@@ -12,7 +12,8 @@ import Preference
 import Tokenizers
 import ChatTemplates
 
-public enum JudgeKind: String, Codable, CaseIterable, Sendable { case pairwise, reward, gpm }
+/// pairwise, reward and gpm judges are models; a command judge is a user program (`CommandJudge`).
+public enum JudgeKind: String, Codable, CaseIterable, Sendable { case pairwise, reward, gpm, command }
 
 public struct JudgeError: Error, CustomStringConvertible {
     public let message: String
@@ -45,10 +46,14 @@ public protocol Judge: AnyObject {
     var tokenCounts: (computed: Int, naive: Int) { get }
     /// How the judge reads its input, in one line (recorded in the run's manifest).
     var inputSummary: String { get }
+    /// Called with each batch of prompts before they are judged one by one (a command judge runs
+    /// its program once over the batch here); nothing by default.
+    func prefetch(_ samples: [SampleRecord]) throws
 }
 
 extension Judge {
     public var tokenCounts: (computed: Int, naive: Int) { (0, 0) }
+    public func prefetch(_ samples: [SampleRecord]) throws {}
     /// How this judge compares two responses (evaluation's win rates).
     public var comparisonMethod: RankingMethod { kind == .pairwise ? .roundRobin : .scores }
 }
@@ -57,9 +62,11 @@ public enum Judges {
     /// Loads the judge of `kind` at `directory`; `warnings` receives the BOS warning, `notes` the
     /// memory plan it checked.
     public static func load(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
-                            stripBOS: BOSStripping = .all, gpmInput: GPMInput = .ranker, warnings: (String) -> Void = { warnOnce($0) },
+                            stripBOS: BOSStripping = .all, gpmInput: GPMInput = .ranker, command: [String] = [],
+                            warnings: (String) -> Void = { warnOnce($0) },
                             notes: (String) -> Void = { _ in }) throws -> any Judge {
         switch kind {
+        case .command: return try CommandJudge(command: command, workingDirectory: directory)
         case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, warnings: warnings, notes: notes)
         case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, warnings: warnings, notes: notes)
         case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, input: gpmInput, warnings: warnings, notes: notes)

@@ -71,7 +71,14 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// How a GPM judge reads the conversation: `ranker` (GPO's ranker, the default when absent) or
         /// `example` (the GPM repository's gpm_example_usage.py); see `GPMInput`.
         public var gpmInput: GPMInput?
-        enum CodingKeys: String, CodingKey { case model, kind, ranking, temperature, tau, stripBOS = "strip_bos", gpmInput = "gpm_input" }
+        /// A command judge's program and arguments (`kind: command`), run in `workingDirectory`.
+        public var command: [String]?
+        /// Where a command judge runs (default: the recipe's folder); relative program paths resolve there.
+        public var workingDirectory: String?
+        enum CodingKeys: String, CodingKey {
+            case model, kind, ranking, temperature, tau, stripBOS = "strip_bos", gpmInput = "gpm_input", command
+            case workingDirectory = "working_directory"
+        }
         public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
             self.model = model; self.kind = kind
             self.ranking = ranking ?? JudgeSettings.defaultRanking(for: kind)
@@ -247,7 +254,10 @@ extension Recipe {
     }
 
     public var policyURL: URL { URL(fileURLWithPath: policy, isDirectory: true) }
-    public var judgeURL: URL { URL(fileURLWithPath: judge.model, isDirectory: true) }
+    /// The judge's model directory, or a command judge's working directory.
+    public var judgeURL: URL { URL(fileURLWithPath: judge.kind == .command ? (judge.workingDirectory ?? ".") : judge.model, isDirectory: true) }
+    /// The judge's model, for memory planning (none for a command judge).
+    public var judgeModelURLs: [URL] { judge.kind == .command ? [] : [judgeURL] }
 
     /// The prompt files as given: `[file]` for a file to split, or one per iteration.
     public var promptFileURLs: [URL] {

@@ -36,7 +36,7 @@ struct RecipeReader {
                           "training", "evaluation", "sweep"]
     static let sectionKeys: [String: [String]] = [
         "run": ["name", "output_root", "seed"],
-        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos", "gpm_input"],
+        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos", "gpm_input", "command", "working_directory"],
         "prompts": ["file", "files", "max_prompt_tokens"],
         "generation": ["k", "temperature", "top_p", "top_k", "max_new_tokens"],
         "pairs": ["selection", "length_penalty"],
@@ -133,8 +133,35 @@ struct RecipeReader {
         // judge
         var judge = Recipe.JudgeSection(model: "")
         if let s = requiredSection(top, "judge", hint: "add a judge section naming the preference model (judge: {model: path/to/model})") {
-            judge.model = modelDirectory(s, "model", needsConfig: false) ?? ""
             judge.kind = enumValue(s, "kind", JudgeKind.self) ?? .pairwise
+            if judge.kind == .command {
+                // a program judge: no model; its command runs in working_directory (default: this folder)
+                if let node = s.entries["model"] {
+                    fail("judge.model", at: node.key.mark, "judge.model does not apply to a command judge (kind: command)",
+                         hint: "remove model; the program named by judge.command scores the responses")
+                }
+                if s.entries["command"] == nil {
+                    failMissing(s, "command", hint: "name the program and its arguments, e.g. command: [python3, score.py]")
+                } else if let node = s.entries["command"]?.value {
+                    let path = s.child("command")
+                    let items: [String]? = node.scalar != nil ? stringValue(node, path: path).map { [$0] }
+                        : list(s, "command") { reader, item, itemPath in reader.stringValue(item, path: itemPath) }
+                    if let items {
+                        if items.isEmpty || items[0].isEmpty {
+                            fail(path, at: node.mark, "judge.command must start with the program to run", hint: "e.g. command: [python3, score.py]")
+                        } else { judge.command = items }
+                    }
+                }
+                judge.workingDirectory = string(s, "working_directory").map(resolve) ?? folder.standardizedFileURL.path
+            } else {
+                judge.model = modelDirectory(s, "model", needsConfig: false) ?? ""
+                for key in ["command", "working_directory"] {
+                    if let node = s.entries[key] {
+                        fail("judge." + key, at: node.key.mark, "judge.\(key) applies to a command judge, but judge.kind is \(judge.kind.rawValue)",
+                             hint: "remove \(key), or set judge.kind: command")
+                    }
+                }
+            }
             judge.ranking = enumValue(s, "ranking", RankingMethod.self) ?? JudgeSettings.defaultRanking(for: judge.kind)
             judge.temperature = number(s, "temperature") ?? judge.temperature
             judge.tau = number(s, "tau") ?? judge.tau

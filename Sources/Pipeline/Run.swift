@@ -264,7 +264,8 @@ public final class RunDriver {
         let j = try models.timed("judge", stage) {
             try Judges.load(directory: recipe.judgeURL, kind: recipe.judge.kind,
                             temperature: recipe.judge.temperature, tau: recipe.judge.tau,
-                            stripBOS: recipe.judge.stripBOS ?? .all, gpmInput: recipe.judge.gpmInput ?? .ranker, notes: { [quiet] in if !quiet { note($0) } })
+                            stripBOS: recipe.judge.stripBOS ?? .all, gpmInput: recipe.judge.gpmInput ?? .ranker,
+                            command: recipe.judge.command ?? [], notes: { [quiet] in if !quiet { note($0) } })
         }
         judge = j
         if manifest.judgeInput != j.inputSummary {
@@ -313,7 +314,7 @@ public final class RunDriver {
         summary = summaries[t]!
         try stage(t, .judge, output: pairsURL) {
             let samples = try SampleRecord.read(samplesURL)
-            models.keepForTraining(policyDirectory(after: t - 1), besideJudge: recipe.judgeURL, lora: recipe.training.lora != nil)
+            models.keepForTraining(policyDirectory(after: t - 1), besideJudge: recipe.judgeModelURLs, lora: recipe.training.lora != nil)
             let js = try Stages.judge(judge: try loadJudge(for: .judge), samples: samples, method: recipe.judge.ranking,
                                       selection: recipe.pairs.selection, lengthPenalty: recipe.pairs.lengthPenalty,
                                       seed: recipe.run.seed &+ UInt64(t), iteration: t,
@@ -328,7 +329,7 @@ public final class RunDriver {
             summary.containEOSToken = Stages.stoppedFraction(samples)
             summaries[t] = summary
             // Kept for evaluation's win rates when it fits beside training; else released first.
-            if !IterationModels.fitBesideTraining([recipe.judgeURL], policy: policyDirectory(after: t - 1)) { judge = nil }
+            if !IterationModels.fitBesideTraining(recipe.judgeModelURLs, policy: policyDirectory(after: t - 1)) { judge = nil }
             log("iteration \(t): \(js.pairs) pairs from \(js.prompts) prompts, \(js.droppedText)")
             for example in js.dropExamples ?? [] { log("iteration \(t): dropped \(example)") }
         }
@@ -348,7 +349,7 @@ public final class RunDriver {
             // π0 as the reference is kept for evaluation's KL when it fits beside training: one load.
             // In iteration 1 π0 is the policy trained in place, so a copy of it is kept instead.
             let keepReference = recipe.reference == .initial && recipe.evaluation != nil
-                && IterationModels.fitBesideTraining([recipe.judgeURL, referenceDir], policy: policyDirectory(after: t - 1))
+                && IterationModels.fitBesideTraining(recipe.judgeModelURLs + [referenceDir], policy: policyDirectory(after: t - 1))
             var keptReference: ChatModel? = nil
             if keepReference && t > 1 {
                 keptReference = try models.policy(referenceDir, label: "π0 (reference)", for: .train)
@@ -409,6 +410,14 @@ public final class RunDriver {
     /// (1 win, ½ tie, 0 loss), averaged over prompts and samples.
     func winRate(_ a: [SampleRecord], _ b: [SampleRecord]) throws -> Double {
         let judge = try loadJudge(for: .evaluate)
+        // every comparison at once for a judge that batches (a program judge runs once, not per pair)
+        var comparisons: [SampleRecord] = []
+        for (x, y) in zip(a, b) {
+            for (ra, rb) in zip(x.responses, y.responses) where ra != rb {
+                comparisons.append(SampleRecord(id: x.id, prompt: x.prompt, responses: [ra, rb], responseTokens: [], finishReasons: []))
+            }
+        }
+        try judge.prefetch(comparisons)
         var total = 0.0, count = 0
         for (x, y) in zip(a, b) {
             for (ra, rb) in zip(x.responses, y.responses) {
@@ -524,9 +533,9 @@ final class IterationModels {
     /// Keeps π(t−1) loaded through judging, for training, when it is float32 and its weights and the
     /// judge's files together take at most half of this machine's memory; else releases it first.
     /// With LoRA a 16-bit π(t−1) is kept too: it is the frozen base training puts the adapter on.
-    func keepForTraining(_ directory: URL, besideJudge judge: URL, lora: Bool = false) {
+    func keepForTraining(_ directory: URL, besideJudge judge: [URL], lora: Bool = false) {
         guard let m = policies[Self.key(directory)] else { return }
-        if (!m.model.isFloat32 && !lora) || MemoryPlan.sum(m.model.weightBytes, Self.fileBytes(judge)) > MemoryBudget.physicalBytes / 2 { release(directory) }
+        if (!m.model.isFloat32 && !lora) || judge.map(Self.fileBytes).reduce(m.model.weightBytes, MemoryPlan.sum) > MemoryBudget.physicalBytes / 2 { release(directory) }
     }
 
     /// Hands the loaded policy over (for training in place) and forgets it; nil when it is not loaded

@@ -142,7 +142,9 @@ public enum Stages {
         let bar = quiet ? nil : ProgressBar("judge", total: samples.count, unit: "prompts")
         for b in 0..<batches where !output.has(b) {
             var records: [JudgmentRecord] = []
-            for (offset, sample) in samples[(b * batchPrompts)..<min(samples.count, (b + 1) * batchPrompts)].enumerated() {
+            let batch = Array(samples[(b * batchPrompts)..<min(samples.count, (b + 1) * batchPrompts)])
+            try judge.prefetch(batch)
+            for (offset, sample) in batch.enumerated() {
                 let judged: JudgedPrompt
                 do { judged = try judge.judge(messages: sample.prompt.messages, responses: sample.responses, method: method) } catch {
                     throw JudgeError("judging prompt \(sample.id) of \(samplesFile): \(error)")

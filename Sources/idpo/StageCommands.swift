@@ -60,7 +60,7 @@ struct Judge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rank each prompt's responses with a preference model and select preference pairs.",
         discussion: """
-        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (Llama-, Qwen2-, Qwen3-, Mistral-, Gemma- or Gemma2ForSequenceClassification with score.weight), gpm (general preference model as the GPM repository runs it: value_head.weight (d, hidden), d read from the checkpoint, and prompt_head.weight when present; --gpm-input picks the repository's ranker or example input convention).
+        Judges: pairwise (RLHFlow's A/B preference model: both orders averaged, the context shared by a prompt's comparisons computed once through the KV cache), reward (Llama-, Qwen2-, Qwen3-, Mistral-, Gemma- or Gemma2ForSequenceClassification with score.weight), gpm (general preference model as the GPM repository runs it: value_head.weight (d, hidden), d read from the checkpoint, and prompt_head.weight when present; --gpm-input picks the repository's ranker or example input convention), command (a program of yours — rule-based or verifiable rewards: it reads the sample records, one prompt with its k responses per line, on stdin and prints one JSON array of k numbers per line; --command "python3 score.py", run in the current directory).
 
         Rankings: knockout (≤ 1.5k comparisons), king-of-the-hill (≤ 2k − 2), round-robin (all pairs, gives SPPO targets), scores (reward / gpm). Ties (|P − ½| < 1e-6) go to the first-listed response; prompts whose best and worst cannot be told apart are dropped and counted, never emitted as chosen == rejected.
 
@@ -72,8 +72,10 @@ struct Judge: ParsableCommand {
         """)
 
     @OptionGroup var compute: ComputeOptions
-    @Option(name: .customLong("judge"), help: "Judge model directory.") var judgeDirectory: String
-    @Option(help: "pairwise | reward | gpm") var kind = JudgeSettings().kind
+    @Option(name: .customLong("judge"), help: "Judge model directory (not for --kind command).") var judgeDirectory: String?
+    @Option(help: "pairwise | reward | gpm | command") var kind = JudgeSettings().kind
+    @Option(help: "The program of a command judge and its arguments, split at spaces (a recipe's judge.command takes a list).")
+    var command: String?
     @Option(help: "knockout | king-of-the-hill | round-robin | scores (default: knockout for pairwise, scores otherwise)")
     var ranking: RankingMethod?
     @Option(help: "max_min | max_max | max_random | random | max_min_length_penalty") var selection = JudgeSettings().selection
@@ -99,13 +101,23 @@ struct Judge: ParsableCommand {
         return s
     }
 
-    func validate() throws { try throwFirst(settings.rangeIssues(naming: optionName)) }
+    func validate() throws {
+        try throwFirst(settings.rangeIssues(naming: optionName))
+        if kind == .command {
+            guard command?.split(separator: " ").isEmpty == false else { throw ValidationError("--kind command needs --command (the program and its arguments)") }
+            if judgeDirectory != nil { throw ValidationError("--judge names a model; a command judge (--kind command) takes --command instead") }
+        } else {
+            guard judgeDirectory != nil else { throw ValidationError("Missing expected argument '--judge <judge>' (the judge model directory)") }
+            if command != nil { throw ValidationError("--command applies to --kind command, not \(kind.rawValue)") }
+        }
+    }
 
     func run() throws {
         compute.apply()
         let method = ranking ?? JudgeSettings.defaultRanking(for: kind)
-        let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory), kind: kind, temperature: temperature, tau: tau,
-                                  stripBOS: stripBOS, gpmInput: gpmInput, notes: { note($0) })
+        let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory ?? FileManager.default.currentDirectoryPath), kind: kind,
+                                    temperature: temperature, tau: tau, stripBOS: stripBOS, gpmInput: gpmInput,
+                                    command: (command ?? "").split(separator: " ").map(String.init), notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,

@@ -338,3 +338,33 @@ final class JudgeKindsIterateTests: XCTestCase {
         XCTAssertEqual(double(p2["logps/chosen"])!, refs[0].reduce(0, +) / Double(refs[0].count), accuracy: 1e-9 * max(1, abs(refs[0][0])))
     }
 }
+
+extension JudgeKindsIterateTests {
+    // MARK: a program judge
+
+    /// `judge: {kind: command, command: [...]}`: a program in the recipe's folder scores every
+    /// response from the sample records on its stdin (here, from each record's id: [id, id + 2,
+    /// id − 1, id + 1], so response 1 is the best and 2 the worst), once per batch of prompts, and the
+    /// pairs, rewards and training follow from those scores.
+    func testCommandJudgeScoresWithAProgramAndTrains() throws {
+        let script = #"""
+        echo run >> runs.log
+        awk '{ match($0, /"id":[0-9]+/); id = substr($0, RSTART + 5, RLENGTH - 5) + 0; print "[" id ", " id + 2 ", " id - 1 ", " id + 1 "]" }'
+        """#
+        try script.write(to: tmp.appendingPathComponent("score.sh"), atomically: true, encoding: .utf8)
+        let run = try iterate(recipe(name: "command", judge: "{kind: command, command: [sh, score.sh]}"))
+        let iter = run.appendingPathComponent("iter-1")
+        let (pairs, judgments) = try checkBestVsWorst(iter, prompts: 8)
+        XCTAssertEqual(pairs.count, 8)
+        for (id, j) in judgments {
+            let x = Double(id)
+            XCTAssertEqual(doubles(j["scores"]), [x, x + 2, x - 1, x + 1], "prompt \(id): the program's scores")
+        }
+        XCTAssertTrue(pairs.allSatisfy { $0["chosen_index"] as? Int == 1 && $0["rejected_index"] as? Int == 2 })
+        let runs = try String(contentsOf: tmp.appendingPathComponent("runs.log"), encoding: .utf8)
+        XCTAssertEqual(runs, "run\n", "one program run for the stage's one batch of 8 prompts")
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: run.appendingPathComponent("manifest.json")))
+        XCTAssertTrue(manifest.judgeInput?.hasPrefix("command: sh score.sh") == true, manifest.judgeInput ?? "none")
+        try checkSummary(run, iteration: 1, pairs: pairs, prompts: 8)
+    }
+}

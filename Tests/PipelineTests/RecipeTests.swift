@@ -210,6 +210,19 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: gpm, gpm_input: example, strip_bos: all}\n")?.keyPath, "judge.strip_bos")
         XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: gpm, gpm_input: examples}\n")?.keyPath, "judge.gpm_input")
 
+        // a command judge: a program instead of a model, run in the recipe's folder unless told
+        let (cmd, cmdErrors) = Recipe.parse(yaml: gpmHead + "judge: {kind: command, command: [python3, score.py, --strict]}\n", file: "t.yaml", folder: folder)
+        XCTAssertEqual(cmdErrors, [])
+        XCTAssertEqual(cmd?.judge.command, ["python3", "score.py", "--strict"])
+        XCTAssertEqual(cmd?.judge.ranking, .scores)
+        XCTAssertEqual(cmd?.judgeURL.standardizedFileURL.path, folder.standardizedFileURL.path)
+        XCTAssertEqual(cmd?.judgeModelURLs, [])
+        XCTAssertEqual(firstError(gpmHead + "judge: {kind: command}\n")?.keyPath, "judge.command")
+        XCTAssertEqual(firstError(gpmHead + "judge: {kind: command, command: []}\n")?.keyPath, "judge.command")
+        XCTAssertEqual(firstError(gpmHead + "judge: {kind: command, command: [sh], model: models/pm}\n")?.keyPath, "judge.model")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, command: [sh]}\n")?.keyPath, "judge.command")
+        XCTAssertEqual(firstError(gpmHead + "judge: {kind: command, command: [sh], ranking: knockout}\n")?.keyPath, "judge.ranking")
+
         XCTAssertEqual(firstError("- a\n- b\n")?.message, "the recipe must be a mapping of keys (got a list)")
         let misplaced = firstError(head + "training:\n  k: 4\n")
         XCTAssertEqual(misplaced?.message, "unknown key 'k' in training — did you mean 'generation.k'?")
@@ -358,6 +371,7 @@ final class RecipeTests: XCTestCase {
         schema.formUnion(RecipeReader.sectionKeys["lora"]!.map { "training.lora." + $0 })
         schema.remove("prompts.file")   // the full recipe uses prompts.files
         schema.remove("judge.gpm_input")   // a GPM judge's option; the full recipe's judge is pairwise
+        schema.subtract(["judge.command", "judge.working_directory"])   // a command judge's
         XCTAssertEqual(Set(r.flattened().map(\.key)), schema)
     }
 }
