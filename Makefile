@@ -3,7 +3,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config
 
-.PHONY: test test-real build release deps bench demo clean
+.PHONY: test test-real test-engines real-model llama-server build release deps bench demo clean
 
 # Installs OpenBLAS and HDF5 (Debian packages) when pkg-config cannot find them.
 deps:
@@ -36,7 +36,12 @@ REAL_GGUF := $(REAL_DIR)/$(REAL_MEMBER)
 REAL_GGUF_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 REAL_SWIFT_FLAGS ?=
 
-test-real: deps
+test-real: deps real-model
+	$(SWIFT) build --build-tests $(REAL_SWIFT_FLAGS)
+	IDPO_REAL_MODEL=$(abspath $(REAL_GGUF)) $(SWIFT) test --skip-build $(REAL_SWIFT_FLAGS) --filter RealModelTests
+
+# The real model's GGUF file (downloaded and checked once).
+real-model:
 	@if [ ! -f $(REAL_WHEEL) ]; then \
 		if python3 -m pip --version >/dev/null 2>&1; then PIP="python3 -m pip"; \
 		elif command -v pip3 >/dev/null 2>&1; then PIP=pip3; \
@@ -56,8 +61,39 @@ test-real: deps
 		echo "$(REAL_GGUF_SHA256)  $(REAL_DIR)/.extract/$(REAL_MEMBER)" | sha256sum -c --quiet && \
 		mv $(REAL_DIR)/.extract/$(REAL_MEMBER) $(REAL_GGUF) && rm -rf $(REAL_DIR)/.extract; \
 	fi
+
+# A real serving engine in the test suite: llama.cpp's llama-server, built from the llama.cpp sources
+# that ship in the llama-cpp-python 0.3.36 source package on PyPI (pip download; checked by SHA-256),
+# with cmake and g++ from Debian when missing; cached under runs/cache/engines. LlamaServerTests start
+# it on the real model: sampling from idpo's token ids, the staleness check, the weight hand-off
+# between iterations, a server that dies mid-stage.
+ENGINE_DIR := runs/cache/engines
+ENGINE_SDIST := $(ENGINE_DIR)/llama_cpp_python-0.3.36.tar.gz
+ENGINE_SDIST_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+ENGINE_SRC := $(ENGINE_DIR)/llama_cpp_python-0.3.36/vendor/llama.cpp
+LLAMA_SERVER := $(ENGINE_SRC)/build/bin/llama-server
+
+llama-server:
+	@if [ ! -x $(LLAMA_SERVER) ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v curl >/dev/null; then \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq cmake g++ curl; \
+		fi; \
+		if [ ! -f $(ENGINE_SDIST) ]; then \
+			mkdir -p $(ENGINE_DIR) && python3 -m pip download --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d $(ENGINE_DIR); \
+		fi; \
+		echo "$(ENGINE_SDIST_SHA256)  $(ENGINE_SDIST)" | sha256sum -c --quiet && \
+		tar xzf $(ENGINE_SDIST) -C $(ENGINE_DIR) llama_cpp_python-0.3.36/vendor/llama.cpp && \
+		cmake -S $(ENGINE_SRC) -B $(ENGINE_SRC)/build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
+			-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON > $(ENGINE_DIR)/cmake.log 2>&1 && \
+		cmake --build $(ENGINE_SRC)/build --target llama-server -j$$(nproc) > $(ENGINE_DIR)/build.log 2>&1 || \
+		{ echo "building llama-server failed: see $(ENGINE_DIR)/build.log"; exit 1; }; \
+	fi
+
+test-engines: deps real-model llama-server
 	$(SWIFT) build --build-tests $(REAL_SWIFT_FLAGS)
-	IDPO_REAL_MODEL=$(abspath $(REAL_GGUF)) $(SWIFT) test --skip-build $(REAL_SWIFT_FLAGS) --filter RealModelTests
+	IDPO_LLAMA_SERVER=$(abspath $(LLAMA_SERVER)) IDPO_REAL_MODEL=$(abspath $(REAL_GGUF)) \
+		$(SWIFT) test --skip-build $(REAL_SWIFT_FLAGS) --filter LlamaServerTests
 
 bench: release
 	.build/release/idpo bench

@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ChatTemplates", "Support", "TestSupport"]),
         .testTarget(name: "RealModelTests", dependencies: ["Pipeline", "Optimization", "Generation", "Preference", "Checkpoints",
-                                                        "Llama", "Kernels", "Tokenizers", "TestSupport"]),
+                                                        "Llama", "Kernels", "Tokenizers", "Support", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

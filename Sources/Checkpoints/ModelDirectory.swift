@@ -241,7 +241,16 @@ public enum ModelDirectory {
 
     /// Reads and validates `config.json` of `directory`: an unreadable file is a FileError
     /// ("cannot read config.json: is a directory"), a bad field a ConfigError naming the field and file.
-    static func readConfig(_ directory: URL) throws -> LlamaConfig {
+    /// The configuration of a model directory or GGUF file, without loading its weights.
+    public static func config(of url: URL) throws -> LlamaConfig {
+        switch try weightsFormat(url) {
+        case .gguf: return try GGUFFile(url: url).llamaConfig()
+        case .hdf5: return try loadCheckpointConfig(url)
+        case .safetensors, .shardedSafetensors: return try readConfig(url)
+        }
+    }
+
+    public static func readConfig(_ directory: URL) throws -> LlamaConfig {
         let file = configURL(directory)
         let data = try FileRead.data(at: file, what: "config.json", maxBytes: maximumJSONBytes)
         do { return try LlamaConfig.decode(jsonData: data) } catch let e as ConfigError {

@@ -49,10 +49,58 @@ public final class ChatModel {
         model.float32Copy().map { ChatModel(directory: directory, model: $0, tokenizer: tokenizer, template: template) }
     }
 
+    /// The policy's text side: tokenizer, template, stop ids, prompt rendering.
+    public var text: PolicyText {
+        PolicyText(directory: directory, tokenizer: tokenizer, template: template, config: model.config)
+    }
+
+    /// Ids that end a response: EOS and end-of-turn ids of the tokenizer and generation config.
+    public var stopTokens: Set<Int32> { text.stopTokens }
+
+    /// The text a conversation becomes before the assistant's turn (template + generation prompt).
+    public func renderPrompt(_ messages: [PromptMessage]) throws -> String { try text.renderPrompt(messages) }
+
+    /// Prompt token ids (`PolicyText.promptTokens`).
+    public func promptTokens(_ prompt: PromptInput, maxTokens: Int) throws -> (tokens: [Int32], truncated: Int) {
+        try text.promptTokens(prompt, maxTokens: maxTokens)
+    }
+
+    /// Prompt, chosen and rejected ids as TRL's DPOTrainer builds them (`PairTokenization`).
+    public func pairTokens(prompt: PromptInput, chosen: String, rejected: String) throws
+        -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
+        if case .messages = prompt, template == nil {
+            throw ChatModelError("\(directory.path) has no chat_template in tokenizer_config.json; give prompts as plain strings")
+        }
+        return try PairTokenization(tokenizer: tokenizer, template: template).tokens(prompt: prompt, chosen: chosen, rejected: rejected)
+    }
+}
+
+/// A policy without its weights: what sampling through a remote engine needs from it (the prompt
+/// rendered and tokenized exactly as the local engine does, the stop ids, the position limit).
+public struct PolicyText {
+    public let directory: URL
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate?
+    public let config: LlamaConfig
+
+    public init(directory: URL, tokenizer: Tokenizer, template: ChatTemplate?, config: LlamaConfig) {
+        self.directory = directory; self.tokenizer = tokenizer; self.template = template; self.config = config
+    }
+
+    /// Reads the configuration and tokenizer of a model directory or GGUF file (no weights are loaded).
+    public init(directory: URL) throws {
+        let config = try ModelDirectory.config(of: directory)
+        let tokenizer = try Tokenizer(model: directory)
+        let template = try tokenizer.configuration.chatTemplate.map {
+            try ChatTemplate(source: $0, name: Tokenizer.chatTemplateName(model: directory))
+        }
+        self.init(directory: directory, tokenizer: tokenizer, template: template, config: config)
+    }
+
     /// Ids that end a response: EOS and end-of-turn ids of the tokenizer and generation config.
     public var stopTokens: Set<Int32> {
         var s = Set(tokenizer.stopTokenIds)
-        for id in model.config.eosTokenID?.ids ?? [] { s.insert(Int32(id)) }
+        for id in config.eosTokenID?.ids ?? [] { s.insert(Int32(id)) }
         return s
     }
 
@@ -77,15 +125,6 @@ public final class ChatModel {
         let cut = max(0, ids.count - maxTokens)
         if cut > 0 { ids = Array(ids.suffix(maxTokens)) }
         return (ids, cut)
-    }
-
-    /// Prompt, chosen and rejected ids as TRL's DPOTrainer builds them (`PairTokenization`).
-    public func pairTokens(prompt: PromptInput, chosen: String, rejected: String) throws
-        -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
-        if case .messages = prompt, template == nil {
-            throw ChatModelError("\(directory.path) has no chat_template in tokenizer_config.json; give prompts as plain strings")
-        }
-        return try PairTokenization(tokenizer: tokenizer, template: template).tokens(prompt: prompt, chosen: chosen, rejected: rejected)
     }
 }
 

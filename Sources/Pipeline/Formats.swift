@@ -192,11 +192,15 @@ public struct SampleRecord: Equatable, Sendable, Codable {
     public var responseTokens: [[Int32]]
     public var finishReasons: [String]
     public var promptTokensTruncated: Int = 0
+    /// The sampling engine returned text only and `responseTokens` come from re-tokenizing it (a
+    /// remote engine without token-id output); written only when true.
+    public var responseTokensRetokenized = false
 
     enum CodingKeys: String, CodingKey {
         case id, prompt, responses
         case responseTokenCounts = "response_token_counts", responseTokens = "response_tokens"
         case finishReasons = "finish_reasons", promptTokensTruncated = "prompt_tokens_truncated"
+        case responseTokensRetokenized = "response_tokens_retokenized"
     }
 
     public init(id: Int, prompt: PromptInput, responses: [String], responseTokens: [[Int32]], finishReasons: [String], promptTokensTruncated: Int = 0) {
@@ -216,6 +220,7 @@ public struct SampleRecord: Equatable, Sendable, Codable {
         }
         finishReasons = try c.decodeIfPresent([String].self, forKey: .finishReasons) ?? []
         promptTokensTruncated = try c.decodeIfPresent(Int.self, forKey: .promptTokensTruncated) ?? 0
+        responseTokensRetokenized = try c.decodeIfPresent(Bool.self, forKey: .responseTokensRetokenized) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -227,6 +232,7 @@ public struct SampleRecord: Equatable, Sendable, Codable {
         try c.encode(responseTokens, forKey: .responseTokens)
         try c.encode(finishReasons, forKey: .finishReasons)
         try c.encode(promptTokensTruncated, forKey: .promptTokensTruncated)
+        if responseTokensRetokenized { try c.encode(true, forKey: .responseTokensRetokenized) }
     }
 
     public static func read(_ url: URL) throws -> [SampleRecord] {

@@ -63,11 +63,13 @@ public enum Judges {
     /// memory plan it checked.
     public static func load(directory: URL, kind: JudgeKind, temperature: Double = 1, tau: Double = 0.1,
                             stripBOS: BOSStripping = .all, gpmInput: GPMInput = .ranker, command: [String] = [],
+                            engine: RemoteEngineSettings? = nil,
                             warnings: (String) -> Void = { warnOnce($0) },
                             notes: (String) -> Void = { _ in }) throws -> any Judge {
         switch kind {
         case .command: return try CommandJudge(command: command, workingDirectory: directory)
-        case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, engine: engine,
+                                                 warnings: warnings, notes: notes)
         case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, warnings: warnings, notes: notes)
         case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, input: gpmInput, warnings: warnings, notes: notes)
         }
@@ -161,24 +163,34 @@ public final class PairwiseJudge: Judge {
     public var tokenizer: Tokenizer { text.tokenizer }
     public var stripBOS: BOSStripping { text.stripBOS }
     let text: JudgeText
-    let scorer: PairwiseScorer
+    let scorer: any PairwiseProbabilities
     let plainContext = try! ChatTemplate(source: ChatTemplate.pairPMPlain, name: "pair-PM plain context template")
 
-    public init(directory: URL, temperature: Double = 1, stripBOS: BOSStripping = .all,
+    /// - Parameter engine: read P(A) from a serving engine's next-token log-probs instead of idpo's
+    ///   engine (the directory then gives the tokenizer and template only; no weights are loaded).
+    public init(directory: URL, temperature: Double = 1, stripBOS: BOSStripping = .all, engine: RemoteEngineSettings? = nil,
                 warnings: (String) -> Void = { warnOnce($0) }, notes: (String) -> Void = { _ in }) throws {
         text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
-        let model = try ModelDirectory.load(directory, frozen: true)
-        try Judges.requirePlan(model, kind: .pairwise, what: "judging with the pairwise model \(directory.path)", notes: notes)
         let a = try text.tokenizer.encode("A", addSpecialTokens: false), b = try text.tokenizer.encode("B", addSpecialTokens: false)
         guard a.count == 1, b.count == 1 else {
             throw JudgeError("\(directory.path): the pairwise preference model needs \"A\" and \"B\" to be single tokens (they encode to \(a) and \(b))")
         }
         guard text.template != nil else { throw JudgeError("\(directory.path): the pairwise preference model needs a chat_template in tokenizer_config.json") }
-        scorer = PairwiseScorer(model: model, tokenA: a[0], tokenB: b[0], temperature: temperature)
+        if let engine {
+            scorer = try RemotePairwiseProbabilities(engine: try RemoteCompletions(engine), tokenA: a[0], tokenB: b[0], temperature: temperature)
+            notes("pairwise judge: P(A) from \(engine.baseURL) (\(engine.server.rawValue)), the log-probs of \"A\" (\(a[0])) and \"B\" (\(b[0]))")
+        } else {
+            let model = try ModelDirectory.load(directory, frozen: true)
+            try Judges.requirePlan(model, kind: .pairwise, what: "judging with the pairwise model \(directory.path)", notes: notes)
+            scorer = PairwiseScorer(model: model, tokenA: a[0], tokenB: b[0], temperature: temperature)
+        }
     }
 
-    /// The preference model's weights, for training it in place.
-    public var model: LlamaModel { scorer.model }
+    /// The preference model's weights, for training it in place (a judge on idpo's engine).
+    public var model: LlamaModel {
+        guard let local = scorer as? PairwiseScorer else { preconditionFailure("a judge read through a server has no local weights") }
+        return local.model
+    }
 
     public var tokenCounts: (computed: Int, naive: Int) { (scorer.computedTokens, scorer.naiveTokens) }
 

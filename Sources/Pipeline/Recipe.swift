@@ -75,9 +75,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var command: [String]?
         /// Where a command judge runs (default: the recipe's folder); relative program paths resolve there.
         public var workingDirectory: String?
+        /// A serving engine that answers for a pairwise judge (its next-token log-probs of "A" and "B").
+        public var engine: RemoteEngineSettings?
         enum CodingKeys: String, CodingKey {
             case model, kind, ranking, temperature, tau, stripBOS = "strip_bos", gpmInput = "gpm_input", command
-            case workingDirectory = "working_directory"
+            case workingDirectory = "working_directory", engine
         }
         public init(model: String, kind: JudgeKind = .pairwise, ranking: RankingMethod? = nil) {
             self.model = model; self.kind = kind
@@ -106,9 +108,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var topP = GenerationStageSettings().sampling.topP
         public var topK = GenerationStageSettings().sampling.topK
         public var maxNewTokens = GenerationStageSettings().maxNewTokens
+        /// A serving engine to sample through instead of idpo's own (nil: idpo's engine).
+        public var engine: RemoteEngineSettings? = nil
         public init() {}
         enum CodingKeys: String, CodingKey {
-            case k, temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens"
+            case k, temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens", engine
         }
     }
 

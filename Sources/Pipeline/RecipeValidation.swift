@@ -36,9 +36,11 @@ struct RecipeReader {
                           "training", "evaluation", "sweep"]
     static let sectionKeys: [String: [String]] = [
         "run": ["name", "output_root", "seed"],
-        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos", "gpm_input", "command", "working_directory"],
+        "judge": ["model", "kind", "ranking", "temperature", "tau", "strip_bos", "gpm_input", "command", "working_directory", "engine"],
         "prompts": ["file", "files", "max_prompt_tokens"],
-        "generation": ["k", "temperature", "top_p", "top_k", "max_new_tokens"],
+        "generation": ["k", "temperature", "top_p", "top_k", "max_new_tokens", "engine"],
+        "engine": ["type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_s", "attempts", "server", "reload_command",
+                   "staleness_tolerance", "export_type", "working_directory"],
         "pairs": ["selection", "length_penalty"],
         "training": ["loss", "beta", "label_smoothing", "nll_weight", "learning_rate", "optimizer", "weight_decay",
                      "scheduler", "warmup_ratio", "epochs", "batch_size", "micro_batch_size", "max_length",
@@ -167,6 +169,7 @@ struct RecipeReader {
             judge.tau = number(s, "tau") ?? judge.tau
             judge.stripBOS = enumValue(s, "strip_bos", BOSStripping.self)
             judge.gpmInput = enumValue(s, "gpm_input", GPMInput.self)
+            if let e = optionalSection(s, "engine") { judge.engine = engineSettings(e, path: "judge.engine") }
         }
 
         // prompts
@@ -196,6 +199,7 @@ struct RecipeReader {
             generation.topP = number(s, "top_p") ?? generation.topP
             generation.topK = integer(s, "top_k") ?? generation.topK
             generation.maxNewTokens = integer(s, "max_new_tokens") ?? generation.maxNewTokens
+            if let e = optionalSection(s, "engine") { generation.engine = engineSettings(e, path: "generation.engine") }
         }
 
         // pairs
@@ -307,6 +311,46 @@ struct RecipeReader {
             + r.judgeSettings.rangeIssues(naming: { ($0 == "length_penalty" ? "pairs." : "judge.") + $0 })
     }
 
+    /// A `…engine` map (`RemoteEngineSettings`): generation's sampling server, or a judge's.
+    private mutating func engineSettings(_ e: Section, path: String) -> RemoteEngineSettings {
+        let type = string(e, "type") ?? "openai"
+        if type != "openai" {
+            fail(path + ".type", at: e.entries["type"]?.value.mark, "\(path).type '\(type)' is not implemented",
+                 hint: "type: openai (vLLM, SGLang and llama-server all speak it)")
+        }
+        if e.entries["base_url"] == nil { failMissing(e, "base_url", hint: "the server's root URL, e.g. base_url: http://127.0.0.1:8000") }
+        var engine = RemoteEngineSettings(baseURL: string(e, "base_url") ?? "")
+        if let url = URL(string: engine.baseURL), e.entries["base_url"] != nil, !(["http", "https"].contains(url.scheme ?? "") && url.host != nil) {
+            fail(path + ".base_url", at: e.entries["base_url"]?.value.mark, "\(path).base_url '\(engine.baseURL)' is not an http(s) URL",
+                 hint: "e.g. http://127.0.0.1:8000")
+        }
+        engine.server = enumValue(e, "server", ServerKind.self) ?? engine.server
+        engine.model = string(e, "model")
+        engine.apiKeyEnv = string(e, "api_key_env")
+        engine.maxConcurrency = integer(e, "max_concurrency", at: "≥ 1", { $0 >= 1 }) ?? engine.maxConcurrency
+        engine.timeoutSeconds = number(e, "timeout_s", at: "> 0", { $0 > 0 }) ?? engine.timeoutSeconds
+        engine.attempts = integer(e, "attempts", at: "≥ 1", { $0 >= 1 }) ?? engine.attempts
+        engine.stalenessTolerance = number(e, "staleness_tolerance", at: "> 0", { $0 > 0 }) ?? engine.stalenessTolerance
+        engine.exportType = enumValue(e, "export_type", GGUFExportType.self) ?? engine.exportType
+        engine.workingDirectory = string(e, "working_directory").map(resolve) ?? folder.standardizedFileURL.path
+        if let node = e.entries["reload_command"]?.value {
+            let path = e.child("reload_command")
+            let items: [String]? = node.scalar != nil ? stringValue(node, path: path).map { [$0] }
+                : list(e, "reload_command") { reader, item, itemPath in reader.stringValue(item, path: itemPath) }
+            if let items {
+                if items.first?.isEmpty != false {
+                    fail(path, at: node.mark, "\(path) must start with the program to run", hint: "e.g. reload_command: [sh, restart-server.sh]")
+                } else {
+                    // a relative program path resolves against the recipe's folder
+                    var argv = items
+                    if argv[0].contains("/") { argv[0] = resolve(argv[0]) }
+                    engine.reloadCommand = argv
+                }
+            }
+        }
+        return engine
+    }
+
     /// Reports each issue where the file gives its setting, at most one error per key path.
     private mutating func report(_ issues: [Issue]) {
         for issue in issues where !errors.contains(where: { $0.keyPath == issue.setting }) {
@@ -328,6 +372,11 @@ struct RecipeReader {
                 message: "judge.ranking '\(ranking.rawValue)' is a pairwise tournament, but a \(kind.rawValue) judge gives one score per response",
                 hint: "use ranking: scores (the default for reward and gpm judges)"))
         }
+        if r.judge.engine != nil && kind != .pairwise {
+            issues.append(Issue(setting: "judge.engine",
+                message: "judge.engine reads a pairwise A/B judge through a server; a \(kind.rawValue) judge through one is not implemented",
+                hint: "remove judge.engine (idpo runs the judge), or use a pairwise judge"))
+        }
         if let input = r.judge.gpmInput, kind != .gpm {
             issues.append(Issue(setting: "judge.gpm_input",
                 message: "judge.gpm_input '\(input.rawValue)' applies to a general preference model, but judge.kind is \(kind.rawValue)",
@@ -337,6 +386,11 @@ struct RecipeReader {
             issues.append(Issue(setting: "judge.strip_bos",
                 message: "judge.strip_bos '\(strip.rawValue)' has no effect with judge.gpm_input 'example', which keeps the BOS",
                 hint: "remove strip_bos, or use gpm_input: ranker (which removes the BOS string)"))
+        }
+        if let engine = r.generation.engine, r.iterations > 1, engine.reloadCommand == nil, engine.server != .sglang {
+            issues.append(Issue(setting: "generation.engine.reload_command",
+                message: "generation.engine has no reload_command, so the \(engine.server.rawValue) server would keep serving π0 after iteration 1 (\(r.iterations) iterations)",
+                hint: "give a command that makes the server serve $IDPO_POLICY (llama-server: restart it on $IDPO_POLICY_GGUF), or run one iteration"))
         }
         if let files = r.prompts.files, files.count != r.iterations {
             issues.append(Issue(setting: "prompts.files",

@@ -265,7 +265,7 @@ public final class RunDriver {
             try Judges.load(directory: recipe.judgeURL, kind: recipe.judge.kind,
                             temperature: recipe.judge.temperature, tau: recipe.judge.tau,
                             stripBOS: recipe.judge.stripBOS ?? .all, gpmInput: recipe.judge.gpmInput ?? .ranker,
-                            command: recipe.judge.command ?? [], notes: { [quiet] in if !quiet { note($0) } })
+                            command: recipe.judge.command ?? [], engine: recipe.judge.engine, notes: { [quiet] in if !quiet { note($0) } })
         }
         judge = j
         if manifest.judgeInput != j.inputSummary {
@@ -307,7 +307,11 @@ public final class RunDriver {
             let policy = try models.policy(policyDirectory(after: t - 1), label: "π(\(t - 1))", for: .generate)
             var s = generationSettings
             s.seed = recipe.run.seed &+ UInt64(t)
-            try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
+            if let settings = recipe.generation.engine {
+                try sampleRemotely(t, settings: settings, policy: policy, prompts: prompts, generation: s, out: samplesURL)
+            } else {
+                try Stages.generate(policy: policy, prompts: prompts, settings: s, out: samplesURL, quiet: quiet)
+            }
             generatedPrompts += prompts.count
         }
         summaries[t, default: summary].sampledBy = PolicyDescription.describe(policyDirectory(after: t - 1))
@@ -404,6 +408,60 @@ public final class RunDriver {
         let policy = try models.policy(policyDirectory(after: t), label: "π(\(t))", for: .evaluate)
         return try Stages.generate(policy: policy, prompts: try PromptFile.read(URL(fileURLWithPath: evaluation.prompts)),
                                    settings: s, out: out, quiet: quiet)
+    }
+
+    /// Iteration t's sampling through the recipe's serving engine: from iteration 2 on the server is
+    /// first made to serve π(t−1) (reload_command, or SGLang's /update_weights_from_disk), then the
+    /// staleness check compares its next-token log-probs on probe prompts with idpo's own, and only
+    /// then are the samples drawn.
+    func sampleRemotely(_ t: Int, settings: RemoteEngineSettings, policy: ChatModel, prompts: [PromptRecord],
+                        generation s: GenerationStageSettings, out: URL) throws {
+        let engine = try RemoteCompletions(settings)
+        let directory = policyDirectory(after: t - 1), label = "π(\(t - 1))"
+        if t > 1 { try handOff(directory, iteration: t - 1, to: engine, policy: policy) }
+        let text = policy.text
+        let limit = max(1, min(s.maxPromptTokens, text.config.maxPositionEmbeddings - s.maxNewTokens))
+        let report = try StalenessCheck.verify(model: policy.model, engine: engine, probes: try StalenessCheck.probes(prompts, policy: text, maxTokens: limit),
+                                               tolerance: settings.stalenessTolerance, serving: "\(label) (\(directory.path))")
+        log(String(format: "iteration %d: the server at %@ serves %@: probe log-probs within %.4f nats (tolerance %g)", t,
+                   engine.url.absoluteString, label, report.maxDifference, settings.stalenessTolerance))
+        try Stages.generateRemote(policy: text, engine: engine, prompts: prompts, settings: s, out: out, quiet: quiet)
+    }
+
+    /// Makes the server serve π(t) (`directory`): the recipe's reload_command with IDPO_POLICY,
+    /// IDPO_ITERATION and, for llama-server, IDPO_POLICY_GGUF (π(t) exported by idpo beside it);
+    /// without one, SGLang's /update_weights_from_disk.
+    func handOff(_ directory: URL, iteration t: Int, to engine: RemoteCompletions, policy: ChatModel) throws {
+        let settings = engine.settings
+        var environment = ProcessInfo.processInfo.environment
+        environment["IDPO_POLICY"] = directory.path; environment["IDPO_ITERATION"] = "\(t)"
+        if settings.server == .llamacpp {
+            let gguf = directory.deletingLastPathComponent().appendingPathComponent("policy.gguf")
+            let weights = GGUFWriter.WeightType(rawValue: settings.exportType.rawValue)!
+            try GGUFWriter.llama(policy.model, weights: weights, name: "\(recipe.run.name)-pi\(t)",
+                                 tokenizer: try GGUFTokenizerExport.from(directory)).write(to: gguf)
+            environment["IDPO_POLICY_GGUF"] = gguf.path
+            log("iteration \(t + 1): π(\(t)) exported to \(gguf.path) (\(settings.exportType.rawValue)) for the server")
+        }
+        if let command = settings.reloadCommand {
+            // (Subprocess, not Process: the command may leave a server running in the background)
+            let status: Int32
+            do { status = try Subprocess.run(command, environment: environment, directory: URL(fileURLWithPath: settings.workingDirectory ?? FileManager.default.currentDirectoryPath)) } catch {
+                throw RunError("generation.engine.reload_command \(command) could not start: \(error.localizedDescription)")
+            }
+            guard status == 0 else {
+                throw RunError("generation.engine.reload_command \(command.joined(separator: " ")) exited with status \(status) while handing π(\(t)) to the server")
+            }
+            log("iteration \(t + 1): reload_command \(command.joined(separator: " ")) done")
+        } else if settings.server == .sglang {
+            let update = try RemoteCompletions(settings).postTo(path: "/update_weights_from_disk", ["model_path": directory.path],
+                                                                what: "the weight update to π(\(t))")
+            guard (update as? [String: Any])?["success"] as? Bool == true else {
+                throw RunError("\(settings.baseURL)/update_weights_from_disk did not succeed for π(\(t)): \(update)")
+            }
+        } else {
+            throw RunError("generation.engine has no reload_command: the \(settings.server.rawValue) server cannot be told to serve π(\(t))")
+        }
     }
 
     /// Win rate of `a` over `b` by the judge: sample j of one policy against sample j of the other

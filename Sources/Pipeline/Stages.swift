@@ -105,6 +105,64 @@ public enum Stages {
         return try SampleRecord.read(out)
     }
 
+    /// The generation stage through a remote engine (`RemoteCompletions`): prompts rendered, cut and
+    /// tokenized as `generate` does, k samples per prompt with a seed derived from the stage's seed and
+    /// the prompt id, up to `max_concurrency` requests at once, written by resumable batch in the same
+    /// samples format.
+    public static func generateRemote(policy: PolicyText, engine: RemoteCompletions, prompts: [PromptRecord],
+                                      settings s: GenerationStageSettings, out: URL, quiet: Bool = false) throws -> [SampleRecord] {
+        let output = BatchedOutput(out: out)
+        let limit = min(s.maxPromptTokens, policy.config.maxPositionEmbeddings - s.maxNewTokens)
+        guard limit >= 1 else {
+            throw ChatModelError("max_new_tokens \(s.maxNewTokens) leaves no room for a prompt in max_position_embeddings \(policy.config.maxPositionEmbeddings)")
+        }
+        let perBatch = max(16, engine.settings.maxConcurrency)
+        let batches = (prompts.count + perBatch - 1) / perBatch
+        let bar = quiet ? nil : ProgressBar("generate", total: prompts.count, unit: "prompts")
+        if !quiet { note("generate: \(engine.url.absoluteString) (\(engine.settings.server.rawValue)), up to \(engine.settings.maxConcurrency) requests at once") }
+        let stops = policy.stopTokens.sorted()
+        var truncatedPrompts = 0, retokenized = 0
+        for b in 0..<batches where !output.has(b) {
+            let chunk = Array(prompts[(b * perBatch)..<min(prompts.count, (b + 1) * perBatch)])
+            var inputs: [(ids: [Int32], cut: Int)] = []
+            for p in chunk {
+                let (ids, cut) = try policy.promptTokens(p.prompt, maxTokens: limit)
+                if cut > 0 { truncatedPrompts += 1 }
+                inputs.append((ids, cut))
+            }
+            nonisolated(unsafe) var results = [Result<RemoteSamples, Error>?](repeating: nil, count: chunk.count)
+            let gate = DispatchSemaphore(value: max(1, engine.settings.maxConcurrency)), group = DispatchGroup(), lock = NSLock()
+            for (i, p) in chunk.enumerated() {
+                gate.wait(); group.enter()
+                let seed = (s.seed ^ UInt64(bitPattern: Int64(p.id)) &* 0x9E37_79B9_7F4A_7C15) >> 1
+                DispatchQueue.global().async {
+                    let r = Result { try engine.sample(promptID: p.id, prompt: inputs[i].ids, k: s.samplesPerPrompt, maxNewTokens: s.maxNewTokens,
+                                                       sampling: s.sampling, seed: seed, stopTokens: stops, tokenizer: policy.tokenizer) }
+                    lock.lock(); results[i] = r; lock.unlock()
+                    gate.signal(); group.leave()
+                }
+            }
+            group.wait()
+            var records: [SampleRecord] = []
+            for (i, p) in chunk.enumerated() {
+                let samples = try results[i]!.get()
+                var record = SampleRecord(id: p.id, prompt: p.prompt, responses: samples.texts, responseTokens: samples.tokens,
+                                          finishReasons: samples.finishReasons, promptTokensTruncated: inputs[i].cut)
+                record.responseTokensRetokenized = samples.retokenized
+                if samples.retokenized { retokenized += 1 }
+                records.append(record)
+            }
+            bar?.update(min(prompts.count, (b + 1) * perBatch))
+            try output.write(b, records)
+            FaultInjection.checkpoint("generate-part")
+        }
+        bar?.update(prompts.count)
+        if truncatedPrompts > 0 { warn("\(truncatedPrompts) prompt(s) were longer than \(limit) tokens and kept their last \(limit) tokens") }
+        if retokenized > 0 { warn("\(retokenized) prompt(s): the server returned text only; their response tokens are re-tokenized (response_tokens_retokenized in the samples file)") }
+        try output.finish(batches: batches)
+        return try SampleRecord.read(out)
+    }
+
     public struct JudgeSummary: Codable, Equatable, Sendable {
         public var prompts = 0
         public var pairs = 0

@@ -7,9 +7,19 @@ import Foundation
 import Kernels
 import Llama
 
+/// Where a pairwise judge's P(A) comes from: idpo's engine (`PairwiseScorer`) or a serving engine.
+public protocol PairwiseProbabilities: AnyObject {
+    /// The prefix every sequence of the coming comparisons shares (computed once where possible).
+    func setSharedPrefix(_ tokens: [Int32]) throws
+    /// P(A) = softmax([l_A, l_B] / T)[0] at the last position of each sequence.
+    func probabilityA(_ sequences: [[Int32]]) throws -> [Double]
+    var computedTokens: Int { get }
+    var naiveTokens: Int { get }
+}
+
 /// The pairwise preference model of RLHFlow (seed 001): P(A) = softmax([l_A, l_B] / T)[0] at the last
 /// position of the prompt that shows two responses as A and B.
-public final class PairwiseScorer {
+public final class PairwiseScorer: PairwiseProbabilities {
     public let model: LlamaModel
     public let tokenA: Int32
     public let tokenB: Int32

@@ -15,6 +15,7 @@ extension PairSelection: ExpressibleByArgument {}
 extension JudgeKind: ExpressibleByArgument {}
 extension BOSStripping: ExpressibleByArgument {}
 extension GPMInput: ExpressibleByArgument {}
+extension ServerKind: ExpressibleByArgument {}
 extension PreferenceLossKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}

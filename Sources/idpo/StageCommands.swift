@@ -17,8 +17,13 @@ struct Generate: ParsableCommand {
 
         Output is RLHFlow's {"prompt", "responses": [k strings]} plus token ids, counts and finish reasons (stop | length). Sample j of prompt i depends only on (seed, i, j): not on batch size, other prompts, or an interruption — rerun the same command to resume. Prompts longer than --max-prompt-tokens keep their last tokens (counted in a warning).
 
+        With --server URL the samples come from a serving engine's OpenAI-compatible /v1/completions (vLLM, SGLang or llama.cpp's llama-server, --server-kind): idpo still renders, cuts and tokenizes each prompt with --model's tokenizer and chat template (only its config.json and tokenizer files are read, no weights) and sends the token ids with n = k, the seed, the sampling settings and the stop ids.
+
         Example:
           idpo generate --model models/sft --prompts data/prompts.jsonl --k 8 \\
+                        --out samples.jsonl
+          idpo generate --model models/sft --server http://127.0.0.1:8000 \\
+                        --server-kind vllm --prompts data/prompts.jsonl --k 8 \\
                         --out samples.jsonl
         """)
 
@@ -32,6 +37,10 @@ struct Generate: ParsableCommand {
     var maxPromptTokens = GenerationStageSettings().maxPromptTokens
     @Option(help: "Random seed.") var seed = GenerationStageSettings().seed
     @Option(help: "Output JSONL file.") var out: String
+    @Option(help: "Sample through this server's OpenAI-compatible /v1/completions instead of idpo's engine.") var server: String?
+    @Option(name: .customLong("server-kind"), help: "vllm | sglang | llamacpp: which engine answers at --server.") var serverKind: ServerKind = .vllm
+    @Option(name: .customLong("server-model"), help: "The served model's name (the request's model field).") var serverModel: String?
+    @Option(name: .customLong("max-concurrency"), help: "Requests in flight at once (with --server).") var maxConcurrency = 4
 
     var settings: GenerationStageSettings {
         var s = GenerationStageSettings()
@@ -44,10 +53,18 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let policy = try ChatModel(directory: URL(fileURLWithPath: model), frozen: true)
         let records = try PromptFile.read(URL(fileURLWithPath: prompts))
         let t0 = Date()
-        let samples = try Stages.generate(policy: policy, prompts: records, settings: settings, out: URL(fileURLWithPath: out))
+        let samples: [SampleRecord]
+        if let server {
+            var engine = RemoteEngineSettings(baseURL: server, server: serverKind)
+            engine.model = serverModel; engine.maxConcurrency = maxConcurrency
+            samples = try Stages.generateRemote(policy: try PolicyText(directory: URL(fileURLWithPath: model)), engine: try RemoteCompletions(engine),
+                                                prompts: records, settings: settings, out: URL(fileURLWithPath: out))
+        } else {
+            let policy = try ChatModel(directory: URL(fileURLWithPath: model), frozen: true)
+            samples = try Stages.generate(policy: policy, prompts: records, settings: settings, out: URL(fileURLWithPath: out))
+        }
         let tokens = samples.reduce(0) { $0 + $1.responseTokens.reduce(0) { $0 + $1.count } }
         let stops = samples.reduce(0) { $0 + $1.finishReasons.filter { $0 == "stop" }.count }
         print(String(format: "%d prompts × %d samples, %d tokens in %.1f s (%.0f tok/s); %d stopped, %d hit the length limit → %@",

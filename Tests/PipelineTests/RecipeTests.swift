@@ -223,6 +223,29 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, command: [sh]}\n")?.keyPath, "judge.command")
         XCTAssertEqual(firstError(gpmHead + "judge: {kind: command, command: [sh], ranking: knockout}\n")?.keyPath, "judge.ranking")
 
+        // a serving engine for sampling (and one for a pairwise judge)
+        let one = "run: {name: x}\npolicy: models/sft\njudge: {model: models/pm}\nprompts: {file: data/prompts.jsonl}\niterations: 1\n"
+        let (served, servedErrors) = Recipe.parse(yaml: one + "generation: {engine: {base_url: 'http://127.0.0.1:8080', server: llamacpp, max_concurrency: 2, reload_command: [sh, restart.sh]}}\n",
+                                                  file: "t.yaml", folder: folder)
+        XCTAssertEqual(servedErrors, [])
+        XCTAssertEqual(served?.generation.engine?.server, .llamacpp)
+        XCTAssertEqual(served?.generation.engine?.maxConcurrency, 2)
+        XCTAssertEqual(served?.generation.engine?.reloadCommand, ["sh", "restart.sh"])
+        XCTAssertEqual(served?.generation.engine?.workingDirectory, folder.standardizedFileURL.path)
+        XCTAssertEqual(served?.generation.engine?.completionsURL?.absoluteString, "http://127.0.0.1:8080/completion")
+        XCTAssertEqual(firstError(one + "generation: {engine: {server: vllm}}\n")?.keyPath, "generation.engine.base_url")
+        XCTAssertEqual(firstError(one + "generation: {engine: {base_url: 'ftp://x'}}\n")?.keyPath, "generation.engine.base_url")
+        XCTAssertEqual(firstError(one + "generation: {engine: {base_url: 'http://h:1', server: tgi}}\n")?.keyPath, "generation.engine.server")
+        XCTAssertEqual(firstError(one + "generation: {engine: {base_url: 'http://h:1', staleness_tolerance: 0}}\n")?.keyPath, "generation.engine.staleness_tolerance")
+        let three = one.replacingOccurrences(of: "iterations: 1", with: "iterations: 3")
+        XCTAssertEqual(firstError(three + "generation: {engine: {base_url: 'http://h:1', server: vllm}}\n")?.keyPath, "generation.engine.reload_command",
+                       "a vLLM server would keep serving π0")
+        XCTAssertNil(firstError(three + "generation: {engine: {base_url: 'http://h:1', server: sglang}}\n"), "SGLang is told through /update_weights_from_disk")
+        let (remoteJudge, remoteJudgeErrors) = Recipe.parse(yaml: gpmHead + "judge: {model: models/pm, engine: {base_url: 'http://h:2', server: llamacpp}}\n", file: "t.yaml", folder: folder)
+        XCTAssertEqual(remoteJudgeErrors, [])
+        XCTAssertEqual(remoteJudge?.judge.engine?.baseURL, "http://h:2")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: reward, engine: {base_url: 'http://h:2'}}\n")?.keyPath, "judge.engine")
+
         XCTAssertEqual(firstError("- a\n- b\n")?.message, "the recipe must be a mapping of keys (got a list)")
         let misplaced = firstError(head + "training:\n  k: 4\n")
         XCTAssertEqual(misplaced?.message, "unknown key 'k' in training — did you mean 'generation.k'?")
@@ -366,7 +389,8 @@ final class RecipeTests: XCTestCase {
     func testSchemaMatchesCodingKeys() throws {
         let r = try Recipe.load(url: folder.appendingPathComponent("good-full.yaml"))
         var schema = Set(RecipeReader.topKeys.filter { RecipeReader.sectionKeys[$0] == nil })
-        for (section, keys) in RecipeReader.sectionKeys where section != "lora" { schema.formUnion(keys.map { section + "." + $0 }) }
+        for (section, keys) in RecipeReader.sectionKeys where section != "lora" && section != "engine" { schema.formUnion(keys.map { section + "." + $0 }) }
+        schema.subtract(["generation.engine", "judge.engine"])   // remote engines' maps; the full recipe runs idpo's engine
         schema.remove("training.lora")   // a map: its keys are training.lora.*
         schema.formUnion(RecipeReader.sectionKeys["lora"]!.map { "training.lora." + $0 })
         schema.remove("prompts.file")   // the full recipe uses prompts.files
