@@ -433,6 +433,10 @@ public final class RunDriver {
     /// without one, SGLang's /update_weights_from_disk.
     func handOff(_ directory: URL, iteration t: Int, to engine: RemoteCompletions, policy: ChatModel) throws {
         let settings = engine.settings
+        guard policy.model.adapter == nil else {
+            // (exporting the base alone would serve the wrong model; the staleness check would stop it, but say why)
+            throw RunError("π(\(t)) is a LoRA adapter on a frozen base: handing adapters to a server (vLLM's or llama-server's run-time LoRA loading) is not implemented; merge it (idpo convert --merge-lora) and serve the merged model, or sample with idpo's engine")
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["IDPO_POLICY"] = directory.path; environment["IDPO_ITERATION"] = "\(t)"
         if settings.server == .llamacpp {
