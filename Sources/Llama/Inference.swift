@@ -196,30 +196,26 @@ public final class InferenceSession {
             }
             Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, spans: spans, shape: m.attentionShape(layer: l),
                               scratch: attScratch.pointer, maxKeys: cache.maxLength)
-            if let wo = W.attentionOutputNorm {
-                // Gemma 2: x += rmsnorm(att Woᵀ) ⊙ (1 + w)   (att Woᵀ in lastRows, its norm in norm: both free here)
-                project(.o, W.oProj, y: lastRows.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D)
-                RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(wo), rows: N, dim: D, eps: eps,
+            /// x += y Wᵀ, or (Gemma 2's sandwich norm `outputNorm`) x += rmsnorm(y Wᵀ) ⊙ (1 + w), with y Wᵀ
+            /// in lastRows and its norm in norm (both free between the layer's uses).
+            func addProjection(_ module: LoRAModule, _ weight: Int, _ y: UnsafePointer<Float>, inFeatures: Int, outputNorm: Int?) {
+                guard let outputNorm else {
+                    project(module, weight, y: x.pointer, x: y, inFeatures: inFeatures, outFeatures: D, beta: 1)
+                    return
+                }
+                project(module, weight, y: lastRows.pointer, x: y, inFeatures: inFeatures, outFeatures: D)
+                RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(outputNorm), rows: N, dim: D, eps: eps,
                                 weightOffset: c.normWeightOffset)
                 VectorMath.axpy(1, norm.pointer, x.pointer, N * D)
-            } else {
-                project(.o, W.oProj, y: x.pointer, x: att.pointer, inFeatures: qDim, outFeatures: D, beta: 1)
             }
+            addProjection(.o, W.oProj, att.pointer, inFeatures: qDim, outputNorm: W.attentionOutputNorm)
             RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: x.pointer, weight: m.vector(W.postNorm), rows: N, dim: D, eps: eps,
                             weightOffset: c.normWeightOffset)
             project(.gate, W.gateProj, y: gate.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             project(.up, W.upProj, y: up.pointer, x: norm.pointer, inFeatures: D, outFeatures: F)
             if c.usesGeGLU { GeGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
             else { SwiGLU.forward(out: act.pointer, gate: gate.pointer, up: up.pointer, count: N * F) }
-            if let wm = W.mlpOutputNorm {
-                // Gemma 2: x += rmsnorm(act Wdᵀ) ⊙ (1 + w)
-                project(.down, W.downProj, y: lastRows.pointer, x: act.pointer, inFeatures: F, outFeatures: D)
-                RMSNorm.forward(out: norm.pointer, rstd: rstd.pointer, x: lastRows.pointer, weight: m.vector(wm), rows: N, dim: D, eps: eps,
-                                weightOffset: c.normWeightOffset)
-                VectorMath.axpy(1, norm.pointer, x.pointer, N * D)
-            } else {
-                project(.down, W.downProj, y: x.pointer, x: act.pointer, inFeatures: F, outFeatures: D, beta: 1)
-            }
+            addProjection(.down, W.downProj, act.pointer, inFeatures: F, outputNorm: W.mlpOutputNorm)
         }
         for (i, s) in slots.enumerated() { cache.advance(slot: s, by: offsets[i + 1] - offsets[i]) }
         // Final norm and lm_head, only on the rows whose logits are wanted.

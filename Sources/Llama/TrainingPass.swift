@@ -361,18 +361,24 @@ extension LlamaModel {
         // (Gemma 2: scores scaled by 1/√query_pre_attn_scalar, soft-capped, a window on some layers)
         Attention.forward(out: att, lse: lse, q: q, spans: spans(ws, k: k, v: v), shape: attentionShape(layer: l),
                           scratch: ws.attScratch.pointer, maxKeys: ws.maxT)
-        let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
-        if let sandwich, let wo = W.attentionOutputNorm {
-            // Gemma 2: xMid = x + rmsnorm(att Woᵀ) ⊙ (1 + w_post_attention)
-            project(.o, W.oProj, y: sandwich.attnOut, x: att, inFeatures: qDim, outFeatures: D)
-            RMSNorm.forward(out: xMid, rstd: sandwich.rstdAttnOut, x: sandwich.attnOut, weight: vector(wo), rows: N, dim: D, eps: eps,
+        /// out = residual + x Wᵀ, or (Gemma 2's sandwich norm, `norm`) out = residual + rmsnorm(x Wᵀ) ⊙ (1 + w)
+        /// with x Wᵀ and the norm's rstd kept in `norm.pre` / `norm.rstd` for backward.
+        func residualProjection(_ m: LoRAModule, _ weight: Int, x: UnsafePointer<Float>, inFeatures: Int, residual: UnsafePointer<Float>,
+                                out: UnsafeMutablePointer<Float>, norm: (weight: Int, pre: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>)?) {
+            guard let norm else {
+                out.update(from: residual, count: N * D)
+                project(m, weight, y: out, x: x, inFeatures: inFeatures, outFeatures: D, beta: 1)
+                return
+            }
+            project(m, weight, y: norm.pre, x: x, inFeatures: inFeatures, outFeatures: D)
+            RMSNorm.forward(out: out, rstd: norm.rstd, x: norm.pre, weight: vector(norm.weight), rows: N, dim: D, eps: eps,
                             weightOffset: c.normWeightOffset)
-            VectorMath.axpy(1, xIn, xMid, N * D)
-        } else {
-            // xMid = x + att Woᵀ
-            xMid.update(from: xIn, count: N * D)
-            project(.o, W.oProj, y: xMid, x: att, inFeatures: qDim, outFeatures: D, beta: 1)
+            VectorMath.axpy(1, residual, out, N * D)
         }
+        let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
+        // xMid = x + att Woᵀ   (Gemma 2: x + rmsnorm(att Woᵀ) ⊙ (1 + w_post_attention))
+        residualProjection(.o, W.oProj, x: att, inFeatures: qDim, residual: xIn, out: xMid,
+                           norm: sandwich.flatMap { s in W.attentionOutputNorm.map { ($0, s.attnOut, s.rstdAttnOut) } })
         // n2 = rmsnorm(xMid) ⊙ w_post
         RMSNorm.forward(out: n2, rstd: r2, x: xMid, weight: vector(W.postNorm), rows: N, dim: D, eps: eps, weightOffset: c.normWeightOffset)
         // gate = n2 Wgᵀ, up = n2 Wuᵀ, act = silu(gate) ⊙ up
@@ -380,17 +386,9 @@ extension LlamaModel {
         project(.up, W.upProj, y: up, x: n2, inFeatures: D, outFeatures: F)
         if c.usesGeGLU { GeGLU.forward(out: act, gate: gate, up: up, count: N * F) }   // Gemma: gelu_tanh(gate) ⊙ up
         else { SwiGLU.forward(out: act, gate: gate, up: up, count: N * F) }
-        if let sandwich, let wm = W.mlpOutputNorm {
-            // Gemma 2: out = xMid + rmsnorm(act Wdᵀ) ⊙ (1 + w_post_feedforward)
-            project(.down, W.downProj, y: sandwich.mlpOut, x: act, inFeatures: F, outFeatures: D)
-            RMSNorm.forward(out: next, rstd: sandwich.rstdMlpOut, x: sandwich.mlpOut, weight: vector(wm), rows: N, dim: D, eps: eps,
-                            weightOffset: c.normWeightOffset)
-            VectorMath.axpy(1, xMid, next, N * D)
-        } else {
-            // out = xMid + act Wdᵀ   (next layer's input)
-            next.update(from: xMid, count: N * D)
-            project(.down, W.downProj, y: next, x: act, inFeatures: F, outFeatures: D, beta: 1)
-        }
+        // out = xMid + act Wdᵀ   (next layer's input; Gemma 2: xMid + rmsnorm(act Wdᵀ) ⊙ (1 + w_post_feedforward))
+        residualProjection(.down, W.downProj, x: act, inFeatures: F, residual: xMid, out: next,
+                           norm: sandwich.flatMap { s in W.mlpOutputNorm.map { ($0, s.mlpOut, s.rstdMlpOut) } })
     }
 
     /// Backward of `forward(training: true)` for the same batch: given dLogProbs (B, T) (∂loss/∂logProbs;
