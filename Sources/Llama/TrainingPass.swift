@@ -478,19 +478,24 @@ extension LlamaModel {
                 }
             }
 
-            let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
-            // xOut = xMid + act Wdᵀ: dX flows to xMid unchanged, and
-            ws.dAct.pointer.initialize(repeating: 0, count: N * F)
-            if let sandwich, let wm = W.mlpOutputNorm {
-                // Gemma 2: xOut = xMid + rmsnorm(mlpOut) ⊙ (1 + w): ∂/∂mlpOut in dNorm, then mlpOut = act Wdᵀ
+            /// Backward of `residualProjection` (out = residual + [rmsnorm](x Wᵀ)): dX flows to the residual
+            /// unchanged; dx += ∂/∂x, through Gemma 2's norm (∂/∂(x Wᵀ) staged in dNorm) when there is one.
+            func residualProjectionBackward(_ m: LoRAModule, _ weight: Int, dx: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, inFeatures: Int,
+                                            norm: (weight: Int, pre: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>)?) {
+                guard let norm else {
+                    projectBackward(m, weight, dx: dx, dy: dX, x: x, inFeatures: inFeatures, outFeatures: D)
+                    return
+                }
                 dNorm.initialize(repeating: 0, count: N * D)
-                RMSNorm.backward(dx: dNorm, dWeight: normGradient(wm), dOut: dX, x: sandwich.mlpOut, weight: vector(wm),
-                                 rstd: sandwich.rstdMlpOut, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer,
-                                 weightOffset: c.normWeightOffset)
-                projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dNorm, x: act, inFeatures: F, outFeatures: D)
-            } else {
-                projectBackward(.down, W.downProj, dx: ws.dAct.pointer, dy: dX, x: act, inFeatures: F, outFeatures: D)
+                RMSNorm.backward(dx: dNorm, dWeight: normGradient(norm.weight), dOut: dX, x: norm.pre, weight: vector(norm.weight),
+                                 rstd: norm.rstd, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
+                projectBackward(m, weight, dx: dx, dy: dNorm, x: x, inFeatures: inFeatures, outFeatures: D)
             }
+            let sandwich = c.sandwichNorms ? ws.sandwichBuffers(l) : nil
+            // xOut = xMid + act Wdᵀ (Gemma 2: + rmsnorm(act Wdᵀ) ⊙ (1 + w)): dX flows to xMid unchanged, and
+            ws.dAct.pointer.initialize(repeating: 0, count: N * F)
+            residualProjectionBackward(.down, W.downProj, dx: ws.dAct.pointer, x: act, inFeatures: F,
+                                       norm: sandwich.flatMap { s in W.mlpOutputNorm.map { ($0, s.mlpOut, s.rstdMlpOut) } })
             // act = silu(gate) ⊙ up
             ws.dGate.pointer.initialize(repeating: 0, count: N * F)
             ws.dUp.pointer.initialize(repeating: 0, count: N * F)
@@ -509,16 +514,8 @@ extension LlamaModel {
                              rstd: r2, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer, weightOffset: c.normWeightOffset)
             // xMid = x + att Woᵀ
             ws.dAtt.pointer.initialize(repeating: 0, count: N * qDim)
-            if let sandwich, let wo = W.attentionOutputNorm {
-                // Gemma 2: xMid = x + rmsnorm(attnOut) ⊙ (1 + w): ∂/∂attnOut in dNorm, then attnOut = att Woᵀ
-                dNorm.initialize(repeating: 0, count: N * D)
-                RMSNorm.backward(dx: dNorm, dWeight: normGradient(wo), dOut: dX, x: sandwich.attnOut, weight: vector(wo),
-                                 rstd: sandwich.rstdAttnOut, rows: N, dim: D, segments: seg, scratch: ws.normScratch.pointer,
-                                 weightOffset: c.normWeightOffset)
-                projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dNorm, x: att, inFeatures: qDim, outFeatures: D)
-            } else {
-                projectBackward(.o, W.oProj, dx: ws.dAtt.pointer, dy: dX, x: att, inFeatures: qDim, outFeatures: D)
-            }
+            residualProjectionBackward(.o, W.oProj, dx: ws.dAtt.pointer, x: att, inFeatures: qDim,
+                                       norm: sandwich.flatMap { s in W.attentionOutputNorm.map { ($0, s.attnOut, s.rstdAttnOut) } })
             // att = causal_softmax(q kᵀ / √hd) v
             ws.dQ.pointer.initialize(repeating: 0, count: N * qDim)
             ws.dK.pointer.initialize(repeating: 0, count: N * kvDim)
