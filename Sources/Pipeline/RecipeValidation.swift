@@ -313,6 +313,13 @@ struct RecipeReader {
 
     /// A `…engine` map (`RemoteEngineSettings`): generation's sampling server, or a judge's.
     private mutating func engineSettings(_ e: Section, path: String) -> RemoteEngineSettings {
+        if path == "judge.engine" {
+            // a judge's server is read, never reloaded or checked for staleness: refuse what would be ignored
+            for key in ["reload_command", "staleness_tolerance", "export_type", "working_directory", "max_concurrency"] where e.entries[key] != nil {
+                fail("\(path).\(key)", at: e.entries[key]?.key.mark, "\(path).\(key) applies to generation.engine only (a judge's server is read one comparison at a time, never reloaded)",
+                     hint: "remove \(key) from judge.engine")
+            }
+        }
         let type = string(e, "type") ?? "openai"
         if type != "openai" {
             fail(path + ".type", at: e.entries["type"]?.value.mark, "\(path).type '\(type)' is not implemented",

@@ -38,9 +38,11 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed.") var seed = GenerationStageSettings().seed
     @Option(help: "Output JSONL file.") var out: String
     @Option(help: "Sample through this server's OpenAI-compatible /v1/completions instead of idpo's engine.") var server: String?
-    @Option(name: .customLong("server-kind"), help: "vllm | sglang | llamacpp: which engine answers at --server.") var serverKind: ServerKind = .vllm
+    @Option(name: .customLong("server-kind"), help: "vllm | sglang | llamacpp: which engine answers at --server.")
+    var serverKind = RemoteEngineSettings(baseURL: "").server
     @Option(name: .customLong("server-model"), help: "The served model's name (the request's model field).") var serverModel: String?
-    @Option(name: .customLong("max-concurrency"), help: "Requests in flight at once (with --server).") var maxConcurrency = 4
+    @Option(name: .customLong("max-concurrency"), help: "Requests in flight at once (with --server).")
+    var maxConcurrency = RemoteEngineSettings(baseURL: "").maxConcurrency
 
     var settings: GenerationStageSettings {
         var s = GenerationStageSettings()

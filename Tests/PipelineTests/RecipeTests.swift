@@ -245,6 +245,8 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(remoteJudgeErrors, [])
         XCTAssertEqual(remoteJudge?.judge.engine?.baseURL, "http://h:2")
         XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: reward, engine: {base_url: 'http://h:2'}}\n")?.keyPath, "judge.engine")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, engine: {base_url: 'http://h:2', reload_command: [sh]}}\n")?.keyPath,
+                       "judge.engine.reload_command", "a judge's server is never reloaded: the key would be ignored")
 
         XCTAssertEqual(firstError("- a\n- b\n")?.message, "the recipe must be a mapping of keys (got a list)")
         let misplaced = firstError(head + "training:\n  k: 4\n")
