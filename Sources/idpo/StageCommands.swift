@@ -95,6 +95,10 @@ struct Judge: ParsableCommand {
     @Option(help: "pairwise | reward | gpm | command") var kind = JudgeSettings().kind
     @Option(help: "The program of a command judge and its arguments, split at spaces (a recipe's judge.command takes a list).")
     var command: String?
+    @Option(help: "Read a pairwise judge's P(A) from this server's next-token log-probs (--judge still gives its tokenizer and template).")
+    var server: String?
+    @Option(name: .customLong("server-kind"), help: "vllm | sglang | llamacpp: which engine answers at --server.")
+    var serverKind = RemoteEngineSettings(baseURL: "").server
     @Option(help: "knockout | king-of-the-hill | round-robin | scores (default: knockout for pairwise, scores otherwise)")
     var ranking: RankingMethod?
     @Option(help: "max_min | max_max | max_random | random | max_min_length_penalty") var selection = JudgeSettings().selection
@@ -129,6 +133,7 @@ struct Judge: ParsableCommand {
             guard judgeDirectory != nil else { throw ValidationError("Missing expected argument '--judge <judge>' (the judge model directory)") }
             if command != nil { throw ValidationError("--command applies to --kind command, not \(kind.rawValue)") }
         }
+        if server != nil && kind != .pairwise { throw ValidationError("--server reads a pairwise judge through a server; a \(kind.rawValue) judge is run by idpo") }
     }
 
     func run() throws {
@@ -136,7 +141,8 @@ struct Judge: ParsableCommand {
         let method = ranking ?? JudgeSettings.defaultRanking(for: kind)
         let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory ?? FileManager.default.currentDirectoryPath), kind: kind,
                                     temperature: temperature, tau: tau, stripBOS: stripBOS, gpmInput: gpmInput,
-                                    command: (command ?? "").split(separator: " ").map(String.init), notes: { note($0) })
+                                    command: (command ?? "").split(separator: " ").map(String.init),
+                                    engine: server.map { RemoteEngineSettings(baseURL: $0, server: serverKind) }, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
         let t0 = Date()
         let summary = try Stages.judge(judge: judge, samples: records, method: method, selection: selection, lengthPenalty: lengthPenalty,
