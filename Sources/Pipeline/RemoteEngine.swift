@@ -236,10 +236,10 @@ public final class RemoteCompletions: @unchecked Sendable {
             var ids: [Int32]
             if let raw = (choice["token_ids"] ?? choice["tokens"]) as? [Any], !(raw.isEmpty && !text.isEmpty) {
                 ids = try raw.map { value in
-                    guard let n = value as? Int, n >= 0, n < tokenizer.vocabularySize + 1_000_000 else {
+                    guard let n = value as? Int, n >= 0, let id = Int32(exactly: n) else {
                         throw RemoteEngineError("\(url.absoluteString) answered \(what) with a token id that is not a non-negative integer in choice \(i)")
                     }
-                    return Int32(n)
+                    return id
                 }
             } else {
                 ids = try tokenizer.encode(text, addSpecialTokens: false)
