@@ -29,8 +29,9 @@ public enum TargetLogProbs {
                 let m = VectorMath.max(row, vocab)
                 let sum = VectorMath.expShiftedInPlace(row, vocab, shift: m)
                 // lse and the difference in Double: logp carries one float32 rounding.
-                logp[n] = Float(Double(target) - (Double(m) + Foundation.log(sum)))
-                lse?[n] = Float(Double(m) + Foundation.log(sum))
+                let logSumExp = Double(m) + Foundation.log(sum)
+                logp[n] = Float(Double(target) - logSumExp)
+                lse?[n] = Float(logSumExp)
                 VectorMath.scale(Float(1 / sum), row, vocab)
             }
         }

@@ -284,13 +284,16 @@ public final class GeneralPreferenceScorer {
         }
         var common = 0
         let limit = tokens.count - 1          // the last token is always computed (its hidden state is read)
-        while common < min(limit, held.count) && held[common] == tokens[common] { common += 1 }
+        while common < min(limit, held.count, cache.lengths[0]) && held[common] == tokens[common] { common += 1 }
+        // until this sequence is in, the slot holds nothing reusable (a failed extend leaves it part-written)
+        let heldPromptWeights = heldWeights
+        held = []; heldWeights = nil
         var weights: [Double]? = nil
         if let promptHead {
             guard let p = promptLength, p >= 1, p < tokens.count else {
                 throw PreferenceModelError("the prompt head needs the prompt's length in 1..<\(tokens.count) (the sequence's length), got \(promptLength.map(String.init) ?? "none")")
             }
-            if let h = heldWeights, h.promptLength == p, common >= p {
+            if let h = heldPromptWeights, h.promptLength == p, common >= p {
                 weights = h.weights       // the hidden state at p − 1 depends on the shared tokens only
             } else {
                 common = min(common, p - 1)
@@ -302,7 +305,6 @@ public final class GeneralPreferenceScorer {
                 let m = logits.max()!
                 let e = logits.map { exp($0 - m) }, z = e.reduce(0, +)
                 weights = e.map { $0 / z }
-                heldWeights = (p, weights!)
                 common = p
             }
         }
@@ -311,6 +313,7 @@ public final class GeneralPreferenceScorer {
         computedTokens += tokens.count - common
         naiveTokens += tokens.count
         held = tokens
+        heldWeights = weights.flatMap { w in promptLength.map { ($0, w) } }
         var v = project(valueHead)
         // F.normalize(x, p = 2): x / max(‖x‖, 1e-12)
         let norm = max(1e-12, v.reduce(0) { $0 + $1 * $1 }.squareRoot())

@@ -110,8 +110,8 @@ struct Judge: ParsableCommand {
             help: "Remove every BOS string from the judge's input (all, RLHFlow's procedure) or only a leading one (leading).")
     var stripBOS = JudgeSettings().stripBOS
     @Option(name: .customLong("gpm-input"),
-            help: "How a GPM reads the conversation: ranker (GPO's ranker: BOS string removed, no special tokens added) or example (the GPM repository's example: BOS kept, special tokens added, last token replaced by EOS).")
-    var gpmInput = JudgeSettings().gpmInput
+            help: "How a GPM reads the conversation: ranker (GPO's ranker: BOS string removed, no special tokens added; the default) or example (the GPM repository's example: BOS kept, special tokens added, last token replaced by EOS).")
+    var gpmInput: GPMInput?
     @Option(help: "Samples file (from idpo generate).") var samples: String
     @Option(help: "Judgments output (JSONL).") var out: String
     @Option(help: "Preference pairs output (TRL JSONL).") var pairs: String
@@ -119,7 +119,7 @@ struct Judge: ParsableCommand {
 
     var settings: JudgeSettings {
         var s = JudgeSettings()
-        s.kind = kind; s.temperature = temperature; s.tau = tau; s.stripBOS = stripBOS; s.gpmInput = gpmInput
+        s.kind = kind; s.temperature = temperature; s.tau = tau; s.stripBOS = stripBOS; s.gpmInput = gpmInput ?? s.gpmInput
         s.selection = selection; s.lengthPenalty = lengthPenalty
         return s
     }
@@ -133,6 +133,7 @@ struct Judge: ParsableCommand {
             guard judgeDirectory != nil else { throw ValidationError("Missing expected argument '--judge <judge>' (the judge model directory)") }
             if command != nil { throw ValidationError("--command applies to --kind command, not \(kind.rawValue)") }
         }
+        if gpmInput != nil && kind != .gpm { throw ValidationError("--gpm-input applies to --kind gpm, not \(kind.rawValue)") }
         if server != nil && kind != .pairwise { throw ValidationError("--server reads a pairwise judge through a server; a \(kind.rawValue) judge is run by idpo") }
     }
 
@@ -140,7 +141,7 @@ struct Judge: ParsableCommand {
         compute.apply()
         let method = ranking ?? JudgeSettings.defaultRanking(for: kind)
         let judge = try Judges.load(directory: URL(fileURLWithPath: judgeDirectory ?? FileManager.default.currentDirectoryPath), kind: kind,
-                                    temperature: temperature, tau: tau, stripBOS: stripBOS, gpmInput: gpmInput,
+                                    temperature: temperature, tau: tau, stripBOS: stripBOS, gpmInput: settings.gpmInput,
                                     command: (command ?? "").split(separator: " ").map(String.init),
                                     engine: server.map { RemoteEngineSettings(baseURL: $0, server: serverKind) }, notes: { note($0) })
         let records = try SampleRecord.read(URL(fileURLWithPath: samples))
