@@ -214,8 +214,9 @@ public enum Linear {
             SmallMatmul.xWt(y: y, x: x, weight: weight, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, beta: beta)
             return
         }
-        Matmul.gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                    a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
+        // (split by W's chunks, as a 16-bit copy of W would be: the same sgemm calls, the same bits)
+        Matmul.gemmWidened(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, weight: WeightMatrix(weight),
+                           beta: beta, c: y, ldc: outFeatures)
     }
 
     /// `y = x · Wᵀ` with every row's bits independent of the other rows (training, scoring), given
@@ -224,8 +225,8 @@ public enum Linear {
     @inline(__always)
     public static func batchInvariantForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                              rows: Int, inFeatures: Int, outFeatures: Int, beta: Float = 0) {
-        Matmul.batchInvariantGemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                                  a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
+        Matmul.batchInvariantGemmWidened(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, weight: WeightMatrix(weight),
+                                         beta: beta, c: y, ldc: outFeatures)
     }
 
     /// Backward of `batchInvariantForward`:

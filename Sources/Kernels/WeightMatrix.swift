@@ -5,10 +5,14 @@
 //   - few rows (decode, ≤ `SmallMatmul.maxRows`): `csimd_xwt16`, csimd_xwt's tiles and order with a
 //     widening load;
 //   - many rows (prefill, scoring): W's rows (output features) are widened in chunks into one scratch
-//     buffer and multiplied by sgemm, split across threads exactly as the float32 product would be.
-//     OpenBLAS gives a column of C the same bits whatever other columns share the call, provided the
-//     call stays above its small-matrix bound (m·n·k > 100³, Matmul.invariantBlock) — chunks hold at
-//     least `WidenedProduct.minimumChunkElements` weights, so they always do.
+//     buffer and multiplied by sgemm. A column of C does not keep its bits when the columns around
+//     it change: OpenBLAS's Haswell/Zen kernels compute the last couple of hundred columns of a call
+//     differently (measured on a Zen 3 host: splitting a 150 × 4000 × 64 product at any column
+//     changed ~10 % of the outputs; the AVX-512 kernels did not). So the float32 product is split the
+//     same way — the same weight chunks, chosen from W's shape alone, and the same thread blocks
+//     within each — and both issue identical sgemm calls on any kernel. Chunks hold at least
+//     `WidenedProduct.minimumChunkElements` weights, so each call stays above the small-matrix
+//     bound (m·n·k > 100³, Matmul.invariantBlock) whenever the whole product would.
 
 import Foundation
 import CSIMD
@@ -49,7 +53,8 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Products over 16-bit weights through float32 sgemm, a chunk of W's rows at a time (see the header).
+/// Products over weights in any storage through float32 sgemm, a chunk of W's rows at a time (see
+/// the header): 16-bit chunks widened into a scratch, float32 chunks read in place.
 enum WidenedProduct {
     /// Weights widened per chunk (16 MB of float32); a matrix this small is widened whole.
     static let chunkElements = 1 << 22
@@ -71,12 +76,17 @@ enum WidenedProduct {
         return stride(from: 0, to: O, by: width).map { $0..<min(O, $0 + width) }
     }
 
-    /// Runs `body(widened rows of W, their output range)` for each chunk, the chunk widened into
-    /// the shared scratch (threads widen disjoint rows). Products are serialised on the scratch.
+    /// Runs `body(rows of W in float32, their output range)` for each chunk: float32 rows in place,
+    /// 16-bit ones widened into the shared scratch (threads widen disjoint rows; products are
+    /// serialised on the scratch).
     static func forEachChunk(_ w: WeightMatrix, outFeatures O: Int, inFeatures I: Int,
                              _ body: (UnsafePointer<Float>, Range<Int>) -> Void) {
-        lock.lock(); defer { lock.unlock() }
         let ranges = chunks(outFeatures: O, inFeatures: I)
+        if let f = w.float32 {
+            for r in ranges { body(f + r.lowerBound * I, r) }
+            return
+        }
+        lock.lock(); defer { lock.unlock() }
         let need = ranges.map(\.count).max()! * I
         if scratch.count < need { scratch = FloatBuffer(count: need) }
         let s = scratch.pointer
@@ -90,9 +100,9 @@ enum WidenedProduct {
 }
 
 extension Matmul {
-    /// `C(m, n) = A (m, k) · Wᵀ + beta · C` for W (n, k) stored in 16 bits, with the bits of
-    /// `gemm(transA: false, transB: true, …)` over float32 W: the same serial/rows/columns decision
-    /// (made on the whole product), the same row blocks, and columns split only at multiples of 32.
+    /// `C(m, n) = A (m, k) · Wᵀ + beta · C` for W (n, k) in any storage, the same sgemm calls for
+    /// float32 and 16-bit W (so the same bits): W's chunks (`WidenedProduct.chunks`, from its shape),
+    /// and within each the serial/rows/columns decision of `gemm` made on the whole product.
     public static func gemmWidened(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, weight: WeightMatrix,
                                    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
@@ -116,8 +126,9 @@ extension Matmul {
         }
     }
 
-    /// `batchInvariantGemm(transB: true, …)` for W (n, k) stored in 16 bits, with its bits: the
-    /// rows/columns decision and the row blocks of the whole product, chunks of W's rows widened.
+    /// `batchInvariantGemm(transB: true, …)` for W (n, k) in any storage, the same calls for float32
+    /// and 16-bit W: the rows/columns decision and the row blocks of the whole product, per chunk of
+    /// W's rows. The split depends on n, k and the thread count only, never on m.
     public static func batchInvariantGemmWidened(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                                  weight: WeightMatrix, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
