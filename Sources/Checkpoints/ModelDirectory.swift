@@ -119,6 +119,32 @@ public enum ModelDirectory {
     /// Checked as `load`.
     public static func loadWithHead(_ url: URL, head alternatives: [[String]], optional: [String] = [], frozen: Bool = false) throws
         -> (model: LlamaModel, heads: [(name: String, shape: [Int], values: [Float])]) {
+        let (config, files, heads) = try heads(url, alternatives: alternatives, optional: optional) { config, files in
+            // (before the headers are checked: a config too big for memory is named as such)
+            try ModelMemory.requireFits(config: config, languageModelHead: false, bytesPerWeight: frozen && matricesAreSixteenBit(files) ? 2 : 4,
+                                        file: configURL(url).path)
+        }
+        let sixteenBit = frozen && matricesAreSixteenBit(files)
+        if sixteenBit {
+            return (try frozenSixteenBitModel(files, config: config, languageModelHead: false, directory: url), heads)
+        }
+        let model = LlamaModel(config: config, languageModelHead: false)
+        try readSafetensorsWeights(files, into: model, directory: url)
+        return (model, heads)
+    }
+
+    /// The config and the named head tensors of a reward/preference model directory, checked as
+    /// `loadWithHead` checks them, without reading the backbone's weights (a judge whose backbone a
+    /// serving engine runs).
+    public static func readHeads(_ url: URL, head alternatives: [[String]], optional: [String] = []) throws
+        -> (config: LlamaConfig, heads: [(name: String, shape: [Int], values: [Float])]) {
+        let (config, _, heads) = try heads(url, alternatives: alternatives, optional: optional)
+        return (config, heads)
+    }
+
+    private static func heads(_ url: URL, alternatives: [[String]], optional: [String],
+                              beforeChecks: (LlamaConfig, [String: SafetensorsFile]) throws -> Void = { _, _ in })
+        throws -> (LlamaConfig, [String: SafetensorsFile], [(name: String, shape: [Int], values: [Float])]) {
         switch try weightsFormat(url) {
         case .hdf5:
             throw FileError(file: url.path, reason: "reward/preference heads are read from safetensors directories")
@@ -129,9 +155,7 @@ public enum ModelDirectory {
         }
         let config = try readConfig(url)
         let files = try safetensorsFiles(url)
-        let sixteenBit = frozen && matricesAreSixteenBit(files)
-        try ModelMemory.requireFits(config: config, languageModelHead: false, bytesPerWeight: sixteenBit ? 2 : 4,
-                                    file: configURL(url).path)
+        try beforeChecks(config, files)
         var headNames: [String] = []
         for names in alternatives {
             guard let name = names.first(where: { files[$0] != nil }) else {
@@ -147,12 +171,7 @@ public enum ModelDirectory {
             let file = files[name]!
             heads.append((name, file.tensors[name]!.shape, try file.floats(name, requireFinite: true)))
         }
-        if sixteenBit {
-            return (try frozenSixteenBitModel(files, config: config, languageModelHead: false, directory: url), heads)
-        }
-        let model = LlamaModel(config: config, languageModelHead: false)
-        try readSafetensorsWeights(files, into: model, directory: url)
-        return (model, heads)
+        return (config, files, heads)
     }
 
     /// Loads idpo's checkpoint (with optimizer and RNG state) from a directory holding model.h5. A

@@ -70,7 +70,7 @@ public enum Judges {
         case .command: return try CommandJudge(command: command, workingDirectory: directory)
         case .pairwise: return try PairwiseJudge(directory: directory, temperature: temperature, stripBOS: stripBOS, engine: engine,
                                                  warnings: warnings, notes: notes)
-        case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, warnings: warnings, notes: notes)
+        case .reward: return try RewardJudge(directory: directory, stripBOS: stripBOS, engine: engine, warnings: warnings, notes: notes)
         case .gpm: return try GPMJudge(directory: directory, tau: tau, stripBOS: stripBOS, input: gpmInput, warnings: warnings, notes: notes)
         }
     }
@@ -245,27 +245,83 @@ public final class PairwiseJudge: Judge {
     }
 }
 
-/// A scalar reward model (sequence classification, num_labels = 1): r(x, y) per response.
+/// A scalar reward model (sequence classification, num_labels = 1): r(x, y) per response — on
+/// idpo's engine, or through a serving engine's pooling endpoint (`RemoteRewards`).
 public final class RewardJudge: Judge {
     public var kind: JudgeKind { .reward }
-    public var inputSummary: String { "reward: the conversation in the judge's chat template, BOS strings removed (\(text.stripBOS.rawValue)), special tokens added" }
+    public var inputSummary: String {
+        "reward: the conversation in the judge's chat template, BOS strings removed (\(text.stripBOS.rawValue)), special tokens added" + (remote.map { "; scored by \($0.engine.settings.baseURL) (\($0.engine.settings.server.rawValue))" } ?? "")
+    }
     public var directory: URL { text.directory }
     let text: JudgeText
-    let scorer: RewardScorer
+    let scorer: RewardScorer?
+    let remote: RemoteRewards?
 
-    public init(directory: URL, stripBOS: BOSStripping = .all, warnings: (String) -> Void = { warnOnce($0) },
-                notes: (String) -> Void = { _ in }) throws {
+    /// - Parameter engine: score through a serving engine (see `RemoteRewards`); only the judge's
+    ///   config, tokenizer, template and `score.weight` are read from `directory`.
+    public init(directory: URL, stripBOS: BOSStripping = .all, engine: RemoteEngineSettings? = nil,
+                warnings: (String) -> Void = { warnOnce($0) }, notes: (String) -> Void = { _ in }) throws {
         text = try JudgeText(directory: directory, stripBOS: stripBOS, warnings: warnings)
-        let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]], frozen: true)
-        guard heads[0].shape.first == 1 else { throw JudgeError("\(directory.path): score.weight has shape \(heads[0].shape); a reward model has num_labels = 1") }
-        try Judges.requirePlan(model, kind: .reward, what: "judging with the reward model \(directory.path)", notes: notes)
-        scorer = RewardScorer(model: model, scoreWeight: heads[0].values)
+        if let engine {
+            let (config, heads) = try ModelDirectory.readHeads(directory, head: [["score.weight"]])
+            try Self.requireScalarHead(heads[0].shape, hidden: config.hiddenSize, directory: directory)
+            remote = RemoteRewards(engine: try RemoteCompletions(engine), head: heads[0].values)
+            scorer = nil
+            notes("reward judge: scored by \(engine.baseURL) (\(engine.server.rawValue))\(engine.server == .llamacpp ? ": the last token's hidden state from its /embedding, score.weight applied by idpo" : ", its classification head")")
+        } else {
+            let (model, heads) = try ModelDirectory.loadWithHead(directory, head: [["score.weight"]], frozen: true)
+            try Self.requireScalarHead(heads[0].shape, hidden: model.config.hiddenSize, directory: directory)
+            try Judges.requirePlan(model, kind: .reward, what: "judging with the reward model \(directory.path)", notes: notes)
+            scorer = RewardScorer(model: model, scoreWeight: heads[0].values)
+            remote = nil
+        }
+    }
+
+    static func requireScalarHead(_ shape: [Int], hidden: Int, directory: URL) throws {
+        guard shape == [1, hidden] else {
+            throw JudgeError("\(directory.path): score.weight has shape \(shape); a reward model has num_labels = 1, so [1, \(hidden)]")
+        }
+    }
+
+    /// r(x, y) of each response: the head on the last token's final hidden state.
+    public func rewards(messages: [PromptMessage], responses: [String]) throws -> [Double] {
+        try responses.map { r in
+            let tokens = try text.conversationTokens(messages, response: r)
+            if let remote { return try remote.reward(tokens) }
+            return try scorer!.reward(tokens)
+        }
     }
 
     public func judge(messages: [PromptMessage], responses: [String], method: RankingMethod) throws -> JudgedPrompt {
         guard method == .scores else { throw JudgeError("a reward model ranks by 'scores', not '\(method.rawValue)'") }
-        let scores = try responses.map { try scorer.reward(try text.conversationTokens(messages, response: $0)) }
-        return JudgedPrompt(ranking: Ranking.fromScores(scores), targets: nil)
+        return JudgedPrompt(ranking: Ranking.fromScores(try rewards(messages: messages, responses: responses)), targets: nil)
+    }
+}
+
+/// A scalar reward model run by a serving engine: vLLM and SGLang apply the model's own
+/// classification head and return r; llama-server (which runs no such head) returns the last token's
+/// final-norm hidden state h, and r = score.weight · h here (float64 sum).
+public final class RemoteRewards {
+    let engine: RemoteCompletions
+    let head: [Float]     // (D)
+
+    public init(engine: RemoteCompletions, head: [Float]) { self.engine = engine; self.head = head }
+
+    public func reward(_ tokens: [Int32]) throws -> Double {
+        let what = "a reward (\(tokens.count) tokens)"
+        switch try engine.pooled(tokens: tokens, what: what) {
+        case .score(let r):
+            guard r.isFinite else { throw RemoteEngineError("\(engine.settings.baseURL) answered \(what) with \(r)") }
+            return r
+        case .hidden(let h):
+            guard h.count == head.count else {
+                throw RemoteEngineError("\(engine.settings.baseURL) answered \(what) with a hidden state of \(h.count) values; the reward model's score.weight has \(head.count) (is the server running this reward model's backbone?)")
+            }
+            var r = 0.0
+            for i in 0..<h.count { r += Double(head[i]) * Double(h[i]) }
+            guard r.isFinite else { throw RemoteEngineError("\(engine.settings.baseURL) answered \(what) with a non-finite hidden state") }
+            return r
+        }
     }
 }
 

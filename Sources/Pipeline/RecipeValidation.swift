@@ -379,10 +379,10 @@ struct RecipeReader {
                 message: "judge.ranking '\(ranking.rawValue)' is a pairwise tournament, but a \(kind.rawValue) judge gives one score per response",
                 hint: "use ranking: scores (the default for reward and gpm judges)"))
         }
-        if r.judge.engine != nil && kind != .pairwise {
+        if r.judge.engine != nil && kind != .pairwise && kind != .reward {
             issues.append(Issue(setting: "judge.engine",
-                message: "judge.engine reads a pairwise A/B judge through a server; a \(kind.rawValue) judge through one is not implemented",
-                hint: "remove judge.engine (idpo runs the judge), or use a pairwise judge"))
+                message: "judge.engine reads a pairwise A/B judge or a scalar reward model through a server; a \(kind.rawValue) judge through one is not implemented",
+                hint: "remove judge.engine (idpo runs the judge), or use a pairwise or reward judge"))
         }
         if let input = r.judge.gpmInput, kind != .gpm {
             issues.append(Issue(setting: "judge.gpm_input",
@@ -394,10 +394,12 @@ struct RecipeReader {
                 message: "judge.strip_bos '\(strip.rawValue)' has no effect with judge.gpm_input 'example', which keeps the BOS",
                 hint: "remove strip_bos, or use gpm_input: ranker (which removes the BOS string)"))
         }
-        if let engine = r.generation.engine, r.iterations > 1, engine.reloadCommand == nil, engine.server != .sglang {
+        // (SGLang is told through /update_weights_from_disk; a LoRA π(t) is loaded at run time by vLLM and SGLang)
+        if let engine = r.generation.engine, r.iterations > 1, engine.reloadCommand == nil, engine.server != .sglang,
+           !(engine.server == .vllm && r.training.lora != nil) {
             issues.append(Issue(setting: "generation.engine.reload_command",
                 message: "generation.engine has no reload_command, so the \(engine.server.rawValue) server would keep serving π0 after iteration 1 (\(r.iterations) iterations)",
-                hint: "give a command that makes the server serve $IDPO_POLICY (llama-server: restart it on $IDPO_POLICY_GGUF), or run one iteration"))
+                hint: "give a command that makes the server serve $IDPO_POLICY (llama-server: restart it on $IDPO_POLICY_GGUF), or run one iteration\(engine.server == .vllm ? "; or train a LoRA adapter (training.lora), which vLLM loads at run time" : "")"))
         }
         if let files = r.prompts.files, files.count != r.iterations {
             issues.append(Issue(setting: "prompts.files",

@@ -99,6 +99,9 @@ public final class RemoteCompletions: @unchecked Sendable {
     let url: URL
     let session: URLSession
     let apiKey: String?
+    /// The LoRA adapter the server was told to load for π(t) (`loadAdapter`): requests name it —
+    /// vLLM as the request's `model`, SGLang in `lora_path` — instead of the base model.
+    public internal(set) var adapterName: String?
 
     public init(_ settings: RemoteEngineSettings) throws {
         guard settings.type == "openai" else {
@@ -124,7 +127,7 @@ public final class RemoteCompletions: @unchecked Sendable {
     public func body(prompt: [Int32], k: Int, maxNewTokens: Int, sampling: SamplingParameters, seed: UInt64, stopTokens: [Int32]) -> [String: Any] {
         var b: [String: Any] = ["prompt": prompt.map(Int.init), "temperature": sampling.temperature, "top_p": sampling.topP,
                                 "seed": Int(seed & 0x7FFF_FFFF), "stream": false]
-        if let model = settings.model { b["model"] = model }
+        nameModel(&b)
         if settings.server != .llamacpp { b["n"] = k; b["max_tokens"] = maxNewTokens }
         switch settings.server {
         case .vllm:
@@ -140,6 +143,17 @@ public final class RemoteCompletions: @unchecked Sendable {
             b["response_fields"] = ["content", "tokens", "stop_type", "index"]
         }
         return b
+    }
+
+    /// The served model (or the π(t) adapter loaded on it) a request is for.
+    func nameModel(_ b: inout [String: Any]) {
+        if let adapterName {
+            switch settings.server {
+            case .vllm: b["model"] = adapterName
+            case .sglang: b["lora_path"] = adapterName; if let model = settings.model { b["model"] = model }
+            case .llamacpp: if let model = settings.model { b["model"] = model }
+            }
+        } else if let model = settings.model { b["model"] = model }
     }
 
     /// POSTs `body` and returns the decoded JSON (an object; llama-server's n_cmpl > 1: a list),
@@ -260,53 +274,219 @@ public final class RemoteCompletions: @unchecked Sendable {
 }
 
 extension RemoteCompletions {
-    /// The server's log-probabilities of the `count` most likely next tokens after `prompt` (its raw
-    /// distribution: llama-server's `n_probs` at temperature −1, vLLM's `logprobs` with token ids).
-    public func nextTokenLogProbs(prompt: [Int32], count: Int, what: String, cachePrompt: Bool = false) throws -> [(token: Int32, logProb: Double)] {
-        var b: [String: Any] = ["prompt": prompt.map(Int.init), "stream": false]
-        if let model = settings.model { b["model"] = model }
+    /// POSTs `body` to the engine's native `/generate` (SGLang) or `path`.
+    func postNative(_ path: String, _ body: [String: Any], what: String) throws -> Any { try postTo(path: path, body, what: what) }
+
+    func describe(_ answer: Any) -> String { Self.excerpt((try? JSONSerialization.data(withJSONObject: answer)) ?? Data()) }
+
+    /// The request that asks for next-token log-probabilities after `prompt` (exposed for tests):
+    /// the `count` most likely tokens, or exactly the ids in `tokens` where the engine can be asked
+    /// for given ids (vLLM's `logprob_token_ids`, SGLang's `token_ids_logprob`). Returns the path
+    /// (nil: the completions endpoint) and the body.
+    public func nextTokenRequest(prompt: [Int32], count: Int, tokens: [Int32]? = nil, cachePrompt: Bool = false) -> (path: String?, body: [String: Any]) {
+        var b: [String: Any] = [:]
         switch settings.server {
         case .llamacpp:
-            b["n_predict"] = 1; b["n_probs"] = count; b["temperature"] = -1; b["cache_prompt"] = cachePrompt
-            b["response_fields"] = ["completion_probabilities"]
-        case .vllm, .sglang:
-            b["max_tokens"] = 1; b["logprobs"] = count; b["temperature"] = 0; b["return_tokens_as_token_ids"] = true
+            // (llama-server cannot be asked for given ids: its top n_probs, with the letters checked)
+            b = ["prompt": prompt.map(Int.init), "stream": false, "n_predict": 1, "n_probs": count, "temperature": -1,
+                 "cache_prompt": cachePrompt, "response_fields": ["completion_probabilities"]]
+            nameModel(&b)
+            return (nil, b)
+        case .vllm:
+            b = ["prompt": prompt.map(Int.init), "stream": false, "max_tokens": 1, "temperature": 0, "return_tokens_as_token_ids": true]
+            if let tokens { b["logprobs"] = 1; b["logprob_token_ids"] = tokens.map(Int.init) } else { b["logprobs"] = count }
+            nameModel(&b)
+            return (nil, b)
+        case .sglang:
+            // the native /generate: its OpenAI endpoint keys log-probs by token text
+            b = ["input_ids": prompt.map(Int.init), "sampling_params": ["max_new_tokens": 1, "temperature": 0] as [String: Any],
+                 "return_logprob": true, "stream": false]
+            if let tokens { b["token_ids_logprob"] = tokens.map(Int.init) } else { b["top_logprobs_num"] = count }
+            if let adapterName { b["lora_path"] = adapterName }
+            return ("/generate", b)
         }
-        let answer = try post(b, what: what)
+    }
+
+    /// Reads the (token id, log-prob) pairs out of an answer to `nextTokenRequest` (exposed for tests).
+    public func parseNextTokenLogProbs(_ answer: Any, exact: Bool, what: String) throws -> [(token: Int32, logProb: Double)] {
         func fail(_ why: String) -> RemoteEngineError {
-            RemoteEngineError("\(url.absoluteString) answered \(what) without next-token log-probabilities (\(why)): \(Self.excerpt((try? JSONSerialization.data(withJSONObject: answer)) ?? Data()))")
+            RemoteEngineError("\(url.absoluteString) answered \(what) without next-token log-probabilities (\(why)): \(describe(answer))")
         }
+        func number(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
         switch settings.server {
         case .llamacpp:
             guard let probs = (answer as? [String: Any])?["completion_probabilities"] as? [[String: Any]], let top = probs.first?["top_logprobs"] as? [[String: Any]] else {
                 throw fail("no completion_probabilities[0].top_logprobs")
             }
             return try top.map {
-                guard let id = $0["id"] as? Int, let lp = ($0["logprob"] as? NSNumber)?.doubleValue else { throw fail("an entry without id and logprob") }
+                guard let id = $0["id"] as? Int, let lp = number($0["logprob"]) else { throw fail("an entry without id and logprob") }
                 return (Int32(id), lp)
             }
-        case .vllm, .sglang:
+        case .vllm:
             guard let choices = (answer as? [String: Any])?["choices"] as? [[String: Any]],
                   let logprobs = choices.first?["logprobs"] as? [String: Any],
                   let top = (logprobs["top_logprobs"] as? [[String: Any]])?.first else { throw fail("no choices[0].logprobs.top_logprobs[0]") }
             return try top.map { key, value in
-                guard key.hasPrefix("token_id:"), let id = Int32(key.dropFirst(9)), let lp = (value as? NSNumber)?.doubleValue else {
+                guard key.hasPrefix("token_id:"), let id = Int32(key.dropFirst(9)), let lp = number(value) else {
                     throw fail("a key that is not token_id:<n> (return_tokens_as_token_ids)")
                 }
                 return (id, lp)
             }.sorted { $0.1 > $1.1 }
+        case .sglang:
+            // meta_info.output_top_logprobs / output_token_ids_logprobs: one list per generated token,
+            // of [logprob, token id, text]
+            let object = (answer as? [String: Any]) ?? ((answer as? [[String: Any]])?.first ?? [:])
+            let field = exact ? "output_token_ids_logprobs" : "output_top_logprobs"
+            guard let meta = object["meta_info"] as? [String: Any], let rows = meta[field] as? [Any], let first = rows.first as? [[Any]] else {
+                throw fail("no meta_info.\(field)[0]")
+            }
+            return try first.map { entry in
+                guard entry.count >= 2, let lp = number(entry[0]), let id = entry[1] as? Int, let token = Int32(exactly: id) else {
+                    throw fail("an entry that is not [logprob, token id, …]")
+                }
+                return (token, lp)
+            }.sorted { $0.1 > $1.1 }
         }
+    }
+
+    /// The server's log-probabilities of the `count` most likely next tokens after `prompt` (its raw
+    /// distribution: llama-server's `n_probs` at temperature −1, vLLM's `logprobs` with token ids,
+    /// SGLang's `top_logprobs_num` on /generate).
+    public func nextTokenLogProbs(prompt: [Int32], count: Int, what: String, cachePrompt: Bool = false) throws -> [(token: Int32, logProb: Double)] {
+        let (path, body) = nextTokenRequest(prompt: prompt, count: count, cachePrompt: cachePrompt)
+        let answer = try path.map { try postNative($0, body, what: what) } ?? post(body, what: what)
+        return try parseNextTokenLogProbs(answer, exact: false, what: what)
+    }
+
+    /// The log-probabilities of exactly `tokens` as the next token after `prompt`, where the engine
+    /// takes given ids (vLLM, SGLang); llama-server: those of them among its top `fallbackCount`.
+    /// Ids the server leaves out are absent from the result (the caller names them).
+    public func logProbs(of tokens: [Int32], after prompt: [Int32], fallbackCount: Int, what: String, cachePrompt: Bool = false) throws -> [Int32: Double] {
+        let exact = settings.server != .llamacpp
+        let (path, body) = nextTokenRequest(prompt: prompt, count: fallbackCount, tokens: exact ? tokens : nil, cachePrompt: cachePrompt)
+        let answer = try path.map { try postNative($0, body, what: what) } ?? post(body, what: what)
+        let wanted = Set(tokens)
+        var out: [Int32: Double] = [:]
+        for (token, lp) in try parseNextTokenLogProbs(answer, exact: exact, what: what) where wanted.contains(token) { out[token] = lp }
+        return out
     }
 }
 
-/// The pairwise A/B judge read through a serving engine: for each sequence, the server's log-probs
-/// of its top next tokens must include exactly the "A" and "B" ids; P(A) = σ((l_A − l_B) / T), the
-/// softmax over the two as idpo's own scorer computes it (the log-softmax's constant cancels).
+// MARK: Scalar reward models through an engine's pooling endpoint
+
+/// What a serving engine's pooling endpoint returns for one sequence: the reward itself (vLLM's and
+/// SGLang's classification heads), or the final hidden state at the last token (llama-server with
+/// `--embeddings --pooling last`, which runs no classification head: idpo applies `score.weight`).
+public enum PooledOutput: Equatable {
+    case score(Double)
+    case hidden([Float])
+}
+
+extension RemoteCompletions {
+    /// The pooling request for one full sequence (exposed for tests): path and body.
+    /// - vLLM (`vllm serve <rm> --runner pooling`): `/classify` with the token ids and
+    ///   `use_activation: false`, so the head's raw output (not its sigmoid) comes back;
+    /// - SGLang (`--is-embedding`): `/classify` with `input_ids`; the reward is `embedding[0]`;
+    /// - llama-server (`--embeddings --pooling last`): `/embedding` with the ids and
+    ///   `embd_normalize: -1` (no normalization): the last token's final-norm hidden state.
+    public func poolingRequest(tokens: [Int32]) -> (path: String, body: [String: Any]) {
+        switch settings.server {
+        case .vllm:
+            var b: [String: Any] = ["input": tokens.map(Int.init), "use_activation": false]
+            nameModel(&b)
+            return ("/classify", b)
+        case .sglang:
+            var b: [String: Any] = ["input_ids": tokens.map(Int.init)]
+            if let model = settings.model { b["model"] = model }
+            return ("/classify", b)
+        case .llamacpp:
+            return ("/embedding", ["content": tokens.map(Int.init), "embd_normalize": -1])
+        }
+    }
+
+    /// Reads a pooling answer (exposed for tests).
+    public func parsePooled(_ answer: Any, what: String) throws -> PooledOutput {
+        func fail(_ why: String) -> RemoteEngineError {
+            RemoteEngineError("\(settings.baseURL) answered \(what) without a reward (\(why)): \(describe(answer))")
+        }
+        func numbers(_ v: Any?) -> [Double]? {
+            guard let list = v as? [Any] else { return nil }
+            let values = list.compactMap { ($0 as? NSNumber)?.doubleValue }
+            return values.count == list.count ? values : nil
+        }
+        switch settings.server {
+        case .vllm:
+            guard let data = ((answer as? [String: Any])?["data"] as? [[String: Any]])?.first, let probs = numbers(data["probs"]) else {
+                throw fail("no data[0].probs")
+            }
+            guard probs.count == 1 else { throw fail("\(probs.count) outputs; a reward model has num_labels = 1") }
+            return .score(probs[0])
+        case .sglang:
+            let object = (answer as? [String: Any]) ?? ((answer as? [[String: Any]])?.first ?? [:])
+            guard let e = numbers(object["embedding"]), !e.isEmpty else { throw fail("no embedding") }
+            guard e.count == 1 else { throw fail("\(e.count) outputs; a reward model has num_labels = 1 (is the server running the reward model with --is-embedding?)") }
+            return .score(e[0])
+        case .llamacpp:
+            // [{"index": 0, "embedding": [[h_0, …, h_{D−1}]]}] (pooled: one row)
+            guard let first = (answer as? [[String: Any]])?.first ?? (answer as? [String: Any]) else { throw fail("not a list of embeddings") }
+            let rows = (first["embedding"] as? [Any]) ?? []
+            let row: [Double]?
+            if let nested = rows.first as? [Any] {
+                guard rows.count == 1 else { throw fail("\(rows.count) rows, one per token: start llama-server with --pooling last") }
+                row = numbers(nested)
+            } else { row = numbers(rows) }
+            guard let row, !row.isEmpty else { throw fail("no embedding; start llama-server with --embeddings --pooling last") }
+            return .hidden(row.map(Float.init))
+        }
+    }
+
+    public func pooled(tokens: [Int32], what: String) throws -> PooledOutput {
+        let (path, body) = poolingRequest(tokens: tokens)
+        return try parsePooled(try postNative(path, body, what: what), what: what)
+    }
+}
+
+// MARK: LoRA adapters loaded at run time
+
+extension RemoteCompletions {
+    /// The request that makes the server load a PEFT adapter directory under `name` (exposed for
+    /// tests): vLLM's `/v1/load_lora_adapter` (the server runs with `--enable-lora` and
+    /// VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), SGLang's `/load_lora_adapter` (`--enable-lora`).
+    /// llama-server loads adapters only at start: nil (a reload_command restarts it instead).
+    public func loadAdapterRequest(name: String, path: String) -> (path: String, body: [String: Any])? {
+        switch settings.server {
+        case .vllm: return ("/v1/load_lora_adapter", ["lora_name": name, "lora_path": path])
+        case .sglang: return ("/load_lora_adapter", ["lora_name": name, "lora_path": path])
+        case .llamacpp: return nil
+        }
+    }
+
+    /// Loads the adapter at `path` as `name` and makes every later request use it. The adapter this
+    /// client loaded before is unloaded, and so is one of the same name a killed run may have left
+    /// (so a resumed run reloads the files); an unload that fails (nothing of that name) is no error.
+    public func loadAdapter(name: String, path: String) throws {
+        guard let request = loadAdapterRequest(name: name, path: path) else {
+            throw RemoteEngineError("llama-server loads LoRA adapters only when it starts: give generation.engine a reload_command (idpo exports π(t) with its adapter merged for it)")
+        }
+        let unload = settings.server == .vllm ? "/v1/unload_lora_adapter" : "/unload_lora_adapter"
+        for old in Set([adapterName, name].compactMap { $0 }) {
+            _ = try? postNative(unload, ["lora_name": old], what: "unloading the adapter \(old)")
+        }
+        adapterName = nil
+        _ = try postNative(request.path, request.body, what: "loading the adapter \(name) from \(path)")
+        adapterName = name
+    }
+}
+
+/// The pairwise A/B judge read through a serving engine: the server's log-probs of exactly the "A"
+/// and "B" ids as the next token (vLLM: `logprob_token_ids`; SGLang: `token_ids_logprob`; llama-server:
+/// its top `topTokens`, which must include both); P(A) = σ((l_A − l_B) / T), the softmax over the two
+/// as idpo's own scorer computes it (the log-softmax's constant cancels).
 public final class RemotePairwiseProbabilities: PairwiseProbabilities {
     let engine: RemoteCompletions
     let tokenA: Int32, tokenB: Int32
     let temperature: Double
-    /// How many top tokens the server is asked for (both letters must be among them).
+    /// How many top tokens llama-server is asked for (both letters must be among them).
     public let topTokens: Int
     public private(set) var computedTokens = 0
     public private(set) var naiveTokens = 0
@@ -319,10 +499,12 @@ public final class RemotePairwiseProbabilities: PairwiseProbabilities {
 
     public func probabilityA(_ sequences: [[Int32]]) throws -> [Double] {
         try sequences.map { seq in
-            let top = try engine.nextTokenLogProbs(prompt: seq, count: topTokens, what: "a pairwise comparison (\(seq.count) tokens)", cachePrompt: true)
-            guard let a = top.first(where: { $0.token == tokenA })?.logProb, let b = top.first(where: { $0.token == tokenB })?.logProb else {
-                let missing = [(tokenA, "A"), (tokenB, "B")].filter { t in !top.contains { $0.token == t.0 } }.map { "\"\($0.1)\" (id \($0.0))" }
-                throw RemoteEngineError("\(engine.url.absoluteString): \(missing.joined(separator: " and ")) not among the server's \(top.count) most likely next tokens of a pairwise comparison, so P(A) cannot be read (a judge that puts them lower is not an A/B preference model)")
+            let lp = try engine.logProbs(of: [tokenA, tokenB], after: seq, fallbackCount: topTokens,
+                                         what: "a pairwise comparison (\(seq.count) tokens)", cachePrompt: true)
+            guard let a = lp[tokenA], let b = lp[tokenB] else {
+                let missing = [(tokenA, "A"), (tokenB, "B")].filter { lp[$0.0] == nil }.map { "\"\($0.1)\" (id \($0.0))" }
+                let among = engine.settings.server == .llamacpp ? "not among the server's \(topTokens) most likely next tokens" : "left out of the server's answer for the requested ids"
+                throw RemoteEngineError("\(engine.url.absoluteString): \(missing.joined(separator: " and ")) \(among) of a pairwise comparison, so P(A) cannot be read (a judge that puts them lower is not an A/B preference model)")
             }
             computedTokens += seq.count; naiveTokens += seq.count
             return 1 / (1 + exp((b - a) / temperature))

@@ -418,7 +418,8 @@ public final class RunDriver {
                         generation s: GenerationStageSettings, out: URL) throws {
         let engine = try RemoteCompletions(settings)
         let directory = policyDirectory(after: t - 1), label = "π(\(t - 1))"
-        if t > 1 { try handOff(directory, iteration: t - 1, to: engine, policy: policy) }
+        // (π0 as well when it is a LoRA adapter: the server starts on its base)
+        if t > 1 || policy.model.adapter != nil { try handOff(directory, iteration: t - 1, to: engine, policy: policy) }
         let text = policy.text
         let limit = max(1, min(s.maxPromptTokens, text.config.maxPositionEmbeddings - s.maxNewTokens))
         let report = try StalenessCheck.verify(model: policy.model, engine: engine, probes: try StalenessCheck.probes(prompts, policy: text, maxTokens: limit),
@@ -429,23 +430,29 @@ public final class RunDriver {
     }
 
     /// Makes the server serve π(t) (`directory`): the recipe's reload_command with IDPO_POLICY,
-    /// IDPO_ITERATION and, for llama-server, IDPO_POLICY_GGUF (π(t) exported by idpo beside it);
-    /// without one, SGLang's /update_weights_from_disk.
+    /// IDPO_ITERATION and, for llama-server, IDPO_POLICY_GGUF (π(t) exported by idpo beside it, a LoRA
+    /// adapter merged into its base first); without one, SGLang's /update_weights_from_disk — or, for
+    /// a LoRA π(t) on vLLM or SGLang, the engine's run-time adapter loading (`loadAdapter`; later
+    /// requests name the adapter).
     func handOff(_ directory: URL, iteration t: Int, to engine: RemoteCompletions, policy: ChatModel) throws {
         let settings = engine.settings
-        guard policy.model.adapter == nil else {
-            // (exporting the base alone would serve the wrong model; the staleness check would stop it, but say why)
-            throw RunError("π(\(t)) is a LoRA adapter on a frozen base: handing adapters to a server (vLLM's or llama-server's run-time LoRA loading) is not implemented; merge it (idpo convert --merge-lora) and serve the merged model, or sample with idpo's engine")
-        }
         var environment = ProcessInfo.processInfo.environment
         environment["IDPO_POLICY"] = directory.path; environment["IDPO_ITERATION"] = "\(t)"
         if settings.server == .llamacpp {
-            let gguf = directory.deletingLastPathComponent().appendingPathComponent("policy.gguf")
+            // beside π(t) in iteration t's folder (π0's in the run's folder: never in the user's)
+            let gguf = t == 0 ? self.directory.appendingPathComponent("initial-policy.gguf")
+                              : directory.deletingLastPathComponent().appendingPathComponent("policy.gguf")
             let weights = GGUFWriter.WeightType(rawValue: settings.exportType.rawValue)!
-            try GGUFWriter.llama(policy.model, weights: weights, name: "\(recipe.run.name)-pi\(t)",
+            let exported = policy.model.adapter == nil ? policy.model : try Self.mergedFloat32(policy.model, adapterDirectory: directory)
+            try GGUFWriter.llama(exported, weights: weights, name: "\(recipe.run.name)-pi\(t)",
                                  tokenizer: try GGUFTokenizerExport.from(directory)).write(to: gguf)
             environment["IDPO_POLICY_GGUF"] = gguf.path
-            log("iteration \(t + 1): π(\(t)) exported to \(gguf.path) (\(settings.exportType.rawValue)) for the server")
+            log("iteration \(t + 1): π(\(t)) exported to \(gguf.path) (\(settings.exportType.rawValue)\(policy.model.adapter == nil ? "" : ", LoRA adapter merged")) for the server")
+        } else if policy.model.adapter != nil && settings.reloadCommand == nil {
+            let name = "\(recipe.run.name)-pi\(t)"
+            try engine.loadAdapter(name: name, path: directory.path)
+            log("iteration \(t + 1): the server loaded π(\(t))'s LoRA adapter \(directory.path) as \(name)")
+            return
         }
         if let command = settings.reloadCommand {
             // (Subprocess, not Process: the command may leave a server running in the background)
@@ -466,6 +473,18 @@ public final class RunDriver {
         } else {
             throw RunError("generation.engine has no reload_command: the \(settings.server.rawValue) server cannot be told to serve π(\(t))")
         }
+    }
+
+    /// A float32 copy of a LoRA policy with its adapter merged into the base (W + s·B·A, PEFT's
+    /// merge_and_unload), for a server that cannot load the adapter itself. A 16-bit base is read
+    /// again from its directory in float32.
+    static func mergedFloat32(_ model: LlamaModel, adapterDirectory: URL) throws -> LlamaModel {
+        guard let adapter = model.adapter else { return model }
+        let merged: LlamaModel
+        if let copy = model.float32Copy() { merged = copy; merged.adapter = nil }
+        else { merged = try ModelDirectory.load(try AdapterDirectory.baseDirectory(of: adapterDirectory)) }
+        AdapterDirectory.merge(adapter, into: merged)
+        return merged
     }
 
     /// Win rate of `a` over `b` by the judge: sample j of one policy against sample j of the other

@@ -95,7 +95,7 @@ struct Judge: ParsableCommand {
     @Option(help: "pairwise | reward | gpm | command") var kind = JudgeSettings().kind
     @Option(help: "The program of a command judge and its arguments, split at spaces (a recipe's judge.command takes a list).")
     var command: String?
-    @Option(help: "Read a pairwise judge's P(A) from this server's next-token log-probs (--judge still gives its tokenizer and template).")
+    @Option(help: "Read a pairwise judge's P(A) from this server's next-token log-probs, or a reward model's scores from its pooling endpoint (--judge still gives the tokenizer, template and, for llama-server, score.weight).")
     var server: String?
     @Option(name: .customLong("server-kind"), help: "vllm | sglang | llamacpp: which engine answers at --server.")
     var serverKind = RemoteEngineSettings(baseURL: "").server
@@ -134,7 +134,7 @@ struct Judge: ParsableCommand {
             if command != nil { throw ValidationError("--command applies to --kind command, not \(kind.rawValue)") }
         }
         if gpmInput != nil && kind != .gpm { throw ValidationError("--gpm-input applies to --kind gpm, not \(kind.rawValue)") }
-        if server != nil && kind != .pairwise { throw ValidationError("--server reads a pairwise judge through a server; a \(kind.rawValue) judge is run by idpo") }
+        if server != nil && kind != .pairwise && kind != .reward { throw ValidationError("--server reads a pairwise judge or a reward model through a server; a \(kind.rawValue) judge is run by idpo") }
     }
 
     func run() throws {

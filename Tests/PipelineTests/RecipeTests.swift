@@ -244,7 +244,12 @@ final class RecipeTests: XCTestCase {
         let (remoteJudge, remoteJudgeErrors) = Recipe.parse(yaml: gpmHead + "judge: {model: models/pm, engine: {base_url: 'http://h:2', server: llamacpp}}\n", file: "t.yaml", folder: folder)
         XCTAssertEqual(remoteJudgeErrors, [])
         XCTAssertEqual(remoteJudge?.judge.engine?.baseURL, "http://h:2")
-        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: reward, engine: {base_url: 'http://h:2'}}\n")?.keyPath, "judge.engine")
+        XCTAssertNil(firstError(gpmHead + "judge: {model: models/pm, kind: reward, engine: {base_url: 'http://h:2'}}\n"), "a reward model through a pooling endpoint")
+        XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, kind: gpm, engine: {base_url: 'http://h:2'}}\n")?.keyPath, "judge.engine")
+        let lora = three + "training: {lora: {r: 4, alpha: 8}}\n"
+        XCTAssertNil(firstError(lora + "generation: {engine: {base_url: 'http://h:1', server: vllm}}\n"), "vLLM loads a LoRA π(t) at run time")
+        XCTAssertEqual(firstError(lora + "generation: {engine: {base_url: 'http://h:1', server: llamacpp}}\n")?.keyPath, "generation.engine.reload_command",
+                       "llama-server loads adapters only when it starts")
         XCTAssertEqual(firstError(gpmHead + "judge: {model: models/pm, engine: {base_url: 'http://h:2', reload_command: [sh]}}\n")?.keyPath,
                        "judge.engine.reload_command", "a judge's server is never reloaded: the key would be ignored")
 
@@ -307,6 +312,33 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(s.batchSize, 128)
         XCTAssertEqual(s.limits, SequenceLimits(maxLength: 2048, maxPromptLength: 1024))
         XCTAssertEqual(r.run.directory.path, tmp.appendingPathComponent("runs/rlhflow-llama3-8b").standardizedFileURL.path)
+    }
+
+    /// The shipped serving-engine recipes validate once their placeholder files exist: llama-server
+    /// sampling with a reload_command; vLLM sampling from a LoRA policy (adapters loaded at run
+    /// time, so no reload_command) with an SGLang reward model.
+    func testServedRecipes() throws {
+        let recipes = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("recipes")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("idpo-recipe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        for dir in ["recipes/engines", "models/sft", "models/pm", "models/rm", "data"] {
+            try FileManager.default.createDirectory(at: tmp.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+        try Data("{}".utf8).write(to: tmp.appendingPathComponent("models/sft/config.json"))
+        try Data().write(to: tmp.appendingPathComponent("data/prompts.jsonl"))
+        let (served, servedErrors) = Recipe.parse(yaml: try String(contentsOf: recipes.appendingPathComponent("served-sampling.yaml"), encoding: .utf8),
+                                                  file: "recipes/served-sampling.yaml", folder: tmp.appendingPathComponent("recipes"))
+        XCTAssertEqual(servedErrors, [])
+        XCTAssertEqual(served?.generation.engine?.server, .llamacpp)
+        XCTAssertNotNil(served?.generation.engine?.reloadCommand)
+        let (gpu, gpuErrors) = Recipe.parse(yaml: try String(contentsOf: recipes.appendingPathComponent("served-gpu-lora.yaml"), encoding: .utf8),
+                                            file: "recipes/served-gpu-lora.yaml", folder: tmp.appendingPathComponent("recipes"))
+        XCTAssertEqual(gpuErrors, [])
+        XCTAssertEqual(gpu?.generation.engine?.server, .vllm)
+        XCTAssertNil(gpu?.generation.engine?.reloadCommand)
+        XCTAssertNotNil(gpu?.training.lora)
+        XCTAssertEqual(gpu?.judge.kind, .reward)
+        XCTAssertEqual(gpu?.judge.engine?.server, .sglang)
     }
 
     // MARK: changedKeys, sweeps, JSON

@@ -13,6 +13,7 @@ import Generation
 import Llama
 import Checkpoints
 import Support
+import Preference
 @testable import Pipeline
 import TestSupport
 
@@ -30,13 +31,13 @@ final class LlamaServerTests: XCTestCase {
     }
 
     /// Starts llama-server on `gguf` at a free port and waits until /health answers 200.
-    func startServer(_ gguf: URL) throws {
+    func startServer(_ gguf: URL, extra: [String] = []) throws {
         let exe = try Self.executable()
         port = 18000 + Int.random(in: 0..<2000)
         let p = Process()
         p.executableURL = exe
         p.arguments = ["-m", gguf.path, "--host", "127.0.0.1", "--port", "\(port)", "-c", "4096", "-np", "4",
-                       "--threads", "2", "--no-webui"]
+                       "--threads", "2", "--no-webui"] + extra
         let log = tmp.appendingPathComponent("server.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -176,40 +177,16 @@ final class LlamaServerTests: XCTestCase {
     /// idpo) the same run resumes and finishes.
     func testIterationsHandTheNewWeightsToTheServerAndRefuseAStaleOne() throws {
         let gguf = try RealModel.gguf()
-        let exe = try Self.executable()
         // π0 as the server gets it: idpo's dequantized weights in an F32 GGUF
         let pi0 = tmp.appendingPathComponent("pi0.gguf")
         try GGUFWriter.llama(try RealModel.chat().model, weights: .f32, name: "pi0", tokenizer: try GGUFTokenizerExport.from(gguf)).write(to: pi0)
-        port = 18000 + Int.random(in: 2000..<4000)
-        // the server lives under a pid file the reload script manages
-        let serve = """
-            #!/bin/sh
-            # restart llama-server on $1 and wait until it answers
-            [ -f server.pid ] && kill $(cat server.pid) 2>/dev/null && sleep 0.5
-            "\(exe.path)" -m "$1" --host 127.0.0.1 --port \(port) -c 4096 -np 4 --threads 2 --no-webui > server.log 2>&1 &
-            echo $! > server.pid
-            for i in $(seq 1 240); do
-              curl -sf http://127.0.0.1:\(port)/health > /dev/null 2>&1 && exit 0
-              wget -q -O /dev/null http://127.0.0.1:\(port)/health 2>/dev/null && exit 0
-              sleep 0.25
-            done
-            echo "llama-server did not start" >&2; exit 1
-            """
-        try serve.write(to: tmp.appendingPathComponent("serve.sh"), atomically: true, encoding: .utf8)
-        defer {
-            if let pid = try? String(contentsOf: tmp.appendingPathComponent("server.pid"), encoding: .utf8), let n = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(n, SIGTERM) }
-        }
+        try writeServeScript()
+        defer { stopScriptServer() }
         func shell(_ args: [String]) throws {   // the script leaves the server running: Subprocess, not Process
             XCTAssertEqual(try Subprocess.run(["sh"] + args, environment: ProcessInfo.processInfo.environment, directory: tmp), 0, "\(args)")
         }
         try shell(["serve.sh", pi0.path])
-        let lines = ["What is the capital of France?", "Name a fruit that is yellow.", "Say hello in Spanish.", "What is 2 + 3?",
-                     "Name a color.", "Count to three.", "What is water made of?", "Say goodbye."]
-            .enumerated().map { #"{"id": \#($0.offset), "prompt": [{"role": "user", "content": "\#($0.element)"}]}"# }
-        try (lines.joined(separator: "\n") + "\n").write(to: tmp.appendingPathComponent("prompts.jsonl"), atomically: true, encoding: .utf8)
-        // a program judge: the longer response wins (fast, so the test is about the hand-off)
-        try "import sys, json\nfor line in sys.stdin:\n    print(json.dumps([len(r) for r in json.loads(line)['responses']]))\n"
-            .write(to: tmp.appendingPathComponent("longer.py"), atomically: true, encoding: .utf8)
+        try writeIterationInputs()
         func recipe(reload: String) -> String {
             """
             run: {name: served, output_root: out, seed: 5}
@@ -237,9 +214,7 @@ final class LlamaServerTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("out/served/iter-1/policy").path), "π(1) was trained")
         XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("out/served/iter-1/policy.gguf").path), "and exported for the server")
-        // the real hand-off: restart the server on π(1); the run resumes at iteration 2
-        // the reload script gets π(1)'s file from the environment
-        try #"exec sh serve.sh "$IDPO_POLICY_GGUF""#.write(to: tmp.appendingPathComponent("reload.sh"), atomically: true, encoding: .utf8)
+        // the real hand-off: restart the server on π(1) (reload.sh, from $IDPO_POLICY_GGUF); the run resumes at iteration 2
         try recipe(reload: "[sh, reload.sh]").write(to: url, atomically: true, encoding: .utf8)
         let fixed = try RunDriver(recipe: try Recipe.load(url: url), force: true)
         fixed.quiet = true
@@ -248,6 +223,162 @@ final class LlamaServerTests: XCTestCase {
         XCTAssertEqual(samples.count, 4)
         let events = try String(contentsOf: tmp.appendingPathComponent("out/served/events.log"), encoding: .utf8)
         XCTAssertTrue(events.contains("iteration 2: the server at http://127.0.0.1:\(port)/completion serves π(1)"), events)
+    }
+
+    /// serve.sh: (re)starts llama-server on the GGUF file it is given, under a pid file, and waits
+    /// until it answers — what a user's reload_command does.
+    func writeServeScript() throws {
+        let exe = try Self.executable()
+        port = 18000 + Int.random(in: 2000..<4000)
+        let serve = """
+            #!/bin/sh
+            # restart llama-server on $1 and wait until it answers
+            [ -f server.pid ] && kill $(cat server.pid) 2>/dev/null && sleep 0.5
+            "\(exe.path)" -m "$1" --host 127.0.0.1 --port \(port) -c 4096 -np 4 --threads 2 --no-webui > server.log 2>&1 &
+            echo $! > server.pid
+            for i in $(seq 1 240); do
+              curl -sf http://127.0.0.1:\(port)/health > /dev/null 2>&1 && exit 0
+              wget -q -O /dev/null http://127.0.0.1:\(port)/health 2>/dev/null && exit 0
+              sleep 0.25
+            done
+            echo "llama-server did not start" >&2; exit 1
+            """
+        try serve.write(to: tmp.appendingPathComponent("serve.sh"), atomically: true, encoding: .utf8)
+        // the reload script gets π(t)'s file from the environment
+        try #"exec sh serve.sh "$IDPO_POLICY_GGUF""#.write(to: tmp.appendingPathComponent("reload.sh"), atomically: true, encoding: .utf8)
+    }
+
+    func stopScriptServer() {
+        if let pid = try? String(contentsOf: tmp.appendingPathComponent("server.pid"), encoding: .utf8), let n = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(n, SIGTERM) }
+    }
+
+    /// prompts.jsonl (8 prompts) and longer.py, a program judge for which the longer response wins
+    /// (fast, so a test is about the hand-off).
+    func writeIterationInputs() throws {
+        let lines = ["What is the capital of France?", "Name a fruit that is yellow.", "Say hello in Spanish.", "What is 2 + 3?",
+                     "Name a color.", "Count to three.", "What is water made of?", "Say goodbye."]
+            .enumerated().map { #"{"id": \#($0.offset), "prompt": [{"role": "user", "content": "\#($0.element)"}]}"# }
+        try (lines.joined(separator: "\n") + "\n").write(to: tmp.appendingPathComponent("prompts.jsonl"), atomically: true, encoding: .utf8)
+        try "import sys, json\nfor line in sys.stdin:\n    print(json.dumps([len(r) for r in json.loads(line)['responses']]))\n"
+            .write(to: tmp.appendingPathComponent("longer.py"), atomically: true, encoding: .utf8)
+    }
+
+    /// The real model as a float32 Hugging Face directory (idpo's dequantized weights), optionally
+    /// as a LlamaForSequenceClassification reward model with a seeded random `score.weight` in a
+    /// second shard.
+    func writeHuggingFaceCopy(_ name: String, rewardHead: Bool = false) throws -> URL {
+        let gguf = try RealModel.gguf()
+        let dir = tmp.appendingPathComponent(name)
+        let model = try XCTUnwrap(try RealModel.chat().model.float32Copy())
+        try ModelDirectory.saveHuggingFace(model, to: dir, tokenizerSource: gguf)
+        guard rewardHead else { return dir }
+        let D = model.config.hiddenSize
+        var rng = SplitMix64(seed: 11)
+        let head = (0..<D).map { _ in Float(Double(rng.next() % 2001) / 1000 - 1) * 0.08 }
+        try head.withUnsafeBufferPointer {
+            try SafetensorsWriter.write([SafetensorsWriter.Tensor(name: "score.weight", shape: [1, D], data: $0.baseAddress!)], dtype: .f32,
+                                        to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        }
+        try FileManager.default.moveItem(at: dir.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
+        var map = Dictionary(uniqueKeysWithValues: model.layout.entries.map { ($0.name, "model-00001-of-00002.safetensors") })
+        map["score.weight"] = "model-00002-of-00002.safetensors"
+        try JSONSerialization.data(withJSONObject: ["metadata": [:], "weight_map": map]).write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        let configURL = dir.appendingPathComponent("config.json")
+        var config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        config["architectures"] = ["LlamaForSequenceClassification"]; config["num_labels"] = 1
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        return dir
+    }
+
+    /// A scalar reward model through llama-server's pooling endpoint (`--embeddings --pooling last`:
+    /// the last token's final-norm hidden state, score.weight applied by idpo) against the same
+    /// reward model on idpo's engine: same rewards within the server's precision, same rankings.
+    func testRemoteRewardModelAgreesWithTheLocalOne() throws {
+        let rm = try writeHuggingFaceCopy("rm", rewardHead: true)
+        let file = tmp.appendingPathComponent("rm.gguf")
+        try GGUFWriter.llama(try RealModel.chat().model, weights: .f32, name: "rm", tokenizer: try GGUFTokenizerExport.from(rm)).write(to: file)
+        try startServer(file, extra: ["--embeddings", "--pooling", "last"])
+        var settings = RemoteEngineSettings(baseURL: "http://127.0.0.1:\(port)", server: .llamacpp)
+        settings.attempts = 2
+        let local = try RewardJudge(directory: rm, warnings: { _ in })
+        let remote = try RewardJudge(directory: rm, engine: settings, warnings: { _ in })
+        XCTAssertTrue(remote.inputSummary.contains("scored by http://127.0.0.1:\(port)"), remote.inputSummary)
+        let cases: [([PromptMessage], [String])] = [
+            ([PromptMessage(role: "user", content: "What is the capital of France?")], ["Paris.", "The capital of France is Paris.", "London.", "I do not know."]),
+            ([PromptMessage(role: "user", content: "Say hello in Spanish.")], ["Hola.", "Bonjour.", "Hello!", "¡Hola! ¿Cómo estás?"]),
+        ]
+        var worst = 0.0, spread = 0.0
+        for (messages, responses) in cases {
+            let a = try local.rewards(messages: messages, responses: responses), b = try remote.rewards(messages: messages, responses: responses)
+            print("rewards, idpo: \(a)\n         llama-server: \(b)")
+            for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i])) }
+            spread = max(spread, a.max()! - a.min()!)
+            let ra = try local.judge(messages: messages, responses: responses, method: .scores).ranking
+            let rb = try remote.judge(messages: messages, responses: responses, method: .scores).ranking
+            XCTAssertEqual(ra.best, rb.best); XCTAssertEqual(ra.worst, rb.worst)
+        }
+        print("remote vs local reward model: max |Δr| = \(worst) (rewards spread over \(spread))")
+        XCTAssertGreaterThan(spread, 0.05, "the head tells the responses apart")
+        XCTAssertLessThan(worst, 2e-2)
+        // a server started without --embeddings is a clear error
+        server?.terminate(); server?.waitUntilExit()
+        try startServer(file)
+        settings.baseURL = "http://127.0.0.1:\(port)"
+        let plain = try RewardJudge(directory: rm, engine: settings, warnings: { _ in })
+        XCTAssertThrowsError(try plain.rewards(messages: cases[0].0, responses: ["Paris."])) {
+            XCTAssertTrue("\($0)".contains("/embedding") && "\($0)".contains("--embeddings"), "\($0)")
+        }
+    }
+
+    /// Two iterations training a LoRA adapter with the samples drawn by llama-server (which loads
+    /// adapters only when it starts): π(1) is exported with its adapter merged, the reload_command
+    /// restarts the server on it, the staleness check (idpo's base + adapter forward against the
+    /// server's merged weights) passes and iteration 2 samples.
+    func testALoRAPolicyIsServedMergedAfterTheHandOff() throws {
+        let base = try writeHuggingFaceCopy("base")
+        let pi0 = tmp.appendingPathComponent("pi0.gguf")
+        try GGUFWriter.llama(try RealModel.chat().model, weights: .f32, name: "pi0", tokenizer: try GGUFTokenizerExport.from(base)).write(to: pi0)
+        try writeServeScript()
+        defer { stopScriptServer() }
+        XCTAssertEqual(try Subprocess.run(["sh", "serve.sh", pi0.path], environment: ProcessInfo.processInfo.environment, directory: tmp), 0)
+        try writeIterationInputs()
+        let recipe = """
+            run: {name: lora, output_root: out, seed: 5}
+            policy: \(base.path)
+            judge: {kind: command, command: [python3, longer.py]}
+            prompts: {file: prompts.jsonl, max_prompt_tokens: 128}
+            iterations: 2
+            generation:
+              k: 2
+              max_new_tokens: 12
+              engine: {base_url: "http://127.0.0.1:\(port)", server: llamacpp, reload_command: [sh, reload.sh]}
+            training: {loss: sigmoid, beta: 0.1, learning_rate: 5.0e-3, optimizer: adamw, scheduler: constant, batch_size: 4,
+                       micro_batch_size: 2, epochs: 1, max_length: 160, max_prompt_length: 128, save_interval_seconds: 0,
+                       lora: {r: 8, alpha: 16}}
+            """
+        let url = tmp.appendingPathComponent("recipe.yaml")
+        try recipe.write(to: url, atomically: true, encoding: .utf8)
+        let driver = try RunDriver(recipe: try Recipe.load(url: url))
+        driver.quiet = true
+        try driver.run()
+        let run = tmp.appendingPathComponent("out/lora")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("iter-1/policy/adapter_config.json").path), "π(1) is an adapter")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("iter-1/policy.gguf").path), "exported merged for the server")
+        let events = try String(contentsOf: run.appendingPathComponent("events.log"), encoding: .utf8)
+        XCTAssertTrue(events.contains("LoRA adapter merged"), events)
+        XCTAssertTrue(events.contains("iteration 2: the server at http://127.0.0.1:\(port)/completion serves π(1)"), events)
+        XCTAssertEqual(try SampleRecord.read(run.appendingPathComponent("iter-2/samples.jsonl")).count, 4)
+        // the adapter moved the policy: the server on π0's file would have been caught as stale
+        let pi1 = try ChatModel(directory: run.appendingPathComponent("iter-1/policy"))
+        XCTAssertNotNil(pi1.model.adapter)
+        let probes = try StalenessCheck.probes(prompts, policy: pi1.text, maxTokens: 128)
+        let served = try StalenessCheck.verify(model: pi1.model, engine: try engine(), probes: probes, tolerance: 0.05, serving: "π(1)")
+        print("LoRA π(1) against the server on its merged export: max |Δ log p| = \(served.maxDifference)")
+        XCTAssertEqual(try Subprocess.run(["sh", "serve.sh", pi0.path], environment: ProcessInfo.processInfo.environment, directory: tmp), 0)
+        XCTAssertThrowsError(try StalenessCheck.verify(model: pi1.model, engine: try engine(), probes: probes, tolerance: 0.05, serving: "π(1)")) {
+            print("LoRA π(1) against the server on π0: \($0)")
+            XCTAssertTrue("\($0)".contains("is not serving π(1)"), "\($0)")
+        }
     }
 
     /// The pairwise A/B judge read through the server (the log-probs of exactly the "A" and "B" ids
