@@ -180,7 +180,9 @@ final class RealModelTests: XCTestCase {
                 for (id, value) in zip(s.top_ids[t], s.top_logits[t]) {
                     let d = abs(Double(row[id]) - value) / scale
                     worst.logit = max(worst.logit, d)
-                    XCTAssertLessThanOrEqual(d, 6e-6, "sequence \(n) position \(t) token \(id)")   // measured 2.7e-6
+                    // measured 2.7e-6 on Zen 4 (AVX-512 paths, OpenBLAS Cooperlake), 8.2e-6 on Zen 3 (AVX2 paths,
+                    // OpenBLAS Zen): 30 layers of float32 rounding in another order, not a different formula
+                    XCTAssertLessThanOrEqual(d, 1.2e-5, "sequence \(n) position \(t) token \(id)")
                 }
                 if s.top_logits[t][0] - s.top_logits[t][1] > 1e-3 {
                     XCTAssertEqual(row.indices.max { row[$0] < row[$1] }!, s.top_ids[t][0], "sequence \(n) position \(t): argmax")
@@ -356,7 +358,8 @@ final class RealModelTests: XCTestCase {
                     let got = try values(trainer.gradients.pointer, r.tensor, row: r.row, count: r.values.count)
                     let c = compare(got, r.values)
                     worst.gradientRows = max(worst.gradientRows, c.relativeError)
-                    XCTAssertLessThanOrEqual(c.relativeError, 6e-5, "gradient \(r.tensor) row \(r.row ?? -1): \(c)")
+                    // (measured up to 6.1e-5 on Zen 3's AVX2 paths; the float32 rounding order depends on the SIMD width)
+                    XCTAssertLessThanOrEqual(c.relativeError, 8e-5, "gradient \(r.tensor) row \(r.row ?? -1): \(c)")
                 }
                 // The pad row (= <|im_end|>, a real token here) gets no lookup gradient: what it gets comes from
                 // the tied output layer alone, as in transformers — so it is not zero, and equals TRL's (above).
