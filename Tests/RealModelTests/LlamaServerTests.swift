@@ -187,21 +187,7 @@ final class LlamaServerTests: XCTestCase {
         }
         try shell(["serve.sh", pi0.path])
         try writeIterationInputs()
-        func recipe(reload: String) -> String {
-            """
-            run: {name: served, output_root: out, seed: 5}
-            policy: \(gguf.path)
-            judge: {kind: command, command: [python3, longer.py]}
-            prompts: {file: prompts.jsonl, max_prompt_tokens: 128}
-            iterations: 2
-            generation:
-              k: 2
-              max_new_tokens: 12
-              engine: {base_url: "http://127.0.0.1:\(port)", server: llamacpp, reload_command: \(reload)}
-            training: {loss: sigmoid, beta: 0.1, learning_rate: 5.0e-4, optimizer: adamw, scheduler: constant, batch_size: 4,
-                       micro_batch_size: 2, epochs: 1, max_length: 160, max_prompt_length: 128, save_interval_seconds: 0}
-            """
-        }
+        func recipe(reload: String) -> String { servedRecipe(name: "served", policy: gguf, reload: reload, learningRate: "5.0e-4") }
         let url = tmp.appendingPathComponent("recipe.yaml")
         try recipe(reload: "[\"true\"]").write(to: url, atomically: true, encoding: .utf8)
         do {   // (the driver holds the run's lock until it goes)
@@ -223,6 +209,23 @@ final class LlamaServerTests: XCTestCase {
         XCTAssertEqual(samples.count, 4)
         let events = try String(contentsOf: tmp.appendingPathComponent("out/served/events.log"), encoding: .utf8)
         XCTAssertTrue(events.contains("iteration 2: the server at http://127.0.0.1:\(port)/completion serves π(1)"), events)
+    }
+
+    /// A two-iteration recipe sampling through serve.sh's server, judged by longer.py.
+    func servedRecipe(name: String, policy: URL, reload: String, learningRate: String, extraTraining: String = "") -> String {
+        """
+        run: {name: \(name), output_root: out, seed: 5}
+        policy: \(policy.path)
+        judge: {kind: command, command: [python3, longer.py]}
+        prompts: {file: prompts.jsonl, max_prompt_tokens: 128}
+        iterations: 2
+        generation:
+          k: 2
+          max_new_tokens: 12
+          engine: {base_url: "http://127.0.0.1:\(port)", server: llamacpp, reload_command: \(reload)}
+        training: {loss: sigmoid, beta: 0.1, learning_rate: \(learningRate), optimizer: adamw, scheduler: constant, batch_size: 4,
+                   micro_batch_size: 2, epochs: 1, max_length: 160, max_prompt_length: 128, save_interval_seconds: 0\(extraTraining)}
+        """
     }
 
     /// serve.sh: (re)starts llama-server on the GGUF file it is given, under a pid file, and waits
@@ -342,20 +345,7 @@ final class LlamaServerTests: XCTestCase {
         defer { stopScriptServer() }
         XCTAssertEqual(try Subprocess.run(["sh", "serve.sh", pi0.path], environment: ProcessInfo.processInfo.environment, directory: tmp), 0)
         try writeIterationInputs()
-        let recipe = """
-            run: {name: lora, output_root: out, seed: 5}
-            policy: \(base.path)
-            judge: {kind: command, command: [python3, longer.py]}
-            prompts: {file: prompts.jsonl, max_prompt_tokens: 128}
-            iterations: 2
-            generation:
-              k: 2
-              max_new_tokens: 12
-              engine: {base_url: "http://127.0.0.1:\(port)", server: llamacpp, reload_command: [sh, reload.sh]}
-            training: {loss: sigmoid, beta: 0.1, learning_rate: 5.0e-3, optimizer: adamw, scheduler: constant, batch_size: 4,
-                       micro_batch_size: 2, epochs: 1, max_length: 160, max_prompt_length: 128, save_interval_seconds: 0,
-                       lora: {r: 8, alpha: 16}}
-            """
+        let recipe = servedRecipe(name: "lora", policy: base, reload: "[sh, reload.sh]", learningRate: "5.0e-3", extraTraining: ", lora: {r: 8, alpha: 16}")
         let url = tmp.appendingPathComponent("recipe.yaml")
         try recipe.write(to: url, atomically: true, encoding: .utf8)
         let driver = try RunDriver(recipe: try Recipe.load(url: url))
