@@ -373,8 +373,62 @@ AVX512 static void xwt_f32a_avx512(float *y, long ldy, const float *x, long M, c
     }
 }
 XWTB_ALL(avx512, AVX512)
-#define OB_avx2 2
-XWT_ALL(avx2, __attribute__((target("avx2,fma"))), 2, 2)     /* a 16-lane vector is 2 of the 16 ymm registers */
+/* AVX2 tiles over arranged float32 weights (`xwtb`), in intrinsics: a 16-lane accumulator is two
+   ymm registers (lanes 0–7, 8–15), and each 8-lane quarter of a block of 32 (x[i..i+8] into the low
+   half, x[i+8..i+16] into the high, then x[i+16..i+24] low, x[i+24..i+32] high) is one FMA per
+   accumulator half — per lane exactly the generic tiles' `acc + xe·we; acc + xo·wo`, so every
+   output keeps their order and bits. The generic 2 × 2 form holds 8 accumulator, 8 x and 4 weight
+   registers at once and spills on 16 ymm registers (55 GFLOP/s of a core's 100); here 3 rows of w
+   × 2 rows of x keep 12 accumulators, 2 x and 1 weight vector in registers. */
+#define XWTA2_QUARTER(OB, MB, at, h) {                                                                \
+        __m256 xv[MB];                                                                                \
+        for (int b = 0; b < MB; b++) xv[b] = _mm256_loadu_ps(x + b * I + (at));                       \
+        for (int a = 0; a < OB; a++) { __m256 wr = _mm256_loadu_ps(w + a * I + (at));                 \
+            for (int b = 0; b < MB; b++) c[a][b][h] = _mm256_fmadd_ps(xv[b], wr, c[a][b][h]); } }
+#define XWTA_TILE_AVX2(OB, MB)                                                                        \
+__attribute__((target("avx2,fma"), noinline))                                                         \
+static void xwt_f32a_##OB##x##MB##_avx2(float *y, long ldy, const float *x, const float *w, long I, float beta) { \
+    __m256 c[OB][MB][2];                                                                              \
+    for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) c[a][b][0] = c[a][b][1] = _mm256_setzero_ps(); \
+    long i = 0;                                                                                       \
+    for (; i + 32 <= I; i += 32) {                                                                    \
+        XWTA2_QUARTER(OB, MB, i, 0) XWTA2_QUARTER(OB, MB, i + 8, 1)                                   \
+        XWTA2_QUARTER(OB, MB, i + 16, 0) XWTA2_QUARTER(OB, MB, i + 24, 1) }                           \
+    if (i + 16 <= I) { XWTA2_QUARTER(OB, MB, i, 0) XWTA2_QUARTER(OB, MB, i + 8, 1) i += 16; }         \
+    for (int a = 0; a < OB; a++) for (int b = 0; b < MB; b++) {                                       \
+        v16 v; memcpy(&v, &c[a][b][0], 32); memcpy((char *)&v + 32, &c[a][b][1], 32);                 \
+        float r = hsum_avx2(v);                                                                       \
+        for (long j = i; j < I; j++) r += x[b * I + j] * w[a * I + j];                                \
+        float *p = y + b * ldy + a;                                                                   \
+        if (beta == 0) *p = r; else { float t = beta * *p; *p = t + r; }                              \
+    }                                                                                                 \
+}
+#define AVX2 __attribute__((target("avx2,fma")))
+#define OB_avx2 3
+WIDEN(avx2, AVX2)
+XWT(avx2, AVX2, f32, float, 2, 2)     /* few rows of x: a 16-lane vector is 2 of the 16 ymm registers */
+XWT(avx2, AVX2, bf16, unsigned short, 2, 2)
+XWT(avx2, AVX2, f16, unsigned short, 2, 2)
+XWTA_TILE_AVX2(3, 2) XWTA_TILE_AVX2(3, 1)
+XWT_TILE(avx2, AVX2, f32a, float, 1, 2) XWT_TILE(avx2, AVX2, f32a, float, 1, 1)
+/* xwt over arranged weights rows o0..<o1: blocks of 3 rows in the 3 × 2 tiles (an odd last row of
+   x in 3 × 1), the rest 1 × 2. */
+AVX2 static void xwt_f32a_avx2(float *y, long ldy, const float *x, long M, const float *w, long I,
+                               long o0, long o1, float beta) {
+    long o = o0;
+    for (; o + 3 <= o1; o += 3) {
+        float *yo = y + o; const float *wo = w + o * I;
+        long m = 0;
+        for (; m + 2 <= M; m += 2) xwt_f32a_3x2_avx2(yo + m * ldy, ldy, x + m * I, wo, I, beta);
+        if (m < M) xwt_f32a_3x1_avx2(yo + m * ldy, ldy, x + m * I, wo, I, beta);
+    }
+    for (; o < o1; o++) {
+        long m = 0;
+        for (; m + 2 <= M; m += 2) xwt_f32a_1x2_avx2(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta);
+        if (m < M) xwt_f32a_1x1_avx2(y + m * ldy + o, ldy, x + m * I, w + o * I, I, beta);
+    }
+}
+XWTB_ALL(avx2, AVX2)
 #endif
 #define OB_base 2
 BODY(base, )
@@ -453,7 +507,7 @@ static const float *xwt_arrange(const float *x, long m, long n) {
     if (m * n > capacity) {
         free(buffer);
         capacity = m * n;
-        buffer = (float *)malloc(sizeof(float) * (size_t)capacity);
+        buffer = (float *)aligned_alloc(64, (sizeof(float) * (size_t)capacity + 63) / 64 * 64);  /* 64-byte rows: no vector load splits a cache line where rows are a multiple of 16 */
         if (!buffer) abort();
     }
     for (long r = 0; r < m; r++) {
@@ -477,7 +531,7 @@ static float *xwtb_buffer(long n) {
     if (4 * n > capacity) {
         free(buffer);
         capacity = 4 * n;
-        buffer = (float *)malloc(sizeof(float) * (size_t)capacity);
+        buffer = (float *)aligned_alloc(64, (sizeof(float) * (size_t)capacity + 63) / 64 * 64);  /* 64-byte rows: no vector load splits a cache line where rows are a multiple of 16 */
         if (!buffer) abort();
     }
     return buffer;
