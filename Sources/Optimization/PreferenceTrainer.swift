@@ -21,7 +21,9 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var logpsRejected: Double
     public var logitsChosen: Double
     public var logitsRejected: Double
-    public var tokensPerSecond: Double
+    /// Wall-clock speed of the step; nil (left out of metrics.jsonl) where outputs must not depend
+    /// on timing — a recipe run, whose resumed and uninterrupted outputs are compared byte for byte.
+    public var tokensPerSecond: Double?
     public var pairs: Int
 
     enum CodingKeys: String, CodingKey {

@@ -26,7 +26,8 @@ public struct TrainStageOptions {
     /// given, must equal its own).
     public var lora: LoRAConfig?
     public var quiet = false
-    /// Write tokens_per_s into metrics.jsonl (the driver turns this off so that its outputs are
+    /// Write tokens_per_s, train_runtime and reference_runtime into metrics.jsonl (the driver turns
+    /// this off — the fields are then left out, not written as 0 — so that its outputs are
     /// byte-identical between an interrupted and an uninterrupted run; timings go to its event log).
     public var recordTimings = true
     public init() {}
@@ -70,8 +71,9 @@ struct TrainSummaryLine: Codable {
     var promptsTruncated: Int
     var pairsSkippedIdentical: Int
     var responsesTruncated: Int
-    var trainRuntime: Double
-    var referenceRuntime: Double
+    /// Seconds, measured; nil (left out) in recipe runs, whose stage times are in events.log instead.
+    var trainRuntime: Double?
+    var referenceRuntime: Double?
     var finalLoss: Double?
     var finalRewardsAccuracies: Double?
     var finalRewardsMargins: Double?
@@ -341,11 +343,11 @@ public enum TrainStage {
                 FaultInjection.checkpoint("train-step")
             }) { measured in
                 var m = measured
-                if !options.recordTimings { m.tokensPerSecond = 0 }
+                if !options.recordTimings { m.tokensPerSecond = nil }
                 metrics.append(m)
                 try JSONLines.write(metrics, to: metricsOut)
                 bar?.update(m.step, extra: String(format: "loss %.4f  margin %.3f  acc %.2f  %.0f tok/s", m.loss, m.rewardsMargins,
-                                                   m.rewardsAccuracies, measured.tokensPerSecond))
+                                                   m.rewardsAccuracies, measured.tokensPerSecond ?? 0))
             }
             if let bad = policy.model.firstNonFiniteParameter() {
                 throw TrainingError.diverged("the last update made \(bad) non-finite")
@@ -357,10 +359,10 @@ public enum TrainStage {
             throw TrainingError.diverged("\(reason). \(kept)")
         }
         // A final summary line (as TRL logs train_runtime etc. at the end).
-        let runtime = options.recordTimings ? Date().timeIntervalSince(t0) : 0
+        let runtime: Double? = options.recordTimings ? Date().timeIntervalSince(t0) : nil
         let summary = TrainSummaryLine(steps: metrics.count, pairs: pairs.count, promptsTruncated: truncation.promptsTruncated,
                                        pairsSkippedIdentical: skippedIdentical, responsesTruncated: truncation.responsesTruncated,
-                                       trainRuntime: runtime, referenceRuntime: options.recordTimings ? referenceSeconds : 0,
+                                       trainRuntime: runtime, referenceRuntime: options.recordTimings ? referenceSeconds : nil,
                                        finalLoss: metrics.last?.loss, finalRewardsAccuracies: metrics.last?.rewardsAccuracies,
                                        finalRewardsMargins: metrics.last?.rewardsMargins)
         try AtomicFile.write(try JSONFormat.lines(metrics) + JSONFormat.lines([summary]), to: metricsOut)

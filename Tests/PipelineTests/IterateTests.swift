@@ -142,6 +142,12 @@ final class IterateTests: XCTestCase {
         XCTAssertEqual(metrics.first?.object["loss"] as? Double, log(2.0))
         XCTAssertEqual((metrics.first?.object["rewards/chosen"] as? Int).map(Double.init) ?? metrics.first?.object["rewards/chosen"] as? Double, 0)
         XCTAssertGreaterThan(metrics.last?.object["prompts_truncated"] as? Int ?? 0, 0, "the recipe must cut prompts")
+        // Timings are left out of a recipe run's metrics (not written as 0, which reads as measured).
+        for line in metrics {
+            for key in ["tokens_per_s", "train_runtime", "reference_runtime"] {
+                XCTAssertNil(line.object[key], "\(key) in a recipe run's metrics.jsonl")
+            }
+        }
 
         // Each model is loaded once per iteration: π(t−1) samples and is trained in place, the judge
         // judges and evaluates, π(t) is handed to evaluation; π0 for the KL is a copy taken before
