@@ -148,4 +148,81 @@ public enum SequenceScoring {
         }
         return out
     }
+
+    /// Summed response log-probs of several responses to each prompt, the prompt computed once:
+    ///   out[g][j] = Σ_i log p(r_j[i] | prompt_g, r_j[<i])   (0 for an empty response)
+    /// The prompt is prefilled into KV-cache slot 0 (its last row's logits predict every r_j[0]), the
+    /// cache is forked into one slot per response, and each response's tokens but its last are appended
+    /// with all logits kept, in calls of at most `rowsPerCall` rows (longer responses in consecutive
+    /// pieces); logp = l[t] − log Σ exp l as `TargetLogProbs.scores` computes it, summed in position
+    /// order in Double. The same quantity as `responseLogProbs` (rounding differs: other products),
+    /// without recomputing a prompt for each of its k samples.
+    public static func sharedPromptResponseLogProbs(model: LlamaModel, groups: [(prompt: [Int32], responses: [[Int32]])],
+                                                    rowsPerCall: Int = 256) throws -> [[Double]] {
+        precondition(rowsPerCall >= 1)
+        let c = model.config, V = c.vocabSize
+        let k = groups.map(\.responses.count).max() ?? 0
+        let longest = groups.map { g in g.prompt.count + (g.responses.map(\.count).max() ?? 0) }.max() ?? 0
+        guard k > 0, longest > 0 else { return groups.map { [Double](repeating: 0, count: $0.responses.count) } }
+        let cache = KVCache(config: c, slots: 1 + k, maxLength: longest)
+        let session = InferenceSession(model: model, cache: cache, maxRows: rowsPerCall)
+        var logp = [Float](repeating: 0, count: rowsPerCall)
+        /// Adds row `row`'s log-prob of each target to `sums` (targets (row count), slots' sums in order).
+        func score(rows: Int, targets: [Int32], into add: (Int, Double) -> Void) {
+            targets.withUnsafeBufferPointer { t in
+                logp.withUnsafeMutableBufferPointer { lp in
+                    TargetLogProbs.scores(logp: lp.baseAddress!, logits: session.logits.pointer, targets: t.baseAddress!, rows: rows, vocab: V)
+                }
+            }
+            for n in 0..<rows { add(n, Double(logp[n])) }
+        }
+        var out: [[Double]] = []
+        out.reserveCapacity(groups.count)
+        for g in groups {
+            var sums = [Double](repeating: 0, count: g.responses.count)
+            defer { out.append(sums) }
+            guard g.responses.contains(where: { !$0.isEmpty }) else { continue }
+            guard !g.prompt.isEmpty else { throw ScoringError.emptyPrompt }
+            for s in 0...g.responses.count { cache.reset(slot: s) }
+            try session.extendInCalls(slot: 0, tokens: g.prompt)
+            // logits row 0: the prompt's last token, which predicts every response's first token
+            for (j, r) in g.responses.enumerated() where !r.isEmpty {
+                score(rows: 1, targets: [r[0]]) { _, v in sums[j] += v }
+            }
+            for (j, r) in g.responses.enumerated() where r.count > 1 { cache.fork(from: 0, to: 1 + j, length: g.prompt.count) }
+            // Pieces of r_j[0..<count−1] (feeding r_j[i] predicts r_j[i+1]), piece q of every response in
+            // round q, packed into calls of at most rowsPerCall rows; a slot gets one piece per call.
+            var start = [Int](repeating: 0, count: g.responses.count)
+            while true {
+                var pieces: [(j: Int, from: Int, to: Int)] = []
+                for (j, r) in g.responses.enumerated() where start[j] < r.count - 1 {
+                    let to = min(r.count - 1, start[j] + rowsPerCall)
+                    pieces.append((j, start[j], to)); start[j] = to
+                }
+                if pieces.isEmpty { break }
+                var i = 0
+                while i < pieces.count {
+                    var call: [(j: Int, from: Int, to: Int)] = [], rows = 0
+                    while i < pieces.count, rows + (pieces[i].to - pieces[i].from) <= rowsPerCall {
+                        call.append(pieces[i]); rows += pieces[i].to - pieces[i].from; i += 1
+                    }
+                    let written = try session.extend(slots: call.map { 1 + $0.j },
+                                                     tokens: call.map { Array(g.responses[$0.j][$0.from..<$0.to]) }, allLogits: true)
+                    precondition(written == rows)
+                    // rows in slot order, then position order: row of r_j[i] predicts r_j[i + 1]
+                    var owner: [Int] = [], targets: [Int32] = []
+                    for p in call {
+                        for t in p.from..<p.to { owner.append(p.j); targets.append(g.responses[p.j][t + 1]) }
+                    }
+                    score(rows: rows, targets: targets) { n, v in sums[owner[n]] += v }
+                }
+            }
+        }
+        return out
+    }
+}
+
+public enum ScoringError: Error, CustomStringConvertible {
+    case emptyPrompt
+    public var description: String { "a response cannot be scored without a prompt (no token predicts its first)" }
 }

@@ -518,16 +518,14 @@ public final class RunDriver {
         guard let evaluation = recipe.evaluation else { return nil }
         let policy = try models.policy(policyDirectory(after: t), label: "π(\(t))", for: .evaluate)
         let limit = max(1, min(generationSettings.maxPromptTokens, policy.model.config.maxPositionEmbeddings - evaluation.maxNewTokens))
-        var sequences: [(prompt: [Int32], response: [Int32])] = []
-        for s in samples {
-            let prompt = try policy.promptTokens(s.prompt, maxTokens: limit).tokens
-            for response in s.responseTokens { sequences.append((prompt, response)) }
-        }
-        guard !sequences.isEmpty else { return nil }
-        let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 16)
-        let initial = try SequenceScoring.responseLogProbs(model: try models.policy(policyDirectory(after: 0), label: "π0", for: .evaluate).model,
-                                                           sequences: sequences, microBatch: 16)
-        return zip(now, initial).reduce(0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
+        // Each prompt with its samples: the prompt is computed once for all of them (KV cache).
+        let groups = try samples.map { s in (prompt: try policy.promptTokens(s.prompt, maxTokens: limit).tokens, responses: s.responseTokens) }
+        let count = groups.reduce(0) { $0 + $1.responses.count }
+        guard count > 0 else { return nil }
+        let now = try SequenceScoring.sharedPromptResponseLogProbs(model: policy.model, groups: groups).joined()
+        let initial = try SequenceScoring.sharedPromptResponseLogProbs(
+            model: try models.policy(policyDirectory(after: 0), label: "π0", for: .evaluate).model, groups: groups).joined()
+        return zip(now, initial).reduce(0) { $0 + ($1.0 - $1.1) } / Double(count)
     }
 
     func evaluate(_ t: Int) throws {

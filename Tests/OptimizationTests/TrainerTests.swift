@@ -238,4 +238,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(counts.promptsTruncated, 1)
         XCTAssertEqual(counts.responsesTruncated, 1)
     }
+    /// Each prompt computed once through the KV cache gives every response's summed log-probs as
+    /// whole-sequence forwards do (to rounding), whatever the call size: responses longer than a call,
+    /// of one token, empty (0); a response without a prompt is refused.
+    func testSharedPromptLogProbsAgreeWithWholeSequenceForwards() throws {
+        let m = try model()
+        var r = TestRandom(seed: 11)
+        let groups: [(prompt: [Int32], responses: [[Int32]])] = [
+            (r.tokens(9, below: 128), [r.tokens(13, below: 128), r.tokens(1, below: 128), [], r.tokens(6, below: 128)]),
+            (r.tokens(2, below: 128), [r.tokens(20, below: 128)]),
+            (r.tokens(5, below: 128), [[], []]),
+        ]
+        let whole = try SequenceScoring.responseLogProbs(model: m, sequences: groups.flatMap { g in g.responses.map { (g.prompt, $0) } },
+                                                         microBatch: 3)
+        for rows in [1, 5, 12, 256] {
+            let shared = Array(try SequenceScoring.sharedPromptResponseLogProbs(model: m, groups: groups, rowsPerCall: rows).joined())
+            XCTAssertEqual(shared.count, whole.count)
+            for (a, b) in zip(shared, whole) {
+                XCTAssertEqual(a, b, accuracy: 2e-5 * max(1, abs(b)), "\(rows) rows per call")
+            }
+            XCTAssertEqual(shared[2], 0); XCTAssertEqual(shared[5], 0); XCTAssertEqual(shared[6], 0)
+            XCTAssertNotEqual(shared[1], 0)
+        }
+        XCTAssertThrowsError(try SequenceScoring.sharedPromptResponseLogProbs(model: m, groups: [([], [[3, 4]])]))
+    }
 }

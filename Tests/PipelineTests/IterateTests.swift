@@ -208,16 +208,27 @@ final class IterateTests: XCTestCase {
         let policy = try ChatModel(directory: tmp.appendingPathComponent("killed/tiny/iter-1/policy"))
         let initial = try ChatModel(directory: tmp.appendingPathComponent("policy"))
         var sequences: [(prompt: [Int32], response: [Int32])] = []
+        var groups: [(prompt: [Int32], responses: [[Int32]])] = []
         for s in evalSamples {
             let prompt = try policy.promptTokens(s.prompt, maxTokens: 64).tokens
             sequences += s.responseTokens.map { (prompt, $0) }
+            groups.append((prompt, s.responseTokens))
         }
-        let now = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 5)
-        let before = try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 3)
-        let kl = zip(now, before).reduce(0.0) { $0 + ($1.0 - $1.1) } / Double(sequences.count)
+        // The run scores each prompt once through the KV cache (recomputed here: the same bits), which
+        // agrees with other call sizes (other products) and with whole-sequence forwards to rounding.
+        func meanDifference(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0.0) { $0 + ($1.0 - $1.1) } / Double(a.count) }
+        let now = try SequenceScoring.sharedPromptResponseLogProbs(model: policy.model, groups: groups).joined()
+        let before = try SequenceScoring.sharedPromptResponseLogProbs(model: initial.model, groups: groups).joined()
+        let kl = meanDifference(Array(now), Array(before))
         let reported = try XCTUnwrap(summary?.first?["klFromInitial"] as? Double)
-        XCTAssertEqual(reported, kl, accuracy: 1e-12 * max(1, abs(kl)), "other micro-batches, the same bits")
-        XCTAssertEqual(try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 16), before)
+        XCTAssertEqual(reported, kl, accuracy: 1e-12 * max(1, abs(kl)), "the run's KL, recomputed")
+        let smallCalls = meanDifference(Array(try SequenceScoring.sharedPromptResponseLogProbs(model: policy.model, groups: groups, rowsPerCall: 7).joined()),
+                                        Array(try SequenceScoring.sharedPromptResponseLogProbs(model: initial.model, groups: groups, rowsPerCall: 100).joined()))
+        XCTAssertEqual(reported, smallCalls, accuracy: 1e-5 * max(1, abs(kl)), "other call sizes")
+        let wholeNow = try SequenceScoring.responseLogProbs(model: policy.model, sequences: sequences, microBatch: 5)
+        let wholeBefore = try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 3)
+        let wholeKL = meanDifference(wholeNow, wholeBefore)
+        XCTAssertEqual(reported, wholeKL, accuracy: 1e-4 * max(1, abs(wholeKL)), "the KL of whole-sequence forwards")
     }
 
     func testChangedRecipeIsRefusedUnlessForced() throws {
