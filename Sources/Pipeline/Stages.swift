@@ -109,6 +109,7 @@ public enum Stages {
     /// tokenized as `generate` does, k samples per prompt with a seed derived from the stage's seed and
     /// the prompt id, up to `max_concurrency` requests at once, written by resumable batch in the same
     /// samples format.
+    @discardableResult
     public static func generateRemote(policy: PolicyText, engine: RemoteCompletions, prompts: [PromptRecord],
                                       settings s: GenerationStageSettings, out: URL, quiet: Bool = false) throws -> [SampleRecord] {
         let output = BatchedOutput(out: out)
