@@ -229,6 +229,8 @@ final class IterateTests: XCTestCase {
         let wholeBefore = try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 3)
         let wholeKL = meanDifference(wholeNow, wholeBefore)
         XCTAssertEqual(reported, wholeKL, accuracy: 1e-4 * max(1, abs(wholeKL)), "the KL of whole-sequence forwards")
+        XCTAssertEqual(try SequenceScoring.responseLogProbs(model: initial.model, sequences: sequences, microBatch: 16), wholeBefore,
+                       "other micro-batches, the same bits")
     }
 
     func testChangedRecipeIsRefusedUnlessForced() throws {
