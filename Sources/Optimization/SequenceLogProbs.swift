@@ -167,7 +167,7 @@ public enum SequenceScoring {
         let cache = KVCache(config: c, slots: 1 + k, maxLength: longest)
         let session = InferenceSession(model: model, cache: cache, maxRows: rowsPerCall)
         var logp = [Float](repeating: 0, count: rowsPerCall)
-        /// Adds row `row`'s log-prob of each target to `sums` (targets (row count), slots' sums in order).
+        /// log p(targets[n]) of the session's logits rows n = 0..<rows, handed to `add(n, value)`.
         func score(rows: Int, targets: [Int32], into add: (Int, Double) -> Void) {
             targets.withUnsafeBufferPointer { t in
                 logp.withUnsafeMutableBufferPointer { lp in
